@@ -1,0 +1,156 @@
+package statement
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/paygw/paygw/internal/money"
+)
+
+// billTimeLayout is the time layout of every Chinese channel bill and of the sandbox CSV.
+const billTimeLayout = "2006-01-02 15:04:05"
+
+// fieldErr builds an *Error for one field of one line.
+func fieldErr(file string, line int, field, format string, args ...any) *Error {
+	return &Error{File: file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// parseBillTime reads a zone-less "yyyy-MM-dd HH:mm:ss" in loc and returns the UTC instant.
+func parseBillTime(file string, line int, field, s string, loc *time.Location) (time.Time, error) {
+	return parseTimeLayout(file, line, field, s, billTimeLayout, loc)
+}
+
+func parseTimeLayout(file string, line int, field, s, layout string, loc *time.Location) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, fieldErr(file, line, field, "empty time")
+	}
+	t, err := time.ParseInLocation(layout, s, loc)
+	if err != nil {
+		return time.Time{}, &Error{File: file, Line: line, Field: field,
+			Msg: fmt.Sprintf("time %q does not match layout %q", s, layout)}
+	}
+	return t.UTC(), nil
+}
+
+// parseAmount reads an exact major-unit decimal into minor units of cur. lenient allows trailing
+// zeros beyond the currency's places (WeChat Pay fees have five decimals).
+func parseAmount(file string, line int, field, s string, cur money.Currency, lenient bool) (int64, error) {
+	var v int64
+	var err error
+	if lenient {
+		v, err = money.ParseLenient(s, cur)
+	} else {
+		v, err = money.Parse(s, cur)
+	}
+	if err != nil {
+		return 0, &Error{File: file, Line: line, Field: field, Msg: "bad amount", Err: err}
+	}
+	return v, nil
+}
+
+// parseCurrency reads a currency cell; an empty cell means def.
+func parseCurrency(file string, line int, field, s string, def money.Currency) (money.Currency, error) {
+	if s == "" {
+		return def, nil
+	}
+	c, err := money.ParseCurrency(s)
+	if err != nil {
+		return "", &Error{File: file, Line: line, Field: field, Msg: "bad currency", Err: err}
+	}
+	return c, nil
+}
+
+// checkID refuses ids that are not printable text: invalid UTF-8, control characters, or
+// (when required) empty. Ids are compared byte for byte by reconciliation, so junk must not pass.
+func checkID(file string, line int, field, s string, required bool) error {
+	if s == "" {
+		if required {
+			return fieldErr(file, line, field, "empty")
+		}
+		return nil
+	}
+	if !utf8.ValidString(s) {
+		return fieldErr(file, line, field, "invalid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return fieldErr(file, line, field, "control character %q in id", r)
+		}
+	}
+	if strings.TrimSpace(s) != s {
+		return fieldErr(file, line, field, "leading or trailing space in id %q", s)
+	}
+	return nil
+}
+
+// normalizeStatus maps a channel status word onto the package's vocabulary. Refund SUCCESS and
+// PROCESSING both mean refunded (WeChat Pay: a bill's PROCESSING refund is to be treated as
+// successful); a PROCESSING payment stays processing. Unknown words are kept in lower case.
+func normalizeStatus(kind Kind, s string) string {
+	switch strings.ToUpper(s) {
+	case "SUCCESS", "SUCCEEDED":
+		return StatusSucceeded
+	case "PROCESSING":
+		if kind == KindRefund {
+			return StatusSucceeded
+		}
+		return StatusProcessing
+	case "FAIL", "FAILED", "CHANGE", "ABNORMAL":
+		return StatusFailed
+	case "CLOSED", "REFUNDCLOSE":
+		return StatusClosed
+	case "REVOKED":
+		return StatusRevoked
+	}
+	return strings.ToLower(s)
+}
+
+// channelStatus is the inverse of normalizeStatus used by the writers.
+func channelStatus(kind Kind, s string) string {
+	switch s {
+	case StatusSucceeded:
+		return "SUCCESS"
+	case StatusProcessing:
+		return "PROCESSING"
+	case StatusFailed:
+		if kind == KindRefund {
+			return "CHANGE"
+		}
+		return "FAILED"
+	case StatusClosed:
+		if kind == KindRefund {
+			return "REFUNDCLOSE"
+		}
+		return "CLOSED"
+	case StatusRevoked:
+		return "REVOKED"
+	}
+	return strings.ToUpper(s)
+}
+
+// stripBOM removes a leading UTF-8 byte order mark.
+func stripBOM(s string) string { return strings.TrimPrefix(s, "\uFEFF") }
+
+// formatTime prints t as a zone-less bill time in loc.
+func formatTime(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format(billTimeLayout)
+}
+
+// currencyOf returns the row currency or CNY when unset.
+func currencyOf(r Row) money.Currency {
+	if r.Currency == "" {
+		return "CNY"
+	}
+	return r.Currency
+}
+
+// absInt64 returns |v|; the caller guarantees v is not MinInt64 (amounts are parsed exactly).
+func absInt64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
