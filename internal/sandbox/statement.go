@@ -1,0 +1,181 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/money"
+)
+
+// StatementHeader is the first line of a sandbox statement (API.md "Sandbox channel statement").
+var StatementHeader = []string{"trade_time", "type", "channel_trade_no", "channel_refund_no",
+	"out_trade_no", "out_refund_no", "amount", "fee", "currency", "status"}
+
+// ErrStatementNotReady is returned by Statement for a business date that has not begun.
+var ErrStatementNotReady = errors.New("sandbox: statement date has not begun")
+
+// stmtRow is one statement line before formatting.
+type stmtRow struct {
+	at          time.Time
+	refund      bool
+	tradeNo     string
+	refundNo    string
+	outTradeNo  string
+	outRefundNo string
+	amount, fee int64
+	currency    string
+}
+
+// Statement renders the statement CSV of business date (YYYY-MM-DD, in Options.Location):
+// payments by pay time and refunds by refund success time, with injected discrepancies applied.
+// Today's statement is partial (the sandbox serves it for demos); a future date is
+// ErrStatementNotReady.
+func (s *Server) Statement(date string) ([]byte, error) {
+	loc := s.opts.Location
+	day, err := time.ParseInLocation(time.DateOnly, date, loc)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: statement date %q is not YYYY-MM-DD", date)
+	}
+	start, end := day, day.AddDate(0, 0, 1)
+	if start.After(s.now()) {
+		return nil, fmt.Errorf("%w: %s", ErrStatementNotReady, date)
+	}
+	in := func(t time.Time) bool { return !t.IsZero() && !t.Before(start) && t.Before(end) }
+
+	var rows []stmtRow
+	s.mu.Lock()
+	for _, t := range s.trades {
+		if t.Status == channel.StatusSucceeded && in(t.PaidAt) {
+			rows = append(rows, stmtRow{at: t.PaidAt, tradeNo: t.TradeNo, outTradeNo: t.OutTradeNo,
+				amount: t.Amount, fee: t.Fee, currency: t.Currency})
+		}
+	}
+	for _, r := range s.refunds {
+		if r.Status == channel.StatusSucceeded && in(r.SucceededAt) {
+			rows = append(rows, stmtRow{at: r.SucceededAt, refund: true, tradeNo: r.TradeNo, refundNo: r.RefundNo,
+				outTradeNo: r.OutTradeNo, outRefundNo: r.OutRefundNo, amount: r.Amount, fee: r.Fee, currency: r.Currency})
+		}
+	}
+	injections := append([]Injection(nil), s.injections...)
+	s.mu.Unlock()
+
+	for i, inj := range injections {
+		if inj.Kind != InjectExtra || inj.Date != date {
+			continue
+		}
+		fee, err := money.Bps(inj.Amount, s.opts.FeeRateBps)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: injected row fee: %w", err)
+		}
+		rows = append(rows, stmtRow{at: start.Add(12 * time.Hour),
+			tradeNo: fmt.Sprintf("SBX%sX%04d", day.Format("20060102"), i+1), outTradeNo: inj.OutTradeNo,
+			amount: inj.Amount, fee: fee, currency: inj.Currency})
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if !a.at.Equal(b.at) {
+			return a.at.Before(b.at)
+		}
+		if a.refund != b.refund {
+			return !a.refund
+		}
+		if a.tradeNo != b.tradeNo {
+			return a.tradeNo < b.tradeNo
+		}
+		return a.refundNo < b.refundNo
+	})
+
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	if err := w.Write(StatementHeader); err != nil {
+		return nil, fmt.Errorf("sandbox: write statement: %w", err)
+	}
+	for _, r := range rows {
+		key := r.outTradeNo
+		if r.refund {
+			key = r.outRefundNo
+		}
+		copies := 1
+		if s.chance(s.opts.StatementDropRate, "stmt-drop", key) {
+			continue
+		}
+		if s.chance(s.opts.StatementAmountSkewRate, "stmt-amount", key) {
+			r.amount++
+		}
+		for _, inj := range injections {
+			if !inj.matches(r) {
+				continue
+			}
+			switch inj.Kind {
+			case InjectDrop:
+				copies = 0
+			case InjectAmount:
+				r.amount += inj.Delta
+			case InjectFee:
+				r.fee += inj.Delta
+			case InjectDuplicate:
+				copies++
+			}
+		}
+		typ, cur := "payment", money.Currency(r.currency)
+		if r.refund {
+			typ = "refund"
+		}
+		rec := []string{r.at.In(loc).Format(time.DateTime), typ, r.tradeNo, r.refundNo, r.outTradeNo,
+			r.outRefundNo, money.Format(r.amount, cur), money.Format(r.fee, cur), r.currency, "SUCCESS"}
+		for range copies {
+			if err := w.Write(rec); err != nil {
+				return nil, fmt.Errorf("sandbox: write statement: %w", err)
+			}
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return nil, fmt.Errorf("sandbox: write statement: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+
+// matches reports whether the injection selects the row.
+func (in Injection) matches(r stmtRow) bool {
+	if in.Kind == InjectExtra {
+		return false
+	}
+	if in.OutRefundNo != "" {
+		return r.refund && r.outRefundNo == in.OutRefundNo
+	}
+	return !r.refund && r.outTradeNo == in.OutTradeNo
+}
+
+func (s *Server) handleStatement(w http.ResponseWriter, r *http.Request) {
+	file := r.PathValue("file")
+	date, ok := strings.CutSuffix(file, ".csv")
+	if !ok {
+		http.Error(w, "statement files are named YYYY-MM-DD.csv", http.StatusNotFound)
+		return
+	}
+	if _, err := time.Parse(time.DateOnly, date); err != nil {
+		http.Error(w, "statement files are named YYYY-MM-DD.csv", http.StatusBadRequest)
+		return
+	}
+	b, err := s.Statement(date)
+	if errors.Is(err, ErrStatementNotReady) {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+date+`.csv"`)
+	w.Write(b)
+}
