@@ -36,13 +36,13 @@ func moneyFormat(exp int32) string {
 
 // styles holds the style ids of one workbook. The bold variants are for totals rows.
 type styles struct {
-	f                        *excelize.File
-	title, label, header     int
-	text, textBold           int
-	count, countBold         int
-	percent, percentBold     int
-	date, dateTime           int
-	money, moneyBold         map[int32]int
+	f                    *excelize.File
+	title, label, header int
+	text, textBold       int
+	count, countBold     int
+	percent, percentBold int
+	date, dateTime       int
+	money, moneyBold     map[int32]int
 }
 
 func newStyles(f *excelize.File) (*styles, error) {
