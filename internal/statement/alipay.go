@@ -492,6 +492,9 @@ func alipayFiles(rows []Row, date time.Time, pid string) (detail, summary string
 		if err := checkWritable(r); err != nil {
 			return "", "", fmt.Errorf("write alipay bill: row %d: %w", i+1, err)
 		}
+		if r.Status != StatusSucceeded {
+			return "", "", fmt.Errorf("write alipay bill: row %d: status %q (Alipay bills list completed trades only)", i+1, r.Status)
+		}
 		if currencyOf(r) != cur {
 			return "", "", fmt.Errorf("write alipay bill: row %d: currency %s (Alipay bills are CNY)", i+1, r.Currency)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
+	"gopkg.in/yaml.v3"
 )
 
 // update regenerates testdata/ (the real-shaped files built from the readable UTF-8 sources in
@@ -194,4 +195,17 @@ func writeFile(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func zipReader(b []byte) (*zip.Reader, error) { return zip.NewReader(bytes.NewReader(b), int64(len(b))) }
+
+// decodeMappingYAML decodes a mapping the way the config file does (strict keys).
+func decodeMappingYAML(b []byte) (*Mapping, error) {
+	var m Mapping
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
