@@ -26,14 +26,14 @@ const SignatureWindow = 5 * time.Minute
 
 // API paths of the sandbox server.
 const (
-	PathPay               = "/api/v1/pay"
-	PathQueryPayment      = "/api/v1/pay/query"
-	PathClose             = "/api/v1/pay/close"
-	PathRefund            = "/api/v1/refund"
-	PathQueryRefund       = "/api/v1/refund/query"
-	PathSignAgreement     = "/api/v1/agreement/sign"
+	PathPay                = "/api/v1/pay"
+	PathQueryPayment       = "/api/v1/pay/query"
+	PathClose              = "/api/v1/pay/close"
+	PathRefund             = "/api/v1/refund"
+	PathQueryRefund        = "/api/v1/refund/query"
+	PathSignAgreement      = "/api/v1/agreement/sign"
 	PathTerminateAgreement = "/api/v1/agreement/terminate"
-	PathInject            = "/admin/inject"
+	PathInject             = "/admin/inject"
 )
 
 // Error codes in the sandbox's error answers ({"code":"…","message":"…"}).

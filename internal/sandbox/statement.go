@@ -143,7 +143,6 @@ func (s *Server) Statement(date string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-
 // matches reports whether the injection selects the row.
 func (in Injection) matches(r stmtRow) bool {
 	if in.Kind == InjectExtra {
