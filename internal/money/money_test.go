@@ -73,9 +73,9 @@ func TestFormat(t *testing.T) {
 
 func TestMulDivHalfUp(t *testing.T) {
 	tests := []struct{ a, b, c, want int64 }{
-		{250, 1, 100, 3},     // 2.5 -> 3
-		{249, 1, 100, 2},     // 2.49 -> 2
-		{-250, 1, 100, -3},   // half away from zero
+		{250, 1, 100, 3},   // 2.5 -> 3
+		{249, 1, 100, 2},   // 2.49 -> 2
+		{-250, 1, 100, -3}, // half away from zero
 		{10000, 30, 10000, 30},
 		{1667, 30, 10000, 5}, // 5.001
 		{1666, 30, 10000, 5}, // 4.998

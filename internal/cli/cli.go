@@ -1,0 +1,312 @@
+// Package cli is paygw's command line: the cobra tree, flags and their PAYGW_* environment
+// twins, logger setup, the wiring of stores, channels and services, and exit codes. It is the
+// only package that reads flags, the environment or config files, and decides how a process ends.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/paygw/paygw/internal/config"
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/store"
+)
+
+// Exit codes of API.md.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1
+	ExitUsage       = 2
+	ExitDiscrepancy = 3
+)
+
+// UsageError is bad usage or bad input: exit code 2. Its message names the flag, file or line.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef builds a UsageError.
+func Usagef(format string, args ...any) error { return &UsageError{Err: fmt.Errorf(format, args...)} }
+
+// ExitError ends the process with Code after its message is logged (e.g. 3 for discrepancies).
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// runError marks an error returned by a command's RunE, as opposed to cobra's own parse errors.
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
+// App is what every command shares: global options and lazily built dependencies.
+type App struct {
+	DB        string
+	Config    string
+	LogLevel  string
+	LogFormat string
+
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	Now    func() time.Time
+	Log    zerolog.Logger
+
+	mu    sync.Mutex
+	cfg   *config.Config
+	store *store.Store
+}
+
+// registry of command constructors; each command file adds itself in init so that files owned
+// by different use cases never edit a shared list.
+var registry []func(*App) *cobra.Command
+
+func register(f func(*App) *cobra.Command) { registry = append(registry, f) }
+
+// Main runs the command line and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	app := &App{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv, Now: time.Now}
+	root := NewRoot(app)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	defer app.close()
+	return app.exitCode(err)
+}
+
+func (a *App) exitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var re *runError
+	if !errors.As(err, &re) {
+		// cobra's own errors: unknown command or flag, wrong argument count.
+		fmt.Fprintf(a.Stderr, "paygw: %v\nRun 'paygw --help' for usage.\n", err)
+		return ExitUsage
+	}
+	err = re.err
+	var ue *UsageError
+	var de *store.DSNError
+	var ke *config.KeyError
+	var ee *ExitError
+	switch {
+	case errors.As(err, &ee):
+		a.Log.Error().Err(ee.Err).Int("exit_code", ee.Code).Msg("done with findings")
+		return ee.Code
+	case errors.As(err, &ue), errors.As(err, &de), errors.As(err, &ke):
+		fmt.Fprintf(a.Stderr, "paygw: %v\n", err)
+		return ExitUsage
+	case errors.Is(err, context.Canceled):
+		a.Log.Warn().Msg("interrupted")
+		return ExitFailed
+	default:
+		a.Log.Error().Err(err).Msg("failed")
+		return ExitFailed
+	}
+}
+
+// NewRoot builds the whole command tree (also used by tests that check manifests' command lines).
+func NewRoot(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "paygw",
+		Short:         "Payment gateway and clearing/settlement batch processor",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyEnv(cmd, app.getenv); err != nil {
+				return err
+			}
+			return app.setupLogger(cmd)
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&app.DB, "db", "sqlite:paygw.db", "database DSN: sqlite:PATH or postgres://… (env PAYGW_DB)")
+	pf.StringVar(&app.Config, "config", "", "config file (YAML; env PAYGW_CONFIG)")
+	pf.StringVar(&app.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&app.LogFormat, "log-format", "", "log format: json or console (default json unless stderr is a terminal)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return err })
+	cmds := make([]*cobra.Command, 0, len(registry))
+	for _, f := range registry {
+		cmds = append(cmds, f(app))
+	}
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
+	root.AddCommand(cmds...)
+	wrapRunE(root)
+	return root
+}
+
+// wrapRunE marks errors from commands' RunE so exitCode can tell them from parse errors.
+func wrapRunE(c *cobra.Command) {
+	if c.RunE != nil {
+		run := c.RunE
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if err := run(cmd, args); err != nil {
+				return &runError{err: err}
+			}
+			return nil
+		}
+	}
+	if c.PersistentPreRunE != nil {
+		pre := c.PersistentPreRunE
+		c.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+			if err := pre(cmd, args); err != nil {
+				return &runError{err: err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapRunE(sub)
+	}
+}
+
+func (a *App) getenv(k string) string {
+	if a.Getenv == nil {
+		return os.Getenv(k)
+	}
+	return a.Getenv(k)
+}
+
+// EnvName is the environment twin of a flag: --fee-rate-bps is PAYGW_FEE_RATE_BPS.
+func EnvName(flag string) string {
+	return "PAYGW_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnv sets every flag the command line did not set from its PAYGW_* twin.
+func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
+	var err error
+	visit := func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "help" {
+			return
+		}
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if e := f.Value.Set(v); e != nil {
+				err = Usagef("%s=%q (flag --%s): %v", EnvName(f.Name), v, f.Name, e)
+			}
+		}
+	}
+	cmd.Flags().VisitAll(visit)
+	cmd.InheritedFlags().VisitAll(visit)
+	return err
+}
+
+func (a *App) setupLogger(cmd *cobra.Command) error {
+	lvl, err := zerolog.ParseLevel(a.LogLevel)
+	if err != nil || a.LogLevel == "" {
+		return Usagef("--log-level %q: want debug, info, warn or error", a.LogLevel)
+	}
+	var w io.Writer = a.Stderr
+	format := a.LogFormat
+	if format == "" {
+		format = "json"
+		if f, ok := a.Stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "console"
+		}
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: a.Stderr, TimeFormat: "15:04:05"}
+	default:
+		return Usagef("--log-format %q: want json or console", a.LogFormat)
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	a.Log = zerolog.New(w).Level(lvl).With().Timestamp().Str("cmd", cmd.CommandPath()).
+		Str("job_id", paygw.NewID("job")).Logger()
+	return nil
+}
+
+// Cfg loads the config file once.
+func (a *App) Cfg() (*config.Config, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cfg == nil {
+		c, err := config.Load(a.Config)
+		if err != nil {
+			return nil, &UsageError{Err: err}
+		}
+		a.cfg = c
+	}
+	return a.cfg, nil
+}
+
+// Store opens the database once. The DSN is checked before anything else is opened.
+func (a *App) Store(ctx context.Context) (*store.Store, error) {
+	return a.StoreWith(ctx, store.Options{})
+}
+
+// StoreWith opens the database once with options (pool size, statement timeout).
+func (a *App) StoreWith(ctx context.Context, opts store.Options) (*store.Store, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.store != nil {
+		return a.store, nil
+	}
+	if _, err := store.ParseDSN(a.DB); err != nil {
+		return nil, err
+	}
+	s, err := store.Open(ctx, a.DB, opts)
+	if err != nil {
+		return nil, err
+	}
+	a.store = s
+	return s, nil
+}
+
+// CheckDSN validates --db without opening it (bad usage is exit 2 before any database is opened).
+func (a *App) CheckDSN() error {
+	_, err := store.ParseDSN(a.DB)
+	return err
+}
+
+func (a *App) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.store != nil {
+		a.store.Close()
+		a.store = nil
+	}
+}
+
+// Date resolves a --date flag: empty means yesterday in the settlement timezone.
+func (a *App) Date(flag string, cfg *config.Config) (string, error) {
+	if flag == "" {
+		return paygw.Yesterday(a.Now(), cfg.Location()), nil
+	}
+	if _, err := paygw.ParseDate(flag); err != nil {
+		return "", Usagef("--date: %v", err)
+	}
+	return flag, nil
+}
+
+// Stderr is a terminal?
+func (a *App) stderrIsTerminal() bool {
+	f, ok := a.Stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// IsTerminal reports whether w is a terminal (progress bars, tables).
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,123 @@
+// Package ledger turns business events into balanced double-entry journals (DESIGN.md §3).
+// A posting's amount is positive for a debit and negative for a credit; a journal's postings
+// sum to zero per currency, and NewJournal refuses one that does not.
+package ledger
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/paygw/paygw/internal/money"
+)
+
+// Journal kinds; with RefID they form the journal's unique key, so an event posts at most once.
+const (
+	KindCapture    = "capture"    // payment succeeded
+	KindRefund     = "refund"     // refund succeeded
+	KindSettlement = "settlement" // settlement batch
+	KindPayout     = "payout"     // payout confirmed
+)
+
+// Account names.
+const (
+	PlatformFeeRevenue = "platform:fee_revenue"
+	PlatformCash       = "platform:cash"
+)
+
+// ChannelReceivable is what a channel owes the platform.
+func ChannelReceivable(channel string) string { return "channel:" + channel + ":receivable" }
+
+// MerchantPending is what the platform owes a merchant for unsettled transactions.
+func MerchantPending(merchantID string) string { return "merchant:" + merchantID + ":pending" }
+
+// MerchantPayable is what the platform owes a merchant for settled batches not yet paid out.
+func MerchantPayable(merchantID string) string { return "merchant:" + merchantID + ":payable" }
+
+// Posting is one line of a journal.
+type Posting struct {
+	Account  string
+	Currency money.Currency
+	Amount   int64 // debit > 0, credit < 0
+}
+
+// Journal is a balanced set of postings caused by one event.
+type Journal struct {
+	Kind     string
+	RefID    string // payment, refund or batch id
+	Postings []Posting
+}
+
+// ErrUnbalanced is returned for a journal whose postings do not sum to zero per currency.
+var ErrUnbalanced = errors.New("ledger: unbalanced journal")
+
+// NewJournal builds a journal, dropping zero postings and refusing an unbalanced or empty one.
+func NewJournal(kind, refID string, postings ...Posting) (Journal, error) {
+	j := Journal{Kind: kind, RefID: refID}
+	for _, p := range postings {
+		if p.Amount != 0 {
+			j.Postings = append(j.Postings, p)
+		}
+	}
+	if err := j.Check(); err != nil {
+		return Journal{}, err
+	}
+	return j, nil
+}
+
+// Check verifies the journal balances per currency.
+func (j Journal) Check() error {
+	if j.Kind == "" || j.RefID == "" {
+		return fmt.Errorf("%w: journal needs a kind and a reference", ErrUnbalanced)
+	}
+	sums := map[money.Currency]int64{}
+	for _, p := range j.Postings {
+		if p.Account == "" || !p.Currency.Valid() {
+			return fmt.Errorf("%w: %s %s: posting without account or currency", ErrUnbalanced, j.Kind, j.RefID)
+		}
+		s, err := money.Add(sums[p.Currency], p.Amount)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", j.Kind, j.RefID, err)
+		}
+		sums[p.Currency] = s
+	}
+	for c, s := range sums {
+		if s != 0 {
+			return fmt.Errorf("%w: %s %s: %s postings sum to %d", ErrUnbalanced, j.Kind, j.RefID, c, s)
+		}
+	}
+	return nil
+}
+
+// Capture is the journal of a succeeded payment: channel receivable / merchant pending.
+func Capture(paymentID, channel, merchantID string, cur money.Currency, amount int64) (Journal, error) {
+	return NewJournal(KindCapture, paymentID,
+		Posting{ChannelReceivable(channel), cur, amount},
+		Posting{MerchantPending(merchantID), cur, -amount})
+}
+
+// Refund is the journal of a succeeded refund: merchant pending / channel receivable.
+func Refund(refundID, channel, merchantID string, cur money.Currency, amount int64) (Journal, error) {
+	return NewJournal(KindRefund, refundID,
+		Posting{MerchantPending(merchantID), cur, amount},
+		Posting{ChannelReceivable(channel), cur, -amount})
+}
+
+// Settlement is the journal of a settlement batch: merchant pending (gross − refunded) is
+// debited, fee revenue credited with the fee and merchant payable with the rest. The carried-in
+// amount needs no posting: it is already a debit balance on merchant payable.
+func Settlement(batchID, merchantID string, cur money.Currency, gross, refunded, fee int64) (Journal, error) {
+	return NewJournal(KindSettlement, batchID,
+		Posting{MerchantPending(merchantID), cur, gross - refunded},
+		Posting{PlatformFeeRevenue, cur, -fee},
+		Posting{MerchantPayable(merchantID), cur, -(gross - refunded - fee)})
+}
+
+// Payout is the journal of a confirmed payout: merchant payable / platform cash.
+func Payout(batchID, merchantID string, cur money.Currency, net int64) (Journal, error) {
+	if net <= 0 {
+		return Journal{}, fmt.Errorf("payout %s: net %d must be positive", batchID, net)
+	}
+	return NewJournal(KindPayout, batchID,
+		Posting{MerchantPayable(merchantID), cur, net},
+		Posting{PlatformCash, cur, -net})
+}

@@ -1,0 +1,52 @@
+package ledger
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestNewJournalRefusesUnbalanced(t *testing.T) {
+	_, err := NewJournal(KindCapture, "pay_1",
+		Posting{"a", "CNY", 100}, Posting{"b", "CNY", -99})
+	if !errors.Is(err, ErrUnbalanced) {
+		t.Fatalf("want ErrUnbalanced, got %v", err)
+	}
+	_, err = NewJournal(KindCapture, "pay_1",
+		Posting{"a", "CNY", 100}, Posting{"b", "USD", -100})
+	if !errors.Is(err, ErrUnbalanced) {
+		t.Fatalf("cross-currency journal accepted: %v", err)
+	}
+	if _, err := NewJournal(KindCapture, "", Posting{"a", "CNY", 1}, Posting{"b", "CNY", -1}); err == nil {
+		t.Fatal("journal without reference accepted")
+	}
+}
+
+func TestEventJournalsBalance(t *testing.T) {
+	cases := []struct {
+		name string
+		j    func() (Journal, error)
+		n    int
+	}{
+		{"capture", func() (Journal, error) { return Capture("pay_1", "sandbox", "m1", "CNY", 1234) }, 2},
+		{"refund", func() (Journal, error) { return Refund("ref_1", "sandbox", "m1", "CNY", 500) }, 2},
+		{"settlement", func() (Journal, error) { return Settlement("b1", "m1", "CNY", 1234, 500, 7) }, 3},
+		{"settlement negative net", func() (Journal, error) { return Settlement("b2", "m1", "CNY", 0, 500, -3) }, 3},
+		{"settlement zero fee", func() (Journal, error) { return Settlement("b3", "m1", "JPY", 100, 0, 0) }, 2},
+		{"payout", func() (Journal, error) { return Payout("b1", "m1", "CNY", 727) }, 2},
+	}
+	for _, c := range cases {
+		j, err := c.j()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if len(j.Postings) != c.n {
+			t.Errorf("%s: %d postings, want %d", c.name, len(j.Postings), c.n)
+		}
+		if err := j.Check(); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+	if _, err := Payout("b", "m", "CNY", 0); err == nil {
+		t.Error("payout of zero accepted")
+	}
+}

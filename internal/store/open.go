@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+func init() { sqlx.BindDriver("sqlite", sqlx.QUESTION) }
+
+// Options tune Open.
+type Options struct {
+	// MaxConns bounds the pool (PostgreSQL default 16, SQLite default 8).
+	MaxConns int
+	// StatementTimeout bounds every PostgreSQL statement (default 30s; batch jobs pass more).
+	StatementTimeout time.Duration
+	// Keys seals merchant secrets; nil uses KeyringFromEnv.
+	Keys *Keyring
+}
+
+// Open connects to dsn. It does not migrate: `paygw migrate up` does.
+func Open(ctx context.Context, dsnStr string, opts Options) (*Store, error) {
+	dsn, err := ParseDSN(dsnStr)
+	if err != nil {
+		return nil, err
+	}
+	keys := opts.Keys
+	if keys == nil {
+		if keys, err = KeyringFromEnv(); err != nil {
+			return nil, err
+		}
+	}
+	var s *Store
+	switch dsn.Dialect {
+	case SQLite:
+		s, err = openSQLite(ctx, dsn, opts)
+	default:
+		s, err = openPostgres(ctx, dsn, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.keys = keys
+	return s, nil
+}
+
+func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
+	sync := "FULL"
+	if v := dsn.Options.Get("synchronous"); v != "" {
+		sync = strings.ToUpper(v)
+	}
+	busy := "10000"
+	if v := dsn.Options.Get("busy_timeout"); v != "" {
+		busy = v
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+busy+")")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+sync+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	q.Set("_time_format", "sqlite")
+	db, err := sqlx.Open("sqlite", "file:"+dsn.Path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dsn, err)
+	}
+	n := opts.MaxConns
+	if n <= 0 {
+		n = 8
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", dsn, err)
+	}
+	return &Store{db: db, dialect: SQLite, dsn: dsn}, nil
+}
+
+func openPostgres(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn.URL)
+	if err != nil {
+		return nil, &DSNError{Msg: fmt.Sprintf("%s: %v", dsn, err)}
+	}
+	if !strings.Contains(dsn.URL, "pool_max_conns") {
+		n := opts.MaxConns
+		if n <= 0 {
+			n = 16
+		}
+		cfg.MaxConns = int32(n)
+	}
+	st := opts.StatementTimeout
+	if st <= 0 {
+		st = 30 * time.Second
+	}
+	rp := cfg.ConnConfig.RuntimeParams
+	if _, ok := rp["statement_timeout"]; !ok {
+		rp["statement_timeout"] = fmt.Sprint(st.Milliseconds())
+	}
+	if _, ok := rp["idle_in_transaction_session_timeout"]; !ok {
+		rp["idle_in_transaction_session_timeout"] = "60000"
+	}
+	if _, ok := rp["timezone"]; !ok {
+		rp["timezone"] = "UTC"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dsn, err)
+	}
+	db := sqlx.NewDb(stdlib.OpenDBFromPool(pool), "pgx")
+	db.SetMaxOpenConns(int(cfg.MaxConns))
+	db.SetMaxIdleConns(int(cfg.MaxConns))
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		pool.Close()
+		return nil, fmt.Errorf("open %s: %w", dsn, err)
+	}
+	return &Store{db: db, dialect: Postgres, dsn: dsn, closers: []func(){pool.Close}}, nil
+}

@@ -1,0 +1,180 @@
+// Package store is paygw's storage on PostgreSQL and SQLite through sqlx: opening a DSN,
+// transactions, migrations over schema/, one file per entity with compare-and-set updates,
+// outbox claims, job leases, and the translation of database errors. Nothing above this
+// package sees sql.ErrNoRows or a driver error.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Dialect names the database behind a Store.
+type Dialect string
+
+// Dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// Store is an open database. It is safe for concurrent use.
+type Store struct {
+	db      *sqlx.DB
+	dialect Dialect
+	dsn     DSN
+	keys    *Keyring
+	closers []func()
+}
+
+// Dialect reports which database this is.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// DB exposes the sqlx handle for packages' own queries on tables they own (reconcile, settle).
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// Keys returns the keyring that seals merchant secrets and bank accounts.
+func (s *Store) Keys() *Keyring { return s.keys }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	for _, c := range s.closers {
+		c()
+	}
+	return err
+}
+
+// Ping checks the database is reachable.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// queryer is what both *sqlx.DB and *sqlx.Tx offer; entity methods take it so they run inside
+// or outside a transaction.
+type queryer interface {
+	sqlx.ExtContext
+	GetContext(ctx context.Context, dest any, query string, args ...any) error
+	SelectContext(ctx context.Context, dest any, query string, args ...any) error
+}
+
+// Tx is a database transaction. On SQLite it holds the write lock from its start
+// (BEGIN IMMEDIATE), so a read-then-write inside it never fails with SQLITE_BUSY.
+type Tx struct {
+	tx      *sqlx.Tx
+	dialect Dialect
+	keys    *Keyring
+	after   []func()
+}
+
+// Dialect reports the database of the transaction.
+func (t *Tx) Dialect() Dialect { return t.dialect }
+
+// SQL exposes the sqlx transaction for packages' own queries on their own tables.
+func (t *Tx) SQL() *sqlx.Tx { return t.tx }
+
+// AfterCommit registers f to run once the transaction has committed.
+func (t *Tx) AfterCommit(f func()) { t.after = append(t.after, f) }
+
+// Transact runs fn in a transaction, committing when fn returns nil. A serialization failure
+// or deadlock on PostgreSQL, or a busy database on SQLite, is retried a few times.
+func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = s.transactOnce(ctx, fn)
+		if err == nil || !isRetryable(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return err
+}
+
+func (s *Store) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	stx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return translate(fmt.Errorf("begin: %w", err))
+	}
+	tx := &Tx{tx: stx, dialect: s.dialect, keys: s.keys}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = stx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = stx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = stx.Commit(); err != nil {
+		return translate(fmt.Errorf("commit: %w", err))
+	}
+	for _, f := range tx.after {
+		f()
+	}
+	return nil
+}
+
+// Now is the time format every stored instant uses: UTC, microseconds (PostgreSQL's precision).
+func Now(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func nullTime(t *time.Time) sql.NullTime {
+	if t == nil || t.IsZero() {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: Now(*t), Valid: true}
+}
+
+func timePtr(n sql.NullTime) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := n.Time.UTC()
+	return &t
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// rebind turns ? placeholders into the dialect's.
+func rebind(d Dialect, q string) string {
+	if d == Postgres {
+		return sqlx.Rebind(sqlx.DOLLAR, q)
+	}
+	return q
+}
+
+// Rebind turns ? placeholders into the store's dialect, for packages owning their own queries.
+func (s *Store) Rebind(q string) string { return rebind(s.dialect, q) }
+
+// Rebind turns ? placeholders into the transaction's dialect.
+func (t *Tx) Rebind(q string) string { return rebind(t.dialect, q) }
+
+func get(ctx context.Context, q queryer, d Dialect, dest any, query string, args ...any) error {
+	return translate(q.GetContext(ctx, dest, rebind(d, query), args...))
+}
+
+func sel(ctx context.Context, q queryer, d Dialect, dest any, query string, args ...any) error {
+	return translate(q.SelectContext(ctx, dest, rebind(d, query), args...))
+}
+
+func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) (int64, error) {
+	res, err := q.ExecContext(ctx, rebind(d, query), args...)
+	if err != nil {
+		return 0, translate(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, translate(err)
+	}
+	return n, nil
+}
+
+// errNoRows is exported through ErrNotFound.
+var errNoRows = sql.ErrNoRows
+
+func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
