@@ -49,7 +49,7 @@ func (s *Server) handleCashierGet(w http.ResponseWriter, r *http.Request) {
 	var v trade
 	if t != nil && !t.Tombstone && isRedirect(t.PayMethod) {
 		if t.expire(now) {
-			s.dirty = true
+			s.touchTrade(t)
 		}
 		v = *t
 	}

@@ -21,7 +21,7 @@ type fakeClock struct {
 	t  time.Time
 }
 
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // env is a running sandbox on loopback with an adapter and a callback receiver.
@@ -33,7 +33,7 @@ type env struct {
 }
 
 // newEnv starts a sandbox with opts (Secret defaults to testSecret, retries to 5ms) and Run.
-func newEnv(t *testing.T, opts Options, chOpts ...Option) *env {
+func newEnv(t testing.TB, opts Options, chOpts ...Option) *env {
 	t.Helper()
 	if opts.Secret == "" {
 		opts.Secret = testSecret
@@ -75,7 +75,7 @@ type receiver struct {
 	got       chan channel.Callback
 }
 
-func newReceiver(t *testing.T, ch *Channel) *receiver {
+func newReceiver(t testing.TB, ch *Channel) *receiver {
 	r := &receiver{got: make(chan channel.Callback, 1000)}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
@@ -98,7 +98,7 @@ func newReceiver(t *testing.T, ch *Channel) *receiver {
 }
 
 // next waits for the next acknowledged callback.
-func (r *receiver) next(t *testing.T) channel.Callback {
+func (r *receiver) next(t testing.TB) channel.Callback {
 	t.Helper()
 	select {
 	case cb := <-r.got:
@@ -110,7 +110,7 @@ func (r *receiver) next(t *testing.T) channel.Callback {
 }
 
 // eventually polls cond until it holds, failing the test after a generous bound.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -122,7 +122,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // signAgreement signs a withhold agreement and returns its number.
-func (e *env) signAgreement(t *testing.T, id string) string {
+func (e *env) signAgreement(t testing.TB, id string) string {
 	t.Helper()
 	res, err := e.ch.Sign(context.Background(), channel.SignRequest{AgreementID: id, PayMethod: MethodWithhold,
 		PayerName: "Zhang San", AccountNo: "6222020200112340123", Phone: "13812340000"})
@@ -142,7 +142,7 @@ func (e *env) withhold(id string, amount int64, agreementNo string) (channel.Pay
 }
 
 // newHTTPServer serves srv on loopback until the test ends.
-func newHTTPServer(t *testing.T, srv *Server) *httptest.Server {
+func newHTTPServer(t testing.TB, srv *Server) *httptest.Server {
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return ts

@@ -173,7 +173,7 @@ func TestWithholdAgreement(t *testing.T) {
 	}
 	// Only masked account data is kept.
 	e.srv.mu.Lock()
-	state, _ := json.Marshal(e.srv.snapshotLocked())
+	state, _ := json.Marshal(e.srv.allRecordsLocked())
 	e.srv.mu.Unlock()
 	if strings.Contains(string(state), "6222020200112340123") || strings.Contains(string(state), "13812340000") {
 		t.Errorf("state holds a full account or phone number: %s", state)
@@ -559,11 +559,28 @@ func TestPersistence(t *testing.T) {
 		t.Fatalf("pay after restart = %+v, %v", res, err)
 	}
 
-	if err := os.WriteFile(file, []byte("{"), 0o600); err != nil {
+	// A torn last record (crash during an append) is ignored.
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewServer(opts); err == nil || !strings.Contains(err.Error(), file) {
-		t.Fatalf("corrupt state file: %v, want an error naming the file", err)
+	f.WriteString(`{"trade":{"out_trade_no":"pay_to`)
+	f.Close()
+	srv3, err := NewServer(opts)
+	if err != nil {
+		t.Fatalf("torn last record: %v", err)
+	}
+	if got, _ := srv3.Statement("2026-11-22"); string(got) != string(want) {
+		t.Fatalf("statement after torn record = %q", got)
+	}
+
+	for _, bad := range []string{"nonsense\n", `{"trade":{"amount":1}}` + "\n", "{}\n"} {
+		if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewServer(opts); err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "record 1") {
+			t.Errorf("state file %q: %v, want an error naming the file and record", bad, err)
+		}
 	}
 }
 

@@ -45,8 +45,9 @@ type Options struct {
 	// Location is the channel's local time zone for business dates and statement trade_time
 	// (default Asia/Shanghai).
 	Location *time.Location
-	// StateFile, when set, persists the state as JSON (loaded on start, saved every second when
-	// changed and on shutdown), so that a restarted sandbox still serves yesterday's statement.
+	// StateFile, when set, persists the state as JSON lines: replayed and compacted on start,
+	// changed objects appended every second and on shutdown (cost O(changes), not O(state)), so
+	// that a restarted sandbox still serves yesterday's statement.
 	StateFile string
 
 	// Latency is added to every API answer.
@@ -175,7 +176,7 @@ type Server struct {
 
 	mu              sync.Mutex
 	seq             uint64
-	dirty           bool
+	changed         changes           // what the state file has not got yet
 	trades          map[string]*trade // by out_trade_no
 	tradesByNo      map[string]*trade // by trade_no
 	refunds         map[string]*refund
@@ -409,7 +410,7 @@ func (s *Server) handlePay(c *apiCall) (any, *apiError) {
 			return nil, &apiError{http.StatusConflict, CodeConflict, "out_trade_no already used with other fields"}
 		}
 		if t.expire(now) {
-			s.dirty = true
+			s.touchTrade(t)
 		}
 		if t.Code != "" {
 			return nil, &apiError{http.StatusPaymentRequired, t.Code, t.Reason}
@@ -424,7 +425,7 @@ func (s *Server) handlePay(c *apiCall) (any, *apiError) {
 	t.TradeNo = s.nextNo("SBX", now)
 	s.trades[t.OutTradeNo] = t
 	s.tradesByNo[t.TradeNo] = t
-	s.dirty = true
+	s.touchTrade(t)
 	var aerr *apiError
 	switch {
 	case isAgreementPay(req.PayMethod) && req.AgreementNo == "":
@@ -470,7 +471,7 @@ func (s *Server) succeedLocked(t *trade, now time.Time) bool {
 		fee = 0 // unreachable: amount × ≤10000 bps ÷ 10000 never overflows after MulDivHalfUp's big path
 	}
 	t.Status, t.PaidAt, t.Fee = channel.StatusSucceeded, now, fee
-	s.dirty = true
+	s.touchTrade(t)
 	return true
 }
 
@@ -489,7 +490,7 @@ func (s *Server) payTrade(tradeNo string, byOut bool) (trade, bool) {
 		return trade{}, false
 	}
 	if t.expire(now) {
-		s.dirty = true
+		s.touchTrade(t)
 	}
 	cb := s.succeedLocked(t, now)
 	out := *t
@@ -517,7 +518,7 @@ func (s *Server) handleQueryPayment(c *apiCall) (any, *apiError) {
 		return wireTrade{OutTradeNo: req.OutTradeNo, Status: string(channel.StatusNotFound)}, nil
 	}
 	if t.expire(now) {
-		s.dirty = true
+		s.touchTrade(t)
 	}
 	return t.wire(), nil
 }
@@ -539,16 +540,18 @@ func (s *Server) handleClose(c *apiCall) (any, *apiError) {
 		t = &trade{OutTradeNo: req.OutTradeNo, Status: channel.StatusClosed, Tombstone: true,
 			CreatedAt: now, Reason: "closed before payment"}
 		s.trades[t.OutTradeNo] = t
-		s.dirty = true
+		s.touchTrade(t)
 		return t.wire(), nil
 	}
-	t.expire(now)
+	if t.expire(now) {
+		s.touchTrade(t)
+	}
 	switch t.Status {
 	case channel.StatusSucceeded:
 		return nil, &apiError{http.StatusConflict, CodeAlreadyPaid, "trade " + t.TradeNo + " is paid"}
 	case channel.StatusProcessing:
 		t.Status, t.Reason = channel.StatusClosed, "closed by merchant"
-		s.dirty = true
+		s.touchTrade(t)
 	}
 	return t.wire(), nil
 }
@@ -615,7 +618,8 @@ func (s *Server) handleRefund(c *apiCall) (any, *apiError) {
 	t.Refunded += req.Amount
 	t.FeeReturned += fee
 	s.refunds[r.OutRefundNo] = r
-	s.dirty = true
+	s.touchTrade(t)
+	s.touchRefund(r)
 	out := r.wire()
 	s.mu.Unlock()
 	s.schedule(&task{kind: taskRefund, key: r.OutRefundNo}, s.opts.RefundDelay)
@@ -632,7 +636,7 @@ func (s *Server) completeRefund(outRefundNo string) {
 		return
 	}
 	r.Status, r.SucceededAt = channel.StatusSucceeded, now
-	s.dirty = true
+	s.touchRefund(r)
 	notify := s.notifyURL(r.NotifyURL)
 	s.mu.Unlock()
 	if notify != "" {
@@ -693,7 +697,7 @@ func (s *Server) handleSign(c *apiCall) (any, *apiError) {
 	}
 	s.agreements[a.AgreementNo] = a
 	s.agreementsByOut[a.OutAgreementNo] = a
-	s.dirty = true
+	s.touchAgreement(a)
 	return a.wire(), nil
 }
 
@@ -713,7 +717,7 @@ func (s *Server) handleTerminate(c *apiCall) (any, *apiError) {
 	}
 	if a.Status != agreementTerminated {
 		a.Status = agreementTerminated
-		s.dirty = true
+		s.touchAgreement(a)
 	}
 	return a.wire(), nil
 }
@@ -764,6 +768,5 @@ func (s *Server) handleInject(c *apiCall) (any, *apiError) {
 		}
 	}
 	s.injections = append(s.injections, in)
-	s.dirty = true
 	return in, nil
 }

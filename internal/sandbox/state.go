@@ -1,8 +1,12 @@
 package sandbox
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -170,60 +174,160 @@ func checkID(field, v string) *apiError {
 	return nil
 }
 
-// snapshot is the state file's content.
-type snapshot struct {
-	Seq        uint64       `json:"seq"`
-	Trades     []*trade     `json:"trades"`
-	Refunds    []*refund    `json:"refunds"`
-	Agreements []*agreement `json:"agreements"`
-	Injections []Injection  `json:"injections"`
+// changes tracks what the state file has not got yet. Only used with a StateFile.
+type changes struct {
+	all        bool // rewrite the whole file (after load, or after a failed append)
+	trades     map[*trade]struct{}
+	refunds    map[*refund]struct{}
+	agreements map[*agreement]struct{}
+	injections int    // injections already in the file
+	seq        uint64 // seq already in the file
 }
 
-// snapshot copies the state; callers hold s.mu.
-func (s *Server) snapshotLocked() snapshot {
-	sn := snapshot{Seq: s.seq, Injections: append([]Injection(nil), s.injections...)}
-	sn.Trades = make([]*trade, 0, len(s.trades))
-	for _, t := range s.trades {
-		c := *t
-		sn.Trades = append(sn.Trades, &c)
+// touchTrade, touchRefund and touchAgreement note a change for the state file; callers hold s.mu.
+func (s *Server) touchTrade(t *trade) {
+	if s.opts.StateFile != "" {
+		s.changed.trades[t] = struct{}{}
 	}
-	sn.Refunds = make([]*refund, 0, len(s.refunds))
-	for _, r := range s.refunds {
-		c := *r
-		sn.Refunds = append(sn.Refunds, &c)
+}
+
+func (s *Server) touchRefund(r *refund) {
+	if s.opts.StateFile != "" {
+		s.changed.refunds[r] = struct{}{}
 	}
-	sn.Agreements = make([]*agreement, 0, len(s.agreements))
+}
+
+func (s *Server) touchAgreement(a *agreement) {
+	if s.opts.StateFile != "" {
+		s.changed.agreements[a] = struct{}{}
+	}
+}
+
+// record is one line of the state file (JSON lines; a later line for the same object wins).
+type record struct {
+	Seq       *uint64    `json:"seq,omitempty"`
+	Trade     *trade     `json:"trade,omitempty"`
+	Refund    *refund    `json:"refund,omitempty"`
+	Agreement *agreement `json:"agreement,omitempty"`
+	Injection *Injection `json:"injection,omitempty"`
+}
+
+// allRecordsLocked copies the whole state as records; callers hold s.mu.
+func (s *Server) allRecordsLocked() []record {
+	seq := s.seq
+	recs := make([]record, 0, 1+len(s.trades)+len(s.refunds)+len(s.agreements)+len(s.injections))
+	recs = append(recs, record{Seq: &seq})
 	for _, a := range s.agreements {
 		c := *a
-		sn.Agreements = append(sn.Agreements, &c)
+		recs = append(recs, record{Agreement: &c})
 	}
-	return sn
+	for _, t := range s.trades {
+		c := *t
+		recs = append(recs, record{Trade: &c})
+	}
+	for _, r := range s.refunds {
+		c := *r
+		recs = append(recs, record{Refund: &c})
+	}
+	for i := range s.injections {
+		c := s.injections[i]
+		recs = append(recs, record{Injection: &c})
+	}
+	return recs
 }
 
-// save writes the state file atomically (temp file + rename) when the state changed.
+// changedRecordsLocked copies what changed since the last save and forgets it; callers hold s.mu.
+func (s *Server) changedRecordsLocked() []record {
+	c := &s.changed
+	var recs []record
+	if c.seq != s.seq {
+		seq := s.seq
+		recs = append(recs, record{Seq: &seq})
+		c.seq = seq
+	}
+	for a := range c.agreements {
+		v := *a
+		recs = append(recs, record{Agreement: &v})
+	}
+	for t := range c.trades {
+		v := *t
+		recs = append(recs, record{Trade: &v})
+	}
+	for r := range c.refunds {
+		v := *r
+		recs = append(recs, record{Refund: &v})
+	}
+	for i := c.injections; i < len(s.injections); i++ {
+		v := s.injections[i]
+		recs = append(recs, record{Injection: &v})
+	}
+	c.injections = len(s.injections)
+	clear(c.trades)
+	clear(c.refunds)
+	clear(c.agreements)
+	return recs
+}
+
+// save brings the state file up to date: it appends the changed objects (cheap: O(changes)), or
+// rewrites the file atomically when a full rewrite is due.
 func (s *Server) save() error {
 	if s.opts.StateFile == "" {
 		return nil
 	}
 	s.mu.Lock()
-	if !s.dirty {
-		s.mu.Unlock()
+	full := s.changed.all
+	var recs []record
+	if full {
+		recs = s.allRecordsLocked()
+		s.changed.all = false
+		s.changed.seq, s.changed.injections = s.seq, len(s.injections)
+		clear(s.changed.trades)
+		clear(s.changed.refunds)
+		clear(s.changed.agreements)
+	} else {
+		recs = s.changedRecordsLocked()
+	}
+	s.mu.Unlock()
+	if len(recs) == 0 {
 		return nil
 	}
-	sn := s.snapshotLocked()
-	s.dirty = false
-	s.mu.Unlock()
-	b, err := json.Marshal(sn)
-	if err == nil {
-		err = writeFileAtomic(s.opts.StateFile, b)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf) // one record per line
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			return s.saveFailed(fmt.Errorf("encode: %w", err))
+		}
+	}
+	var err error
+	if full {
+		err = writeFileAtomic(s.opts.StateFile, buf.Bytes())
+	} else {
+		err = appendFile(s.opts.StateFile, buf.Bytes())
 	}
 	if err != nil {
-		s.mu.Lock()
-		s.dirty = true
-		s.mu.Unlock()
-		return fmt.Errorf("sandbox: save state %s: %w", s.opts.StateFile, err)
+		return s.saveFailed(err)
 	}
 	return nil
+}
+
+// saveFailed schedules a full rewrite, so that nothing is lost by a failed append.
+func (s *Server) saveFailed(err error) error {
+	s.mu.Lock()
+	s.changed.all = true
+	s.mu.Unlock()
+	return fmt.Errorf("sandbox: save state %s: %w", s.opts.StateFile, err)
+}
+
+func appendFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func writeFileAtomic(path string, b []byte) error {
@@ -243,54 +347,88 @@ func writeFileAtomic(path string, b []byte) error {
 	return os.Rename(f.Name(), path)
 }
 
-// load reads the state file if it exists and re-schedules unfinished work.
+// load replays the state file if it exists and re-schedules unfinished work. A torn last line
+// (a crash during an append) is ignored; any other damage is an error naming the file and record.
 func (s *Server) load() error {
+	s.changed = changes{trades: map[*trade]struct{}{}, refunds: map[*refund]struct{}{},
+		agreements: map[*agreement]struct{}{}}
 	if s.opts.StateFile == "" {
 		return nil
 	}
-	b, err := os.ReadFile(s.opts.StateFile)
+	f, err := os.Open(s.opts.StateFile)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("sandbox: read state: %w", err)
 	}
-	var sn snapshot
-	if err := json.Unmarshal(b, &sn); err != nil {
-		return fmt.Errorf("sandbox: state file %s: %w", s.opts.StateFile, err)
-	}
-	s.seq = sn.Seq
-	s.injections = sn.Injections
-	for _, t := range sn.Trades {
-		if t == nil || t.OutTradeNo == "" {
-			return fmt.Errorf("sandbox: state file %s: trade without out_trade_no", s.opts.StateFile)
+	defer f.Close()
+	file := s.opts.StateFile
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 1<<20))
+	for n := 1; ; n++ {
+		var rec record
+		err := dec.Decode(&rec)
+		if err == io.EOF {
+			break
 		}
-		if _, err := money.ParseCurrency(t.Currency); err != nil && !t.Tombstone {
-			return fmt.Errorf("sandbox: state file %s: trade %s: %w", s.opts.StateFile, t.OutTradeNo, err)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			s.log.Warn().Str("file", file).Int("record", n).Msg("state file ends in a torn record; ignored")
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("sandbox: state file %s: record %d: %w", file, n, err)
+		}
+		if err := s.apply(rec); err != nil {
+			return fmt.Errorf("sandbox: state file %s: record %d: %w", file, n, err)
+		}
+	}
+	for _, t := range s.trades {
+		if t.Status == channel.StatusProcessing && s.opts.AutoPay > 0 && isRedirect(t.PayMethod) {
+			s.schedule(&task{kind: taskAutoPay, key: t.OutTradeNo}, s.opts.AutoPay)
+		}
+	}
+	for _, r := range s.refunds {
+		if r.Status == channel.StatusProcessing {
+			s.schedule(&task{kind: taskRefund, key: r.OutRefundNo}, time.Until(r.DueAt))
+		}
+	}
+	s.changed.all = true // compact on the first save
+	return nil
+}
+
+// apply replays one record.
+func (s *Server) apply(rec record) error {
+	switch {
+	case rec.Seq != nil:
+		s.seq = max(s.seq, *rec.Seq)
+	case rec.Trade != nil:
+		t := rec.Trade
+		if t.OutTradeNo == "" {
+			return errors.New("trade without out_trade_no")
+		}
+		if !t.Tombstone && !money.Currency(t.Currency).Valid() {
+			return fmt.Errorf("trade %s: currency %q is not supported", t.OutTradeNo, t.Currency)
 		}
 		s.trades[t.OutTradeNo] = t
 		if t.TradeNo != "" {
 			s.tradesByNo[t.TradeNo] = t
 		}
-		if t.Status == channel.StatusProcessing && s.opts.AutoPay > 0 && isRedirect(t.PayMethod) {
-			s.schedule(&task{kind: taskAutoPay, key: t.OutTradeNo}, s.opts.AutoPay)
+	case rec.Refund != nil:
+		if rec.Refund.OutRefundNo == "" {
+			return errors.New("refund without out_refund_no")
 		}
-	}
-	for _, r := range sn.Refunds {
-		if r == nil || r.OutRefundNo == "" {
-			return fmt.Errorf("sandbox: state file %s: refund without out_refund_no", s.opts.StateFile)
-		}
-		s.refunds[r.OutRefundNo] = r
-		if r.Status == channel.StatusProcessing {
-			s.schedule(&task{kind: taskRefund, key: r.OutRefundNo}, time.Until(r.DueAt))
-		}
-	}
-	for _, a := range sn.Agreements {
-		if a == nil || a.AgreementNo == "" {
-			return fmt.Errorf("sandbox: state file %s: agreement without agreement_no", s.opts.StateFile)
+		s.refunds[rec.Refund.OutRefundNo] = rec.Refund
+	case rec.Agreement != nil:
+		a := rec.Agreement
+		if a.AgreementNo == "" {
+			return errors.New("agreement without agreement_no")
 		}
 		s.agreements[a.AgreementNo] = a
 		s.agreementsByOut[a.OutAgreementNo] = a
+	case rec.Injection != nil:
+		s.injections = append(s.injections, *rec.Injection)
+	default:
+		return errors.New("empty record")
 	}
 	return nil
 }

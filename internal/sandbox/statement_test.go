@@ -61,10 +61,10 @@ func TestStatementGolden(t *testing.T) {
 		resp.Body.Close()
 	}
 	refund(at(22, 11, 30, 0), "pay_s1", "ref_s1", 500) // fee round(4 × 500 / 1234 = 1.62) = 2
-	withhold(at(22, 13, 0, 0), "pay_s3", 777)            // dropped by injection below
-	refund(at(22, 14, 0, 0), "pay_s2", "ref_s3", 500)    // fee of 1500 is round(4.5) = 5; returns round(1.67) = 2
-	refund(at(22, 14, 10, 0), "pay_s2", "ref_s4", 500)   // 2
-	refund(at(22, 14, 20, 0), "pay_s2", "ref_s5", 500)   // completes the full refund: 5 − 4 = 1
+	withhold(at(22, 13, 0, 0), "pay_s3", 777)          // dropped by injection below
+	refund(at(22, 14, 0, 0), "pay_s2", "ref_s3", 500)  // fee of 1500 is round(4.5) = 5; returns round(1.67) = 2
+	refund(at(22, 14, 10, 0), "pay_s2", "ref_s4", 500) // 2
+	refund(at(22, 14, 20, 0), "pay_s2", "ref_s5", 500) // completes the full refund: 5 − 4 = 1
 	clock.Set(time.Date(2026, 11, 22, 23, 59, 59, 999_000_000, cst))
 	withhold(clock.Now(), "pay_s4", 100) // fee round(0.3) = 0; last instant of the day
 	withhold(at(23, 0, 0, 0), "pay_s5", 100)
