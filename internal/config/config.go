@@ -92,9 +92,9 @@ type Route struct {
 
 // Risk holds the risk rules applied to every payment.
 type Risk struct {
-	MaxAmount        int64    `yaml:"max_amount"`          // per transaction, minor units; 0 = off
-	DailyCap         int64    `yaml:"merchant_daily_cap"`  // per merchant per business date; 0 = off
-	PayerVelocity    int      `yaml:"payer_velocity"`      // payments per payer within window; 0 = off
+	MaxAmount        int64    `yaml:"max_amount"`         // per transaction, minor units; 0 = off
+	DailyCap         int64    `yaml:"merchant_daily_cap"` // per merchant per business date; 0 = off
+	PayerVelocity    int      `yaml:"payer_velocity"`     // payments per payer within window; 0 = off
 	VelocityWindow   Duration `yaml:"payer_velocity_window"`
 	BlockedAccounts  []string `yaml:"blocked_payer_accounts"`
 	BlockedClientIPs []string `yaml:"blocked_client_ips"` // addresses or CIDRs

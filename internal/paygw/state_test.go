@@ -12,7 +12,7 @@ func TestPaymentTransitions(t *testing.T) {
 		{PaymentCreated, PaymentProcessing}: true, {PaymentCreated, PaymentSucceeded}: true,
 		{PaymentCreated, PaymentFailed}: true, {PaymentCreated, PaymentClosed}: true,
 		{PaymentProcessing, PaymentSucceeded}: true, {PaymentProcessing, PaymentFailed}: true,
-		{PaymentProcessing, PaymentClosed}: true,
+		{PaymentProcessing, PaymentClosed}:           true,
 		{PaymentSucceeded, PaymentPartiallyRefunded}: true, {PaymentSucceeded, PaymentRefunded}: true,
 		{PaymentPartiallyRefunded, PaymentPartiallyRefunded}: true, {PaymentPartiallyRefunded, PaymentRefunded}: true,
 	}

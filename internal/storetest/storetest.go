@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for the schema admin connection
+	"github.com/jmoiron/sqlx"
 
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
