@@ -20,6 +20,10 @@ func fieldErr(file string, line int, field, format string, args ...any) *Error {
 
 // parseBillTime reads a zone-less "yyyy-MM-dd HH:mm:ss" in loc and returns the UTC instant.
 func parseBillTime(file string, line int, field, s string, loc *time.Location) (time.Time, error) {
+	if len(s) != len(billTimeLayout) && s != "" {
+		// time.Parse accepts "9:05:00" for "15:04:05"; bills always print two digits.
+		return time.Time{}, fieldErr(file, line, field, "time %q does not match layout %q", s, billTimeLayout)
+	}
 	return parseTimeLayout(file, line, field, s, billTimeLayout, loc)
 }
 
@@ -38,6 +42,11 @@ func parseTimeLayout(file string, line int, field, s, layout string, loc *time.L
 // parseAmount reads an exact major-unit decimal into minor units of cur. lenient allows trailing
 // zeros beyond the currency's places (WeChat Pay fees have five decimals).
 func parseAmount(file string, line int, field, s string, cur money.Currency, lenient bool) (int64, error) {
+	if exp, err := cur.Exponent(); err == nil {
+		if v, ok := fastMinor(s, exp); ok {
+			return v, nil
+		}
+	}
 	var v int64
 	var err error
 	if lenient {
@@ -108,7 +117,18 @@ func normalizeStatus(kind Kind, s string) string {
 	return strings.ToLower(s)
 }
 
-// channelStatus is the inverse of normalizeStatus used by the writers.
+// sandboxStatus is the sandbox channel's word for a normalised status.
+func sandboxStatus(s string) string {
+	switch s {
+	case StatusFailed:
+		return "FAILED"
+	case StatusClosed:
+		return "CLOSED"
+	}
+	return channelStatus(KindPayment, s)
+}
+
+// channelStatus is WeChat Pay's word for a normalised status (the inverse of normalizeStatus).
 func channelStatus(kind Kind, s string) string {
 	switch s {
 	case StatusSucceeded:
@@ -153,4 +173,44 @@ func absInt64(v int64) int64 {
 		return -v
 	}
 	return v
+}
+
+// fastMinor converts the common plain form [-]digits[.digits] with at most exp decimals and at
+// most 15 integer digits to minor units without allocating. Anything else (errors, lenient
+// trailing zeros, huge values) reports false and goes through package money.
+func fastMinor(s string, exp int32) (int64, bool) {
+	i, neg := 0, false
+	if len(s) > 0 && s[0] == '-' {
+		neg, i = true, 1
+	}
+	var v int64
+	intDigits := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		v = v*10 + int64(s[i]-'0')
+		intDigits++
+	}
+	if intDigits == 0 || intDigits > 15 {
+		return 0, false
+	}
+	frac := int32(0)
+	if i < len(s) {
+		if s[i] != '.' {
+			return 0, false
+		}
+		i++
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			v = v*10 + int64(s[i]-'0')
+			frac++
+		}
+		if frac == 0 || frac > exp || i != len(s) {
+			return 0, false
+		}
+	}
+	for ; frac < exp; frac++ {
+		v *= 10
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }

@@ -86,26 +86,16 @@ func parseSandboxRecord(name string, line int, rec []string, opts Options) (Row,
 		return Row{}, fieldErr(name, line, "type", "%q is neither payment nor refund", rec[1])
 	}
 	refund := row.Kind == KindRefund
-	ids := []struct {
-		field    string
-		v        string
-		dst      *string
-		required bool
-	}{
-		{"channel_trade_no", rec[2], &row.ChannelTradeNo, true},
-		{"channel_refund_no", rec[3], &row.ChannelRefundNo, refund},
-		{"out_trade_no", rec[4], &row.OutTradeNo, true},
-		{"out_refund_no", rec[5], &row.OutRefundNo, refund},
-	}
-	for _, id := range ids {
-		if err := checkID(name, line, id.field, id.v, id.required); err != nil {
+	for i := 2; i <= 5; i++ {
+		required := i == 2 || i == 4 || refund
+		if err := checkID(name, line, sandboxHeader[i], rec[i], required); err != nil {
 			return Row{}, err
 		}
-		if !refund && id.v != "" && !id.required {
-			return Row{}, fieldErr(name, line, id.field, "must be empty on a payment row")
+		if !refund && !required && rec[i] != "" {
+			return Row{}, fieldErr(name, line, sandboxHeader[i], "must be empty on a payment row")
 		}
-		*id.dst = id.v
 	}
+	row.ChannelTradeNo, row.ChannelRefundNo, row.OutTradeNo, row.OutRefundNo = rec[2], rec[3], rec[4], rec[5]
 	if row.Currency, err = parseCurrency(name, line, "currency", rec[8], ""); err != nil {
 		return Row{}, err
 	}
@@ -156,7 +146,10 @@ func WriteSandbox(w io.Writer, rows []Row) error {
 		rec[6] = formatMoney(r.Amount, cur)
 		rec[7] = formatMoney(r.Fee, cur)
 		rec[8] = string(cur)
-		rec[9] = channelStatus(r.Kind, r.Status)
+		rec[9] = sandboxStatus(r.Status)
+		if !sandboxStatuses[rec[9]] {
+			return fmt.Errorf("write sandbox statement: row %d: status %q has no sandbox form", i+1, r.Status)
+		}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("write sandbox statement: %w", err)
 		}

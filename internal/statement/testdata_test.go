@@ -197,7 +197,9 @@ func writeFile(t *testing.T, path string, b []byte) {
 	}
 }
 
-func zipReader(b []byte) (*zip.Reader, error) { return zip.NewReader(bytes.NewReader(b), int64(len(b))) }
+func zipReader(b []byte) (*zip.Reader, error) {
+	return zip.NewReader(bytes.NewReader(b), int64(len(b)))
+}
 
 // decodeMappingYAML decodes a mapping the way the config file does (strict keys).
 func decodeMappingYAML(b []byte) (*Mapping, error) {
