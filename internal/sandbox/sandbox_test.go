@@ -633,3 +633,25 @@ func TestGatewayURLFallback(t *testing.T) {
 		}
 	}
 }
+
+func TestLatencyBeyondTimeoutIsUnknownOutcome(t *testing.T) {
+	e := newEnv(t, Options{Latency: time.Minute}, WithTimeout(50*time.Millisecond))
+	_, err := e.ch.Pay(context.Background(), channel.PayRequest{PaymentID: "pay_l", Amount: 1, Currency: "CNY", PayMethod: MethodWalletQR})
+	if !errors.Is(err, channel.ErrUnknownOutcome) {
+		t.Fatalf("slow answer: %v, want ErrUnknownOutcome", err)
+	}
+	e.srv.mu.Lock()
+	_, recorded := e.srv.trades["pay_l"]
+	e.srv.mu.Unlock()
+	if !recorded {
+		t.Fatalf("the sandbox did not record the trade before its slow answer")
+	}
+}
+
+func TestPublicURL(t *testing.T) {
+	e := newEnv(t, Options{PublicURL: "https://sandbox.example/"})
+	res, err := e.ch.Pay(context.Background(), channel.PayRequest{PaymentID: "pay_u", Amount: 1, Currency: "CNY", PayMethod: MethodWalletQR})
+	if err != nil || res.PayURL != "https://sandbox.example/cashier/"+res.ChannelTradeNo {
+		t.Fatalf("Pay = %+v, %v", res, err)
+	}
+}

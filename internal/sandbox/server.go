@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -224,7 +223,9 @@ func NewServer(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// chance decides an event of probability p, repeatably for the same seed and parts.
+// chance decides an event of probability p, repeatably for the same seed and parts: the draw
+// comes from a math/rand/v2 PCG source seeded with the server's seed and a hash of parts, so it
+// does not depend on the order of concurrent requests (and allocates nothing).
 func (s *Server) chance(p float64, parts ...string) bool {
 	if p <= 0 {
 		return false
@@ -232,12 +233,18 @@ func (s *Server) chance(p float64, parts ...string) bool {
 	if p >= 1 {
 		return true
 	}
-	h := fnv.New64a()
+	const offset64, prime64 = 14695981039346656037, 1099511628211 // FNV-1a
+	h := uint64(offset64)
 	for _, x := range parts {
-		h.Write([]byte(x))
-		h.Write([]byte{0})
+		for i := 0; i < len(x); i++ {
+			h ^= uint64(x[i])
+			h *= prime64
+		}
+		h *= prime64 // separator
 	}
-	return rand.New(rand.NewPCG(s.seed, h.Sum64())).Float64() < p
+	var src rand.PCG
+	src.Seed(s.seed, h)
+	return float64(src.Uint64()>>11)/(1<<53) < p
 }
 
 // Handler returns the sandbox's HTTP handler: the signed JSON API, the cashier pages and the
