@@ -91,6 +91,7 @@ type Error struct {
 	Message string
 }
 
+// Error describes the answer.
 func (e *Error) Error() string {
 	return fmt.Sprintf("sandbox answered %d %s: %s", e.Status, e.Code, e.Message)
 }
