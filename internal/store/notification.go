@@ -1,0 +1,475 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/paygw/paygw/internal/paygw"
+)
+
+// The merchant notification outbox. The gateway inserts a notification in the transaction of
+// the state change that causes it; delivery workers claim due ones as leases (locked_by,
+// locked_until), POST them and record each attempt; replay selects and re-queues them.
+
+type notificationRow struct {
+	ID            string       `db:"id"`
+	MerchantID    string       `db:"merchant_id"`
+	ObjectID      string       `db:"object_id"`
+	PaymentID     string       `db:"payment_id"`
+	RefundID      string       `db:"refund_id"`
+	Type          string       `db:"type"`
+	URL           string       `db:"url"`
+	Body          string       `db:"body"`
+	Status        string       `db:"status"`
+	Attempts      int          `db:"attempts"`
+	NextAttemptAt time.Time    `db:"next_attempt_at"`
+	LockedBy      string       `db:"locked_by"`
+	LockedUntil   sql.NullTime `db:"locked_until"`
+	LastStatus    int          `db:"last_status"`
+	LastError     string       `db:"last_error"`
+	CreatedAt     time.Time    `db:"created_at"`
+	UpdatedAt     time.Time    `db:"updated_at"`
+	DeliveredAt   sql.NullTime `db:"delivered_at"`
+	ScheduleBase  int          `db:"schedule_base"`
+	ReplayPending bool         `db:"replay_pending"`
+}
+
+const notificationCols = `id, merchant_id, object_id, payment_id, refund_id, type, url, body, status, attempts,
+	next_attempt_at, locked_by, locked_until, last_status, last_error, created_at, updated_at, delivered_at,
+	schedule_base, replay_pending`
+
+func (r notificationRow) domain() paygw.Notification {
+	return paygw.Notification{
+		ID: r.ID, MerchantID: r.MerchantID, PaymentID: r.PaymentID, RefundID: r.RefundID, Type: r.Type,
+		URL: r.URL, Body: []byte(r.Body), Status: paygw.NotificationStatus(r.Status), Attempts: r.Attempts,
+		NextAttemptAt: r.NextAttemptAt.UTC(), LastError: r.LastError, LastStatus: r.LastStatus,
+		CreatedAt: r.CreatedAt.UTC(), DeliveredAt: timePtr(r.DeliveredAt),
+	}
+}
+
+func (r notificationRow) delivery() Delivery {
+	d := Delivery{Notification: r.domain(), Holder: r.LockedBy, Retry: r.Attempts - r.ScheduleBase, Replay: r.ReplayPending}
+	if r.LockedUntil.Valid {
+		d.LeaseUntil = r.LockedUntil.Time.UTC()
+	}
+	if d.Retry < 0 {
+		d.Retry = 0
+	}
+	return d
+}
+
+// InsertNotification adds a notification to the outbox inside the transaction of the state
+// change that causes it. Its object is the refund when RefundID is set, else the payment; a
+// second notification of the same type for the same object fails with an error satisfying
+// IsUnique. An empty Status is pending and a zero NextAttemptAt is CreatedAt (due at once).
+func (t *Tx) InsertNotification(ctx context.Context, n paygw.Notification) error {
+	if n.ID == "" || n.MerchantID == "" || n.Type == "" || n.CreatedAt.IsZero() {
+		return fmt.Errorf("insert notification: id, merchant_id, type and created_at are required")
+	}
+	obj := n.PaymentID
+	if n.RefundID != "" {
+		obj = n.RefundID
+	}
+	if obj == "" {
+		return fmt.Errorf("insert notification %s: payment_id or refund_id is required", n.ID)
+	}
+	status := n.Status
+	if status == "" {
+		status = paygw.NotificationPending
+	}
+	next := n.NextAttemptAt
+	if next.IsZero() {
+		next = n.CreatedAt
+	}
+	_, err := exec(ctx, t.tx, t.dialect, `INSERT INTO notifications (id, merchant_id, object_id, payment_id, refund_id,
+		type, url, body, status, attempts, next_attempt_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+		n.ID, n.MerchantID, obj, n.PaymentID, n.RefundID, n.Type, n.URL, string(n.Body), string(status),
+		Now(next), Now(n.CreatedAt), Now(n.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("insert notification %s %s of %s: %w", n.ID, n.Type, obj, err)
+	}
+	return nil
+}
+
+// GetNotification returns one notification or ErrNotFound.
+func (s *Store) GetNotification(ctx context.Context, id string) (paygw.Notification, error) {
+	var r notificationRow
+	if err := get(ctx, s.db, s.dialect, &r, `SELECT `+notificationCols+` FROM notifications WHERE id = ?`, id); err != nil {
+		return paygw.Notification{}, fmt.Errorf("get notification %s: %w", id, err)
+	}
+	return r.domain(), nil
+}
+
+// Delivery is a claimed notification: the domain value plus what completing the claim needs.
+type Delivery struct {
+	paygw.Notification
+	Holder     string    // who holds the lease
+	LeaseUntil time.Time // the lease ends; after it another worker may claim the notification
+	Retry      int       // attempts since the schedule (re)started: the index of the next schedule step
+	Replay     bool      // this attempt is an operator's replay: recorded as manual
+}
+
+// ClaimOptions bound a claim.
+type ClaimOptions struct {
+	Holder      string        // lease holder: the worker's id
+	Limit       int           // at most this many notifications
+	PerMerchant int           // at most this many in flight per merchant, across all workers (0 = no cap)
+	Lease       time.Duration // lease length
+}
+
+// skipLocked is the row-locking clause of a claim's candidate scan: PostgreSQL skips rows
+// another claimer is taking, so any number of replicas share the queue; SQLite needs none,
+// since the claim's transaction holds the database's single write lock.
+func (d Dialect) skipLocked() string {
+	if d == Postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
+// ClaimNotifications leases up to o.Limit due notifications (pending or failed, next attempt at
+// or before now, not leased) to o.Holder until now+o.Lease, oldest due first. A merchant with
+// o.PerMerchant notifications in flight is skipped, and a batch never takes a merchant past its
+// cap, so one slow merchant never fills the batch or the workers. It is one statement: on
+// PostgreSQL the candidates are locked with SKIP LOCKED, so concurrent claimers never take the
+// same notification; on SQLite the immediate transaction serialises claimers. The cap is read
+// in the same statement, so two claimers racing on PostgreSQL can briefly exceed it together.
+func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions, now time.Time) ([]Delivery, error) {
+	if o.Limit <= 0 || o.Holder == "" || o.Lease <= 0 {
+		return nil, fmt.Errorf("claim notifications: holder, limit and lease are required")
+	}
+	perMerchant := o.PerMerchant
+	if perMerchant <= 0 {
+		perMerchant = 1 << 30
+	}
+	cand := o.Limit * 4
+	if cand < 64 {
+		cand = 64
+	}
+	now = Now(now)
+	q := `WITH busy AS (
+			SELECT merchant_id, COUNT(*) AS n FROM notifications
+			WHERE locked_until IS NOT NULL AND locked_until > ? GROUP BY merchant_id
+		), cand AS (
+			SELECT id, merchant_id, next_attempt_at FROM notifications
+			WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?
+			  AND (locked_until IS NULL OR locked_until <= ?)
+			  AND merchant_id NOT IN (SELECT merchant_id FROM busy WHERE n >= ?)
+			ORDER BY next_attempt_at, id LIMIT ?` + s.dialect.skipLocked() + `
+		), pick AS (
+			SELECT id FROM (
+				SELECT cand.id, cand.next_attempt_at,
+				       ROW_NUMBER() OVER (PARTITION BY cand.merchant_id ORDER BY cand.next_attempt_at, cand.id) + COALESCE(busy.n, 0) AS slot
+				FROM cand LEFT JOIN busy ON busy.merchant_id = cand.merchant_id
+			) ranked WHERE slot <= ? ORDER BY next_attempt_at, id LIMIT ?
+		)
+		UPDATE notifications SET locked_by = ?, locked_until = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM pick)
+		RETURNING ` + notificationCols
+	args := []any{now, now, now, perMerchant, cand, perMerchant, o.Limit, o.Holder, Now(now.Add(o.Lease)), now}
+	var rows []notificationRow
+	var err error
+	if s.dialect == SQLite {
+		err = s.Transact(ctx, func(tx *Tx) error {
+			rows = rows[:0]
+			return sel(ctx, tx.tx, s.dialect, &rows, q, args...)
+		})
+	} else {
+		err = sel(ctx, s.db, s.dialect, &rows, q, args...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications for %s: %w", o.Holder, err)
+	}
+	out := make([]Delivery, len(rows))
+	for i, r := range rows {
+		out[i] = r.delivery()
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].NextAttemptAt.Equal(out[j].NextAttemptAt) {
+			return out[i].NextAttemptAt.Before(out[j].NextAttemptAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// ClaimNotification leases one notification by id to holder, whatever its status, unless
+// another holder's lease on it is still running (ok=false). Replay --now uses it so that an
+// operator's delivery and a worker's never overlap.
+func (s *Store) ClaimNotification(ctx context.Context, id, holder string, lease time.Duration, now time.Time) (Delivery, bool, error) {
+	now = Now(now)
+	var rows []notificationRow
+	err := sel(ctx, s.db, s.dialect, &rows, `UPDATE notifications SET locked_by = ?, locked_until = ?, updated_at = ?
+		WHERE id = ? AND (locked_until IS NULL OR locked_until <= ? OR locked_by = ?)
+		RETURNING `+notificationCols, holder, Now(now.Add(lease)), now, id, now, holder)
+	if err != nil {
+		return Delivery{}, false, fmt.Errorf("claim notification %s: %w", id, err)
+	}
+	if len(rows) == 0 {
+		if _, err := s.GetNotification(ctx, id); err != nil {
+			return Delivery{}, false, err
+		}
+		return Delivery{}, false, nil
+	}
+	return rows[0].delivery(), true, nil
+}
+
+// ReleaseNotification gives a claim back without an attempt, due again at next (a worker
+// whose endpoint's circuit breaker is open, or one shutting down). It is a no-op when the
+// lease was lost.
+func (s *Store) ReleaseNotification(ctx context.Context, id, holder string, next, now time.Time) error {
+	_, err := exec(ctx, s.db, s.dialect, `UPDATE notifications SET locked_by = '', locked_until = NULL,
+		next_attempt_at = ?, updated_at = ? WHERE id = ? AND locked_by = ? AND status IN ('pending', 'failed')`,
+		Now(next), Now(now), id, holder)
+	if err != nil {
+		return fmt.Errorf("release notification %s: %w", id, err)
+	}
+	return nil
+}
+
+// AttemptResult is the outcome of one delivery attempt of a claimed notification.
+type AttemptResult struct {
+	NotificationID string
+	Holder         string // the lease holder that made the attempt
+	Attempt        int    // the attempt's number: the notification's attempts when claimed, plus one
+	Manual         bool   // an operator's replay
+	StartedAt      time.Time
+	StatusCode     int // 0 when no HTTP response arrived
+	Latency        time.Duration
+	Error          string
+	Response       string    // the first bytes of the response body
+	Delivered      bool      // a 2xx within the timeout
+	NextAttemptAt  time.Time // when not delivered: the next attempt; zero means dead
+	ScheduleBase   *int      // when set, the schedule restarts at this attempt count (a --now replay)
+}
+
+// RecordAttempts stores attempts in one transaction: an attempt row each, and each
+// notification's new state (delivered, failed with its next attempt, or dead), its lease
+// released. A notification whose lease its holder lost (expired and claimed by another) keeps
+// the other's state; its attempt is still recorded and its id is returned in lost.
+func (s *Store) RecordAttempts(ctx context.Context, rs []AttemptResult, now time.Time) (lost []string, err error) {
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	now = Now(now)
+	err = s.Transact(ctx, func(tx *Tx) error {
+		lost = lost[:0]
+		for _, r := range rs {
+			status, next := paygw.NotificationDelivered, now
+			var delivered sql.NullTime
+			switch {
+			case r.Delivered:
+				delivered = sql.NullTime{Time: now, Valid: true}
+			case r.NextAttemptAt.IsZero():
+				status = paygw.NotificationDead
+			default:
+				status, next = paygw.NotificationFailed, Now(r.NextAttemptAt)
+			}
+			base := "schedule_base"
+			args := []any{string(status), next, r.StatusCode, truncate(r.Error, 1000), delivered, now}
+			if r.ScheduleBase != nil {
+				base = "?"
+				args = append([]any{*r.ScheduleBase}, args...)
+			}
+			args = append(args, r.NotificationID, r.Holder)
+			n, err := exec(ctx, tx.tx, tx.dialect, `UPDATE notifications SET schedule_base = `+base+`, attempts = attempts + 1,
+				status = ?, next_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = COALESCE(?, delivered_at),
+				locked_by = '', locked_until = NULL, replay_pending = FALSE, updated_at = ?
+				WHERE id = ? AND locked_by = ?`, args...)
+			if err != nil {
+				return fmt.Errorf("complete notification %s: %w", r.NotificationID, err)
+			}
+			if n == 0 {
+				lost = append(lost, r.NotificationID)
+			}
+			_, err = exec(ctx, tx.tx, tx.dialect, `INSERT INTO notification_attempts (notification_id, attempt, manual, worker,
+				started_at, status_code, latency_ms, error, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				r.NotificationID, r.Attempt, r.Manual, r.Holder, Now(r.StartedAt), r.StatusCode, r.Latency.Milliseconds(),
+				truncate(r.Error, 1000), r.Response)
+			if err != nil {
+				return fmt.Errorf("record attempt %d of notification %s: %w", r.Attempt, r.NotificationID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return lost, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+// NotificationAttempt is one recorded delivery attempt.
+type NotificationAttempt struct {
+	ID             int64     `db:"id"`
+	NotificationID string    `db:"notification_id"`
+	Attempt        int       `db:"attempt"`
+	Manual         bool      `db:"manual"`
+	Worker         string    `db:"worker"`
+	StartedAt      time.Time `db:"started_at"`
+	StatusCode     int       `db:"status_code"`
+	LatencyMS      int64     `db:"latency_ms"`
+	Error          string    `db:"error"`
+	Response       string    `db:"response"`
+}
+
+// NotificationAttempts returns a notification's attempts in order.
+func (s *Store) NotificationAttempts(ctx context.Context, id string) ([]NotificationAttempt, error) {
+	var out []NotificationAttempt
+	if err := sel(ctx, s.db, s.dialect, &out, `SELECT id, notification_id, attempt, manual, worker, started_at, status_code,
+		latency_ms, error, response FROM notification_attempts WHERE notification_id = ? ORDER BY id`, id); err != nil {
+		return nil, fmt.Errorf("notification attempts %s: %w", id, err)
+	}
+	for i := range out {
+		out[i].StartedAt = out[i].StartedAt.UTC()
+	}
+	return out, nil
+}
+
+// NotificationFilter selects notifications for replay. Empty fields match everything; Since
+// and Until bound created_at as [Since, Until).
+type NotificationFilter struct {
+	MerchantID string
+	PaymentID  string // the payment's own notifications and its refunds'
+	Type       string
+	Status     paygw.NotificationStatus
+	Since      time.Time
+	Until      time.Time
+}
+
+// Empty reports whether the filter selects every notification.
+func (f NotificationFilter) Empty() bool { return f == NotificationFilter{} }
+
+func (f NotificationFilter) where() (string, []any) {
+	var w []string
+	var args []any
+	add := func(cond string, v any) { w = append(w, cond); args = append(args, v) }
+	if f.MerchantID != "" {
+		add("merchant_id = ?", f.MerchantID)
+	}
+	if f.PaymentID != "" {
+		add("payment_id = ?", f.PaymentID)
+	}
+	if f.Type != "" {
+		add("type = ?", f.Type)
+	}
+	if f.Status != "" {
+		add("status = ?", string(f.Status))
+	}
+	if !f.Since.IsZero() {
+		add("created_at >= ?", Now(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("created_at < ?", Now(f.Until))
+	}
+	if len(w) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(w, " AND "), args
+}
+
+// CountNotifications counts the notifications f selects.
+func (s *Store) CountNotifications(ctx context.Context, f NotificationFilter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := get(ctx, s.db, s.dialect, &n, `SELECT COUNT(*) FROM notifications`+where, args...); err != nil {
+		return 0, fmt.Errorf("count notifications: %w", err)
+	}
+	return n, nil
+}
+
+// NotificationCursor continues a listing after the last notification of the previous page.
+type NotificationCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// ListNotifications returns up to limit notifications f selects, oldest first, after cursor
+// (nil = from the start). Pages are stable under inserts of newer notifications.
+func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter, after *NotificationCursor, limit int) ([]paygw.Notification, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	where, args := f.where()
+	if after != nil {
+		cond := "(created_at > ? OR (created_at = ? AND id > ?))"
+		if where == "" {
+			where = " WHERE " + cond
+		} else {
+			where += " AND " + cond
+		}
+		args = append(args, Now(after.CreatedAt), Now(after.CreatedAt), after.ID)
+	}
+	args = append(args, limit)
+	var rows []notificationRow
+	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT `+notificationCols+` FROM notifications`+where+
+		` ORDER BY created_at, id LIMIT ?`, args...); err != nil {
+		return nil, fmt.Errorf("list notifications: %w", err)
+	}
+	out := make([]paygw.Notification, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// RequeueNotifications puts the notifications f selects back in the queue for the workers:
+// pending, due at now, the retry schedule restarted (attempts keeps counting), the next
+// attempt recorded as manual. Notifications being delivered right now (leased) are left alone
+// and not counted. It returns how many were re-queued.
+func (s *Store) RequeueNotifications(ctx context.Context, f NotificationFilter, now time.Time) (int, error) {
+	where, args := f.where()
+	now = Now(now)
+	cond := "(locked_until IS NULL OR locked_until <= ?)"
+	if where == "" {
+		where = " WHERE " + cond
+	} else {
+		where += " AND " + cond
+	}
+	args = append([]any{now, now}, append(args, now)...)
+	n, err := exec(ctx, s.db, s.dialect, `UPDATE notifications SET status = 'pending', next_attempt_at = ?,
+		schedule_base = attempts, replay_pending = TRUE, locked_by = '', locked_until = NULL, updated_at = ?`+where, args...)
+	if err != nil {
+		return 0, fmt.Errorf("requeue notifications: %w", err)
+	}
+	return int(n), nil
+}
+
+// QueueStats describe the outbox for metrics.
+type QueueStats struct {
+	Waiting   int       // pending or failed: not delivered yet and not dead
+	Due       int       // waiting with the next attempt at or before now
+	OldestDue time.Time // the earliest next attempt among due ones; zero when none
+}
+
+// NotificationQueueStats reads the queue's depth and its oldest due notification.
+func (s *Store) NotificationQueueStats(ctx context.Context, now time.Time) (QueueStats, error) {
+	now = Now(now)
+	var st QueueStats
+	if err := get(ctx, s.db, s.dialect, &st.Waiting, `SELECT COUNT(*) FROM notifications WHERE status IN ('pending', 'failed')`); err != nil {
+		return st, fmt.Errorf("queue depth: %w", err)
+	}
+	if err := get(ctx, s.db, s.dialect, &st.Due, `SELECT COUNT(*) FROM notifications WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?`, now); err != nil {
+		return st, fmt.Errorf("queue due: %w", err)
+	}
+	var oldest []time.Time
+	if err := sel(ctx, s.db, s.dialect, &oldest, `SELECT next_attempt_at FROM notifications
+		WHERE status IN ('pending', 'failed') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 1`, now); err != nil {
+		return st, fmt.Errorf("queue oldest due: %w", err)
+	}
+	if len(oldest) == 1 {
+		st.OldestDue = oldest[0].UTC()
+	}
+	return st, nil
+}
