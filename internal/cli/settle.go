@@ -1,0 +1,359 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/settle"
+	"github.com/paygw/paygw/internal/store"
+)
+
+func init() { register(newSettleCmd) }
+
+type settleOpts struct {
+	Date         string
+	Merchant     string
+	Shard        int
+	Shards       int
+	DryRun       bool
+	AllowOpenDay bool
+	Out          string
+	JSON         bool
+}
+
+// Validate checks flags that need no database; the date default and the open-day rule need
+// the config and the clock, so resolve does them.
+func (o *settleOpts) Validate() error {
+	if o.Shards < 0 {
+		return Usagef("--shards %d: must be positive", o.Shards)
+	}
+	if o.Shards <= 1 && o.Shard > 0 {
+		return Usagef("--shard %d needs --shards N greater than it", o.Shard)
+	}
+	if o.Shards > 1 && (o.Shard < 0 || o.Shard >= o.Shards) {
+		return Usagef("--shard %d: want 0 <= shard < --shards %d", o.Shard, o.Shards)
+	}
+	if o.Merchant != "" && o.Shards > 1 {
+		return Usagef("--merchant and --shards exclude each other")
+	}
+	return nil
+}
+
+// settleJSON is API.md's `settle --json` shape.
+type settleJSON struct {
+	Date    string            `json:"date"`
+	Batches []settleBatchJSON `json:"batches"`
+}
+
+type settleBatchJSON struct {
+	MerchantID string `json:"merchant_id"`
+	Currency   string `json:"currency"`
+	Payments   int64  `json:"payments"`
+	Refunds    int64  `json:"refunds"`
+	Gross      int64  `json:"gross"`
+	Refunded   int64  `json:"refunded"`
+	Fee        int64  `json:"fee"`
+	CarriedIn  int64  `json:"carried_in"`
+	Net        int64  `json:"net"`
+	Status     string `json:"status"`
+}
+
+func newSettleCmd(app *App) *cobra.Command {
+	var o settleOpts
+	cmd := &cobra.Command{
+		Use:   "settle",
+		Short: "Close a business date: one settlement batch per merchant and currency, payout file and report",
+		Long: `settle closes business date --date (default: yesterday in the settlement timezone).
+Per merchant and currency it settles every succeeded payment and refund with a business date up
+to the date that no batch holds yet (only reconciled ones when settle.require_reconciled), writes
+one batch with its items and ledger journal atomically, then a payout file (0600) and an Excel
+settlement report under --out. Re-running a settled date prints its batches and changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Shard = shardDefault(cmd, app, o.Shard, o.Shards)
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return runSettle(cmd.Context(), app, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Date, "date", "", "business date to close, YYYY-MM-DD (default: yesterday in the settlement timezone)")
+	f.StringVar(&o.Merchant, "merchant", "", "settle only this merchant")
+	f.IntVar(&o.Shard, "shard", 0, "this run's shard, 0-based (default: env JOB_COMPLETION_INDEX when --shards is set)")
+	f.IntVar(&o.Shards, "shards", 0, "split merchants into N shards by a stable hash of their id")
+	f.BoolVar(&o.DryRun, "dry-run", false, "compute and print the batches without writing anything")
+	f.BoolVar(&o.AllowOpenDay, "allow-open-day", false, "settle a date that has not ended yet (demos, tests)")
+	f.StringVar(&o.Out, "out", "", "directory for the payout file and report (default: settle.out_dir of the config)")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object on stdout")
+	cmd.AddCommand(newMarkPaidCmd(app))
+	return cmd
+}
+
+// shardDefault applies Kubernetes Indexed Jobs' JOB_COMPLETION_INDEX as --shard when --shards
+// is given and neither --shard nor PAYGW_SHARD was.
+func shardDefault(cmd *cobra.Command, app *App, shard, shards int) int {
+	if shards <= 1 || cmd.Flags().Changed("shard") || app.getenv(EnvName("shard")) != "" {
+		return shard
+	}
+	if v := app.getenv("JOB_COMPLETION_INDEX"); v != "" {
+		if i, err := strconv.Atoi(v); err == nil {
+			return i
+		}
+		return -1 // reported by Validate as a bad shard
+	}
+	return shard
+}
+
+func runSettle(ctx context.Context, app *App, o settleOpts) error {
+	cfg, err := app.Cfg()
+	if err != nil {
+		return err
+	}
+	date, err := app.Date(o.Date, cfg)
+	if err != nil {
+		return err
+	}
+	ended, err := paygw.DayEnded(date, app.Now(), cfg.Location())
+	if err != nil {
+		return Usagef("--date: %v", err)
+	}
+	if !ended && !o.AllowOpenDay {
+		return Usagef("--date %s has not ended in %s; pass --allow-open-day to settle it anyway", date, cfg.Location())
+	}
+	out := o.Out
+	if out == "" {
+		out = cfg.Settle.OutDir
+	}
+	if !o.DryRun {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return Usagef("--out %s: %v", out, err)
+		}
+	}
+	s, err := app.StoreWith(ctx, store.Options{StatementTimeout: 30 * time.Minute})
+	if err != nil {
+		return err
+	}
+	opts := settle.Options{
+		Date: date, Merchant: o.Merchant, Shard: o.Shard, Shards: o.Shards, DryRun: o.DryRun,
+		RequireReconciled: cfg.Settle.Reconciled(), OutDir: out, Now: app.Now,
+		Log: app.Log.With().Str("component", "settle").Logger(),
+	}
+	var res settle.Outcome
+	work := func(ctx context.Context) (string, error) {
+		var bar *mpb.Bar
+		var prog *mpb.Progress
+		if app.stderrIsTerminal() {
+			prog = mpb.NewWithContext(ctx, mpb.WithOutput(app.Stderr))
+			opts.Progress = func(done, total int) {
+				if bar == nil {
+					bar = prog.AddBar(int64(total), mpb.PrependDecorators(decor.Name("settle "+date+" "), decor.CountersNoUnit("%d/%d merchants")),
+						mpb.AppendDecorators(decor.Percentage()))
+				}
+				bar.SetCurrent(int64(done))
+			}
+		}
+		res, err = settle.Run(ctx, s, opts)
+		if prog != nil {
+			if bar != nil {
+				bar.Abort(false)
+			}
+			prog.Wait()
+		}
+		if errors.Is(err, settle.ErrUnknownMerchant) {
+			return "", Usagef("--merchant: %v", err)
+		}
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d batches (%d new), %d refunds deferred", len(res.Batches), res.Created, res.Deferred), nil
+	}
+	if o.DryRun {
+		if _, err := work(ctx); err != nil {
+			return err
+		}
+	} else {
+		key := date
+		switch {
+		case o.Merchant != "":
+			key += "/merchant-" + o.Merchant
+		case o.Shards > 1:
+			key += fmt.Sprintf("/shard-%d-of-%d", o.Shard, o.Shards)
+		}
+		ran, err := app.RunJob(ctx, s, JobSpec{Job: "settle", BusinessKey: key}, work)
+		if err != nil {
+			return err
+		}
+		if !ran {
+			if o.JSON {
+				return writeJSON(app.Stdout, settleJSON{Date: date, Batches: []settleBatchJSON{}})
+			}
+			fmt.Fprintf(app.Stdout, "settle %s: another run holds the lease; nothing done (see the log)\n", key)
+			return nil
+		}
+	}
+	app.Log.Info().Str("date", date).Int("batches", len(res.Batches)).Int("new", res.Created).Int("deferred_refunds", res.Deferred).
+		Int("skipped_merchants", res.Skipped).Bool("dry_run", o.DryRun).Str("payout_file", res.PayoutFile).
+		Str("report", res.ReportFile).Msg("settle done")
+	if o.JSON {
+		return writeJSON(app.Stdout, toSettleJSON(res))
+	}
+	printSettle(app.Stdout, res, o.DryRun)
+	return nil
+}
+
+func toSettleJSON(res settle.Outcome) settleJSON {
+	j := settleJSON{Date: res.Date, Batches: make([]settleBatchJSON, 0, len(res.Batches))}
+	for _, b := range res.Batches {
+		j.Batches = append(j.Batches, settleBatchJSON{MerchantID: b.MerchantID, Currency: b.Currency, Payments: b.Payments,
+			Refunds: b.Refunds, Gross: b.Gross, Refunded: b.Refunded, Fee: b.Fee, CarriedIn: b.CarriedIn, Net: b.Net, Status: b.Status})
+	}
+	return j
+}
+
+func printSettle(w io.Writer, res settle.Outcome, dry bool) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "MERCHANT\tCURRENCY\tPAYMENTS\tREFUNDS\tGROSS\tREFUNDED\tFEE\tCARRIED IN\tNET\tSTATUS\tBATCH\t")
+	for _, b := range res.Batches {
+		c := money.Currency(b.Currency)
+		id := b.ID
+		if dry && b.New {
+			id = "(dry run)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", b.MerchantID, b.Currency, b.Payments, b.Refunds,
+			money.Format(b.Gross, c), money.Format(b.Refunded, c), money.Format(b.Fee, c), money.Format(b.CarriedIn, c),
+			money.Format(b.Net, c), b.Status, id)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%s: %d batches, %d new", res.Date, len(res.Batches), res.Created)
+	if dry {
+		fmt.Fprint(w, " (dry run: nothing written)")
+	}
+	if res.Deferred > 0 {
+		fmt.Fprintf(w, ", %d refunds wait for their payment", res.Deferred)
+	}
+	fmt.Fprintln(w)
+	if res.PayoutFile != "" {
+		fmt.Fprintf(w, "payout file: %s\nreport:      %s\n", res.PayoutFile, res.ReportFile)
+	}
+}
+
+type markPaidOpts struct {
+	Batch, BankRef, File string
+	JSON                 bool
+}
+
+func (o *markPaidOpts) Validate() error {
+	switch {
+	case o.File != "" && (o.Batch != "" || o.BankRef != ""):
+		return Usagef("--file excludes --batch and --bank-ref")
+	case o.File == "" && (o.Batch == "" || o.BankRef == ""):
+		return Usagef("give --batch ID --bank-ref REF, or --file returns.csv")
+	}
+	return nil
+}
+
+// markPaidJSON is the --json form of mark-paid.
+type markPaidJSON struct {
+	Paid      []string `json:"paid"`      // batches marked paid now
+	Unchanged []string `json:"unchanged"` // already paid with the same reference
+	Failed    []string `json:"failed"`    // the bank reports the transfer failed: left awaiting payout
+}
+
+func newMarkPaidCmd(app *App) *cobra.Command {
+	var o markPaidOpts
+	cmd := &cobra.Command{
+		Use:   "mark-paid",
+		Short: "Record the bank's payout confirmation (posts the payout journal; a batch is paid once)",
+		Long: `mark-paid records that the bank paid a batch out: the batch becomes paid with the bank's
+reference and the payout journal is posted, atomically. Marking a paid batch again with the same
+reference changes nothing; another reference is refused. --file reads the bank's return file
+(CSV with columns batch_id,bank_ref,status; status paid/success/ok or failed/returned/rejected).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return runMarkPaid(cmd.Context(), app, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Batch, "batch", "", "batch id (the payout file's idempotency key)")
+	f.StringVar(&o.BankRef, "bank-ref", "", "the bank's reference for the transfer")
+	f.StringVar(&o.File, "file", "", "the bank's return file (CSV: batch_id,bank_ref,status)")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object on stdout")
+	return cmd
+}
+
+func runMarkPaid(ctx context.Context, app *App, o markPaidOpts) error {
+	rets := []settle.Return{{BatchID: o.Batch, BankRef: o.BankRef, Paid: true, Status: "paid"}}
+	if o.File != "" {
+		fh, err := os.Open(o.File)
+		if err != nil {
+			return Usagef("--file: %v", err)
+		}
+		rets, err = settle.ParseReturns(fh, filepath.Base(o.File))
+		fh.Close()
+		if err != nil {
+			return &UsageError{Err: err}
+		}
+	}
+	s, err := app.Store(ctx)
+	if err != nil {
+		return err
+	}
+	res := markPaidJSON{Paid: []string{}, Unchanged: []string{}, Failed: []string{}}
+	var errs []error
+	for _, r := range rets {
+		if !r.Paid {
+			res.Failed = append(res.Failed, r.BatchID)
+			app.Log.Warn().Str("batch_id", r.BatchID).Str("status", r.Status).Msg("bank reports the payout failed; batch stays awaiting payout")
+			continue
+		}
+		b, changed, err := settle.MarkPaid(ctx, s, r.BatchID, r.BankRef, app.Now())
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, settle.ErrNothingToPay) || errors.Is(err, settle.ErrPaidOther) {
+				err = fmt.Errorf("batch %s: %w", r.BatchID, err)
+				if o.File != "" {
+					err = fmt.Errorf("%s:%d: %w", o.File, r.Line, err)
+				}
+				errs = append(errs, err)
+				continue
+			}
+			return err
+		}
+		if changed {
+			res.Paid = append(res.Paid, b.ID)
+			app.Log.Info().Str("batch_id", b.ID).Str("merchant_id", b.MerchantID).Int64("net", b.Net).Str("bank_ref", r.BankRef).Msg("batch paid")
+		} else {
+			res.Unchanged = append(res.Unchanged, b.ID)
+		}
+	}
+	app.Log.Info().Int("paid", len(res.Paid)).Int("unchanged", len(res.Unchanged)).Int("failed", len(res.Failed)).
+		Int("refused", len(errs)).Msg("mark-paid done")
+	if o.JSON {
+		if err := writeJSON(app.Stdout, res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(app.Stdout, "paid %d, already paid %d, failed at the bank %d, refused %d\n",
+			len(res.Paid), len(res.Unchanged), len(res.Failed), len(errs))
+	}
+	if len(errs) > 0 {
+		return &UsageError{Err: errors.Join(errs...)}
+	}
+	return nil
+}
