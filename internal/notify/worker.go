@@ -1,0 +1,542 @@
+// Package notify delivers merchant notifications from the transactional outbox: workers claim
+// due notifications as leases (SKIP LOCKED on PostgreSQL, the single write lock on SQLite),
+// POST the frozen, signed body, record every attempt and schedule the next one, then give up
+// (dead) when the schedule is exhausted. It also selects notifications for an operator's replay.
+//
+// Isolation: the claim caps each merchant's in-flight notifications, and each endpoint (scheme
+// and host) has its own circuit breaker, so one merchant's dead endpoint neither fills the
+// workers nor delays another merchant's notifications. Safety: only http(s), no redirects,
+// response bodies read up to a cap, and every dialed address is checked (CheckAddr).
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/paygw/paygw/internal/config"
+	"github.com/paygw/paygw/internal/sign"
+	"github.com/paygw/paygw/internal/store"
+)
+
+// Headers of an outgoing notification (API.md).
+const (
+	HeaderEventID   = "Paygw-Event-Id"
+	HeaderTimestamp = "Paygw-Timestamp"
+	HeaderSignature = "Paygw-Signature"
+)
+
+// drainLimit is how much of a response body beyond the captured bytes is read so the
+// connection can be reused; a longer body is cut and its connection closed.
+const drainLimit = 64 << 10
+
+// secretTTL is how long a merchant's signing secret is cached by a worker: a rotation reaches
+// notifications within this time (the merchant accepts both secrets during the grace period).
+const secretTTL = 30 * time.Second
+
+// Worker delivers due notifications. Run it once per process; any number of processes share
+// the queue.
+type Worker struct {
+	s        *store.Store
+	cfg      config.Notify
+	log      zerolog.Logger
+	now      func() time.Time
+	id       string
+	client   *http.Client
+	m        *metrics
+	batch    int
+	statsDur time.Duration
+
+	mu       sync.Mutex
+	breakers map[string]*gobreaker.CircuitBreaker[int]
+	secrets  map[string]cachedSecret
+}
+
+type cachedSecret struct {
+	secret string
+	until  time.Time
+}
+
+// Option configures a Worker.
+type Option func(*Worker)
+
+// WithClock sets the clock that stamps attempts, signs timestamps and schedules retries
+// (default time.Now). Lease and schedule tests drive it.
+func WithClock(now func() time.Time) Option { return func(w *Worker) { w.now = now } }
+
+// WithID sets the worker's lease holder name (default host/pid/random).
+func WithID(id string) Option { return func(w *Worker) { w.id = id } }
+
+// WithHTTPClient replaces the delivery client (default NewClient with the config's address
+// policy and timeout). A replacement should keep NewClient's dialer checks.
+func WithHTTPClient(c *http.Client) Option { return func(w *Worker) { w.client = c } }
+
+// WithStatsInterval sets how often Run refreshes the queue gauges (default 10s; 0 disables).
+func WithStatsInterval(d time.Duration) Option { return func(w *Worker) { w.statsDur = d } }
+
+// NewWorker returns a worker over s with cfg (defaults applied by config.Load), logging to log
+// and registering its metrics on reg (nil: not registered).
+func NewWorker(s *store.Store, cfg config.Notify, log zerolog.Logger, reg prometheus.Registerer, opts ...Option) *Worker {
+	w := &Worker{
+		s: s, cfg: withDefaults(cfg), now: time.Now, statsDur: 10 * time.Second,
+		breakers: map[string]*gobreaker.CircuitBreaker[int]{}, secrets: map[string]cachedSecret{},
+	}
+	for _, o := range opts {
+		o(w)
+	}
+	if w.id == "" {
+		host, _ := os.Hostname()
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		w.id = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+	}
+	if w.client == nil {
+		w.client = NewClient(w.cfg.AllowPrivate, w.cfg.Timeout.D())
+	}
+	w.log = log.With().Str("component", "notify").Str("worker", w.id).Logger()
+	w.m = newMetrics(reg)
+	w.batch = w.cfg.Workers
+	return w
+}
+
+// withDefaults fills what config.Load would, for callers that build a config.Notify by hand.
+func withDefaults(c config.Notify) config.Notify {
+	d := func(v *config.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = config.Duration(def)
+		}
+	}
+	if len(c.Schedule) == 0 {
+		for _, s := range []time.Duration{15 * time.Second, 15 * time.Second, 30 * time.Second, 3 * time.Minute,
+			10 * time.Minute, 20 * time.Minute, 30 * time.Minute, 30 * time.Minute, 30 * time.Minute, time.Hour,
+			3 * time.Hour, 3 * time.Hour, 3 * time.Hour, 6 * time.Hour, 6 * time.Hour} {
+			c.Schedule = append(c.Schedule, config.Duration(s))
+		}
+	}
+	if c.Workers <= 0 {
+		c.Workers = 16
+	}
+	if c.PerMerchant <= 0 {
+		c.PerMerchant = 8
+	}
+	d(&c.Timeout, 10*time.Second)
+	d(&c.Lease, time.Minute)
+	d(&c.PollInterval, 500*time.Millisecond)
+	d(&c.BreakerOpenFor, time.Minute)
+	if c.BreakerFailures == 0 {
+		c.BreakerFailures = 5
+	}
+	if c.ResponseCaptureSize <= 0 {
+		c.ResponseCaptureSize = 512
+	}
+	return c
+}
+
+// ID is the worker's lease holder name.
+func (w *Worker) ID() string { return w.id }
+
+// NextAttempt returns when the attempt after a failed one is due, or ok=false when the
+// schedule is exhausted (the notification is dead). retry counts the attempts since the
+// schedule (re)started, not counting the failed one: the first attempt is retry 0.
+func NextAttempt(schedule []config.Duration, retry int, failedAt time.Time) (time.Time, bool) {
+	if retry < 0 || retry >= len(schedule) {
+		return time.Time{}, false
+	}
+	return failedAt.Add(schedule[retry].D()), true
+}
+
+// Run delivers until ctx is done: it keeps up to notify.workers deliveries in flight, claiming
+// more as slots free up and polling every notify.poll_interval when the queue is empty. When
+// ctx is done it stops claiming and waits for the deliveries in flight, each bounded by the
+// request timeout (well within the lease), and records them.
+func (w *Worker) Run(ctx context.Context) error {
+	w.log.Info().Int("concurrency", w.cfg.Workers).Int("per_merchant", w.cfg.PerMerchant).
+		Dur("lease", w.cfg.Lease.D()).Msg("notification worker started")
+	rec := newRecorder(w)
+	go rec.loop()
+	if w.statsDur > 0 {
+		go w.statsLoop(ctx)
+	}
+	var inflight atomic.Int64
+	freed := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	// Deliveries outlive ctx: a shutdown finishes them rather than leave them to the lease.
+	dctx := context.WithoutCancel(ctx)
+	max := int64(w.cfg.Workers)
+	for ctx.Err() == nil {
+		free := max - inflight.Load()
+		if free < (max+1)/2 && free < max {
+			select { // claim in batches, not one slot at a time
+			case <-ctx.Done():
+			case <-freed:
+			}
+			continue
+		}
+		ds, err := w.s.ClaimNotifications(ctx, store.ClaimOptions{Holder: w.id, Limit: int(free),
+			PerMerchant: w.cfg.PerMerchant, Lease: w.cfg.Lease.D()}, w.now())
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Error().Err(err).Msg("claim notifications")
+				sleep(ctx, w.cfg.PollInterval.D())
+			}
+			continue
+		}
+		for _, d := range ds {
+			inflight.Add(1)
+			wg.Add(1)
+			go func(d store.Delivery) {
+				defer wg.Done()
+				rec.add(w.deliver(dctx, d))
+				inflight.Add(-1)
+				select {
+				case freed <- struct{}{}:
+				default:
+				}
+			}(d)
+		}
+		if int64(len(ds)) < free { // the queue had no more due: wait for the next poll
+			sleep(ctx, w.cfg.PollInterval.D())
+		}
+	}
+	wg.Wait()
+	rec.close()
+	w.log.Info().Msg("notification worker stopped")
+	return nil
+}
+
+// RunOnce claims one batch of due notifications, delivers them concurrently and records the
+// attempts before returning how many it claimed. Tests and benchmarks step the queue with it.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) {
+	ds, err := w.s.ClaimNotifications(ctx, store.ClaimOptions{Holder: w.id, Limit: w.batch,
+		PerMerchant: w.cfg.PerMerchant, Lease: w.cfg.Lease.D()}, w.now())
+	if err != nil {
+		return 0, err
+	}
+	outs := make([]outcome, len(ds))
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = w.deliver(ctx, d)
+		}()
+	}
+	wg.Wait()
+	return len(ds), w.record(ctx, outs)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// outcome is a delivery's result: an attempt to record, or a deferral (breaker open).
+type outcome struct {
+	res      store.AttemptResult
+	deferred bool
+	d        store.Delivery
+}
+
+// deliver makes one attempt (unless the endpoint's breaker is open) and schedules the next.
+func (w *Worker) deliver(ctx context.Context, d store.Delivery) outcome {
+	br := w.breaker(d.URL)
+	var res store.AttemptResult
+	_, err := br.Execute(func() (int, error) {
+		res = w.attempt(ctx, d, d.Replay)
+		return res.StatusCode, breakerErr(res)
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return outcome{deferred: true, d: d}
+	}
+	if !res.Delivered {
+		res.NextAttemptAt, _ = NextAttempt(w.cfg.Schedule, d.Retry, w.now())
+	}
+	return outcome{res: res, d: d}
+}
+
+// breakerErr is what the endpoint's breaker counts as a failure: no answer in time, or a
+// server error. A 4xx is the merchant's answer, not an outage.
+func breakerErr(r store.AttemptResult) error {
+	if r.Delivered || (r.StatusCode >= 400 && r.StatusCode < 500 && r.StatusCode != 429) {
+		return nil
+	}
+	if r.Error == "" {
+		return errors.New("failed")
+	}
+	return errors.New(r.Error)
+}
+
+// attempt POSTs the notification's frozen body, signed with the merchant's current secret.
+func (w *Worker) attempt(ctx context.Context, d store.Delivery, manual bool) store.AttemptResult {
+	start := w.now()
+	r := store.AttemptResult{NotificationID: d.ID, Holder: w.id, Attempt: d.Attempts + 1, Manual: manual, StartedAt: start}
+	if err := CheckURL(d.URL, w.cfg.AllowPrivate); err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	secret, err := w.secret(ctx, d.MerchantID)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout.D())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
+	if err != nil {
+		r.Error = fmt.Sprintf("build request: %v", err)
+		return r
+	}
+	ts := start.Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "paygw-notify/1")
+	req.Header.Set(HeaderEventID, d.ID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(HeaderSignature, sign.Notification(secret, ts, d.Body))
+	t := time.Now()
+	resp, err := w.client.Do(req)
+	if err != nil {
+		r.Latency = time.Since(t)
+		w.m.latency.Observe(r.Latency.Seconds())
+		r.Error = describe(err, w.cfg.Timeout.D())
+		return r
+	}
+	head := make([]byte, w.cfg.ResponseCaptureSize)
+	n, _ := io.ReadFull(resp.Body, head)
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	resp.Body.Close()
+	r.Latency = time.Since(t)
+	w.m.latency.Observe(r.Latency.Seconds())
+	r.StatusCode = resp.StatusCode
+	r.Response = printable(head[:n])
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if ctx.Err() != nil { // the answer came after the deadline
+			r.Error = fmt.Sprintf("HTTP %d after the %s timeout", resp.StatusCode, w.cfg.Timeout.D())
+			return r
+		}
+		r.Delivered = true
+		return r
+	}
+	r.Error = fmt.Sprintf("HTTP %d", resp.StatusCode)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		r.Error += " (redirects are not followed)"
+	}
+	return r
+}
+
+// describe shortens a client error for the attempt record.
+func describe(err error, timeout time.Duration) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ue.Timeout() {
+			return fmt.Sprintf("no answer within %s", timeout)
+		}
+		err = ue.Err
+	}
+	return err.Error()
+}
+
+// printable makes response bytes storable as text: valid UTF-8 without NULs.
+func printable(b []byte) string {
+	s := strings.ToValidUTF8(string(b), "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// secret returns the merchant's current signing secret, cached for secretTTL.
+func (w *Worker) secret(ctx context.Context, merchantID string) (string, error) {
+	now := w.now()
+	w.mu.Lock()
+	c, ok := w.secrets[merchantID]
+	w.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.secret, nil
+	}
+	ss, err := w.s.MerchantSecrets(ctx, merchantID, now)
+	if err != nil {
+		return "", fmt.Errorf("signing secret: %w", err)
+	}
+	w.mu.Lock()
+	w.secrets[merchantID] = cachedSecret{secret: ss[0], until: now.Add(secretTTL)}
+	w.mu.Unlock()
+	return ss[0], nil
+}
+
+// endpoint is the circuit breaker key of a URL: scheme and host.
+func endpoint(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}
+
+func (w *Worker) breaker(rawURL string) *gobreaker.CircuitBreaker[int] {
+	key := endpoint(rawURL)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if b, ok := w.breakers[key]; ok {
+		return b
+	}
+	failures := w.cfg.BreakerFailures
+	b := gobreaker.NewCircuitBreaker[int](gobreaker.Settings{
+		Name:        key,
+		MaxRequests: 1,
+		Timeout:     w.cfg.BreakerOpenFor.D(),
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			w.log.Warn().Str("endpoint", name).Str("from", from.String()).Str("to", to.String()).Msg("notification endpoint breaker")
+		},
+	})
+	w.breakers[key] = b
+	return b
+}
+
+// record stores outcomes: attempts in one transaction, deferrals as released claims.
+func (w *Worker) record(ctx context.Context, outs []outcome) error {
+	var rs []store.AttemptResult
+	for _, o := range outs {
+		if o.deferred {
+			w.m.deliveries.WithLabelValues(OutcomeDeferred).Inc()
+			next := w.now().Add(w.cfg.BreakerOpenFor.D())
+			if err := w.s.ReleaseNotification(ctx, o.d.ID, w.id, next, w.now()); err != nil {
+				w.log.Error().Err(err).Str("event_id", o.d.ID).Msg("release deferred notification")
+			}
+			continue
+		}
+		rs = append(rs, o.res)
+	}
+	lost, err := w.s.RecordAttempts(ctx, rs, w.now())
+	if err != nil {
+		return err
+	}
+	lostSet := make(map[string]bool, len(lost))
+	for _, id := range lost {
+		lostSet[id] = true
+	}
+	for _, r := range rs {
+		o := OutcomeFailed
+		switch {
+		case lostSet[r.NotificationID]:
+			o = OutcomeLost
+			w.log.Warn().Str("event_id", r.NotificationID).Msg("lease lost before the attempt was recorded")
+		case r.Delivered:
+			o = OutcomeDelivered
+		case r.NextAttemptAt.IsZero():
+			o = OutcomeDead
+			w.log.Warn().Str("event_id", r.NotificationID).Int("attempt", r.Attempt).Str("error", r.Error).Msg("notification dead: schedule exhausted")
+		}
+		w.m.deliveries.WithLabelValues(o).Inc()
+	}
+	return nil
+}
+
+// recorder batches Run's outcomes into few transactions: up to 256 per transaction, flushed
+// at least every 20 ms.
+type recorder struct {
+	w    *Worker
+	in   chan outcome
+	done chan struct{}
+}
+
+func newRecorder(w *Worker) *recorder {
+	return &recorder{w: w, in: make(chan outcome, 1024), done: make(chan struct{})}
+}
+
+func (r *recorder) add(o outcome) { r.in <- o }
+
+func (r *recorder) close() {
+	close(r.in)
+	<-r.done
+}
+
+func (r *recorder) loop() {
+	defer close(r.done)
+	var buf []outcome
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	flush := func() {
+		if len(buf) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), r.w.cfg.Lease.D())
+		defer cancel()
+		for attempt := 0; ; attempt++ {
+			err := r.w.record(ctx, buf)
+			if err == nil {
+				break
+			}
+			r.w.log.Error().Err(err).Int("n", len(buf)).Msg("record notification attempts")
+			if attempt == 3 || ctx.Err() != nil {
+				break // the leases run out and the notifications are delivered again
+			}
+			time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+		}
+		buf = buf[:0]
+	}
+	for {
+		select {
+		case o, ok := <-r.in:
+			if !ok {
+				flush()
+				return
+			}
+			buf = append(buf, o)
+			if len(buf) >= 256 {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
+}
+
+func (w *Worker) statsLoop(ctx context.Context) {
+	t := time.NewTicker(w.statsDur)
+	defer t.Stop()
+	for {
+		w.RefreshStats(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RefreshStats reads the queue's depth and oldest due notification into the gauges.
+func (w *Worker) RefreshStats(ctx context.Context) {
+	now := w.now()
+	st, err := w.s.NotificationQueueStats(ctx, now)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Error().Err(err).Msg("notification queue stats")
+		}
+		return
+	}
+	w.m.waiting.Set(float64(st.Waiting))
+	w.m.due.Set(float64(st.Due))
+	age := 0.0
+	if !st.OldestDue.IsZero() {
+		age = now.Sub(st.OldestDue).Seconds()
+	}
+	w.m.oldestDue.Set(age)
+}
