@@ -66,6 +66,13 @@ CREATE INDEX recon_items_open ON recon_items (channel, state, class) WHERE state
 CREATE INDEX recon_items_payment ON recon_items (payment_id) WHERE payment_id <> '';
 CREATE INDEX recon_items_refund ON recon_items (refund_id) WHERE refund_id <> '';
 
+-- Reconciliation streams a channel's transactions of a date window; these cover the ones with no
+-- success time yet (processing, failed, closed), which the paid_at / succeeded_at indexes do not.
+CREATE INDEX payments_channel_unpaid ON payments (channel, created_at) WHERE paid_at IS NULL;
+CREATE INDEX refunds_channel_unfinished ON refunds (channel, created_at) WHERE succeeded_at IS NULL;
+
 -- +goose Down
+DROP INDEX refunds_channel_unfinished;
+DROP INDEX payments_channel_unpaid;
 DROP TABLE recon_items;
 DROP TABLE recon_runs;
