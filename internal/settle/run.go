@@ -272,21 +272,25 @@ func WriteReport(ctx context.Context, s *store.Store, path, date string, now tim
 		return err
 	}
 	rs := report.Settlement{Date: d, GeneratedAt: now.UTC()}
-	in := make(map[string]bool, len(batches))
 	for _, b := range batches {
-		in[b.ID] = true
 		rs.Batches = append(rs.Batches, report.SettlementBatch{
 			MerchantID: b.MerchantID, MerchantName: b.MerchantName, Currency: money.Currency(b.Currency), BatchID: b.ID,
 			Payments: b.Payments, Refunds: b.Refunds, Gross: b.Gross, Refunded: b.Refunded, Fee: b.Fee,
 			CarriedIn: b.CarriedIn, Net: b.Net, Status: b.Status,
 		})
 	}
+	// The detail follows the Batches sheet's order (currency, merchant), batch by batch.
+	order := slices.Clone(batches)
+	slices.SortFunc(order, func(a, b View) int {
+		return cmp.Or(cmp.Compare(a.Currency, b.Currency), cmp.Compare(a.MerchantID, b.MerchantID))
+	})
+	ids := make([]string, len(order))
+	for i, b := range order {
+		ids[i] = b.ID
+	}
 	items := func(yield func(report.SettlementItem) error) error {
 		dates := map[string]time.Time{} // business dates repeat; parse each once
-		return s.EachSettleItem(ctx, date, func(r store.SettleItemRow) error {
-			if !in[r.BatchID] {
-				return nil
-			}
+		return s.EachSettleItem(ctx, ids, func(r store.SettleItemRow) error {
 			bd, ok := dates[r.BusinessDate]
 			if !ok {
 				t, err := paygw.ParseDate(r.BusinessDate)

@@ -263,29 +263,40 @@ type SettleItemRow struct {
 	Currency   string `db:"currency"`
 }
 
-// EachSettleItem streams the items of the batches of date, ordered by batch, kind and id, to
-// fn without holding them in memory; fn's error stops the scan and is returned.
-func (s *Store) EachSettleItem(ctx context.Context, date string, fn func(SettleItemRow) error) error {
-	rows, err := s.db.QueryxContext(ctx, rebind(s.dialect, `SELECT i.object_id, i.batch_id, i.kind, i.payment_id, i.out_no,
+// EachSettleItem streams the items of the given batches to fn, batch by batch in the order
+// given and within a batch by kind and id, without holding them in memory; fn's error stops
+// the scan and is returned.
+func (s *Store) EachSettleItem(ctx context.Context, batchIDs []string, fn func(SettleItemRow) error) error {
+	q := rebind(s.dialect, `SELECT i.object_id, i.batch_id, i.kind, i.payment_id, i.out_no,
 			i.business_date, i.amount, i.fee, b.merchant_id, b.currency
-		FROM settle_batches b JOIN settle_items i ON i.batch_id = b.id
-		WHERE b.date = ? ORDER BY i.batch_id, i.kind, i.object_id`), date)
+		FROM settle_items i JOIN settle_batches b ON b.id = i.batch_id
+		WHERE i.batch_id = ? ORDER BY i.kind, i.object_id`)
+	for _, id := range batchIDs {
+		if err := s.eachBatchItem(ctx, q, id, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) eachBatchItem(ctx context.Context, q, batchID string, fn func(SettleItemRow) error) error {
+	rows, err := s.db.QueryxContext(ctx, q, batchID)
 	if err != nil {
-		return fmt.Errorf("items of %s: %w", date, translate(err))
+		return fmt.Errorf("items of batch %s: %w", batchID, translate(err))
 	}
 	defer rows.Close()
 	var r SettleItemRow
 	for rows.Next() {
 		if err := rows.Scan(&r.ObjectID, &r.BatchID, &r.Kind, &r.PaymentID, &r.OutNo, &r.BusinessDate,
 			&r.Amount, &r.Fee, &r.MerchantID, &r.Currency); err != nil {
-			return fmt.Errorf("items of %s: %w", date, translate(err))
+			return fmt.Errorf("items of batch %s: %w", batchID, translate(err))
 		}
 		if err := fn(r); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("items of %s: %w", date, translate(err))
+		return fmt.Errorf("items of batch %s: %w", batchID, translate(err))
 	}
 	return nil
 }
