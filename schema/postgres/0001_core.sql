@@ -79,6 +79,7 @@ CREATE INDEX payments_next_query ON payments (next_query_at) WHERE next_query_at
 CREATE INDEX payments_business_date ON payments (business_date, merchant_id) WHERE business_date IS NOT NULL;
 CREATE INDEX payments_channel_paid ON payments (channel, paid_at) WHERE paid_at IS NOT NULL;
 CREATE INDEX payments_merchant_created ON payments (merchant_id, created_at);
+CREATE INDEX payments_payer ON payments (merchant_id, payer_account, created_at) WHERE payer_account <> '';
 
 CREATE TABLE refunds (
     id                TEXT PRIMARY KEY,

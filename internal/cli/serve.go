@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/paygw/paygw/internal/gateway"
+	"github.com/paygw/paygw/internal/httpapi"
+	"github.com/paygw/paygw/internal/notify"
+	"github.com/paygw/paygw/internal/store"
+)
+
+func init() { register(newServeCmd) }
+
+type serveOpts struct {
+	Addr    string
+	Role    string
+	DBConns int
+}
+
+func (o *serveOpts) Validate() error {
+	switch o.Role {
+	case "all", "api", "worker":
+	default:
+		return Usagef("--role %q: want all, api or worker", o.Role)
+	}
+	if o.Role != "worker" {
+		if _, _, err := net.SplitHostPort(o.Addr); err != nil {
+			return Usagef("--addr %q: %v", o.Addr, err)
+		}
+	}
+	if o.DBConns < 0 {
+		return Usagef("--db-conns must not be negative")
+	}
+	return nil
+}
+
+func newServeCmd(app *App) *cobra.Command {
+	var o serveOpts
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the online gateway and the notification delivery workers",
+		Long: `Runs the merchant HTTP API, channel callbacks, the sweeper that resolves unknown outcomes and
+expires unpaid payments, and the notification delivery workers. --role api serves HTTP only;
+--role worker delivers notifications only (scale delivery apart from traffic).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := app.CheckDSN(); err != nil {
+				return err
+			}
+			if _, err := app.Cfg(); err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), app, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.Addr, "addr", ":8080", "listen address")
+	cmd.Flags().StringVar(&o.Role, "role", "all", "all | api | worker")
+	cmd.Flags().IntVar(&o.DBConns, "db-conns", 0, "database pool size (default: 16 on PostgreSQL, 8 on SQLite)")
+	return cmd
+}
+
+func runServe(ctx context.Context, app *App, o serveOpts) error {
+	cfg, _ := app.Cfg()
+	s, err := app.StoreWith(ctx, store.Options{MaxConns: o.DBConns})
+	if err != nil {
+		return err
+	}
+	log := app.Log
+	if s.Keys().Insecure {
+		log.Warn().Msg("PAYGW_SECRET_KEY is not set: merchant secrets are sealed with the built-in development key")
+	}
+	if ok, err := s.SchemaCurrent(ctx); err != nil || !ok {
+		log.Warn().Err(err).Msg("schema is not current; /readyz answers 503 until `paygw migrate up` runs")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var wg sync.WaitGroup
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+
+	if o.Role == "all" || o.Role == "worker" {
+		host, _ := os.Hostname()
+		w := notify.NewWorker(s, cfg.Notify, log, reg, notify.WithID(host+"/"+itoa(os.Getpid())))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error().Err(err).Msg("notification worker stopped")
+			}
+		}()
+		log.Info().Int("workers", cfg.Notify.Workers).Msg("notification delivery started")
+	}
+	if o.Role == "worker" {
+		<-ctx.Done()
+		log.Info().Msg("stopping workers")
+		stop()
+		wg.Wait()
+		return nil
+	}
+
+	chs, err := Channels(cfg)
+	if err != nil {
+		return err
+	}
+	g, err := gateway.New(s, cfg, chs, gateway.Options{Log: log, Now: app.Now, Metrics: gateway.NewMetrics(reg)})
+	if err != nil {
+		return err
+	}
+	srv := httpapi.New(g, s, httpapi.Options{Log: log, Registry: reg, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		RateLimit: cfg.Server.RateLimit, RateBurst: cfg.Server.RateBurst})
+	hs := &http.Server{
+		Addr: o.Addr, Handler: srv.Handler(),
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: cfg.Server.ReadTimeout.D(),
+		WriteTimeout: cfg.Server.WriteTimeout.D(), IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
+	}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return err
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); g.RunSweeper(runCtx) }()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(5 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				srv.EvictIdleLimiters(10 * time.Minute)
+			}
+		}
+	}()
+	srv.SetReady(true)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info().Str("addr", ln.Addr().String()).Str("role", o.Role).Str("db", app.DB).Msg("serving")
+	select {
+	case err := <-errc:
+		stop()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	// Drain: fail readiness so the load balancer stops sending, then finish in-flight requests.
+	log.Info().Dur("timeout", cfg.Server.ShutdownTimeout.D()).Msg("draining")
+	srv.SetReady(false)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	stop()
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for i > 0 {
+		b = append([]byte{digits[i%10]}, b...)
+		i /= 10
+	}
+	return string(b)
+}

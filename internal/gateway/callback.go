@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/store"
+)
+
+// HandleCallback verifies and applies a channel's asynchronous notification and answers in the
+// channel's protocol. Duplicate and out-of-order callbacks are no-ops (compare-and-set).
+func (g *Service) HandleCallback(ctx context.Context, channelName string, header http.Header, body []byte, w http.ResponseWriter) {
+	ch, ok := g.channels.Get(channelName)
+	if !ok {
+		http.Error(w, "unknown channel", http.StatusNotFound)
+		return
+	}
+	cb, err := ch.ParseCallback(header, body)
+	if err != nil {
+		g.metrics.callbacks.WithLabelValues(channelName, "rejected").Inc()
+		g.log.Warn().Str("channel", channelName).Err(err).Msg("callback rejected")
+		ch.CallbackAck(w, false)
+		return
+	}
+	err = g.applyCallback(ctx, channelName, cb)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Not ours (or not any more): acknowledge so the channel stops; reconciliation will see it.
+		g.metrics.callbacks.WithLabelValues(channelName, "unknown").Inc()
+		g.log.Warn().Str("channel", channelName).Str("kind", string(cb.Kind)).Msg("callback for an unknown object")
+		ch.CallbackAck(w, true)
+	case err != nil:
+		g.metrics.callbacks.WithLabelValues(channelName, "error").Inc()
+		g.log.Error().Str("channel", channelName).Err(err).Msg("callback not applied; channel will retry")
+		ch.CallbackAck(w, false)
+	default:
+		g.metrics.callbacks.WithLabelValues(channelName, "ok").Inc()
+		ch.CallbackAck(w, true)
+	}
+}
+
+func (g *Service) applyCallback(ctx context.Context, channelName string, cb channel.Callback) error {
+	switch cb.Kind {
+	case channel.CallbackPayment:
+		p, err := g.store.GetPayment(ctx, cb.Payment.PaymentID)
+		if err != nil {
+			return err
+		}
+		if p.Channel != channelName {
+			return store.ErrNotFound
+		}
+		switch cb.Payment.Status {
+		case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
+			out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, outcomeOf(cb.Payment), g.now(), g.cfg.Location())
+			if err == nil && changed {
+				g.metrics.payment(string(out.Status), out.Channel)
+			}
+			return err
+		}
+		return nil
+	case channel.CallbackRefund:
+		r, err := g.store.GetRefund(ctx, cb.Refund.RefundID)
+		if err != nil {
+			return err
+		}
+		if r.Channel != channelName {
+			return store.ErrNotFound
+		}
+		switch cb.Refund.Status {
+		case channel.StatusSucceeded:
+			_, _, err = g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundSucceeded,
+				ChannelRefundNo: cb.Refund.ChannelRefundNo, SucceededAt: cb.Refund.SucceededAt}, g.now(), g.cfg.Location())
+		case channel.StatusFailed:
+			_, _, err = g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundFailed,
+				ChannelRefundNo: cb.Refund.ChannelRefundNo, FailReason: cb.Refund.Reason}, g.now(), g.cfg.Location())
+		}
+		return err
+	}
+	return nil
+}

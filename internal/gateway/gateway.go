@@ -1,0 +1,167 @@
+// Package gateway holds paygw's online use cases (DESIGN.md §2): authenticate, validate ∥ risk,
+// route, record, call the channel, update, notify — for payments, refunds, agreements and
+// channel callbacks — and the sweeper that resolves unknown outcomes and expires unpaid payments.
+// State changes go through store's compare-and-set transitions, which post the ledger journal
+// and write the merchant notification in the same transaction.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/config"
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/sign"
+	"github.com/paygw/paygw/internal/store"
+)
+
+// Service is the online gateway.
+type Service struct {
+	store    *store.Store
+	cfg      *config.Config
+	channels *channel.Registry
+	router   *Router
+	risk     *Risk
+	log      zerolog.Logger
+	now      func() time.Time
+	metrics  *Metrics
+}
+
+// Options configure New.
+type Options struct {
+	Now     func() time.Time
+	Log     zerolog.Logger
+	Metrics *Metrics // nil: a private, unregistered set
+}
+
+// New builds the gateway over a store, the config and the channel registry.
+func New(s *store.Store, cfg *config.Config, chs *channel.Registry, opts Options) (*Service, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	r, err := NewRouter(cfg, chs, opts.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{
+		store: s, cfg: cfg, channels: chs, router: r, risk: NewRisk(cfg.Risk, s, s.Keys(), cfg.Location()),
+		log: opts.Log.With().Str("component", "gateway").Logger(), now: opts.Now, metrics: opts.Metrics,
+	}, nil
+}
+
+// Router exposes the router (breaker state for metrics and tests).
+func (g *Service) Router() *Router { return g.router }
+
+// Auth is a signed request's credentials (API.md "Authentication").
+type Auth struct {
+	MerchantID string
+	Timestamp  string
+	Nonce      string
+	Signature  string
+	Method     string
+	Path       string // path with query
+	Body       []byte
+}
+
+// Window is how far a request's timestamp may be from server time.
+const Window = 300 * time.Second
+
+// Authenticate verifies a merchant request: known merchant, timestamp within ±300 s, signature
+// under the current (or, during rotation, previous) secret, nonce not seen in the window —
+// recorded in the database so every replica shares it. Checks are in that order so an
+// unsigned request can never burn a nonce.
+func (g *Service) Authenticate(ctx context.Context, a Auth) error {
+	if a.MerchantID == "" || a.Timestamp == "" || a.Nonce == "" || a.Signature == "" {
+		return paygw.Errorf(paygw.CodeInvalidSignature, "missing Paygw-Merchant, Paygw-Timestamp, Paygw-Nonce or Paygw-Signature header")
+	}
+	if !validNonce(a.Nonce) {
+		return paygw.Errorf(paygw.CodeInvalidSignature, "Paygw-Nonce must be 8 to 64 characters of [A-Za-z0-9_-]")
+	}
+	ts, err := parseUnix(a.Timestamp)
+	if err != nil {
+		return paygw.Errorf(paygw.CodeTimestampOutOfWindow, "Paygw-Timestamp must be unix seconds")
+	}
+	now := g.now()
+	if d := now.Sub(time.Unix(ts, 0)); d > Window || d < -Window {
+		return paygw.Errorf(paygw.CodeTimestampOutOfWindow, "Paygw-Timestamp is %ds from server time (window ±300s)", int64(d/time.Second))
+	}
+	secrets, err := g.store.MerchantSecrets(ctx, a.MerchantID, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return paygw.Errorf(paygw.CodeUnknownMerchant, "unknown merchant")
+	}
+	if err != nil {
+		return err
+	}
+	if !sign.Verify(secrets, sign.Canonical(a.Method, a.Path, ts, a.Nonce, a.Body), a.Signature) {
+		return paygw.Errorf(paygw.CodeInvalidSignature, "signature does not match")
+	}
+	fresh, err := g.store.UseNonce(ctx, a.MerchantID, a.Nonce, time.Unix(ts, 0).Add(Window+time.Second), now)
+	if err != nil {
+		return err
+	}
+	if !fresh {
+		return paygw.Errorf(paygw.CodeReplayedNonce, "nonce already used")
+	}
+	return nil
+}
+
+func validNonce(s string) bool {
+	if len(s) < 8 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func parseUnix(s string) (int64, error) {
+	var v int64
+	if len(s) == 0 || len(s) > 12 {
+		return 0, errors.New("bad timestamp")
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, errors.New("bad timestamp")
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, nil
+}
+
+// notFound maps store.ErrNotFound to the API's not_found.
+func notFound(err error, what string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return paygw.Errorf(paygw.CodeNotFound, "%s not found", what)
+	}
+	return err
+}
+
+// PurgeNonces deletes expired nonces (called by the sweeper).
+func (g *Service) PurgeNonces(ctx context.Context) error {
+	_, err := g.store.PurgeNonces(ctx, g.now())
+	return err
+}
+
+func (g *Service) channel(name string) (channel.Channel, error) {
+	ch, ok := g.channels.Get(name)
+	if !ok {
+		return nil, fmt.Errorf("channel %q is not configured", name)
+	}
+	return ch, nil
+}
+
+// notifyURL is where a channel calls back.
+func (g *Service) notifyURL(channelName string) string {
+	return g.cfg.PublicURL + "/v1/channels/" + channelName + "/notify"
+}

@@ -1,0 +1,332 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/store"
+)
+
+// CreatePayment runs the create flow: validate ∥ risk, route, record, call the channel, update.
+// created=false means the same request was seen before and the existing payment is returned.
+func (g *Service) CreatePayment(ctx context.Context, merchantID string, req CreatePayment, clientIP string) (paygw.Payment, bool, error) {
+	now := g.now()
+	var agr *paygw.Agreement
+	if req.AgreementID != nil && *req.AgreementID != "" {
+		a, err := g.store.GetMerchantAgreement(ctx, merchantID, *req.AgreementID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return paygw.Payment{}, false, err
+		}
+		if err == nil {
+			agr = &a
+		}
+	}
+	// Validation and the risk rules are independent: run them concurrently. A validation error
+	// wins over a risk rejection (the request was malformed before it was risky).
+	var v ValidPayment
+	var verr, rerr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		in := RiskInput{MerchantID: merchantID, Currency: req.Currency, ClientIP: clientIP, Now: now}
+		in.Amount, _ = req.Amount.Int64()
+		if agr != nil {
+			in.PayerToken, in.PayerAccount = agr.AccountToken, agr.AccountToken
+		}
+		rerr = g.risk.Check(ctx, in)
+	}()
+	v, verr = ValidatePayment(req)
+	if verr == nil && v.PayMethod.NeedsAgreement() {
+		switch {
+		case agr == nil:
+			verr = paygw.Errorf(paygw.CodeInvalidRequest, "agreement_id: no such agreement")
+		case agr.PayMethod != v.PayMethod:
+			verr = paygw.Errorf(paygw.CodeInvalidRequest, "agreement_id: agreement is for %s, not %s", agr.PayMethod, v.PayMethod)
+		case agr.Status != paygw.AgreementActive:
+			verr = paygw.Errorf(paygw.CodeInvalidState, "agreement is %s", agr.Status)
+		}
+	}
+	wg.Wait()
+	if verr != nil {
+		return paygw.Payment{}, false, verr
+	}
+	// Idempotency first: a repeated request answers with the stored payment even if the
+	// risk rules or the channels would now say otherwise.
+	if existing, err := g.store.GetPaymentByOutTradeNo(ctx, merchantID, v.OutTradeNo); err == nil {
+		return g.idempotent(existing, v.Hash)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return paygw.Payment{}, false, err
+	}
+	if rerr != nil {
+		return paygw.Payment{}, false, rerr
+	}
+	only := ""
+	if agr != nil {
+		only = agr.Channel
+	}
+	cands := g.router.Candidates(v.PayMethod, v.Amount, string(v.Currency), only)
+	if len(cands) == 0 {
+		return paygw.Payment{}, false, paygw.Errorf(paygw.CodeNoChannelAvailable, "no channel available for %s %s", v.PayMethod, v.Currency)
+	}
+	exp := now.Add(time.Duration(v.ExpiresIn) * time.Second)
+	p := paygw.Payment{
+		ID: paygw.NewID("pay"), MerchantID: merchantID, OutTradeNo: v.OutTradeNo, Amount: v.Amount, Currency: v.Currency,
+		PayMethod: v.PayMethod, Subject: v.Subject, NotifyURL: v.NotifyURL, ReturnURL: v.ReturnURL, ExpiresAt: &exp,
+		AgreementID: v.AgreementID, Metadata: v.Metadata, RequestHash: v.Hash, Status: paygw.PaymentCreated,
+		Channel: cands[0], ClientIP: clientIP, CreatedAt: store.Now(now), UpdatedAt: store.Now(now),
+	}
+	if agr != nil {
+		p.PayerAccount = agr.AccountToken
+	}
+	// A created payment that nothing finishes (the process dies before the channel answers) is
+	// picked up by the sweeper after the first query delay.
+	first := now.Add(g.cfg.Sweeper.Schedule[0].D())
+	p.NextQueryAt = &first
+	// Record before calling the channel. The unique key decides concurrent duplicates.
+	err := g.store.Transact(ctx, func(tx *store.Tx) error { return tx.InsertPayment(ctx, p) })
+	if store.IsUnique(err, store.PaymentOutTradeNoKey...) {
+		existing, gerr := g.store.GetPaymentByOutTradeNo(ctx, merchantID, v.OutTradeNo)
+		if gerr != nil {
+			return paygw.Payment{}, false, gerr
+		}
+		return g.idempotent(existing, v.Hash)
+	}
+	if err != nil {
+		return paygw.Payment{}, false, err
+	}
+	g.metrics.payment(string(paygw.PaymentCreated), p.Channel)
+	out, err := g.pay(ctx, p, agr, cands)
+	return out, true, err
+}
+
+func (g *Service) idempotent(existing paygw.Payment, hash string) (paygw.Payment, bool, error) {
+	if existing.RequestHash != hash {
+		return paygw.Payment{}, false, paygw.Errorf(paygw.CodeIdempotencyConflict,
+			"out_trade_no %s was used for a different request", existing.OutTradeNo)
+	}
+	return existing, false, nil
+}
+
+// pay calls the channels in order; it fails over only on a definite non-execution.
+func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement, cands []string) (paygw.Payment, error) {
+	var lastErr error
+	for i, name := range cands {
+		if i > 0 {
+			if err := g.store.SwitchPaymentChannel(ctx, p.ID, name, g.now()); err != nil {
+				return g.reload(ctx, p.ID)
+			}
+			p.Channel = name
+		}
+		ch, err := g.channel(name)
+		if err != nil {
+			return p, err
+		}
+		req := channel.PayRequest{
+			PaymentID: p.ID, Amount: p.Amount, Currency: p.Currency, PayMethod: string(p.PayMethod), Subject: p.Subject,
+			NotifyURL: g.notifyURL(name), ReturnURL: p.ReturnURL, ExpiresAt: *p.ExpiresAt,
+		}
+		if agr != nil {
+			req.AgreementNo = agr.ChannelNo
+		}
+		var res channel.PayResult
+		start := g.now()
+		err = g.router.Call(name, "pay", func() error {
+			var e error
+			res, e = ch.Pay(ctx, req)
+			return e
+		})
+		g.attempt(ctx, p.ID, "", name, "pay", res.Status, err, start)
+		if err == nil {
+			return g.applyPayResult(ctx, p, res)
+		}
+		if notExecuted(err) {
+			lastErr = err
+			g.log.Info().Str("payment_id", p.ID).Str("channel", name).Err(err).Msg("channel did not execute; trying the next")
+			continue
+		}
+		// Unknown outcome: the payer may have been charged. Never fail over; the sweeper queries.
+		g.log.Warn().Str("payment_id", p.ID).Str("channel", name).Err(err).Msg("unknown outcome; will query")
+		next := g.now().Add(g.cfg.Sweeper.Schedule[0].D())
+		if _, err := g.store.MarkPaymentSent(ctx, p.ID, store.ChannelUpdate{Channel: name, Status: paygw.PaymentProcessing, NextQueryAt: &next}, g.now()); err != nil {
+			return p, err
+		}
+		g.metrics.payment(string(paygw.PaymentProcessing), name)
+		return g.reload(ctx, p.ID)
+	}
+	reason := "declined by every channel"
+	if lastErr != nil {
+		reason = lastErr.Error()
+		if len(reason) > 200 {
+			reason = reason[:200]
+		}
+	}
+	out, _, err := g.store.ApplyPaymentOutcome(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentFailed, FailReason: reason}, g.now(), g.cfg.Location())
+	if err == nil {
+		g.metrics.payment(string(paygw.PaymentFailed), p.Channel)
+	}
+	return out, err
+}
+
+// applyPayResult records a channel's answer to pay.
+func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res channel.PayResult) (paygw.Payment, error) {
+	switch res.Status {
+	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
+		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, outcomeOf(res), g.now(), g.cfg.Location())
+		if err == nil && changed {
+			g.metrics.payment(string(out.Status), out.Channel)
+		}
+		return out, err
+	default:
+		// Awaiting the payer (redirect) or the channel: query when it should have expired, or
+		// after the first sweep delay, whichever the product calls for.
+		next := g.now().Add(g.cfg.Sweeper.Schedule[0].D())
+		if p.PayMethod.Redirect() && p.ExpiresAt != nil {
+			next = *p.ExpiresAt
+		}
+		if _, err := g.store.MarkPaymentSent(ctx, p.ID, store.ChannelUpdate{
+			Channel: p.Channel, ChannelTradeNo: res.ChannelTradeNo, PayURL: res.PayURL,
+			Status: paygw.PaymentProcessing, NextQueryAt: &next,
+		}, g.now()); err != nil {
+			return p, err
+		}
+		g.metrics.payment(string(paygw.PaymentProcessing), p.Channel)
+		return g.reload(ctx, p.ID)
+	}
+}
+
+func outcomeOf(res channel.PayResult) store.PaymentOutcome {
+	o := store.PaymentOutcome{ChannelTradeNo: res.ChannelTradeNo, PaidAt: res.PaidAt, FailReason: res.Reason}
+	switch res.Status {
+	case channel.StatusSucceeded:
+		o.Status = paygw.PaymentSucceeded
+	case channel.StatusFailed:
+		o.Status = paygw.PaymentFailed
+	case channel.StatusClosed:
+		o.Status = paygw.PaymentClosed
+	}
+	return o
+}
+
+func (g *Service) reload(ctx context.Context, id string) (paygw.Payment, error) {
+	return g.store.GetPayment(ctx, id)
+}
+
+// attempt records a channel call; a failure to record is logged, never fatal to the payment.
+func (g *Service) attempt(ctx context.Context, paymentID, refundID, ch, op string, st channel.Status, err error, start time.Time) {
+	outcome := string(st)
+	msg := ""
+	switch {
+	case err == nil && outcome == "":
+		outcome = "succeeded"
+	case errors.Is(err, channel.ErrDeclined):
+		outcome, msg = "declined", err.Error()
+	case err != nil && notExecuted(err):
+		outcome, msg = "declined", err.Error()
+	case err != nil:
+		outcome, msg = "unknown", err.Error()
+	}
+	if len(msg) > 500 {
+		msg = msg[:500]
+	}
+	end := g.now()
+	if rerr := g.store.RecordAttempt(context.WithoutCancel(ctx), store.ChannelAttempt{
+		PaymentID: paymentID, RefundID: refundID, Channel: ch, Operation: op, Outcome: outcome, Error: msg,
+		Latency: end.Sub(start), StartedAt: start, FinishedAt: end,
+	}); rerr != nil {
+		g.log.Error().Err(rerr).Str("payment_id", paymentID).Msg("record channel attempt")
+	}
+}
+
+// GetPayment returns a merchant's payment.
+func (g *Service) GetPayment(ctx context.Context, merchantID, id string) (paygw.Payment, error) {
+	p, err := g.store.GetMerchantPayment(ctx, merchantID, id)
+	return p, notFound(err, "payment")
+}
+
+// GetPaymentByOutTradeNo returns a merchant's payment by out_trade_no.
+func (g *Service) GetPaymentByOutTradeNo(ctx context.Context, merchantID, outTradeNo string) (paygw.Payment, error) {
+	p, err := g.store.GetPaymentByOutTradeNo(ctx, merchantID, outTradeNo)
+	return p, notFound(err, "payment")
+}
+
+// ClosePayment closes an unpaid payment, only once the channel confirms it was not paid.
+// Closing a closed payment again answers it unchanged.
+func (g *Service) ClosePayment(ctx context.Context, merchantID, id string) (paygw.Payment, error) {
+	p, err := g.GetPayment(ctx, merchantID, id)
+	if err != nil {
+		return p, err
+	}
+	switch {
+	case p.Status == paygw.PaymentClosed:
+		return p, nil
+	case p.Status.Final():
+		return p, paygw.Errorf(paygw.CodeInvalidState, "payment is %s and cannot be closed", p.Status)
+	}
+	return g.closeAtChannel(ctx, p, "closed by merchant")
+}
+
+// closeAtChannel asks the channel to close; if the channel says it was paid, the payment
+// becomes succeeded instead and the close is refused.
+func (g *Service) closeAtChannel(ctx context.Context, p paygw.Payment, reason string) (paygw.Payment, error) {
+	ch, err := g.channel(p.Channel)
+	if err != nil {
+		return p, err
+	}
+	start := g.now()
+	err = g.router.Call(p.Channel, "close", func() error { return ch.ClosePayment(ctx, p.ID) })
+	g.attempt(ctx, p.ID, "", p.Channel, "close", channel.StatusClosed, err, start)
+	switch {
+	case err == nil:
+		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentClosed, FailReason: reason}, g.now(), g.cfg.Location())
+		if err != nil {
+			return out, err
+		}
+		if changed {
+			g.metrics.payment(string(paygw.PaymentClosed), p.Channel)
+		} else if out.Status != paygw.PaymentClosed {
+			return out, paygw.Errorf(paygw.CodeInvalidState, "payment became %s before it could be closed", out.Status)
+		}
+		return out, nil
+	case errors.Is(err, channel.ErrAlreadyPaid):
+		out, err := g.queryAndApply(ctx, p)
+		if err != nil {
+			return out, err
+		}
+		return out, paygw.Errorf(paygw.CodeInvalidState, "payment was paid and cannot be closed")
+	default:
+		return p, &paygw.Error{Code: paygw.CodeInternal, Message: "channel could not confirm the close; retry later", Err: err}
+	}
+}
+
+// queryAndApply asks the channel for the payment's state and applies a final answer.
+func (g *Service) queryAndApply(ctx context.Context, p paygw.Payment) (paygw.Payment, error) {
+	ch, err := g.channel(p.Channel)
+	if err != nil {
+		return p, err
+	}
+	var res channel.PayResult
+	start := g.now()
+	err = g.router.Call(p.Channel, "query", func() error {
+		var e error
+		res, e = ch.QueryPayment(ctx, p.ID)
+		return e
+	})
+	g.attempt(ctx, p.ID, "", p.Channel, "query", res.Status, err, start)
+	if err != nil {
+		return p, err
+	}
+	switch res.Status {
+	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
+		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, outcomeOf(res), g.now(), g.cfg.Location())
+		if err == nil && changed {
+			g.metrics.payment(string(out.Status), out.Channel)
+		}
+		return out, err
+	}
+	return p, nil
+}

@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/config"
+	"github.com/paygw/paygw/internal/paygw"
+)
+
+// Router picks channels for a payment by config's routing rules (priority, weight, amount
+// range, currency) and keeps a circuit breaker per channel, so a failing channel is skipped.
+type Router struct {
+	routes   map[paygw.PayMethod][]config.Route
+	breakers map[string]*gobreaker.CircuitBreaker[struct{}]
+	metrics  *Metrics
+	mu       sync.Mutex
+	rnd      *rand.Rand
+}
+
+// NewRouter builds the router and one breaker per configured channel.
+func NewRouter(cfg *config.Config, chs *channel.Registry, m *Metrics) (*Router, error) {
+	r := &Router{routes: map[paygw.PayMethod][]config.Route{}, breakers: map[string]*gobreaker.CircuitBreaker[struct{}]{},
+		metrics: m, rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))}
+	for method, routes := range cfg.Routing {
+		for _, rt := range routes {
+			if _, ok := chs.Get(rt.Channel); !ok {
+				return nil, fmt.Errorf("routing %s: channel %q has no adapter", method, rt.Channel)
+			}
+		}
+		r.routes[paygw.PayMethod(method)] = routes
+	}
+	for _, name := range chs.Names() {
+		bc := cfg.Channels[name].Breaker
+		threshold := bc.ConsecutiveFailures
+		r.breakers[name] = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+			Name:        name,
+			MaxRequests: 1,
+			Timeout:     bc.OpenFor.D(),
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold },
+			IsExcluded: func(err error) bool {
+				return errors.Is(err, context.Canceled) || errors.Is(err, channel.ErrAlreadyPaid)
+			},
+			OnStateChange: func(name string, _, to gobreaker.State) { m.breakerState(name, to) },
+		})
+		m.breakerState(name, gobreaker.StateClosed)
+	}
+	return r, nil
+}
+
+// Candidates returns the channels to try for a payment, in order, skipping open breakers.
+// only restricts to one channel (an agreement's).
+func (r *Router) Candidates(method paygw.PayMethod, amount int64, currency, only string) []string {
+	var eligible []config.Route
+	for _, rt := range r.routes[method] {
+		if only != "" && rt.Channel != only {
+			continue
+		}
+		if amount < rt.MinAmount || (rt.MaxAmount > 0 && amount > rt.MaxAmount) {
+			continue
+		}
+		if len(rt.Currencies) > 0 && !contains(rt.Currencies, currency) {
+			continue
+		}
+		if b := r.breakers[rt.Channel]; b != nil && b.State() == gobreaker.StateOpen {
+			continue
+		}
+		eligible = append(eligible, rt)
+	}
+	sort.SliceStable(eligible, func(i, j int) bool { return eligible[i].Priority < eligible[j].Priority })
+	out := make([]string, 0, len(eligible))
+	for i := 0; i < len(eligible); {
+		j := i
+		for j < len(eligible) && eligible[j].Priority == eligible[i].Priority {
+			j++
+		}
+		out = append(out, r.weighted(eligible[i:j])...)
+		i = j
+	}
+	return out
+}
+
+// weighted orders one priority group by weighted random sampling without replacement.
+func (r *Router) weighted(group []config.Route) []string {
+	g := append([]config.Route(nil), group...)
+	out := make([]string, 0, len(g))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(g) > 0 {
+		total := 0
+		for _, rt := range g {
+			total += rt.Weight
+		}
+		pick, x := 0, r.rnd.IntN(total)
+		for i, rt := range g {
+			if x < rt.Weight {
+				pick = i
+				break
+			}
+			x -= rt.Weight
+		}
+		out = append(out, g[pick].Channel)
+		g = append(g[:pick], g[pick+1:]...)
+	}
+	return out
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Call runs a channel operation through the channel's breaker, timing it. An open breaker
+// answers gobreaker.ErrOpenState without calling: a definite non-execution.
+func (r *Router) Call(name, op string, f func() error) error {
+	b := r.breakers[name]
+	start := time.Now()
+	var err error
+	if b == nil {
+		err = f()
+	} else {
+		_, err = b.Execute(func() (struct{}, error) { return struct{}{}, f() })
+	}
+	if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+		r.metrics.channelCall(name, op, err, time.Since(start))
+	}
+	return err
+}
+
+// BreakerOpen reports whether a channel's breaker is open.
+func (r *Router) BreakerOpen(name string) bool {
+	b := r.breakers[name]
+	return b != nil && b.State() == gobreaker.StateOpen
+}
+
+// notExecuted reports whether err proves the channel did not execute the request, so another
+// channel may be tried: a decline, or a breaker that refused to call.
+func notExecuted(err error) bool {
+	return errors.Is(err, channel.ErrDeclined) || errors.Is(err, gobreaker.ErrOpenState) ||
+		errors.Is(err, gobreaker.ErrTooManyRequests)
+}

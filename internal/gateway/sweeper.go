@@ -1,0 +1,132 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/store"
+)
+
+// Sweep resolves what is not final yet, once: payments and refunds whose next query is due are
+// queried at the channel; a final answer is applied; an unpaid payment past its expiry is closed
+// (only once the channel confirms it was not paid); otherwise the next query follows the
+// configured schedule (e.g. 1m, 5m, 15m, 1h, 6h, then every 6h). It returns how many it looked at.
+func (g *Service) Sweep(ctx context.Context) (int, error) {
+	now := g.now()
+	ps, err := g.store.DuePayments(ctx, now, g.cfg.Sweeper.Batch)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range ps {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		g.sweepPayment(ctx, p)
+	}
+	rs, err := g.store.DueRefunds(ctx, now, g.cfg.Sweeper.Batch)
+	if err != nil {
+		return len(ps), err
+	}
+	for _, r := range rs {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		g.sweepRefund(ctx, r)
+	}
+	return len(ps) + len(rs), nil
+}
+
+func (g *Service) nextQuery(count int) *time.Time {
+	sched := g.cfg.Sweeper.Schedule
+	if count >= len(sched) {
+		count = len(sched) - 1
+	}
+	t := g.now().Add(sched[count].D())
+	return &t
+}
+
+func (g *Service) sweepPayment(ctx context.Context, p paygw.Payment) {
+	log := g.log.With().Str("payment_id", p.ID).Str("channel", p.Channel).Logger()
+	out, err := g.queryAndApply(ctx, p)
+	if err != nil {
+		g.metrics.sweeperChecks.WithLabelValues("payment", "error").Inc()
+		log.Warn().Err(err).Msg("query failed; will retry")
+		_ = g.store.SchedulePaymentQuery(ctx, p.ID, g.nextQuery(p.QueryCount), p.QueryCount+1, g.now())
+		return
+	}
+	if out.Status.Final() {
+		g.metrics.sweeperChecks.WithLabelValues("payment", string(out.Status)).Inc()
+		log.Info().Str("status", string(out.Status)).Msg("resolved by query")
+		return
+	}
+	if p.ExpiresAt != nil && !g.now().Before(*p.ExpiresAt) {
+		closed, err := g.closeAtChannel(ctx, p, "expired")
+		if err != nil {
+			log.Warn().Err(err).Msg("expiry close not confirmed; will retry")
+			_ = g.store.SchedulePaymentQuery(ctx, p.ID, g.nextQuery(p.QueryCount), p.QueryCount+1, g.now())
+			return
+		}
+		g.metrics.sweeperChecks.WithLabelValues("payment", "expired").Inc()
+		log.Info().Str("status", string(closed.Status)).Msg("expired payment closed")
+		return
+	}
+	g.metrics.sweeperChecks.WithLabelValues("payment", "pending").Inc()
+	next := g.nextQuery(p.QueryCount)
+	if p.ExpiresAt != nil && p.PayMethod.Redirect() && next.After(*p.ExpiresAt) {
+		next = p.ExpiresAt
+	}
+	_ = g.store.SchedulePaymentQuery(ctx, p.ID, next, p.QueryCount+1, g.now())
+}
+
+func (g *Service) sweepRefund(ctx context.Context, r paygw.Refund) {
+	ch, err := g.channel(r.Channel)
+	if err != nil {
+		return
+	}
+	var res channel.RefundResult
+	start := g.now()
+	err = g.router.Call(r.Channel, "query_refund", func() error {
+		var e error
+		res, e = ch.QueryRefund(ctx, r.ID)
+		return e
+	})
+	g.attempt(ctx, r.PaymentID, r.ID, r.Channel, "query_refund", res.Status, err, start)
+	if err == nil && (res.Status == channel.StatusSucceeded || res.Status == channel.StatusFailed) {
+		if _, err := g.applyRefundResult(ctx, r, res); err == nil {
+			g.metrics.sweeperChecks.WithLabelValues("refund", string(res.Status)).Inc()
+			return
+		}
+	}
+	if err == nil && res.Status == channel.StatusNotFound {
+		// The channel never received it: a definite non-execution.
+		_, _, _ = g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundFailed, FailReason: "unknown to the channel"}, g.now(), g.cfg.Location())
+		g.metrics.sweeperChecks.WithLabelValues("refund", "not_found").Inc()
+		return
+	}
+	g.metrics.sweeperChecks.WithLabelValues("refund", "pending").Inc()
+	_ = g.store.ScheduleRefundQuery(ctx, r.ID, g.nextQuery(r.QueryCount), r.QueryCount+1, g.now())
+}
+
+// RunSweeper sweeps every interval until ctx ends, and purges expired nonces.
+func (g *Service) RunSweeper(ctx context.Context) {
+	t := time.NewTicker(g.cfg.Sweeper.Interval.D())
+	defer t.Stop()
+	purge := time.NewTicker(time.Minute)
+	defer purge.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := g.Sweep(ctx); err != nil && ctx.Err() == nil {
+				g.log.Error().Err(err).Msg("sweep")
+			}
+		case <-purge.C:
+			if err := g.PurgeNonces(ctx); err != nil && ctx.Err() == nil {
+				g.log.Error().Err(err).Msg("purge nonces")
+			}
+		}
+	}
+}

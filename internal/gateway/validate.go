@@ -1,0 +1,269 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/paygw"
+)
+
+// CreatePayment is the create-payment request body of API.md.
+type CreatePayment struct {
+	OutTradeNo  string          `json:"out_trade_no"`
+	Amount      json.Number     `json:"amount"`
+	Currency    string          `json:"currency"`
+	PayMethod   string          `json:"pay_method"`
+	Subject     string          `json:"subject"`
+	NotifyURL   string          `json:"notify_url"`
+	ReturnURL   string          `json:"return_url"`
+	ExpiresIn   *int64          `json:"expires_in"`
+	AgreementID *string         `json:"agreement_id"`
+	Metadata    json.RawMessage `json:"metadata"`
+}
+
+// CreateRefund is the refund request body.
+type CreateRefund struct {
+	OutRefundNo string      `json:"out_refund_no"`
+	Amount      json.Number `json:"amount"`
+	Reason      string      `json:"reason"`
+	NotifyURL   string      `json:"notify_url"`
+}
+
+// SignAgreement is the agreement request body.
+type SignAgreement struct {
+	OutAgreementNo string `json:"out_agreement_no"`
+	PayMethod      string `json:"pay_method"`
+	Payer          struct {
+		Name      string `json:"name"`
+		AccountNo string `json:"account_no"`
+		Phone     string `json:"phone"`
+	} `json:"payer"`
+}
+
+// Decode reads a JSON request body strictly: one object, no unknown fields, no trailing data.
+func Decode(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return paygw.Errorf(paygw.CodeInvalidRequest, "body is not a valid JSON object: %s", jsonErr(err))
+	}
+	if dec.More() {
+		return paygw.Errorf(paygw.CodeInvalidRequest, "body has data after the JSON object")
+	}
+	return nil
+}
+
+func jsonErr(err error) string {
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return s
+}
+
+func invalid(field, format string, args ...any) error {
+	return paygw.Errorf(paygw.CodeInvalidRequest, "%s: %s", field, fmt.Sprintf(format, args...))
+}
+
+func checkOutNo(field, s string) error {
+	if s == "" || len(s) > 64 {
+		return invalid(field, "required, 1 to 64 characters")
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return invalid(field, "only [A-Za-z0-9_.-] allowed")
+		}
+	}
+	return nil
+}
+
+func checkURL(field, s string, required bool) error {
+	if s == "" {
+		if required {
+			return invalid(field, "required")
+		}
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s) > 1024 {
+		return invalid(field, "must be an http(s) URL of at most 1024 characters")
+	}
+	return nil
+}
+
+func checkText(field, s string, max int) error {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		return invalid(field, "at most %d characters of valid UTF-8", max)
+	}
+	return nil
+}
+
+// amountOf parses an integer amount in minor units: positive, no fraction, no exponent.
+func amountOf(n json.Number) (int64, error) {
+	s := string(n)
+	if s == "" {
+		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount is required (integer, minor units)")
+	}
+	if strings.ContainsAny(s, ".eE+") || strings.HasPrefix(s, "-") || (len(s) > 1 && s[0] == '0') {
+		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount must be a positive integer in minor units (1234 = 12.34 CNY)")
+	}
+	v, err := n.Int64()
+	if err != nil || v <= 0 {
+		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount must be a positive integer in minor units")
+	}
+	return v, nil
+}
+
+// MaxExpiresIn bounds expires_in (seconds).
+const MaxExpiresIn = 7 * 24 * 3600
+
+// ValidPayment is a validated create-payment request.
+type ValidPayment struct {
+	OutTradeNo  string
+	Amount      int64
+	Currency    money.Currency
+	PayMethod   paygw.PayMethod
+	Subject     string
+	NotifyURL   string
+	ReturnURL   string
+	ExpiresIn   int64
+	AgreementID string
+	Metadata    json.RawMessage
+	Hash        string
+}
+
+// ValidatePayment checks every field of a create-payment request.
+func ValidatePayment(r CreatePayment) (ValidPayment, error) {
+	v := ValidPayment{OutTradeNo: r.OutTradeNo, Subject: r.Subject, NotifyURL: r.NotifyURL, ReturnURL: r.ReturnURL}
+	if err := checkOutNo("out_trade_no", r.OutTradeNo); err != nil {
+		return v, err
+	}
+	amt, err := amountOf(r.Amount)
+	if err != nil {
+		return v, err
+	}
+	v.Amount = amt
+	cur, err := money.ParseCurrency(r.Currency)
+	if err != nil {
+		return v, invalid("currency", "unsupported currency %q", r.Currency)
+	}
+	v.Currency = cur
+	pm, err := paygw.ParsePayMethod(r.PayMethod)
+	if err != nil {
+		return v, err
+	}
+	v.PayMethod = pm
+	if err := checkText("subject", r.Subject, 256); err != nil {
+		return v, err
+	}
+	if err := checkURL("notify_url", r.NotifyURL, false); err != nil {
+		return v, err
+	}
+	if err := checkURL("return_url", r.ReturnURL, false); err != nil {
+		return v, err
+	}
+	v.ExpiresIn = 900
+	if r.ExpiresIn != nil {
+		if *r.ExpiresIn < 60 || *r.ExpiresIn > MaxExpiresIn {
+			return v, invalid("expires_in", "between 60 and %d seconds", MaxExpiresIn)
+		}
+		v.ExpiresIn = *r.ExpiresIn
+	}
+	if r.AgreementID != nil {
+		v.AgreementID = *r.AgreementID
+	}
+	if pm.NeedsAgreement() && v.AgreementID == "" {
+		return v, invalid("agreement_id", "required for %s", pm)
+	}
+	if !pm.NeedsAgreement() && v.AgreementID != "" {
+		return v, invalid("agreement_id", "only for quick_pay and withhold")
+	}
+	if len(r.Metadata) > 0 && string(r.Metadata) != "null" {
+		var m map[string]any
+		if err := json.Unmarshal(r.Metadata, &m); err != nil {
+			return v, invalid("metadata", "must be a JSON object")
+		}
+		if len(r.Metadata) > 4096 {
+			return v, invalid("metadata", "at most 4096 bytes")
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, r.Metadata); err != nil {
+			return v, invalid("metadata", "must be a JSON object")
+		}
+		v.Metadata = buf.Bytes()
+	}
+	v.Hash = hashFields(v.OutTradeNo, fmt.Sprint(v.Amount), string(v.Currency), string(v.PayMethod), v.Subject,
+		v.NotifyURL, v.ReturnURL, fmt.Sprint(v.ExpiresIn), v.AgreementID, string(v.Metadata))
+	return v, nil
+}
+
+// hashFields is the idempotency fingerprint of a request: the same fields give the same hash.
+func hashFields(fields ...string) string {
+	h := sha256.New()
+	for _, f := range fields {
+		fmt.Fprintf(h, "%d:%s;", len(f), f)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ValidRefund is a validated refund request.
+type ValidRefund struct {
+	OutRefundNo string
+	Amount      int64
+	Reason      string
+	NotifyURL   string
+	Hash        string
+}
+
+// ValidateRefund checks a refund request.
+func ValidateRefund(paymentID string, r CreateRefund) (ValidRefund, error) {
+	v := ValidRefund{OutRefundNo: r.OutRefundNo, Reason: r.Reason, NotifyURL: r.NotifyURL}
+	if err := checkOutNo("out_refund_no", r.OutRefundNo); err != nil {
+		return v, err
+	}
+	amt, err := amountOf(r.Amount)
+	if err != nil {
+		return v, err
+	}
+	v.Amount = amt
+	if err := checkText("reason", r.Reason, 256); err != nil {
+		return v, err
+	}
+	if err := checkURL("notify_url", r.NotifyURL, false); err != nil {
+		return v, err
+	}
+	v.Hash = hashFields(paymentID, v.OutRefundNo, fmt.Sprint(v.Amount), v.Reason, v.NotifyURL)
+	return v, nil
+}
+
+// ValidateAgreement checks an agreement request.
+func ValidateAgreement(r SignAgreement) (paygw.PayMethod, error) {
+	if err := checkOutNo("out_agreement_no", r.OutAgreementNo); err != nil {
+		return "", err
+	}
+	pm, err := paygw.ParsePayMethod(r.PayMethod)
+	if err != nil {
+		return "", err
+	}
+	if !pm.NeedsAgreement() {
+		return "", paygw.Errorf(paygw.CodeUnsupportedPayMethod, "agreements are for quick_pay and withhold, not %s", pm)
+	}
+	if err := checkText("payer.name", r.Payer.Name, 64); err != nil || r.Payer.Name == "" {
+		return "", invalid("payer.name", "required, at most 64 characters")
+	}
+	if n := len(r.Payer.AccountNo); n < 12 || n > 32 || strings.Trim(r.Payer.AccountNo, "0123456789") != "" {
+		return "", invalid("payer.account_no", "12 to 32 digits")
+	}
+	if n := len(r.Payer.Phone); n != 0 && (n < 7 || n > 20 || strings.Trim(r.Payer.Phone, "0123456789+") != "") {
+		return "", invalid("payer.phone", "7 to 20 digits")
+	}
+	return pm, nil
+}

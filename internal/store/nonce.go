@@ -1,0 +1,29 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// UseNonce records a request nonce for a merchant until expires. It returns false when the
+// nonce was already used and has not expired: a replay. Shared by every replica through the
+// primary key, not process memory.
+func (s *Store) UseNonce(ctx context.Context, merchantID, nonce string, expires, now time.Time) (bool, error) {
+	n, err := exec(ctx, s.db, s.dialect, `INSERT INTO auth_nonces (merchant_id, nonce, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (merchant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE auth_nonces.expires_at <= ?`,
+		merchantID, nonce, Now(expires), Now(now))
+	if err != nil {
+		return false, fmt.Errorf("use nonce: %w", err)
+	}
+	return n == 1, nil
+}
+
+// PurgeNonces deletes expired nonces; returns how many.
+func (s *Store) PurgeNonces(ctx context.Context, now time.Time) (int64, error) {
+	n, err := exec(ctx, s.db, s.dialect, `DELETE FROM auth_nonces WHERE expires_at <= ?`, Now(now))
+	if err != nil {
+		return 0, fmt.Errorf("purge nonces: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,227 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/paygw/paygw/internal/api"
+	"github.com/paygw/paygw/internal/ledger"
+	"github.com/paygw/paygw/internal/paygw"
+)
+
+// PaymentOutcome is a channel's final (or still pending) answer about a payment.
+type PaymentOutcome struct {
+	Status         paygw.PaymentStatus // succeeded, failed, closed
+	ChannelTradeNo string
+	PaidAt         time.Time
+	FailReason     string
+	// Correction lets reconciliation turn a failed or closed payment into succeeded when the
+	// channel's bill proves the payer was charged.
+	Correction bool
+}
+
+// RefundOutcome is a channel's final answer about a refund.
+type RefundOutcome struct {
+	Status          paygw.RefundStatus // succeeded, failed
+	ChannelRefundNo string
+	SucceededAt     time.Time
+	FailReason      string
+}
+
+func forUpdate(d Dialect) string {
+	if d == Postgres {
+		return " FOR UPDATE"
+	}
+	return "" // SQLite: the immediate transaction already holds the write lock
+}
+
+// ApplyPaymentOutcome moves a payment to the outcome's status if the state machine allows it,
+// and in the same transaction posts the capture journal (succeeded) and writes the merchant
+// notification. A duplicate or out-of-order outcome changes nothing and returns changed=false.
+func (s *Store) ApplyPaymentOutcome(ctx context.Context, id string, o PaymentOutcome, now time.Time, loc *time.Location) (p paygw.Payment, changed bool, err error) {
+	err = s.Transact(ctx, func(tx *Tx) error {
+		p, changed, err = tx.ApplyPaymentOutcome(ctx, id, o, now, loc)
+		return err
+	})
+	return p, changed, err
+}
+
+// ApplyPaymentOutcome is the transactional form of Store.ApplyPaymentOutcome.
+func (t *Tx) ApplyPaymentOutcome(ctx context.Context, id string, o PaymentOutcome, now time.Time, loc *time.Location) (paygw.Payment, bool, error) {
+	p, err := getPayment(ctx, t.tx, t.dialect, `WHERE id = ?`+forUpdate(t.dialect), id)
+	if err != nil {
+		return p, false, err
+	}
+	allowed := p.Status.CanTransition(o.Status)
+	if o.Correction && o.Status == paygw.PaymentSucceeded && (p.Status == paygw.PaymentFailed || p.Status == paygw.PaymentClosed) {
+		allowed = true
+	}
+	if !allowed {
+		return p, false, nil
+	}
+	from := p.Status
+	p.Status = o.Status
+	if o.ChannelTradeNo != "" {
+		p.ChannelTradeNo = o.ChannelTradeNo
+	}
+	p.UpdatedAt = Now(now)
+	p.NextQueryAt = nil
+	switch o.Status {
+	case paygw.PaymentSucceeded:
+		paid := o.PaidAt
+		if paid.IsZero() {
+			paid = now
+		}
+		paid = Now(paid)
+		p.PaidAt = &paid
+		p.BusinessDate = paygw.BusinessDate(paid, loc)
+		p.FailReason = ""
+	case paygw.PaymentFailed, paygw.PaymentClosed:
+		p.FailReason = o.FailReason
+	}
+	n, err := exec(ctx, t.tx, t.dialect, `UPDATE payments SET status = ?, channel_trade_no = ?, paid_at = ?, business_date = ?,
+		fail_reason = ?, next_query_at = NULL, updated_at = ?, version = version + 1 WHERE id = ? AND status = ? AND version = ?`,
+		string(p.Status), p.ChannelTradeNo, nullTime(p.PaidAt), nullString(p.BusinessDate), p.FailReason, p.UpdatedAt,
+		p.ID, string(from), p.Version)
+	if err != nil {
+		return p, false, fmt.Errorf("update payment %s: %w", id, err)
+	}
+	if n != 1 {
+		return p, false, fmt.Errorf("update payment %s: %w", id, ErrConflict)
+	}
+	p.Version++
+	var event string
+	switch o.Status {
+	case paygw.PaymentSucceeded:
+		j, err := ledger.Capture(p.ID, p.Channel, p.MerchantID, p.Currency, p.Amount)
+		if err != nil {
+			return p, false, err
+		}
+		if err := t.PostJournal(ctx, j, now); err != nil {
+			return p, false, err
+		}
+		event = paygw.EventPaymentSucceeded
+	case paygw.PaymentFailed:
+		event = paygw.EventPaymentFailed
+	case paygw.PaymentClosed:
+		event = paygw.EventPaymentClosed
+	}
+	if event != "" {
+		if err := t.notify(ctx, p.MerchantID, p.NotifyURL, p.ID, "", event, api.FromPayment(p), now); err != nil {
+			return p, false, err
+		}
+	}
+	return p, true, nil
+}
+
+// notify writes the outbox row for an event, with the body frozen now. Without a notify URL
+// (neither the request's nor the merchant's default) there is nothing to deliver.
+func (t *Tx) notify(ctx context.Context, merchantID, url, paymentID, refundID, event string, data any, now time.Time) error {
+	if url == "" {
+		if err := get(ctx, t.tx, t.dialect, &url, `SELECT notify_url FROM merchants WHERE id = ?`, merchantID); err != nil {
+			return fmt.Errorf("merchant notify url: %w", err)
+		}
+		if url == "" {
+			return nil
+		}
+	}
+	id := paygw.NewID("evt")
+	body, err := api.NewEvent(id, event, now, data)
+	if err != nil {
+		return err
+	}
+	return t.InsertNotification(ctx, paygw.Notification{
+		ID: id, MerchantID: merchantID, PaymentID: paymentID, RefundID: refundID, Type: event, URL: url,
+		Body: body, Status: paygw.NotificationPending, NextAttemptAt: Now(now), CreatedAt: Now(now),
+	})
+}
+
+// ApplyRefundOutcome finishes a processing refund. Succeeded: the payment's refunded amount and
+// status move, the refund journal is posted and refund.succeeded is queued, all in one
+// transaction. Failed: the reserved amount is released and refund.failed is queued.
+// A duplicate outcome changes nothing.
+func (s *Store) ApplyRefundOutcome(ctx context.Context, id string, o RefundOutcome, now time.Time, loc *time.Location) (r paygw.Refund, changed bool, err error) {
+	err = s.Transact(ctx, func(tx *Tx) error {
+		r, changed, err = tx.ApplyRefundOutcome(ctx, id, o, now, loc)
+		return err
+	})
+	return r, changed, err
+}
+
+// ApplyRefundOutcome is the transactional form of Store.ApplyRefundOutcome.
+func (t *Tx) ApplyRefundOutcome(ctx context.Context, id string, o RefundOutcome, now time.Time, loc *time.Location) (paygw.Refund, bool, error) {
+	r, err := getRefund(ctx, t.tx, t.dialect, `WHERE id = ?`+forUpdate(t.dialect), id)
+	if err != nil {
+		return r, false, err
+	}
+	if !r.Status.CanTransition(o.Status) {
+		return r, false, nil
+	}
+	p, err := getPayment(ctx, t.tx, t.dialect, `WHERE id = ?`+forUpdate(t.dialect), r.PaymentID)
+	if err != nil {
+		return r, false, err
+	}
+	r.Status = o.Status
+	r.UpdatedAt = Now(now)
+	r.NextQueryAt = nil
+	if o.ChannelRefundNo != "" {
+		r.ChannelRefundNo = o.ChannelRefundNo
+	}
+	if o.Status == paygw.RefundSucceeded {
+		at := o.SucceededAt
+		if at.IsZero() {
+			at = now
+		}
+		at = Now(at)
+		r.SucceededAt = &at
+		r.BusinessDate = paygw.BusinessDate(at, loc)
+	} else {
+		r.FailReason = o.FailReason
+	}
+	n, err := exec(ctx, t.tx, t.dialect, `UPDATE refunds SET status = ?, channel_refund_no = ?, succeeded_at = ?, business_date = ?,
+		fail_reason = ?, next_query_at = NULL, updated_at = ? WHERE id = ? AND status = 'processing'`,
+		string(r.Status), r.ChannelRefundNo, nullTime(r.SucceededAt), nullString(r.BusinessDate), r.FailReason, r.UpdatedAt, r.ID)
+	if err != nil {
+		return r, false, fmt.Errorf("update refund %s: %w", id, err)
+	}
+	if n != 1 {
+		return r, false, fmt.Errorf("update refund %s: %w", id, ErrConflict)
+	}
+	event := paygw.EventRefundFailed
+	if o.Status == paygw.RefundSucceeded {
+		refunded := p.RefundedAmount + r.Amount
+		status := paygw.PaymentPartiallyRefunded
+		if refunded == p.Amount {
+			status = paygw.PaymentRefunded
+		}
+		if err := paygw.CheckPaymentTransition(p.Status, status); err != nil {
+			return r, false, err
+		}
+		if _, err := exec(ctx, t.tx, t.dialect, `UPDATE payments SET refunded_amount = ?, status = ?, updated_at = ?,
+			version = version + 1 WHERE id = ?`, refunded, string(status), Now(now), p.ID); err != nil {
+			return r, false, fmt.Errorf("update refunded payment %s: %w", p.ID, err)
+		}
+		j, err := ledger.Refund(r.ID, r.Channel, r.MerchantID, r.Currency, r.Amount)
+		if err != nil {
+			return r, false, err
+		}
+		if err := t.PostJournal(ctx, j, now); err != nil {
+			return r, false, err
+		}
+		event = paygw.EventRefundSucceeded
+	} else {
+		if _, err := exec(ctx, t.tx, t.dialect, `UPDATE payments SET refund_reserved = refund_reserved - ?, updated_at = ?
+			WHERE id = ?`, r.Amount, Now(now), p.ID); err != nil {
+			return r, false, fmt.Errorf("release refund reservation %s: %w", p.ID, err)
+		}
+	}
+	url := r.NotifyURL
+	if url == "" {
+		url = p.NotifyURL
+	}
+	if err := t.notify(ctx, r.MerchantID, url, r.PaymentID, r.ID, event, api.FromRefund(r), now); err != nil {
+		return r, false, err
+	}
+	return r, true, nil
+}

@@ -1,0 +1,194 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/paygw"
+)
+
+type paymentRow struct {
+	ID             string         `db:"id"`
+	MerchantID     string         `db:"merchant_id"`
+	OutTradeNo     string         `db:"out_trade_no"`
+	Amount         int64          `db:"amount"`
+	Currency       string         `db:"currency"`
+	PayMethod      string         `db:"pay_method"`
+	Subject        string         `db:"subject"`
+	NotifyURL      string         `db:"notify_url"`
+	ReturnURL      string         `db:"return_url"`
+	ExpiresAt      sql.NullTime   `db:"expires_at"`
+	AgreementID    sql.NullString `db:"agreement_id"`
+	Metadata       string         `db:"metadata"`
+	RequestHash    string         `db:"request_hash"`
+	Status         string         `db:"status"`
+	Channel        string         `db:"channel"`
+	ChannelTradeNo string         `db:"channel_trade_no"`
+	PayURL         string         `db:"pay_url"`
+	RefundReserved int64          `db:"refund_reserved"`
+	RefundedAmount int64          `db:"refunded_amount"`
+	PayerAccount   string         `db:"payer_account"`
+	ClientIP       string         `db:"client_ip"`
+	FailReason     string         `db:"fail_reason"`
+	CreatedAt      time.Time      `db:"created_at"`
+	UpdatedAt      time.Time      `db:"updated_at"`
+	PaidAt         sql.NullTime   `db:"paid_at"`
+	BusinessDate   sql.NullString `db:"business_date"`
+	NextQueryAt    sql.NullTime   `db:"next_query_at"`
+	QueryCount     int            `db:"query_count"`
+	ReconciledAt   sql.NullTime   `db:"reconciled_at"`
+	Version        int64          `db:"version"`
+}
+
+const paymentCols = `id, merchant_id, out_trade_no, amount, currency, pay_method, subject, notify_url, return_url,
+	expires_at, agreement_id, metadata, request_hash, status, channel, channel_trade_no, pay_url, refund_reserved,
+	refunded_amount, payer_account, client_ip, fail_reason, created_at, updated_at, paid_at, business_date,
+	next_query_at, query_count, reconciled_at, version`
+
+func (r paymentRow) domain() paygw.Payment {
+	p := paygw.Payment{
+		ID: r.ID, MerchantID: r.MerchantID, OutTradeNo: r.OutTradeNo, Amount: r.Amount,
+		Currency: money.Currency(r.Currency), PayMethod: paygw.PayMethod(r.PayMethod), Subject: r.Subject,
+		NotifyURL: r.NotifyURL, ReturnURL: r.ReturnURL, ExpiresAt: timePtr(r.ExpiresAt), AgreementID: r.AgreementID.String,
+		RequestHash: r.RequestHash, Status: paygw.PaymentStatus(r.Status), Channel: r.Channel,
+		ChannelTradeNo: r.ChannelTradeNo, PayURL: r.PayURL, RefundedAmount: r.RefundedAmount,
+		PayerAccount: r.PayerAccount, ClientIP: r.ClientIP, FailReason: r.FailReason,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), PaidAt: timePtr(r.PaidAt),
+		BusinessDate: r.BusinessDate.String, NextQueryAt: timePtr(r.NextQueryAt), QueryCount: r.QueryCount,
+		Version: r.Version,
+	}
+	if r.Metadata != "" {
+		p.Metadata = json.RawMessage(r.Metadata)
+	}
+	return p
+}
+
+// InsertPayment records a new payment. A second payment with the same (merchant, out_trade_no)
+// fails with IsUnique(err, PaymentOutTradeNoKey...).
+func (t *Tx) InsertPayment(ctx context.Context, p paygw.Payment) error {
+	_, err := exec(ctx, t.tx, t.dialect, `INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method,
+		subject, notify_url, return_url, expires_at, agreement_id, metadata, request_hash, status, channel, payer_account,
+		client_ip, created_at, updated_at, next_query_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.MerchantID, p.OutTradeNo, p.Amount, string(p.Currency), string(p.PayMethod), p.Subject, p.NotifyURL,
+		p.ReturnURL, nullTime(p.ExpiresAt), nullString(p.AgreementID), string(p.Metadata), p.RequestHash, string(p.Status),
+		p.Channel, p.PayerAccount, p.ClientIP, Now(p.CreatedAt), Now(p.CreatedAt), nullTime(p.NextQueryAt))
+	if err != nil {
+		return fmt.Errorf("insert payment: %w", err)
+	}
+	return nil
+}
+
+// PaymentOutTradeNoKey names the unique key on (merchant_id, out_trade_no) in both dialects.
+var PaymentOutTradeNoKey = []string{"payments_merchant_out_trade_no", "payments.merchant_id, payments.out_trade_no"}
+
+// GetPayment returns a payment by id or ErrNotFound.
+func (s *Store) GetPayment(ctx context.Context, id string) (paygw.Payment, error) {
+	return getPayment(ctx, s.db, s.dialect, `WHERE id = ?`, id)
+}
+
+// GetMerchantPayment returns a merchant's own payment by id; another merchant's is ErrNotFound.
+func (s *Store) GetMerchantPayment(ctx context.Context, merchantID, id string) (paygw.Payment, error) {
+	return getPayment(ctx, s.db, s.dialect, `WHERE id = ? AND merchant_id = ?`, id, merchantID)
+}
+
+// GetPaymentByOutTradeNo returns a merchant's payment by its out_trade_no.
+func (s *Store) GetPaymentByOutTradeNo(ctx context.Context, merchantID, outTradeNo string) (paygw.Payment, error) {
+	return getPayment(ctx, s.db, s.dialect, `WHERE merchant_id = ? AND out_trade_no = ?`, merchantID, outTradeNo)
+}
+
+func getPayment(ctx context.Context, q queryer, d Dialect, where string, args ...any) (paygw.Payment, error) {
+	var r paymentRow
+	if err := get(ctx, q, d, &r, `SELECT `+paymentCols+` FROM payments `+where, args...); err != nil {
+		return paygw.Payment{}, fmt.Errorf("get payment: %w", err)
+	}
+	return r.domain(), nil
+}
+
+// ChannelUpdate is what a channel's first answer sets on a created payment.
+type ChannelUpdate struct {
+	Channel        string
+	ChannelTradeNo string
+	PayURL         string
+	Status         paygw.PaymentStatus // processing (awaiting payer or unknown outcome)
+	NextQueryAt    *time.Time
+}
+
+// MarkPaymentSent moves a created payment to processing with the channel's answer,
+// compare-and-set on status created: a callback that already finished it wins.
+func (s *Store) MarkPaymentSent(ctx context.Context, id string, u ChannelUpdate, now time.Time) (bool, error) {
+	n, err := exec(ctx, s.db, s.dialect, `UPDATE payments SET status = ?, channel = ?,
+		channel_trade_no = CASE WHEN ? <> '' THEN ? ELSE channel_trade_no END, pay_url = ?, next_query_at = ?,
+		updated_at = ?, version = version + 1 WHERE id = ? AND status = 'created'`,
+		string(u.Status), u.Channel, u.ChannelTradeNo, u.ChannelTradeNo, u.PayURL, nullTime(u.NextQueryAt), Now(now), id)
+	if err != nil {
+		return false, fmt.Errorf("mark payment sent %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// SwitchPaymentChannel records that a created payment is being retried on another channel
+// after a definite failure of the previous one.
+func (s *Store) SwitchPaymentChannel(ctx context.Context, id, channel string, now time.Time) error {
+	n, err := exec(ctx, s.db, s.dialect, `UPDATE payments SET channel = ?, updated_at = ?, version = version + 1
+		WHERE id = ? AND status = 'created'`, channel, Now(now), id)
+	if err != nil {
+		return fmt.Errorf("switch payment channel %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("switch payment channel %s: %w", id, ErrConflict)
+	}
+	return nil
+}
+
+// DuePayments lists payments in created/processing whose next active query is due.
+func (s *Store) DuePayments(ctx context.Context, now time.Time, limit int) ([]paygw.Payment, error) {
+	var rows []paymentRow
+	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT `+paymentCols+` FROM payments
+		WHERE next_query_at IS NOT NULL AND next_query_at <= ? AND status IN ('created', 'processing')
+		ORDER BY next_query_at LIMIT ?`, Now(now), limit); err != nil {
+		return nil, fmt.Errorf("due payments: %w", err)
+	}
+	out := make([]paygw.Payment, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// SchedulePaymentQuery sets the next active query of an unfinished payment (nil: none).
+func (s *Store) SchedulePaymentQuery(ctx context.Context, id string, next *time.Time, count int, now time.Time) error {
+	_, err := exec(ctx, s.db, s.dialect, `UPDATE payments SET next_query_at = ?, query_count = ?, updated_at = ?
+		WHERE id = ? AND status IN ('created', 'processing')`, nullTime(next), count, Now(now), id)
+	if err != nil {
+		return fmt.Errorf("schedule payment query %s: %w", id, err)
+	}
+	return nil
+}
+
+// MerchantVolume sums a merchant's payments created in [from, to) that are not failed/closed
+// (the daily cap risk rule).
+func (s *Store) MerchantVolume(ctx context.Context, merchantID, currency string, from, to time.Time) (int64, error) {
+	var v sql.NullInt64
+	err := get(ctx, s.db, s.dialect, &v, `SELECT SUM(amount) FROM payments WHERE merchant_id = ? AND currency = ?
+		AND created_at >= ? AND created_at < ? AND status NOT IN ('failed', 'closed')`, merchantID, currency, Now(from), Now(to))
+	if err != nil {
+		return 0, fmt.Errorf("merchant volume: %w", err)
+	}
+	return v.Int64, nil
+}
+
+// PayerCount counts a payer's payments (by masked account or token) created since from.
+func (s *Store) PayerCount(ctx context.Context, merchantID, payer string, from time.Time) (int, error) {
+	var n int
+	err := get(ctx, s.db, s.dialect, &n, `SELECT COUNT(*) FROM payments WHERE merchant_id = ? AND payer_account = ? AND created_at >= ?`,
+		merchantID, payer, Now(from))
+	if err != nil {
+		return 0, fmt.Errorf("payer count: %w", err)
+	}
+	return n, nil
+}
