@@ -119,7 +119,10 @@ func TestPaymentFlowsAndErrorCodes(t *testing.T) {
 			{"unknown field", func() error { _, _, err := c.CreatePayment(ctx, body(map[string]any{"amountt": 1})); return err }, "400 invalid_request"},
 			{"invalid_amount zero", func() error { _, _, err := c.CreatePayment(ctx, body(map[string]any{"amount": 0})); return err }, "400 invalid_amount"},
 			{"invalid_amount fraction", func() error { _, _, err := c.CreatePayment(ctx, body(map[string]any{"amount": 12.5})); return err }, "400 invalid_amount"},
-			{"unsupported_pay_method", func() error { _, _, err := c.CreatePayment(ctx, body(map[string]any{"pay_method": "cash"})); return err }, "400 unsupported_pay_method"},
+			{"unsupported_pay_method", func() error {
+				_, _, err := c.CreatePayment(ctx, body(map[string]any{"pay_method": "cash"}))
+				return err
+			}, "400 unsupported_pay_method"},
 			{"risk_rejected", func() error { _, _, err := c.CreatePayment(ctx, body(map[string]any{"amount": 100000001})); return err }, "403 risk_rejected"},
 			{"not_found other merchant", func() error { _, err := oc.GetPayment(ctx, p.ID); return err }, "404 not_found"},
 			{"not_found unknown", func() error { _, err := c.GetPayment(ctx, "pay_nope"); return err }, "404 not_found"},
