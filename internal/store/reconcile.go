@@ -613,9 +613,11 @@ func (s *Store) GetReconItem(ctx context.Context, id int64) (ReconItem, error) {
 }
 
 // ResolveReconItem records an operator's resolution of an open item (compare-and-set on its
-// open state: ErrConflict when it is no longer open) and marks the internal side reconciled when
-// reconcile is true, in one transaction.
-func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, note string, reconcile bool, now time.Time) (ReconItem, error) {
+// open state: ErrConflict when it is no longer open), runs apply (if not nil: the state change the
+// resolution implies, e.g. Tx.ApplyPaymentOutcome) and marks the internal side reconciled when
+// reconcile is true, all in one transaction.
+func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, note string, reconcile bool, now time.Time,
+	apply func(tx *Tx, it ReconItem) error) (ReconItem, error) {
 	var it ReconItem
 	err := s.Transact(ctx, func(tx *Tx) error {
 		n, err := exec(ctx, tx.tx, tx.dialect, `UPDATE recon_items SET state = 'resolved', resolution = ?, resolved_by = ?,
@@ -628,6 +630,11 @@ func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, 
 		}
 		if n == 0 {
 			return ErrConflict
+		}
+		if apply != nil {
+			if err := apply(tx, it); err != nil {
+				return err
+			}
 		}
 		if reconcile && it.hasInternal() {
 			m := newMarker(ctx, tx, Now(now))
