@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -239,5 +240,60 @@ func TestRunInProcessUsesTheCommandTree(t *testing.T) {
 	if len(got.Runs) != 1 || got.Runs[0].Job != "probe" || got.Runs[0].BusinessKey != "x" ||
 		got.Runs[0].Trigger != "cron" || got.Runs[0].Status != "succeeded" || got.Runs[0].FinishedAt == nil {
 		t.Errorf("jobs list --json = %+v", got)
+	}
+}
+
+func TestScheduleCommands(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "timezone: Asia/Shanghai\nnotify: {replay_dead_after: 72h}\ncron:\n  schedules: {settle: \"15 10 * * *\"}\n")
+	bad := write("bad.yaml", "cron:\n  schedules: {setle: \"15 10 * * *\"}\n")
+	run := func(args ...string) (int, string, string) {
+		var out, errw bytes.Buffer
+		code := Main(context.Background(), args, strings.NewReader(""), &out, &errw, func(string) string { return "" })
+		return code, out.String(), errw.String()
+	}
+	code, out, errs := run("--config", good, "jobs", "show-schedule", "--count", "2", "--json")
+	if code != ExitOK {
+		t.Fatalf("show-schedule: exit %d\n%s", code, errs)
+	}
+	var got struct {
+		Timezone string             `json:"timezone"`
+		Jobs     []scheduledJobJSON `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := map[string]string{"reconcile-sandbox": "30 9 * * *", "settle": "15 10 * * *", "report-daily": "30 10 * * *", "replay-dead": "0 * * * *"}
+	if got.Timezone != "Asia/Shanghai" || len(got.Jobs) != len(want) {
+		t.Fatalf("show-schedule = %+v", got)
+	}
+	for _, j := range got.Jobs {
+		if want[j.Name] != j.Schedule || len(j.Next) != 2 || !j.Next[0].Before(j.Next[1]) {
+			t.Errorf("job %s: schedule %q next %v, want %q and two run times", j.Name, j.Schedule, j.Next, want[j.Name])
+		}
+	}
+	code, out, _ = run("--config", good, "jobs", "show-schedule")
+	if code != ExitOK || !strings.Contains(out, "paygw replay-notify --status dead --since 72h") {
+		t.Errorf("show-schedule table: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{
+		{"--config", bad, "cron"},
+		{"--config", bad, "jobs", "show-schedule"},
+		{"cron", "--drain-timeout", "-1s"},
+		{"jobs", "list", "--limit", "0"},
+	} {
+		if code, _, errs := run(args...); code != ExitUsage {
+			t.Errorf("%q: exit %d, want %d\n%s", args, code, ExitUsage, errs)
+		}
+	}
+	if _, _, errs := run("--config", bad, "cron"); !strings.Contains(errs, "cron.schedules.setle") {
+		t.Errorf("error does not name the key:\n%s", errs)
 	}
 }
