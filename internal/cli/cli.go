@@ -75,6 +75,8 @@ type App struct {
 	store *store.Store
 }
 
+func init() { zerolog.TimeFieldFormat = time.RFC3339Nano }
+
 // registry of command constructors; each command file adds itself in init so that files owned
 // by different use cases never edit a shared list.
 var registry []func(*App) *cobra.Command
@@ -230,7 +232,6 @@ func (a *App) setupLogger(cmd *cobra.Command) error {
 	default:
 		return Usagef("--log-format %q: want json or console", a.LogFormat)
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
 	a.Log = zerolog.New(w).Level(lvl).With().Timestamp().Str("cmd", cmd.CommandPath()).
 		Str("job_id", paygw.NewID("job")).Logger()
 	return nil

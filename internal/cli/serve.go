@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/paygw/paygw/internal/gateway"
@@ -33,10 +34,8 @@ func (o *serveOpts) Validate() error {
 	default:
 		return Usagef("--role %q: want all, api or worker", o.Role)
 	}
-	if o.Role != "worker" {
-		if _, _, err := net.SplitHostPort(o.Addr); err != nil {
-			return Usagef("--addr %q: %v", o.Addr, err)
-		}
+	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
+		return Usagef("--addr %q: %v", o.Addr, err)
 	}
 	if o.DBConns < 0 {
 		return Usagef("--db-conns must not be negative")
@@ -51,7 +50,8 @@ func newServeCmd(app *App) *cobra.Command {
 		Short: "Run the online gateway and the notification delivery workers",
 		Long: `Runs the merchant HTTP API, channel callbacks, the sweeper that resolves unknown outcomes and
 expires unpaid payments, and the notification delivery workers. --role api serves HTTP only;
---role worker delivers notifications only (scale delivery apart from traffic).`,
+--role worker delivers notifications only (scale delivery apart from traffic) and serves just
+/healthz, /readyz and /metrics on --addr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
@@ -105,8 +105,31 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 		log.Info().Int("workers", cfg.Notify.Workers).Msg("notification delivery started")
 	}
 	if o.Role == "worker" {
+		// A worker serves only /healthz, /readyz and /metrics, for probes and scraping.
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+			if err := s.Ping(r.Context()); err != nil {
+				http.Error(w, `{"status":"database unreachable"}`, http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte(`{"status":"ready"}`))
+		})
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		hs := &http.Server{Addr: o.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		ln, err := net.Listen("tcp", o.Addr)
+		if err != nil {
+			stop()
+			wg.Wait()
+			return err
+		}
+		go func() { _ = hs.Serve(ln) }()
+		log.Info().Str("addr", ln.Addr().String()).Msg("worker health and metrics")
 		<-ctx.Done()
 		log.Info().Msg("stopping workers")
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = hs.Shutdown(sctx)
+		cancel()
 		stop()
 		wg.Wait()
 		return nil

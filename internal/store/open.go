@@ -71,6 +71,14 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
+	wdb, err := sqlx.Open("sqlite", "file:"+dsn.Path+"?"+q.Encode())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", dsn, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxIdleTime(0)
 	n := opts.MaxConns
 	if n <= 0 {
 		n = 8
@@ -78,11 +86,16 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(0)
-	if err := db.PingContext(ctx); err != nil {
+	if err := wdb.PingContext(ctx); err != nil {
 		db.Close()
+		wdb.Close()
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
-	return &Store{db: db, dialect: SQLite, dsn: dsn}, nil
+	s := &Store{db: db, dialect: SQLite, dsn: dsn}
+	s.w = newWriter(wdb, s)
+	writers.Store(db, s)
+	s.closers = append(s.closers, func() { writers.Delete(db) })
+	return s, nil
 }
 
 func openPostgres(ctx context.Context, dsn DSN, opts Options) (*Store, error) {

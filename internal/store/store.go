@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -30,6 +31,7 @@ type Store struct {
 	dsn     DSN
 	keys    *Keyring
 	closers []func()
+	w       *writer // SQLite: the group-committing writer
 }
 
 // Dialect reports which database this is.
@@ -43,6 +45,9 @@ func (s *Store) Keys() *Keyring { return s.keys }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.w != nil {
+		s.w.close()
+	}
 	err := s.db.Close()
 	for _, c := range s.closers {
 		c()
@@ -94,6 +99,9 @@ func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 func (s *Store) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if s.w != nil {
+		return s.w.do(ctx, fn)
+	}
 	stx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return translate(fmt.Errorf("begin: %w", err))
@@ -163,6 +171,18 @@ func sel(ctx context.Context, q queryer, d Dialect, dest any, query string, args
 }
 
 func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) (int64, error) {
+	if db, ok := q.(*sqlx.DB); ok && d == SQLite {
+		if s, ok := writers.Load(db); ok {
+			// A write outside a transaction joins the writer's next group commit.
+			var n int64
+			err := s.(*Store).Transact(ctx, func(tx *Tx) error {
+				var err error
+				n, err = exec(ctx, tx.tx, d, query, args...)
+				return err
+			})
+			return n, err
+		}
+	}
 	res, err := q.ExecContext(ctx, rebind(d, query), args...)
 	if err != nil {
 		return 0, translate(err)
@@ -173,6 +193,10 @@ func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) 
 	}
 	return n, nil
 }
+
+// writers maps a SQLite Store's read pool to the Store, so exec on the pool routes writes
+// through the Store's group-committing writer.
+var writers sync.Map
 
 // errNoRows is exported through ErrNotFound.
 var errNoRows = sql.ErrNoRows

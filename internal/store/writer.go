@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// SQLite allows one writer at a time, and with synchronous=FULL every commit is an fsync. The
+// writer serialises this process's write transactions on one connection and commits them in
+// groups: every transaction queued while the previous commit was syncing runs in the next
+// database transaction, each inside its own SAVEPOINT (so one failing rolls back only itself),
+// and one COMMIT makes the whole group durable. Each caller returns only after that commit,
+// so durability is unchanged; throughput is no longer one fsync per transaction. Other
+// processes on the same file still take turns through the busy timeout.
+type writer struct {
+	db   *sqlx.DB
+	s    *Store
+	jobs chan *writeJob
+	quit chan struct{}
+	wg   sync.WaitGroup
+	gid  atomic.Uint64 // the loop goroutine's id, where every fn runs
+}
+
+type writeJob struct {
+	ctx  context.Context
+	fn   func(*Tx) error
+	tx   *Tx
+	err  error
+	done chan struct{}
+}
+
+// maxGroup bounds how many transactions share one commit.
+const maxGroup = 256
+
+// errNestedWrite is a programming error: a write through the Store (not the Tx) inside Transact.
+var errNestedWrite = errors.New("store: write through the Store inside a transaction; use the Tx")
+
+func newWriter(db *sqlx.DB, s *Store) *writer {
+	w := &writer{db: db, s: s, jobs: make(chan *writeJob, 1024), quit: make(chan struct{})}
+	w.wg.Add(1)
+	go w.loop()
+	return w
+}
+
+func (w *writer) close() {
+	close(w.quit)
+	w.wg.Wait()
+	w.db.Close()
+}
+
+// do runs fn in a group-committed transaction and waits for the commit.
+func (w *writer) do(ctx context.Context, fn func(*Tx) error) error {
+	if goid() == w.gid.Load() {
+		return errNestedWrite // called from inside a transaction's fn: it would wait for itself
+	}
+	j := &writeJob{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case w.jobs <- j:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.quit:
+		return errors.New("store: closed")
+	}
+	<-j.done // never abandon a queued job: its outcome must be known before returning
+	if j.err == nil {
+		for _, f := range j.tx.after {
+			f()
+		}
+	}
+	return j.err
+}
+
+func (w *writer) loop() {
+	defer w.wg.Done()
+	w.gid.Store(goid())
+	batch := make([]*writeJob, 0, maxGroup)
+	for {
+		select {
+		case j := <-w.jobs:
+			batch = append(batch[:0], j)
+		case <-w.quit:
+			for {
+				select {
+				case j := <-w.jobs:
+					j.err = errors.New("store: closed")
+					close(j.done)
+				default:
+					return
+				}
+			}
+		}
+	drain:
+		for len(batch) < maxGroup {
+			select {
+			case j := <-w.jobs:
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		w.run(batch)
+	}
+}
+
+func (w *writer) run(batch []*writeJob) {
+	finish := func(err error) {
+		for _, j := range batch {
+			if j.err == nil {
+				j.err = err
+			}
+			close(j.done)
+		}
+	}
+	stx, err := w.db.BeginTxx(context.Background(), nil) // BEGIN IMMEDIATE (_txlock)
+	if err != nil {
+		finish(translate(fmt.Errorf("begin: %w", err)))
+		return
+	}
+	ok := 0
+	for _, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			j.err = err
+			continue
+		}
+		if _, err := stx.Exec("SAVEPOINT w"); err != nil {
+			_ = stx.Rollback()
+			finish(translate(fmt.Errorf("savepoint: %w", err)))
+			return
+		}
+		j.tx = &Tx{tx: stx, dialect: SQLite, keys: w.s.keys}
+		j.err = call(j)
+		if j.err != nil {
+			if _, err := stx.Exec("ROLLBACK TO w"); err != nil {
+				_ = stx.Rollback()
+				finish(translate(fmt.Errorf("rollback to savepoint: %w", err)))
+				return
+			}
+		} else {
+			ok++
+		}
+		if _, err := stx.Exec("RELEASE w"); err != nil {
+			_ = stx.Rollback()
+			finish(translate(fmt.Errorf("release savepoint: %w", err)))
+			return
+		}
+	}
+	if ok == 0 {
+		_ = stx.Rollback()
+		finish(nil)
+		return
+	}
+	finish(translate(stx.Commit()))
+}
+
+// call runs a job's fn, turning a panic into an error (the writer must survive it).
+func call(j *writeJob) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: panic in transaction: %v", p)
+		}
+	}()
+	return j.fn(j.tx)
+}
+
+// goid returns the current goroutine's id (parsed from the stack header "goroutine N [").
+func goid() uint64 {
+	var buf [32]byte
+	n := runtime.Stack(buf[:], false)
+	var id uint64
+	for _, c := range buf[len("goroutine "):n] {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uint64(c-'0')
+	}
+	return id
+}
