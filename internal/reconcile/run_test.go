@@ -55,10 +55,10 @@ func seed(t *testing.T, s *store.Store) (rows []statement.Row) {
 	rows = append(rows, payRow("pay_fee", "Cpay_fee", 10000, 31, at(12, 1)))
 	add("pay_st", "", "processing", 10000, time.Time{})
 	rows = append(rows, payRow("pay_st", "Cpay_st", 10000, 30, at(12, 2)))
-	add("pay_miss", "Cpay_miss", "succeeded", 10000, at(13, 0)) // not on the statement
-	add("pay_late", "Cpay_late", "succeeded", 10000, at(23, 55)) // near the cutoff: pending
-	rows = append(rows, payRow("pay_ghost", "Cpay_ghost", 500, 2, at(14, 0)))            // not ours
-	rows = append(rows, payRow("pay_oka", "Cpay_oka", 10000, 30, at(10, 0)))             // duplicate
+	add("pay_miss", "Cpay_miss", "succeeded", 10000, at(13, 0))               // not on the statement
+	add("pay_late", "Cpay_late", "succeeded", 10000, at(23, 55))              // near the cutoff: pending
+	rows = append(rows, payRow("pay_ghost", "Cpay_ghost", 500, 2, at(14, 0))) // not ours
+	rows = append(rows, payRow("pay_oka", "Cpay_oka", 10000, 30, at(10, 0)))  // duplicate
 	if err := s.SeedReconPayments(context.Background(), ps, sh); err != nil {
 		t.Fatal(err)
 	}

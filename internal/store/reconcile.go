@@ -475,7 +475,7 @@ func b2i(b bool) int {
 func (m *marker) add(r ReconRef, on bool) error {
 	t, o := b2i(r.Refund), b2i(on)
 	m.ids[t][o] = append(m.ids[t][o], r.ID)
-	if len(m.ids[t][o]) >= 1000 {
+	if len(m.ids[t][o]) >= 5000 {
 		return m.flushOne(t, o)
 	}
 	return nil
@@ -490,13 +490,21 @@ func (m *marker) flushOne(t, o int) error {
 	if t == 1 {
 		table = "refunds"
 	}
-	q := `UPDATE ` + table + ` SET reconciled_at = ? WHERE reconciled_at IS NULL AND id IN (` + placeholders(len(ids)) + `)`
+	set, cond := `reconciled_at = ?`, `reconciled_at IS NULL`
 	args := []any{m.now}
 	if o == 0 {
-		q = `UPDATE ` + table + ` SET reconciled_at = NULL WHERE reconciled_at IS NOT NULL AND id IN (` + placeholders(len(ids)) + `)`
-		args = nil
+		set, cond, args = `reconciled_at = NULL`, `reconciled_at IS NOT NULL`, nil
 	}
-	if _, err := exec(m.ctx, m.tx.tx, m.tx.dialect, q, appendStrings(args, ids)...); err != nil {
+	// PostgreSQL takes the ids as one array parameter: a thousand-parameter IN list costs more to
+	// plan than to run.
+	in := `id IN (` + placeholders(len(ids)) + `)`
+	if m.tx.dialect == Postgres {
+		in, args = `id = ANY(?)`, append(args, ids)
+	} else {
+		args = appendStrings(args, ids)
+	}
+	q := `UPDATE ` + table + ` SET ` + set + ` WHERE ` + cond + ` AND ` + in
+	if _, err := exec(m.ctx, m.tx.tx, m.tx.dialect, q, args...); err != nil {
 		return fmt.Errorf("mark %s reconciled: %w", table, err)
 	}
 	m.ids[t][o] = ids[:0]
