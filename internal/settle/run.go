@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,6 +18,9 @@ import (
 	"github.com/paygw/paygw/internal/report"
 	"github.com/paygw/paygw/internal/store"
 )
+
+// DefaultWorkers is how many merchants a run settles at once by default.
+const DefaultWorkers = 4
 
 // ErrUnknownMerchant is returned by Run for a --merchant that does not exist.
 var ErrUnknownMerchant = errors.New("unknown merchant")
@@ -31,8 +35,11 @@ type Options struct {
 	OutDir            string // where the payout file and report go; "" writes no files
 	Now               func() time.Time
 	Log               zerolog.Logger
-	// Progress, when set, is called after each merchant with the number done and the total.
+	// Progress, when set, is called after each merchant with the number done and the total
+	// (one call at a time).
 	Progress func(done, total int)
+	// Workers is how many merchants are settled at once (default DefaultWorkers).
+	Workers int
 }
 
 // Validate checks the options.
@@ -101,36 +108,65 @@ func Run(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("%w %q (or not in shard %d of %d)", ErrUnknownMerchant, opts.Merchant, opts.Shard, opts.Shards)
 	}
 	out := Outcome{Date: opts.Date}
-	for i, m := range ms {
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		var views []View
-		var deferred int
-		var skipped bool
-		for attempt := 0; ; attempt++ {
-			views, deferred, skipped, err = settleMerchant(ctx, s, m, opts)
-			if !errors.Is(err, store.ErrBatchRace) || attempt == 3 {
-				break
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	// Merchants are independent: a few at a time overlap one merchant's reads with another's
+	// commit (on SQLite the store's group commit then shares one fsync between them).
+	var (
+		mu   sync.Mutex
+		next int
+		done int
+		ferr error
+		wg   sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range min(workers, len(ms)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next == len(ms) || ferr != nil {
+					mu.Unlock()
+					return
+				}
+				m := ms[next]
+				next++
+				mu.Unlock()
+				views, deferred, skipped, err := settleWithRetry(ctx, s, m, opts)
+				mu.Lock()
+				if err != nil {
+					if ferr == nil {
+						ferr = fmt.Errorf("merchant %s: %w", m.ID, err)
+						cancel()
+					}
+					mu.Unlock()
+					return
+				}
+				out.Deferred += deferred
+				if skipped {
+					out.Skipped++
+				}
+				for _, v := range views {
+					if v.New {
+						out.Created++
+					}
+				}
+				out.Batches = append(out.Batches, views...)
+				done++
+				if opts.Progress != nil {
+					opts.Progress(done, len(ms))
+				}
+				mu.Unlock()
 			}
-			opts.Log.Info().Str("merchant_id", m.ID).Msg("another run settled this merchant first; re-reading")
-		}
-		if err != nil {
-			return out, fmt.Errorf("merchant %s: %w", m.ID, err)
-		}
-		out.Deferred += deferred
-		if skipped {
-			out.Skipped++
-		}
-		for _, v := range views {
-			if v.New {
-				out.Created++
-			}
-		}
-		out.Batches = append(out.Batches, views...)
-		if opts.Progress != nil {
-			opts.Progress(i+1, len(ms))
-		}
+		}()
+	}
+	wg.Wait()
+	if ferr != nil {
+		return out, ferr
 	}
 	slices.SortFunc(out.Batches, func(a, b View) int {
 		return cmp.Or(cmp.Compare(a.MerchantID, b.MerchantID), cmp.Compare(a.Currency, b.Currency))
@@ -148,6 +184,20 @@ func Run(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
 		return out, err
 	}
 	return out, nil
+}
+
+// settleWithRetry settles one merchant, re-reading its state when another run won a race.
+func settleWithRetry(ctx context.Context, s *store.Store, m store.SettleMerchant, opts Options) (views []View, deferred int, skipped bool, err error) {
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, false, err
+		}
+		views, deferred, skipped, err = settleMerchant(ctx, s, m, opts)
+		if !errors.Is(err, store.ErrBatchRace) || attempt == 3 {
+			return views, deferred, skipped, err
+		}
+		opts.Log.Info().Str("merchant_id", m.ID).Msg("another run settled this merchant first; re-reading")
+	}
 }
 
 // settleMerchant settles one merchant, or returns its existing batches of the date.

@@ -457,7 +457,7 @@ func TestKilledRunResumes(t *testing.T) {
 
 		f := seed(s)
 		ctx, cancel := context.WithCancel(context.Background())
-		_, err := settle.Run(ctx, s, settle.Options{Date: "2026-11-22", RequireReconciled: true, Log: zerolog.Nop(),
+		_, err := settle.Run(ctx, s, settle.Options{Date: "2026-11-22", RequireReconciled: true, Log: zerolog.Nop(), Workers: 1,
 			Progress: func(done, _ int) {
 				if done == 2 {
 					cancel()

@@ -1,0 +1,93 @@
+package settle_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/settle"
+	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/storetest"
+)
+
+// BenchmarkSettle1M seeds PAYGW_BENCH_PAYMENTS (default 1,000,000) reconciled payments across
+// 1,000 merchants, then settles the date and writes the payout file and the settlement report
+// with its full detail. It reports the settle run's wall time and the process's peak RSS
+// (VmHWM; seeding streams in chunks so it stays small). Numbers are in BENCHMARKS.md.
+//
+//	go test ./internal/settle -run XXX -bench Settle1M -benchtime 1x -timeout 30m
+func BenchmarkSettle1M(b *testing.B) {
+	total := 1_000_000
+	if v := os.Getenv("PAYGW_BENCH_PAYMENTS"); v != "" {
+		total, _ = strconv.Atoi(v)
+	}
+	const merchants = 1000
+	for _, d := range storetest.Dialects() {
+		b.Run(string(d), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				s := storetest.Open(b, d)
+				f := newFixture(b, s)
+				for m := range merchants {
+					f.merchant(fmt.Sprintf("mch_%04d", m), paygw.FeePlan{RateBps: 60, Fixed: 1})
+				}
+				day := "2026-11-22"
+				start := time.Now()
+				const chunk = 20_000
+				buf := make([]store.SeedPayment, 0, chunk)
+				for i := range total {
+					paid := at(day, 0, 0).Add(time.Duration(i%86_000) * time.Second)
+					buf = append(buf, store.SeedPayment{ID: fmt.Sprintf("pay_%08d", i), MerchantID: fmt.Sprintf("mch_%04d", i%merchants),
+						OutTradeNo: fmt.Sprintf("o%08d", i), Currency: "CNY", Channel: "sandbox", PayMethod: "wallet_qr",
+						Amount: int64(100 + i%99_900), PaidAt: paid, BusinessDate: day, Reconciled: true})
+					if len(buf) == chunk || i == total-1 {
+						if err := s.SeedSucceeded(context.Background(), buf); err != nil {
+							b.Fatal(err)
+						}
+						buf = buf[:0]
+					}
+				}
+				b.Logf("%s: seeded %d payments in %s", d, total, time.Since(start).Round(time.Millisecond))
+				out := b.TempDir()
+				b.StartTimer()
+				t0 := time.Now()
+				res, err := settle.Run(context.Background(), s, settle.Options{Date: day, RequireReconciled: true, OutDir: out, Log: zerolog.Nop()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				wall := time.Since(t0)
+				b.StopTimer()
+				if len(res.Batches) != merchants {
+					b.Fatalf("%d batches", len(res.Batches))
+				}
+				st, _ := os.Stat(res.ReportFile)
+				b.ReportMetric(wall.Seconds(), "settle_s")
+				b.ReportMetric(float64(peakRSS())/(1<<20), "peak_rss_MiB")
+				b.Logf("%s: settled %d payments in %d batches in %s; report %d MiB; peak RSS %d MiB",
+					d, total, len(res.Batches), wall.Round(time.Millisecond), st.Size()>>20, peakRSS()>>20)
+			}
+		})
+	}
+}
+
+// peakRSS reads the process's peak resident set (Linux VmHWM), in bytes; 0 elsewhere.
+func peakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
