@@ -20,7 +20,7 @@ import (
 )
 
 // DefaultWorkers is how many merchants a run settles at once by default.
-const DefaultWorkers = 4
+const DefaultWorkers = 8
 
 // ErrUnknownMerchant is returned by Run for a --merchant that does not exist.
 var ErrUnknownMerchant = errors.New("unknown merchant")

@@ -149,8 +149,8 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 	var rs []UnsettledRefund
 	err = sel(ctx, s.db, s.dialect, &rs, `SELECT r.id, r.payment_id, r.out_refund_no, r.currency, r.amount, r.business_date,
 			r.succeeded_at, p.amount AS payment_amount, pi.fee AS payment_fee,
-			CAST(COALESCE((SELECT SUM(x.amount) FROM settle_items x WHERE x.payment_id = r.payment_id AND x.kind = 'refund'), 0) AS BIGINT) AS refunded_before,
-			CAST(COALESCE((SELECT SUM(x.fee) FROM settle_items x WHERE x.payment_id = r.payment_id AND x.kind = 'refund'), 0) AS BIGINT) AS returned_before
+			CAST(COALESCE((SELECT SUM(x.amount) FROM settle_items x WHERE x.kind = 'refund' AND x.payment_id = r.payment_id), 0) AS BIGINT) AS refunded_before,
+			CAST(COALESCE((SELECT SUM(x.fee) FROM settle_items x WHERE x.kind = 'refund' AND x.payment_id = r.payment_id), 0) AS BIGINT) AS returned_before
 		FROM refunds r
 		JOIN payments p ON p.id = r.payment_id
 		LEFT JOIN settle_items pi ON pi.object_id = r.payment_id

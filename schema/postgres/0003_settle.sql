@@ -38,10 +38,11 @@ CREATE TABLE settle_items (
     business_date TEXT NOT NULL,
     amount        BIGINT NOT NULL CHECK (amount > 0),
     fee           BIGINT NOT NULL,
-    CONSTRAINT settle_items_object UNIQUE (object_id)
+    CONSTRAINT settle_items_object PRIMARY KEY (object_id)
 );
 CREATE INDEX settle_items_batch ON settle_items (batch_id, kind, object_id);
-CREATE INDEX settle_items_payment ON settle_items (payment_id, kind);
+-- A refund's fee return needs the payment's refunds settled before it.
+CREATE INDEX settle_items_refunds ON settle_items (payment_id) WHERE kind = 'refund';
 
 -- Settle looks up one merchant's unsettled items by business date.
 CREATE INDEX payments_merchant_business_date ON payments (merchant_id, business_date) WHERE business_date IS NOT NULL;
