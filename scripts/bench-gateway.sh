@@ -19,7 +19,7 @@ export PAYGW_DB=$dsn PAYGW_CONFIG=$work/config.yaml PAYGW_LOG_LEVEL=warn
 m=$("$bin" merchant create --name bench --fee-rate-bps 60 --json)
 mid=$(echo "$m" | sed -E 's/.*"id":"([^"]+)".*/\1/'); sec=$(echo "$m" | sed -E 's/.*"secret":"([^"]+)".*/\1/')
 "$bin" sandbox --addr 127.0.0.1:19090 --secret bench-secret --gateway-url http://127.0.0.1:18080 --auto-pay 1s &
-"$bin" serve --addr 127.0.0.1:18080 &
+"$bin" serve --addr 127.0.0.1:18080 ${PPROF:+--pprof-addr $PPROF} &
 for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.2; done
 "$bin" loadgen --url http://127.0.0.1:18080 --merchant "$mid" --secret "$sec" --pay-method "$method" \
   --duration "$dur" --concurrency "$conc"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ func init() { register(newServeCmd) }
 
 type serveOpts struct {
 	Addr    string
+	Pprof   string
 	Role    string
 	DBConns int
 }
@@ -68,6 +70,7 @@ expires unpaid payments, and the notification delivery workers. --role api serve
 	}
 	cmd.Flags().StringVar(&o.Addr, "addr", ":8080", "listen address")
 	cmd.Flags().StringVar(&o.Role, "role", "all", "all | api | worker")
+	cmd.Flags().StringVar(&o.Pprof, "pprof-addr", "", "serve net/http/pprof on this address (loopback only; for profiling)")
 	cmd.Flags().IntVar(&o.DBConns, "db-conns", 0, "database pool size (default: 16 on PostgreSQL, 8 on SQLite)")
 	return cmd
 }
@@ -84,6 +87,17 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 	}
 	if ok, err := s.SchemaCurrent(ctx); err != nil || !ok {
 		log.Warn().Err(err).Msg("schema is not current; /readyz answers 503 until `paygw migrate up` runs")
+	}
+	if o.Pprof != "" {
+		go func() {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			srv := &http.Server{Addr: o.Pprof, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+			log.Info().Str("addr", o.Pprof).Msg("pprof listening")
+			_ = srv.ListenAndServe()
+		}()
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

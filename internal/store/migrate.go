@@ -21,7 +21,7 @@ type MigrationStatus struct {
 func (s *Store) provider() (*goose.Provider, error) {
 	dir := "sqlite"
 	dialect := goose.DialectSQLite3
-	var opts []goose.ProviderOption
+	opts := []goose.ProviderOption{goose.WithSessionLocker(&fileLocker{path: s.dsn.Path + ".migrate-lock"})}
 	if s.dialect == Postgres {
 		dir, dialect = "postgres", goose.DialectPostgres
 		// A session advisory lock: two pods running `migrate up` at once apply each version once.
@@ -29,7 +29,7 @@ func (s *Store) provider() (*goose.Provider, error) {
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, goose.WithSessionLocker(locker))
+		opts = []goose.ProviderOption{goose.WithSessionLocker(locker)}
 	}
 	sub, err := fs.Sub(schema.FS, dir)
 	if err != nil {

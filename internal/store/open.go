@@ -13,7 +13,10 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-func init() { sqlx.BindDriver("sqlite", sqlx.QUESTION) }
+func init() {
+	sqlx.BindDriver("sqlite", sqlx.QUESTION)
+	sqlx.BindDriver(cachedDriverName, sqlx.QUESTION)
+}
 
 // Options tune Open.
 type Options struct {
@@ -67,11 +70,11 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
-	db, err := sqlx.Open("sqlite", "file:"+dsn.Path+"?"+q.Encode())
+	db, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
-	wdb, err := sqlx.Open("sqlite", "file:"+dsn.Path+"?"+q.Encode())
+	wdb, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+q.Encode())
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
