@@ -52,6 +52,9 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		if p.Channel != channelName {
 			return store.ErrNotFound
 		}
+		if p.Status.Final() {
+			return nil // a duplicate or late callback: nothing to change, no write needed
+		}
 		switch cb.Payment.Status {
 		case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
 			out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, outcomeOf(cb.Payment), g.now(), g.cfg.Location())
@@ -68,6 +71,9 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		}
 		if r.Channel != channelName {
 			return store.ErrNotFound
+		}
+		if r.Status != paygw.RefundProcessing {
+			return nil
 		}
 		switch cb.Refund.Status {
 		case channel.StatusSucceeded:

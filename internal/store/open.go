@@ -68,6 +68,8 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "cache_size(-32768)") // 32 MiB: a group commit's dirty pages stay in memory
+	q.Add("_pragma", "temp_store(memory)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
 	db, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+q.Encode())
