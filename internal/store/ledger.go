@@ -31,10 +31,18 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 		}
 		return ps[a].Currency < ps[b].Currency
 	})
+	shard := 0
+	if t.dialect == Postgres {
+		shard = int(fnv32(id) % balanceShards)
+	}
 	for _, p := range ps {
-		if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO ledger_accounts (name, currency, balance, created_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (name, currency) DO UPDATE SET balance = ledger_accounts.balance + excluded.balance`,
-			p.Account, string(p.Currency), p.Amount, Now(now)); err != nil {
+		if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO ledger_accounts (name, currency, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (name, currency) DO NOTHING`, p.Account, string(p.Currency), Now(now)); err != nil {
+			return fmt.Errorf("open account %s: %w", p.Account, err)
+		}
+		if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO ledger_balances (account, currency, shard, balance) VALUES (?, ?, ?, ?)
+			ON CONFLICT (account, currency, shard) DO UPDATE SET balance = ledger_balances.balance + excluded.balance`,
+			p.Account, string(p.Currency), shard, p.Amount); err != nil {
 			return fmt.Errorf("update balance %s: %w", p.Account, err)
 		}
 	}
@@ -54,6 +62,19 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 	return nil
 }
 
+// balanceShards is how many balance rows a PostgreSQL account is spread over. SQLite has one
+// writer at a time, so it uses a single shard.
+const balanceShards = 16
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
 // Balance is an account's stored balance.
 type Balance struct {
 	Account  string `db:"name"`
@@ -61,10 +82,12 @@ type Balance struct {
 	Balance  int64  `db:"balance"`
 }
 
-// Balances returns every ledger account's stored balance.
+// Balances returns every ledger account's stored balance (the sum of its shards).
 func (s *Store) Balances(ctx context.Context) ([]Balance, error) {
 	var out []Balance
-	if err := sel(ctx, s.db, s.dialect, &out, `SELECT name, currency, balance FROM ledger_accounts ORDER BY name, currency`); err != nil {
+	if err := sel(ctx, s.db, s.dialect, &out, `SELECT a.name, a.currency, COALESCE(SUM(b.balance), 0) AS balance
+		FROM ledger_accounts a LEFT JOIN ledger_balances b ON b.account = a.name AND b.currency = a.currency
+		GROUP BY a.name, a.currency ORDER BY a.name, a.currency`); err != nil {
 		return nil, fmt.Errorf("balances: %w", err)
 	}
 	return out, nil

@@ -346,7 +346,9 @@ func (s *Store) LedgerCheck(ctx context.Context, limit int) ([]LedgerProblem, er
 			FROM ledger_journals j LEFT JOIN ledger_postings p ON p.journal_id = j.id
 			GROUP BY j.id, j.kind, j.ref_id, p.currency HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.id) = 0 ORDER BY j.id`},
 		{CheckAccountBalance, `SELECT a.name || ' ' || a.currency AS ref, 'balance ' || CAST(a.balance AS TEXT) || ', postings sum to ' || CAST(COALESCE(SUM(p.amount), 0) AS TEXT) AS detail
-			FROM ledger_accounts a LEFT JOIN ledger_postings p ON p.account = a.name AND p.currency = a.currency
+			FROM (SELECT a.name, a.currency, COALESCE((SELECT SUM(b.balance) FROM ledger_balances b
+				WHERE b.account = a.name AND b.currency = a.currency), 0) AS balance FROM ledger_accounts a) a
+			LEFT JOIN ledger_postings p ON p.account = a.name AND p.currency = a.currency
 			GROUP BY a.name, a.currency, a.balance HAVING a.balance <> COALESCE(SUM(p.amount), 0) ORDER BY a.name, a.currency`},
 		{CheckPaymentJournal, `SELECT p.id AS ref, 'payment ' || p.status || ' has no capture journal' AS detail FROM payments p
 			WHERE p.status IN ('succeeded', 'partially_refunded', 'refunded')

@@ -103,7 +103,7 @@ func TestLedgerCheck(t *testing.T) {
 		}
 		// Tamper: a balance, a posting (unbalancing its journal), a batch total, a payment
 		// without its journal, a paid batch without payout.
-		exec(`UPDATE ledger_accounts SET balance = balance + 1 WHERE name = ?`, ledger.PlatformFeeRevenue)
+		exec(`UPDATE ledger_balances SET balance = balance + 1 WHERE account = ?`, ledger.PlatformFeeRevenue)
 		exec(`UPDATE ledger_postings SET amount = amount + 5 WHERE account = ?`, ledger.ChannelReceivable("sandbox"))
 		exec(`UPDATE settle_batches SET gross = gross + 1, net = net + 1`)
 		exec(`UPDATE settle_batches SET status = 'paid', bank_ref = 'X', paid_at = created_at`)

@@ -135,9 +135,20 @@ CREATE INDEX auth_nonces_expires ON auth_nonces (expires_at);
 CREATE TABLE ledger_accounts (
     name       TEXT NOT NULL,
     currency   TEXT NOT NULL,
-    balance    BIGINT NOT NULL DEFAULT 0,
     created_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (name, currency)
+);
+
+-- An account's balance is the sum of its shards: busy accounts (a channel's receivable, a large
+-- merchant's pending) are updated by many concurrent transactions, and one row per account would
+-- serialise them all on its row lock.
+CREATE TABLE ledger_balances (
+    account  TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    shard    INTEGER NOT NULL CHECK (shard >= 0),
+    balance  BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (account, currency, shard),
+    FOREIGN KEY (account, currency) REFERENCES ledger_accounts (name, currency)
 );
 
 CREATE TABLE ledger_journals (
@@ -225,6 +236,7 @@ DROP TABLE job_leases;
 DROP TABLE notification_attempts;
 DROP TABLE notifications;
 DROP TABLE ledger_postings;
+DROP TABLE ledger_balances;
 DROP TABLE ledger_journals;
 DROP TABLE ledger_accounts;
 DROP TABLE auth_nonces;
