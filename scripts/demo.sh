@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# make demo: the main job on the embedded SQLite default.
+# make demo: the whole daily cycle on this machine with the real binary (paygw demo, internal/demo):
+# sandbox + gateway as subprocesses, a few hundred payments, notifications, reconciliation with an
+# injected discrepancy, settlement, reports and a ledger check. Everything lands under $out.
 set -euo pipefail
 out=${1:-demo-out}
 bin=${PAYGW_BIN:-bin/paygw}
-rm -rf "$out" && mkdir -p "$out"
-export PAYGW_DB="sqlite:$out/paygw.db"
-export PAYGW_LOG_FORMAT=${PAYGW_LOG_FORMAT:-console}
-"$bin" migrate up
-"$bin" migrate status
-"$bin" merchant create --name "Demo Coffee" --fee-rate-bps 60 --bank-name "Demo Bank" \
-  --bank-account-name "Demo Coffee Ltd" --bank-account 6222021234567890123
-"$bin" merchant list
+rm -rf "$out"
+exec "$bin" demo --dir "$out" ${PAYGW_DEMO_PAYMENTS:+--payments "$PAYGW_DEMO_PAYMENTS"}
