@@ -168,24 +168,37 @@ func NextAttempt(schedule []config.Duration, retry int, failedAt time.Time) (tim
 func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info().Int("concurrency", w.cfg.Workers).Int("per_merchant", w.cfg.PerMerchant).
 		Dur("lease", w.cfg.Lease.D()).Msg("notification worker started")
-	rec := newRecorder(w)
+	var inflight atomic.Int64
+	freed := make(chan struct{}, 1)
+	signal := func() {
+		select {
+		case freed <- struct{}{}:
+		default:
+		}
+	}
+	rec := newRecorder(w, signal)
 	go rec.loop()
 	if w.statsDur > 0 {
 		go w.statsLoop(ctx)
 	}
-	var inflight atomic.Int64
-	freed := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	// Deliveries outlive ctx: a shutdown finishes them rather than leave them to the lease.
 	dctx := context.WithoutCancel(ctx)
 	max := int64(w.cfg.Workers)
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	wait := func() { // until a slot or a lease frees up, or the next poll
+		poll.Reset(w.cfg.PollInterval.D())
+		select {
+		case <-ctx.Done():
+		case <-freed:
+		case <-poll.C:
+		}
+	}
 	for ctx.Err() == nil {
 		free := max - inflight.Load()
-		if free < (max+1)/2 && free < max {
-			select { // claim in batches, not one slot at a time
-			case <-ctx.Done():
-			case <-freed:
-			}
+		if free < (max+1)/2 { // claim in batches, not one slot at a time
+			wait()
 			continue
 		}
 		ds, err := w.s.ClaimNotifications(ctx, store.ClaimOptions{Holder: w.id, Limit: int(free),
@@ -202,16 +215,16 @@ func (w *Worker) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func(d store.Delivery) {
 				defer wg.Done()
-				rec.add(w.deliver(dctx, d))
+				o := w.deliver(dctx, d)
 				inflight.Add(-1)
-				select {
-				case freed <- struct{}{}:
-				default:
-				}
+				rec.add(o)
 			}(d)
 		}
-		if int64(len(ds)) < free { // the queue had no more due: wait for the next poll
+		switch {
+		case len(ds) == 0 && inflight.Load() == 0: // nothing due: poll
 			sleep(ctx, w.cfg.PollInterval.D())
+		case int64(len(ds)) < free: // merchants at their cap or the queue is short
+			wait()
 		}
 	}
 	wg.Wait()
@@ -449,16 +462,19 @@ func (w *Worker) record(ctx context.Context, outs []outcome) error {
 	return nil
 }
 
-// recorder batches Run's outcomes into few transactions: up to 256 per transaction, flushed
-// at least every 20 ms.
+// recorder records Run's outcomes in batches: whatever has arrived while the previous batch
+// was being written goes in the next transaction (at most 256), so batches grow with load and
+// an idle worker records at once. After each batch it calls flushed: the leases it released
+// may let a claim take more of a merchant at its cap.
 type recorder struct {
-	w    *Worker
-	in   chan outcome
-	done chan struct{}
+	w       *Worker
+	in      chan outcome
+	done    chan struct{}
+	flushed func()
 }
 
-func newRecorder(w *Worker) *recorder {
-	return &recorder{w: w, in: make(chan outcome, 1024), done: make(chan struct{})}
+func newRecorder(w *Worker, flushed func()) *recorder {
+	return &recorder{w: w, in: make(chan outcome, 1024), done: make(chan struct{}), flushed: flushed}
 }
 
 func (r *recorder) add(o outcome) { r.in <- o }
@@ -470,42 +486,39 @@ func (r *recorder) close() {
 
 func (r *recorder) loop() {
 	defer close(r.done)
-	var buf []outcome
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	flush := func() {
-		if len(buf) == 0 {
+	buf := make([]outcome, 0, 256)
+	for o := range r.in {
+		buf = append(buf[:0], o)
+	more:
+		for len(buf) < cap(buf) {
+			select {
+			case o, ok := <-r.in:
+				if !ok {
+					break more
+				}
+				buf = append(buf, o)
+			default:
+				break more
+			}
+		}
+		r.flush(buf)
+		r.flushed()
+	}
+}
+
+func (r *recorder) flush(buf []outcome) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.w.cfg.Lease.D())
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		err := r.w.record(ctx, buf)
+		if err == nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), r.w.cfg.Lease.D())
-		defer cancel()
-		for attempt := 0; ; attempt++ {
-			err := r.w.record(ctx, buf)
-			if err == nil {
-				break
-			}
-			r.w.log.Error().Err(err).Int("n", len(buf)).Msg("record notification attempts")
-			if attempt == 3 || ctx.Err() != nil {
-				break // the leases run out and the notifications are delivered again
-			}
-			time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+		r.w.log.Error().Err(err).Int("n", len(buf)).Msg("record notification attempts")
+		if attempt == 3 || ctx.Err() != nil {
+			return // the leases run out and the notifications are delivered again
 		}
-		buf = buf[:0]
-	}
-	for {
-		select {
-		case o, ok := <-r.in:
-			if !ok {
-				flush()
-				return
-			}
-			buf = append(buf, o)
-			if len(buf) >= 256 {
-				flush()
-			}
-		case <-tick.C:
-			flush()
-		}
+		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
 	}
 }
 

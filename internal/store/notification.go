@@ -147,9 +147,11 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions, now time
 	if perMerchant <= 0 {
 		perMerchant = 1 << 30
 	}
-	cand := o.Limit * 4
-	if cand < 64 {
-		cand = 64
+	// Candidates beyond the limit fill the batch when some merchant reaches its cap inside it;
+	// each is row-locked on PostgreSQL, so not too many.
+	cand := o.Limit * 2
+	if cand < 16 {
+		cand = 16
 	}
 	now = Now(now)
 	q := `WITH busy AS (
@@ -257,48 +259,120 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []AttemptResult, now time
 		return nil, nil
 	}
 	now = Now(now)
+	record := recordAttemptsEach
+	if s.dialect == Postgres {
+		record = recordAttemptsPostgres
+	}
 	err = s.Transact(ctx, func(tx *Tx) error {
-		lost = lost[:0]
-		for _, r := range rs {
-			status, next := paygw.NotificationDelivered, now
-			var delivered sql.NullTime
-			switch {
-			case r.Delivered:
-				delivered = sql.NullTime{Time: now, Valid: true}
-			case r.NextAttemptAt.IsZero():
-				status = paygw.NotificationDead
-			default:
-				status, next = paygw.NotificationFailed, Now(r.NextAttemptAt)
-			}
-			base := "schedule_base"
-			args := []any{string(status), next, r.StatusCode, truncate(r.Error, 1000), delivered, now}
-			if r.ScheduleBase != nil {
-				base = "?"
-				args = append([]any{*r.ScheduleBase}, args...)
-			}
-			args = append(args, r.NotificationID, r.Holder)
-			n, err := exec(ctx, tx.tx, tx.dialect, `UPDATE notifications SET schedule_base = `+base+`, attempts = attempts + 1,
-				status = ?, next_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = COALESCE(?, delivered_at),
-				locked_by = '', locked_until = NULL, replay_pending = FALSE, updated_at = ?
-				WHERE id = ? AND locked_by = ?`, args...)
-			if err != nil {
-				return fmt.Errorf("complete notification %s: %w", r.NotificationID, err)
-			}
-			if n == 0 {
-				lost = append(lost, r.NotificationID)
-			}
-			_, err = exec(ctx, tx.tx, tx.dialect, `INSERT INTO notification_attempts (notification_id, attempt, manual, worker,
-				started_at, status_code, latency_ms, error, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				r.NotificationID, r.Attempt, r.Manual, r.Holder, Now(r.StartedAt), r.StatusCode, r.Latency.Milliseconds(),
-				truncate(r.Error, 1000), r.Response)
-			if err != nil {
-				return fmt.Errorf("record attempt %d of notification %s: %w", r.Attempt, r.NotificationID, err)
-			}
-		}
-		return nil
+		var err error
+		lost, err = record(ctx, tx, rs, now)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	return lost, nil
+}
+
+// attemptState is the notification state an attempt leaves.
+func attemptState(r AttemptResult, now time.Time) (paygw.NotificationStatus, time.Time) {
+	switch {
+	case r.Delivered:
+		return paygw.NotificationDelivered, now
+	case r.NextAttemptAt.IsZero():
+		return paygw.NotificationDead, now
+	default:
+		return paygw.NotificationFailed, Now(r.NextAttemptAt)
+	}
+}
+
+const completeSet = `attempts = attempts + 1, status = ?, next_attempt_at = ?, last_status = ?, last_error = ?,
+	locked_by = '', locked_until = NULL, replay_pending = FALSE, updated_at = ?`
+
+// recordAttemptsEach writes attempts one statement each: SQLite, where a statement costs no
+// round trip.
+func recordAttemptsEach(ctx context.Context, tx *Tx, rs []AttemptResult, now time.Time) ([]string, error) {
+	var lost []string
+	for _, r := range rs {
+		status, next := attemptState(r, now)
+		var delivered sql.NullTime
+		if r.Delivered {
+			delivered = sql.NullTime{Time: now, Valid: true}
+		}
+		base := sql.NullInt64{}
+		if r.ScheduleBase != nil {
+			base = sql.NullInt64{Int64: int64(*r.ScheduleBase), Valid: true}
+		}
+		n, err := exec(ctx, tx.tx, tx.dialect, `UPDATE notifications SET schedule_base = COALESCE(?, schedule_base),
+			delivered_at = COALESCE(?, delivered_at), `+completeSet+` WHERE id = ? AND locked_by = ?`,
+			base, delivered, string(status), next, r.StatusCode, truncate(r.Error, 1000), now, r.NotificationID, r.Holder)
+		if err != nil {
+			return nil, fmt.Errorf("complete notification %s: %w", r.NotificationID, err)
+		}
+		if n == 0 {
+			lost = append(lost, r.NotificationID)
+		}
+		_, err = exec(ctx, tx.tx, tx.dialect, `INSERT INTO notification_attempts (notification_id, attempt, manual, worker,
+			started_at, status_code, latency_ms, error, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.NotificationID, r.Attempt, r.Manual, r.Holder, Now(r.StartedAt), r.StatusCode, r.Latency.Milliseconds(),
+			truncate(r.Error, 1000), r.Response)
+		if err != nil {
+			return nil, fmt.Errorf("record attempt %d of notification %s: %w", r.Attempt, r.NotificationID, err)
+		}
+	}
+	return lost, nil
+}
+
+// recordAttemptsPostgres writes a batch in two statements over arrays (unnest): one round trip
+// for the notifications' states and one for the attempt rows, whatever the batch size.
+func recordAttemptsPostgres(ctx context.Context, tx *Tx, rs []AttemptResult, now time.Time) ([]string, error) {
+	k := len(rs)
+	ids, holders, statuses, errs, resps := make([]string, k), make([]string, k), make([]string, k), make([]string, k), make([]string, k)
+	nexts, starts := make([]time.Time, k), make([]time.Time, k)
+	codes, attempts, bases := make([]int32, k), make([]int32, k), make([]int32, k)
+	latencies := make([]int64, k)
+	delivered, manual := make([]bool, k), make([]bool, k)
+	for i, r := range rs {
+		st, next := attemptState(r, now)
+		ids[i], holders[i], statuses[i], nexts[i] = r.NotificationID, r.Holder, string(st), next
+		codes[i], errs[i], delivered[i], bases[i] = int32(r.StatusCode), truncate(r.Error, 1000), r.Delivered, -1
+		if r.ScheduleBase != nil {
+			bases[i] = int32(*r.ScheduleBase)
+		}
+		attempts[i], manual[i], starts[i], latencies[i], resps[i] = int32(r.Attempt), r.Manual, Now(r.StartedAt), r.Latency.Milliseconds(), r.Response
+	}
+	var done []string
+	err := tx.tx.SelectContext(ctx, &done, `UPDATE notifications AS n SET
+			schedule_base = CASE WHEN v.base >= 0 THEN v.base ELSE n.schedule_base END,
+			delivered_at = CASE WHEN v.delivered THEN $9::timestamptz ELSE n.delivered_at END,
+			attempts = n.attempts + 1, status = v.status, next_attempt_at = v.next, last_status = v.code, last_error = v.err,
+			locked_by = '', locked_until = NULL, replay_pending = FALSE, updated_at = $9::timestamptz
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[], $6::text[], $7::bool[], $8::int[])
+			AS v(id, holder, status, next, code, err, delivered, base)
+		WHERE n.id = v.id AND n.locked_by = v.holder
+		RETURNING n.id`, ids, holders, statuses, nexts, codes, errs, delivered, bases, now)
+	if err != nil {
+		return nil, fmt.Errorf("complete %d notifications: %w", k, translate(err))
+	}
+	_, err = tx.tx.ExecContext(ctx, `INSERT INTO notification_attempts (notification_id, attempt, manual, worker,
+			started_at, status_code, latency_ms, error, response)
+		SELECT * FROM unnest($1::text[], $2::int[], $3::bool[], $4::text[], $5::timestamptz[], $6::int[], $7::bigint[], $8::text[], $9::text[])`,
+		ids, attempts, manual, holders, starts, codes, latencies, errs, resps)
+	if err != nil {
+		return nil, fmt.Errorf("record %d notification attempts: %w", k, translate(err))
+	}
+	if len(done) == k {
+		return nil, nil
+	}
+	ok := make(map[string]bool, len(done))
+	for _, id := range done {
+		ok[id] = true
+	}
+	var lost []string
+	for _, id := range ids {
+		if !ok[id] {
+			lost = append(lost, id)
+		}
 	}
 	return lost, nil
 }
