@@ -6,4 +6,4 @@ set -euo pipefail
 out=${1:-demo-out}
 bin=${PAYGW_BIN:-bin/paygw}
 rm -rf "$out"
-exec "$bin" demo --dir "$out" ${PAYGW_DEMO_PAYMENTS:+--payments "$PAYGW_DEMO_PAYMENTS"}
+exec "$bin" demo --dir "$out"
