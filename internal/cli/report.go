@@ -73,13 +73,16 @@ func runReportDaily(ctx context.Context, app *App, o reportDailyOpts) error {
 		return err
 	}
 	path := filepath.Join(out, "daily_"+date+".xlsx")
-	n, err := writeDailyReport(ctx, s, path, date, cfg.Location(), app.Now())
-	if err != nil {
-		return err
-	}
-	app.Log.Info().Str("date", date).Int("rows", n).Str("report", path).Msg("daily report written")
-	fmt.Fprintf(app.Stdout, "daily report %s: %d rows: %s\n", date, n, path)
-	return nil
+	_, err = app.RunJob(ctx, s, JobSpec{Job: "report-daily", BusinessKey: date}, func(ctx context.Context) (string, error) {
+		n, err := writeDailyReport(ctx, s, path, date, cfg.Location(), app.Now())
+		if err != nil {
+			return "", err
+		}
+		app.Log.Info().Str("date", date).Int("rows", n).Str("report", path).Msg("daily report written")
+		fmt.Fprintf(app.Stdout, "daily report %s: %d rows: %s\n", date, n, path)
+		return fmt.Sprintf("%d rows: %s", n, path), nil
+	})
+	return err
 }
 
 // writeDailyReport writes the daily transaction report of business date date to path and
