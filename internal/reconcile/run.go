@@ -161,10 +161,12 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 			return emit(it)
 		}
 	}
-	if err := s.StreamReconPayments(ctx, o.Channel, start.Add(-w), end.Add(w), each("payments")); err != nil {
+	// Reconciled (by an earlier run) matters only near the cutoffs (Matcher.Match).
+	win := store.ReconWindow{From: start.Add(-w), To: end.Add(w), CoreFrom: start.Add(o.PendingWindow), CoreTo: end.Add(-o.PendingWindow)}
+	if err := s.StreamReconPayments(ctx, o.Channel, win, each("payments")); err != nil {
 		return nil, err
 	}
-	if err := s.StreamReconRefunds(ctx, o.Channel, start.Add(-w), end.Add(w), each("refunds")); err != nil {
+	if err := s.StreamReconRefunds(ctx, o.Channel, win, each("refunds")); err != nil {
 		return nil, err
 	}
 

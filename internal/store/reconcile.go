@@ -26,16 +26,53 @@ type ReconTxn struct {
 	EarlierRefunds  []int64 // refunds: amounts of the payment's earlier succeeded refunds
 }
 
-const reconPaymentCols = `id, merchant_id, channel_trade_no, amount, currency, status, paid_at,
-	CASE WHEN reconciled_at IS NULL THEN 0 ELSE 1 END`
+// ReconWindow bounds what StreamReconPayments and StreamReconRefunds read: transactions that
+// succeeded in [From, To), or did not succeed and were created in [From, To). Whether a
+// transaction was reconciled before (ReconTxn.Reconciled) is looked up only outside
+// [CoreFrom, CoreTo): the matcher needs it near the date's cutoffs only, and skipping the lookup
+// for the bulk of the date saves a probe per row. Zero CoreFrom/CoreTo look it up everywhere.
+type ReconWindow struct {
+	From, To         time.Time
+	CoreFrom, CoreTo time.Time
+}
 
-// StreamReconPayments calls fn with every payment of channel paid in [from, to), or unpaid and
-// created in [from, to). Rows stream from one cursor; nothing is collected.
-func (s *Store) StreamReconPayments(ctx context.Context, channel string, from, to time.Time, fn func(ReconTxn) error) error {
-	q := `SELECT ` + reconPaymentCols + ` FROM payments WHERE channel = ? AND paid_at >= ? AND paid_at < ?
+// reconciledProbe is the SQL of ReconTxn.Reconciled for a row whose id is idCol and whose
+// success time is atCol, with two placeholders (core bounds).
+func reconciledProbe(idCol, atCol string) string {
+	return `CASE WHEN ` + atCol + ` >= ? AND ` + atCol + ` < ? THEN 0
+		WHEN EXISTS (SELECT 1 FROM recon_matches m WHERE m.object_id = ` + idCol + `) THEN 1 ELSE 0 END`
+}
+
+func (w ReconWindow) core() (any, any) {
+	if w.CoreFrom.IsZero() || !w.CoreFrom.Before(w.CoreTo) {
+		return Now(w.To), Now(w.To) // an empty core: look up everywhere
+	}
+	return Now(w.CoreFrom), Now(w.CoreTo)
+}
+
+// timeCol selects a timestamp column so streamRecon can scan it fast: on SQLite as text (the
+// driver's own conversion tries layout after layout), parsed with the one layout Now stores.
+func (s *Store) timeCol(col string) string {
+	if s.dialect == SQLite {
+		return `CAST(` + col + ` AS TEXT)`
+	}
+	return col
+}
+
+func (s *Store) reconPaymentCols() string {
+	return `id, merchant_id, channel_trade_no, amount, currency, status, ` + s.timeCol("paid_at") + `, ` +
+		reconciledProbe("payments.id", "paid_at")
+}
+
+// StreamReconPayments calls fn with every payment of channel paid in [w.From, w.To), or unpaid
+// and created in [w.From, w.To). Rows stream from one cursor; nothing is collected.
+func (s *Store) StreamReconPayments(ctx context.Context, channel string, w ReconWindow, fn func(ReconTxn) error) error {
+	cf, ct := w.core()
+	cols := s.reconPaymentCols()
+	q := `SELECT ` + cols + ` FROM payments WHERE channel = ? AND paid_at >= ? AND paid_at < ?
 		UNION ALL
-		SELECT ` + reconPaymentCols + ` FROM payments WHERE channel = ? AND paid_at IS NULL AND created_at >= ? AND created_at < ?`
-	if err := s.streamRecon(ctx, q, false, fn, channel, Now(from), Now(to), channel, Now(from), Now(to)); err != nil {
+		SELECT ` + cols + ` FROM payments WHERE channel = ? AND paid_at IS NULL AND created_at >= ? AND created_at < ?`
+	if err := s.streamRecon(ctx, q, false, fn, cf, ct, channel, Now(w.From), Now(w.To), cf, ct, channel, Now(w.From), Now(w.To)); err != nil {
 		return fmt.Errorf("stream payments of %s: %w", channel, err)
 	}
 	return nil
@@ -53,19 +90,21 @@ func (s *Store) earlierRefunds() string {
 
 func (s *Store) reconRefundCols() string {
 	return `r.id, r.payment_id, r.merchant_id, p.channel_trade_no, r.channel_refund_no, r.amount, r.currency, r.status,
-		r.succeeded_at, CASE WHEN r.reconciled_at IS NULL THEN 0 ELSE 1 END, p.amount, ` + s.earlierRefunds()
+		` + s.timeCol("r.succeeded_at") + `, ` + reconciledProbe("r.id", "r.succeeded_at") + `, p.amount, ` + s.earlierRefunds()
 }
 
-// StreamReconRefunds calls fn with every refund of channel succeeded in [from, to), or not
-// succeeded and created in [from, to).
-func (s *Store) StreamReconRefunds(ctx context.Context, channel string, from, to time.Time, fn func(ReconTxn) error) error {
+// StreamReconRefunds calls fn with every refund of channel succeeded in [w.From, w.To), or not
+// succeeded and created in [w.From, w.To).
+func (s *Store) StreamReconRefunds(ctx context.Context, channel string, w ReconWindow, fn func(ReconTxn) error) error {
+	cf, ct := w.core()
+	from, to := w.From, w.To
 	cols := s.reconRefundCols()
 	q := `SELECT ` + cols + ` FROM refunds r JOIN payments p ON p.id = r.payment_id
 			WHERE r.channel = ? AND r.succeeded_at >= ? AND r.succeeded_at < ?
 		UNION ALL
 		SELECT ` + cols + ` FROM refunds r JOIN payments p ON p.id = r.payment_id
 			WHERE r.channel = ? AND r.succeeded_at IS NULL AND r.created_at >= ? AND r.created_at < ?`
-	if err := s.streamRecon(ctx, q, true, fn, channel, Now(from), Now(to), channel, Now(from), Now(to)); err != nil {
+	if err := s.streamRecon(ctx, q, true, fn, cf, ct, channel, Now(from), Now(to), cf, ct, channel, Now(from), Now(to)); err != nil {
 		return fmt.Errorf("stream refunds of %s: %w", channel, err)
 	}
 	return nil
@@ -74,7 +113,9 @@ func (s *Store) StreamReconRefunds(ctx context.Context, channel string, from, to
 // FindReconPayments returns the payments of channel whose id is in ids or whose channel trade
 // number is in ctns (each list at most a few hundred long).
 func (s *Store) FindReconPayments(ctx context.Context, channel string, ids, ctns []string) ([]ReconTxn, error) {
-	where, args := []string{}, []any{channel}
+	w := ReconWindow{}
+	cf, ct := w.core()
+	where, args := []string{}, []any{cf, ct, channel}
 	if len(ids) > 0 {
 		where = append(where, "id IN ("+placeholders(len(ids))+")")
 		args = appendStrings(args, ids)
@@ -87,7 +128,7 @@ func (s *Store) FindReconPayments(ctx context.Context, channel string, ids, ctns
 		return nil, nil
 	}
 	var out []ReconTxn
-	q := `SELECT ` + reconPaymentCols + ` FROM payments WHERE channel = ? AND (` + strings.Join(where, " OR ") + `)`
+	q := `SELECT ` + s.reconPaymentCols() + ` FROM payments WHERE channel = ? AND (` + strings.Join(where, " OR ") + `)`
 	err := s.streamRecon(ctx, q, false, func(t ReconTxn) error { out = append(out, t); return nil }, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find payments of %s: %w", channel, err)
@@ -98,7 +139,8 @@ func (s *Store) FindReconPayments(ctx context.Context, channel string, ids, ctns
 // FindReconRefunds returns the refunds of channel whose id is in ids or whose channel refund
 // number is in crns.
 func (s *Store) FindReconRefunds(ctx context.Context, channel string, ids, crns []string) ([]ReconTxn, error) {
-	where, args := []string{}, []any{channel}
+	cf, ct := ReconWindow{}.core()
+	where, args := []string{}, []any{cf, ct, channel}
 	if len(ids) > 0 {
 		where = append(where, "r.id IN ("+placeholders(len(ids))+")")
 		args = appendStrings(args, ids)
@@ -120,20 +162,43 @@ func (s *Store) FindReconRefunds(ctx context.Context, channel string, ids, crns 
 	return out, nil
 }
 
+// sqliteTimeLayout is how Now's times are stored on SQLite (always UTC).
+const sqliteTimeLayout = "2006-01-02 15:04:05.999999999-07:00"
+
+// parseSQLiteTime parses a stored SQLite time with the layout the store writes, falling back
+// to RFC 3339 for a value written by hand.
+func parseSQLiteTime(v string) (time.Time, error) {
+	t, err := time.Parse(sqliteTimeLayout, v)
+	if err != nil {
+		var err2 error
+		if t, err2 = time.Parse(time.RFC3339Nano, v); err2 != nil {
+			return time.Time{}, fmt.Errorf("time %q: %w", v, err)
+		}
+	}
+	return t.UTC(), nil
+}
+
 func (s *Store) streamRecon(ctx context.Context, q string, refund bool, fn func(ReconTxn) error, args ...any) error {
+	var t0 sql.NullTime
 	rows, err := s.db.QueryContext(ctx, s.Rebind(q), args...)
 	if err != nil {
 		return translate(err)
 	}
 	defer rows.Close()
+	var atText sql.NullString
+	var at any = &t0
+	if s.dialect == SQLite {
+		at = &atText
+	}
 	for rows.Next() {
 		var t ReconTxn
 		var rec int64
 		t.Refund = refund
+		t0, atText = sql.NullTime{}, sql.NullString{}
 		if refund {
 			var earlier string
 			err = rows.Scan(&t.RefundID, &t.PaymentID, &t.MerchantID, &t.ChannelTradeNo, &t.ChannelRefundNo, &t.Amount,
-				&t.Currency, &t.Status, &t.At, &rec, &t.PaymentAmount, &earlier)
+				&t.Currency, &t.Status, at, &rec, &t.PaymentAmount, &earlier)
 			if err == nil && earlier != "" {
 				for _, f := range strings.Split(earlier, ",") {
 					v, perr := strconv.ParseInt(f, 10, 64)
@@ -144,10 +209,18 @@ func (s *Store) streamRecon(ctx context.Context, q string, refund bool, fn func(
 				}
 			}
 		} else {
-			err = rows.Scan(&t.PaymentID, &t.MerchantID, &t.ChannelTradeNo, &t.Amount, &t.Currency, &t.Status, &t.At, &rec)
+			err = rows.Scan(&t.PaymentID, &t.MerchantID, &t.ChannelTradeNo, &t.Amount, &t.Currency, &t.Status, at, &rec)
 		}
 		if err != nil {
 			return translate(err)
+		}
+		t.At = t0
+		if atText.Valid {
+			tm, perr := parseSQLiteTime(atText.String)
+			if perr != nil {
+				return fmt.Errorf("payment %s refund %s: %w", t.PaymentID, t.RefundID, perr)
+			}
+			t.At = sql.NullTime{Time: tm, Valid: true}
 		}
 		t.Reconciled = rec != 0
 		if t.At.Valid {
@@ -310,7 +383,7 @@ func (s *Store) SaveReconRun(ctx context.Context, res ReconResult, now time.Time
 			return fmt.Errorf("insert run: %w", err)
 		}
 		ins := newItemInserter(ctx, tx)
-		mark := newMarker(ctx, tx, now)
+		mark := newMarker(ctx, tx, run.ID, now)
 		if res.Items != nil {
 			err := res.Items(func(it ReconItem) error {
 				it.RunID, it.Channel, it.BusinessDate = run.ID, run.Channel, run.BusinessDate
@@ -452,17 +525,26 @@ func (w *itemInserter) flush() error {
 	return nil
 }
 
-// marker sets (or clears) reconciled_at of payments and refunds in batches.
+// marker records payments and refunds as reconciled (a recon_matches row) or not (none), in
+// batches: on PostgreSQL one statement per markBatchPG ids passed as an array; on SQLite
+// prepared multi-row statements of markBatchSQLite rows.
 type marker struct {
-	ctx context.Context
-	tx  *Tx
-	now time.Time
-	// sets by table and on/off
-	ids [2][2][]string
+	ctx   context.Context
+	tx    *Tx
+	now   time.Time
+	runID string
+	// ids to mark (index 1) and to unmark (index 0)
+	ids  [2][]string
+	full [2]*sql.Stmt
 }
 
-func newMarker(ctx context.Context, tx *Tx, now time.Time) *marker {
-	return &marker{ctx: ctx, tx: tx, now: now}
+const (
+	markBatchPG     = 50000
+	markBatchSQLite = 500
+)
+
+func newMarker(ctx context.Context, tx *Tx, runID string, now time.Time) *marker {
+	return &marker{ctx: ctx, tx: tx, now: now, runID: runID}
 }
 
 func b2i(b bool) int {
@@ -472,51 +554,85 @@ func b2i(b bool) int {
 	return 0
 }
 
+func (m *marker) batch() int {
+	if m.tx.dialect == Postgres {
+		return markBatchPG
+	}
+	return markBatchSQLite
+}
+
 func (m *marker) add(r ReconRef, on bool) error {
-	t, o := b2i(r.Refund), b2i(on)
-	m.ids[t][o] = append(m.ids[t][o], r.ID)
-	if len(m.ids[t][o]) >= 5000 {
-		return m.flushOne(t, o)
+	o := b2i(on)
+	m.ids[o] = append(m.ids[o], r.ID)
+	if len(m.ids[o]) >= m.batch() {
+		return m.flushOne(o)
 	}
 	return nil
 }
 
-func (m *marker) flushOne(t, o int) error {
-	ids := m.ids[t][o]
+// markSQL is the statement that marks (on) or unmarks n ids.
+func (m *marker) markSQL(on bool, n int) string {
+	if m.tx.dialect == Postgres {
+		if on {
+			return `INSERT INTO recon_matches (object_id, run_id, reconciled_at) SELECT unnest($1::text[]), $2, $3
+				ON CONFLICT (object_id) DO NOTHING`
+		}
+		return `DELETE FROM recon_matches WHERE object_id = ANY($1)`
+	}
+	if on {
+		return multiInsert("recon_matches", []string{"object_id", "run_id", "reconciled_at"}, n) +
+			` ON CONFLICT (object_id) DO NOTHING`
+	}
+	return `DELETE FROM recon_matches WHERE object_id IN (` + placeholders(n) + `)`
+}
+
+func (m *marker) flushOne(o int) error {
+	ids := m.ids[o]
 	if len(ids) == 0 {
 		return nil
 	}
-	table := "payments"
-	if t == 1 {
-		table = "refunds"
-	}
-	set, cond := `reconciled_at = ?`, `reconciled_at IS NULL`
-	args := []any{m.now}
-	if o == 0 {
-		set, cond, args = `reconciled_at = NULL`, `reconciled_at IS NOT NULL`, nil
-	}
-	// PostgreSQL takes the ids as one array parameter: a thousand-parameter IN list costs more to
-	// plan than to run.
-	in := `id IN (` + placeholders(len(ids)) + `)`
+	on := o == 1
+	var args []any
 	if m.tx.dialect == Postgres {
-		in, args = `id = ANY(?)`, append(args, ids)
+		args = []any{ids}
+		if on {
+			args = append(args, m.runID, Now(m.now))
+		}
 	} else {
-		args = appendStrings(args, ids)
+		args = make([]any, 0, 3*len(ids))
+		now := Now(m.now)
+		for _, id := range ids {
+			if on {
+				args = append(args, id, m.runID, now)
+			} else {
+				args = append(args, id)
+			}
+		}
 	}
-	q := `UPDATE ` + table + ` SET ` + set + ` WHERE ` + cond + ` AND ` + in
-	if _, err := exec(m.ctx, m.tx.tx, m.tx.dialect, q, args...); err != nil {
-		return fmt.Errorf("mark %s reconciled: %w", table, err)
+	var err error
+	if len(ids) == m.batch() || m.tx.dialect == Postgres {
+		if m.full[o] == nil {
+			m.full[o], err = m.tx.tx.PrepareContext(m.ctx, m.markSQL(on, len(ids)))
+			if err != nil {
+				return fmt.Errorf("prepare reconciled marks: %w", translate(err))
+			}
+		}
+		_, err = m.full[o].ExecContext(m.ctx, args...)
+	} else {
+		_, err = m.tx.tx.ExecContext(m.ctx, m.markSQL(on, len(ids)), args...)
 	}
-	m.ids[t][o] = ids[:0]
+	if err != nil {
+		return fmt.Errorf("mark reconciled: %w", translate(err))
+	}
+	m.ids[o] = ids[:0]
 	return nil
 }
 
 func (m *marker) flush() error {
-	for t := range 2 {
-		for o := range 2 {
-			if err := m.flushOne(t, o); err != nil {
-				return err
-			}
+	// Unmark first: an id both unmarked and marked in one batch ends marked.
+	for _, o := range []int{0, 1} {
+		if err := m.flushOne(o); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -645,7 +761,7 @@ func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, 
 			}
 		}
 		if reconcile && it.hasInternal() {
-			m := newMarker(ctx, tx, Now(now))
+			m := newMarker(ctx, tx, it.RunID, Now(now))
 			ref := ReconRef{Refund: it.Kind == "refund", ID: it.PaymentID}
 			if ref.Refund {
 				ref.ID = it.RefundID
@@ -663,17 +779,17 @@ func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, 
 	return it, nil
 }
 
-// ReconciledAt returns reconciled_at of a payment (refund false) or refund; null when not reconciled.
+// ReconciledAt returns when a payment (refund false) or refund was marked reconciled (its
+// recon_matches row); null when it is not.
 func (s *Store) ReconciledAt(ctx context.Context, refund bool, id string) (sql.NullTime, error) {
-	table := "payments"
-	if refund {
-		table = "refunds"
+	var ts []time.Time
+	if err := sel(ctx, s.db, s.dialect, &ts, `SELECT reconciled_at FROM recon_matches WHERE object_id = ?`, id); err != nil {
+		return sql.NullTime{}, fmt.Errorf("reconciled_at of %s: %w", id, err)
 	}
-	var t sql.NullTime
-	if err := get(ctx, s.db, s.dialect, &t, `SELECT reconciled_at FROM `+table+` WHERE id = ?`, id); err != nil {
-		return t, fmt.Errorf("reconciled_at of %s: %w", id, err)
+	if len(ts) == 0 {
+		return sql.NullTime{}, nil
 	}
-	return t, nil
+	return sql.NullTime{Time: ts[0].UTC(), Valid: true}, nil
 }
 
 // ReconSeedPayment is a payment (and its refunds) written directly by SeedReconPayments, for tests,

@@ -130,11 +130,12 @@ type UnsettledRefund struct {
 }
 
 // Unsettled returns a merchant's succeeded payments and refunds with business date ≤ date that
-// no batch holds, only those reconciled (reconciled_at set) when reconciled is true.
+// no batch holds, only those reconciled (a recon_matches row) when reconciled is true.
 func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconciled bool) ([]UnsettledPayment, []UnsettledRefund, error) {
 	recP, recR := "", ""
 	if reconciled {
-		recP, recR = " AND p.reconciled_at IS NOT NULL", " AND r.reconciled_at IS NOT NULL"
+		recP = " AND EXISTS (SELECT 1 FROM recon_matches m WHERE m.object_id = p.id)"
+		recR = " AND EXISTS (SELECT 1 FROM recon_matches m WHERE m.object_id = r.id)"
 	}
 	var ps []UnsettledPayment
 	err := sel(ctx, s.db, s.dialect, &ps, `SELECT p.id, p.out_trade_no, p.currency, p.amount, p.business_date, p.paid_at
@@ -487,21 +488,27 @@ func (s *Store) SeedSucceeded(ctx context.Context, ps []SeedPayment) error {
 				sb.Reset()
 				args := make([]any, 0, len(stmt)*13)
 				sb.WriteString(`INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method, request_hash, status,
-					channel, channel_trade_no, created_at, updated_at, paid_at, business_date, reconciled_at) VALUES `)
+					channel, channel_trade_no, created_at, updated_at, paid_at, business_date) VALUES `)
+				var rec []any
 				for j, p := range stmt {
 					if j > 0 {
 						sb.WriteString(", ")
 					}
-					sb.WriteString("(?, ?, ?, ?, ?, ?, 'seed', 'succeeded', ?, ?, ?, ?, ?, ?, ?)")
-					var rec *time.Time
+					sb.WriteString("(?, ?, ?, ?, ?, ?, 'seed', 'succeeded', ?, ?, ?, ?, ?, ?)")
 					if p.Reconciled {
-						rec = &p.PaidAt
+						rec = append(rec, p.ID, "", Now(p.PaidAt))
 					}
 					args = append(args, p.ID, p.MerchantID, p.OutTradeNo, p.Amount, p.Currency, p.PayMethod, p.Channel,
-						"ct_"+p.ID, Now(p.PaidAt), Now(p.PaidAt), Now(p.PaidAt), p.BusinessDate, nullTime(rec))
+						"ct_"+p.ID, Now(p.PaidAt), Now(p.PaidAt), Now(p.PaidAt), p.BusinessDate)
 				}
 				if _, err := exec(ctx, tx.tx, tx.dialect, sb.String(), args...); err != nil {
 					return fmt.Errorf("seed payments: %w", err)
+				}
+				if len(rec) > 0 {
+					if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("recon_matches", []string{"object_id", "run_id", "reconciled_at"}, len(rec)/3),
+						rec...); err != nil {
+						return fmt.Errorf("seed reconciled marks: %w", err)
+					}
 				}
 			}
 			return nil
@@ -513,18 +520,17 @@ func (s *Store) SeedSucceeded(ctx context.Context, ps []SeedPayment) error {
 	return nil
 }
 
-// MarkReconciled sets reconciled_at on payments and refunds by id (reconcile's job in
-// production; tests and demos that skip reconciliation use it).
+// MarkReconciled records payments and refunds by id as reconciled (recon_matches; reconcile's
+// job in production; tests and demos that skip reconciliation use it). Marking one twice keeps
+// the first time.
 func (s *Store) MarkReconciled(ctx context.Context, ids []string, now time.Time) error {
 	return s.Transact(ctx, func(tx *Tx) error {
+		m := newMarker(ctx, tx, "", now)
 		for _, id := range ids {
-			for _, table := range []string{"payments", "refunds"} {
-				if _, err := exec(ctx, tx.tx, tx.dialect, `UPDATE `+table+` SET reconciled_at = ? WHERE id = ? AND reconciled_at IS NULL`,
-					Now(now), id); err != nil {
-					return fmt.Errorf("mark %s reconciled: %w", id, err)
-				}
+			if err := m.add(ReconRef{ID: id}, true); err != nil {
+				return err
 			}
 		}
-		return nil
+		return m.flush()
 	})
 }
