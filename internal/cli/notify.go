@@ -98,7 +98,7 @@ func parseReplayTime(s string, now time.Time, loc *time.Location) (time.Time, er
 		}
 	}
 	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n > 0 {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 && n <= 36600 {
 			return now.Add(-time.Duration(n) * 24 * time.Hour).UTC(), nil
 		}
 	}

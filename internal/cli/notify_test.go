@@ -73,7 +73,7 @@ func TestParseReplayTime(t *testing.T) {
 			t.Errorf("parseReplayTime(%q) = %s, %v; want %s", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"-3h", "0d", "soon", "2026-11-31"} {
+	for _, bad := range []string{"-3h", "0d", "99999999999d", "soon", "2026-11-31"} {
 		if _, err := parseReplayTime(bad, now, sh); err == nil {
 			t.Errorf("parseReplayTime(%q) accepted", bad)
 		}
@@ -154,4 +154,18 @@ func mustPayment(t *testing.T, s *store.Store, id string) string {
 		t.Fatal(err)
 	}
 	return n.PaymentID
+}
+
+// FuzzParseReplayTime: operator input never panics, and an accepted time is in UTC.
+func FuzzParseReplayTime(f *testing.F) {
+	for _, s := range []string{"2026-11-22", "2026-11-22 08:30", "2026-11-22T10:00:00+08:00", "72h", "7d", "-1h", "0d", "d", "9999999999d"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseReplayTime(s, now, time.UTC)
+		if err == nil && !got.IsZero() && got.Location() != time.UTC {
+			t.Fatalf("parseReplayTime(%q) = %s, not UTC", s, got)
+		}
+	})
 }

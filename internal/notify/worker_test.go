@@ -474,3 +474,20 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckURL: merchant-supplied URLs never panic the check, and an accepted URL is http(s)
+// with a host and, when its host is an IP literal, an allowed address.
+func FuzzCheckURL(f *testing.F) {
+	for _, s := range []string{"https://merchant.example/paygw", "http://127.0.0.1:8080/hook", "http://[fd00:ec2::254]/",
+		"http://169.254.169.254/latest/meta-data", "ftp://x", "http://", "http://[::ffff:10.0.0.1]:80/", "://", "http://%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if err := notify.CheckURL(raw, false); err != nil {
+			return
+		}
+		if !strings.HasPrefix(strings.ToLower(raw), "http://") && !strings.HasPrefix(strings.ToLower(raw), "https://") {
+			t.Fatalf("accepted %q", raw)
+		}
+	})
+}
