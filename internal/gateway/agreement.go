@@ -61,7 +61,7 @@ func (g *Service) SignAgreement(ctx context.Context, merchantID string, req Sign
 	to := paygw.AgreementActive
 	if err != nil || res.Status != channel.StatusSucceeded {
 		to = paygw.AgreementTerminated
-		g.log.Info().Str("agreement_id", a.ID).Err(err).Str("reason", res.Reason).Msg("agreement refused by the channel")
+		g.logger(ctx).Info().Str("agreement_id", a.ID).Err(err).Str("reason", res.Reason).Msg("agreement refused by the channel")
 	}
 	if _, uerr := g.store.UpdateAgreementStatus(ctx, a.ID, paygw.AgreementPending, to, res.AgreementNo, g.now()); uerr != nil {
 		return a, true, uerr

@@ -21,7 +21,7 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 	cb, err := ch.ParseCallback(header, body)
 	if err != nil {
 		g.metrics.callbacks.WithLabelValues(channelName, "rejected").Inc()
-		g.log.Warn().Str("channel", channelName).Err(err).Msg("callback rejected")
+		g.logger(ctx).Warn().Str("channel", channelName).Err(err).Msg("callback rejected")
 		ch.CallbackAck(w, false)
 		return
 	}
@@ -30,11 +30,11 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 	case errors.Is(err, store.ErrNotFound):
 		// Not ours (or not any more): acknowledge so the channel stops; reconciliation will see it.
 		g.metrics.callbacks.WithLabelValues(channelName, "unknown").Inc()
-		g.log.Warn().Str("channel", channelName).Str("kind", string(cb.Kind)).Msg("callback for an unknown object")
+		g.logger(ctx).Warn().Str("channel", channelName).Str("kind", string(cb.Kind)).Msg("callback for an unknown object")
 		ch.CallbackAck(w, true)
 	case err != nil:
 		g.metrics.callbacks.WithLabelValues(channelName, "error").Inc()
-		g.log.Error().Str("channel", channelName).Err(err).Msg("callback not applied; channel will retry")
+		g.logger(ctx).Error().Str("channel", channelName).Err(err).Msg("callback not applied; channel will retry")
 		ch.CallbackAck(w, false)
 	default:
 		g.metrics.callbacks.WithLabelValues(channelName, "ok").Inc()

@@ -69,6 +69,16 @@ type Auth struct {
 	Method     string
 	Path       string // path with query
 	Body       []byte
+	// DeferNonce leaves the nonce to the use case, which records it in its own transaction
+	// (one commit less on the create-payment path); Authenticate returns it unrecorded.
+	DeferNonce bool
+}
+
+// Nonce is a verified request's nonce not yet recorded.
+type Nonce struct {
+	MerchantID string
+	Value      string
+	Expires    time.Time
 }
 
 // Window is how far a request's timestamp may be from server time.
@@ -78,37 +88,56 @@ const Window = 300 * time.Second
 // under the current (or, during rotation, previous) secret, nonce not seen in the window —
 // recorded in the database so every replica shares it. Checks are in that order so an
 // unsigned request can never burn a nonce.
-func (g *Service) Authenticate(ctx context.Context, a Auth) error {
+func (g *Service) Authenticate(ctx context.Context, a Auth) (*Nonce, error) {
 	if a.MerchantID == "" || a.Timestamp == "" || a.Nonce == "" || a.Signature == "" {
-		return paygw.Errorf(paygw.CodeInvalidSignature, "missing Paygw-Merchant, Paygw-Timestamp, Paygw-Nonce or Paygw-Signature header")
+		return nil, paygw.Errorf(paygw.CodeInvalidSignature, "missing Paygw-Merchant, Paygw-Timestamp, Paygw-Nonce or Paygw-Signature header")
 	}
 	if !validNonce(a.Nonce) {
-		return paygw.Errorf(paygw.CodeInvalidSignature, "Paygw-Nonce must be 8 to 64 characters of [A-Za-z0-9_-]")
+		return nil, paygw.Errorf(paygw.CodeInvalidSignature, "Paygw-Nonce must be 8 to 64 characters of [A-Za-z0-9_-]")
 	}
 	ts, err := parseUnix(a.Timestamp)
 	if err != nil {
-		return paygw.Errorf(paygw.CodeTimestampOutOfWindow, "Paygw-Timestamp must be unix seconds")
+		return nil, paygw.Errorf(paygw.CodeTimestampOutOfWindow, "Paygw-Timestamp must be unix seconds")
 	}
 	now := g.now()
 	if d := now.Sub(time.Unix(ts, 0)); d > Window || d < -Window {
-		return paygw.Errorf(paygw.CodeTimestampOutOfWindow, "Paygw-Timestamp is %ds from server time (window ±300s)", int64(d/time.Second))
+		return nil, paygw.Errorf(paygw.CodeTimestampOutOfWindow, "Paygw-Timestamp is %ds from server time (window ±300s)", int64(d/time.Second))
 	}
 	secrets, err := g.store.MerchantSecrets(ctx, a.MerchantID, now)
 	if errors.Is(err, store.ErrNotFound) {
-		return paygw.Errorf(paygw.CodeUnknownMerchant, "unknown merchant")
+		return nil, paygw.Errorf(paygw.CodeUnknownMerchant, "unknown merchant")
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !sign.Verify(secrets, sign.Canonical(a.Method, a.Path, ts, a.Nonce, a.Body), a.Signature) {
-		return paygw.Errorf(paygw.CodeInvalidSignature, "signature does not match")
+		return nil, paygw.Errorf(paygw.CodeInvalidSignature, "signature does not match")
 	}
-	fresh, err := g.store.UseNonce(ctx, a.MerchantID, a.Nonce, time.Unix(ts, 0).Add(Window+time.Second), now)
+	n := &Nonce{MerchantID: a.MerchantID, Value: a.Nonce, Expires: time.Unix(ts, 0).Add(Window + time.Second)}
+	if a.DeferNonce {
+		return n, nil
+	}
+	return nil, g.useNonce(ctx, n)
+}
+
+var errReplayed = paygw.Errorf(paygw.CodeReplayedNonce, "nonce already used")
+
+// UseNonce records a deferred nonce (nil: nothing to do); a replay is replayed_nonce.
+func (g *Service) UseNonce(ctx context.Context, n *Nonce) error {
+	if n == nil {
+		return nil
+	}
+	return g.useNonce(ctx, n)
+}
+
+// useNonce records a nonce; a nonce seen before within the window is a replay.
+func (g *Service) useNonce(ctx context.Context, n *Nonce) error {
+	fresh, err := g.store.UseNonce(ctx, n.MerchantID, n.Value, n.Expires, g.now())
 	if err != nil {
 		return err
 	}
 	if !fresh {
-		return paygw.Errorf(paygw.CodeReplayedNonce, "nonce already used")
+		return errReplayed
 	}
 	return nil
 }
@@ -137,6 +166,15 @@ func parseUnix(s string) (int64, error) {
 		v = v*10 + int64(c-'0')
 	}
 	return v, nil
+}
+
+// logger is the request's logger (with its request id) when the HTTP layer put one in ctx.
+func (g *Service) logger(ctx context.Context) *zerolog.Logger {
+	if l := zerolog.Ctx(ctx); l.GetLevel() != zerolog.Disabled {
+		c := l.With().Str("component", "gateway").Logger()
+		return &c
+	}
+	return &g.log
 }
 
 // notFound maps store.ErrNotFound to the API's not_found.

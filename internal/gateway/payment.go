@@ -13,7 +13,20 @@ import (
 
 // CreatePayment runs the create flow: validate ∥ risk, route, record, call the channel, update.
 // created=false means the same request was seen before and the existing payment is returned.
-func (g *Service) CreatePayment(ctx context.Context, merchantID string, req CreatePayment, clientIP string) (paygw.Payment, bool, error) {
+// nonce, when not nil, is the request's deferred nonce: recorded in the transaction that
+// records the payment, or on its own when the request ends before that.
+func (g *Service) CreatePayment(ctx context.Context, merchantID string, req CreatePayment, clientIP string, nonce *Nonce) (paygw.Payment, bool, error) {
+	used := false
+	p, created, err := g.createPayment(ctx, merchantID, req, clientIP, nonce, &used)
+	if nonce != nil && !used {
+		if nerr := g.useNonce(ctx, nonce); nerr != nil {
+			return paygw.Payment{}, false, nerr
+		}
+	}
+	return p, created, err
+}
+
+func (g *Service) createPayment(ctx context.Context, merchantID string, req CreatePayment, clientIP string, nonce *Nonce, used *bool) (paygw.Payment, bool, error) {
 	now := g.now()
 	var agr *paygw.Agreement
 	if req.AgreementID != nil && *req.AgreementID != "" {
@@ -34,7 +47,7 @@ func (g *Service) CreatePayment(ctx context.Context, merchantID string, req Crea
 	go func() {
 		defer wg.Done()
 		in := RiskInput{MerchantID: merchantID, Currency: req.Currency, ClientIP: clientIP, Now: now}
-		in.Amount, _ = req.Amount.Int64()
+		in.Amount, _ = amountOf(req.Amount)
 		if agr != nil {
 			in.PayerToken, in.PayerAccount = agr.AccountToken, agr.AccountToken
 		}
@@ -88,7 +101,24 @@ func (g *Service) CreatePayment(ctx context.Context, merchantID string, req Crea
 	first := now.Add(g.cfg.Sweeper.Schedule[0].D())
 	p.NextQueryAt = &first
 	// Record before calling the channel. The unique key decides concurrent duplicates.
-	err := g.store.Transact(ctx, func(tx *store.Tx) error { return tx.InsertPayment(ctx, p) })
+	err := g.store.Transact(ctx, func(tx *store.Tx) error {
+		if nonce != nil {
+			fresh, err := tx.UseNonce(ctx, nonce.MerchantID, nonce.Value, nonce.Expires, now)
+			if err != nil {
+				return err
+			}
+			if !fresh {
+				return errReplayed
+			}
+		}
+		return tx.InsertPayment(ctx, p)
+	})
+	if err == nil || errors.Is(err, errReplayed) {
+		*used = nonce != nil
+	}
+	if errors.Is(err, errReplayed) {
+		return paygw.Payment{}, false, err
+	}
 	if store.IsUnique(err, store.PaymentOutTradeNoKey...) {
 		existing, gerr := g.store.GetPaymentByOutTradeNo(ctx, merchantID, v.OutTradeNo)
 		if gerr != nil {
@@ -140,19 +170,20 @@ func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement
 			res, e = ch.Pay(ctx, req)
 			return e
 		})
-		g.attempt(ctx, p.ID, "", name, "pay", res.Status, err, start)
+		att := g.attempt(p.ID, "", name, "pay", res.Status, err, start)
 		if err == nil {
-			return g.applyPayResult(ctx, p, res)
+			return g.applyPayResult(ctx, p, res, att)
 		}
 		if notExecuted(err) {
+			g.record(ctx, att)
 			lastErr = err
-			g.log.Info().Str("payment_id", p.ID).Str("channel", name).Err(err).Msg("channel did not execute; trying the next")
+			g.logger(ctx).Info().Str("payment_id", p.ID).Str("channel", name).Err(err).Msg("channel did not execute; trying the next")
 			continue
 		}
 		// Unknown outcome: the payer may have been charged. Never fail over; the sweeper queries.
-		g.log.Warn().Str("payment_id", p.ID).Str("channel", name).Err(err).Msg("unknown outcome; will query")
+		g.logger(ctx).Warn().Str("payment_id", p.ID).Str("channel", name).Err(err).Msg("unknown outcome; will query")
 		next := g.now().Add(g.cfg.Sweeper.Schedule[0].D())
-		if _, err := g.store.MarkPaymentSent(ctx, p.ID, store.ChannelUpdate{Channel: name, Status: paygw.PaymentProcessing, NextQueryAt: &next}, g.now()); err != nil {
+		if _, err := g.store.MarkPaymentSent(ctx, p.ID, store.ChannelUpdate{Channel: name, Status: paygw.PaymentProcessing, NextQueryAt: &next, Attempt: att}, g.now()); err != nil {
 			return p, err
 		}
 		g.metrics.payment(string(paygw.PaymentProcessing), name)
@@ -173,10 +204,12 @@ func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement
 }
 
 // applyPayResult records a channel's answer to pay.
-func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res channel.PayResult) (paygw.Payment, error) {
+func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res channel.PayResult, att *store.ChannelAttempt) (paygw.Payment, error) {
 	switch res.Status {
 	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
-		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, outcomeOf(res), g.now(), g.cfg.Location())
+		o := outcomeOf(res)
+		o.Attempt = att
+		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, o, g.now(), g.cfg.Location())
 		if err == nil && changed {
 			g.metrics.payment(string(out.Status), out.Channel)
 		}
@@ -190,7 +223,7 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 		}
 		if _, err := g.store.MarkPaymentSent(ctx, p.ID, store.ChannelUpdate{
 			Channel: p.Channel, ChannelTradeNo: res.ChannelTradeNo, PayURL: res.PayURL,
-			Status: paygw.PaymentProcessing, NextQueryAt: &next,
+			Status: paygw.PaymentProcessing, NextQueryAt: &next, Attempt: att,
 		}, g.now()); err != nil {
 			return p, err
 		}
@@ -216,15 +249,13 @@ func (g *Service) reload(ctx context.Context, id string) (paygw.Payment, error) 
 	return g.store.GetPayment(ctx, id)
 }
 
-// attempt records a channel call; a failure to record is logged, never fatal to the payment.
-func (g *Service) attempt(ctx context.Context, paymentID, refundID, ch, op string, st channel.Status, err error, start time.Time) {
+// attempt describes a finished channel call for the channel_attempts table.
+func (g *Service) attempt(paymentID, refundID, ch, op string, st channel.Status, err error, start time.Time) *store.ChannelAttempt {
 	outcome := string(st)
 	msg := ""
 	switch {
 	case err == nil && outcome == "":
 		outcome = "succeeded"
-	case errors.Is(err, channel.ErrDeclined):
-		outcome, msg = "declined", err.Error()
 	case err != nil && notExecuted(err):
 		outcome, msg = "declined", err.Error()
 	case err != nil:
@@ -234,11 +265,15 @@ func (g *Service) attempt(ctx context.Context, paymentID, refundID, ch, op strin
 		msg = msg[:500]
 	}
 	end := g.now()
-	if rerr := g.store.RecordAttempt(context.WithoutCancel(ctx), store.ChannelAttempt{
-		PaymentID: paymentID, RefundID: refundID, Channel: ch, Operation: op, Outcome: outcome, Error: msg,
-		Latency: end.Sub(start), StartedAt: start, FinishedAt: end,
-	}); rerr != nil {
-		g.log.Error().Err(rerr).Str("payment_id", paymentID).Msg("record channel attempt")
+	return &store.ChannelAttempt{PaymentID: paymentID, RefundID: refundID, Channel: ch, Operation: op, Outcome: outcome,
+		Error: msg, Latency: end.Sub(start), StartedAt: start, FinishedAt: end}
+}
+
+// record stores an attempt on its own, when no state change follows it; a failure to record
+// is logged, never fatal to the payment.
+func (g *Service) record(ctx context.Context, a *store.ChannelAttempt) {
+	if err := g.store.RecordAttempt(context.WithoutCancel(ctx), *a); err != nil {
+		g.logger(ctx).Error().Err(err).Str("payment_id", a.PaymentID).Msg("record channel attempt")
 	}
 }
 
@@ -279,10 +314,10 @@ func (g *Service) closeAtChannel(ctx context.Context, p paygw.Payment, reason st
 	}
 	start := g.now()
 	err = g.router.Call(p.Channel, "close", func() error { return ch.ClosePayment(ctx, p.ID) })
-	g.attempt(ctx, p.ID, "", p.Channel, "close", channel.StatusClosed, err, start)
+	att := g.attempt(p.ID, "", p.Channel, "close", channel.StatusClosed, err, start)
 	switch {
 	case err == nil:
-		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentClosed, FailReason: reason}, g.now(), g.cfg.Location())
+		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentClosed, FailReason: reason, Attempt: att}, g.now(), g.cfg.Location())
 		if err != nil {
 			return out, err
 		}
@@ -293,12 +328,14 @@ func (g *Service) closeAtChannel(ctx context.Context, p paygw.Payment, reason st
 		}
 		return out, nil
 	case errors.Is(err, channel.ErrAlreadyPaid):
+		g.record(ctx, att)
 		out, err := g.queryAndApply(ctx, p)
 		if err != nil {
 			return out, err
 		}
 		return out, paygw.Errorf(paygw.CodeInvalidState, "payment was paid and cannot be closed")
 	default:
+		g.record(ctx, att)
 		return p, &paygw.Error{Code: paygw.CodeInternal, Message: "channel could not confirm the close; retry later", Err: err}
 	}
 }
@@ -316,17 +353,21 @@ func (g *Service) queryAndApply(ctx context.Context, p paygw.Payment) (paygw.Pay
 		res, e = ch.QueryPayment(ctx, p.ID)
 		return e
 	})
-	g.attempt(ctx, p.ID, "", p.Channel, "query", res.Status, err, start)
+	att := g.attempt(p.ID, "", p.Channel, "query", res.Status, err, start)
 	if err != nil {
+		g.record(ctx, att)
 		return p, err
 	}
 	switch res.Status {
 	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
-		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, outcomeOf(res), g.now(), g.cfg.Location())
+		o := outcomeOf(res)
+		o.Attempt = att
+		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, o, g.now(), g.cfg.Location())
 		if err == nil && changed {
 			g.metrics.payment(string(out.Status), out.Channel)
 		}
 		return out, err
 	}
+	g.record(ctx, att)
 	return p, nil
 }

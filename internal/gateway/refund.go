@@ -62,7 +62,7 @@ func (g *Service) CreateRefund(ctx context.Context, merchantID, paymentID string
 		})
 		return e
 	})
-	g.attempt(ctx, p.ID, r.ID, p.Channel, "refund", res.Status, err, start)
+	g.record(ctx, g.attempt(p.ID, r.ID, p.Channel, "refund", res.Status, err, start))
 	switch {
 	case err == nil:
 		out, err := g.applyRefundResult(ctx, r, res)
@@ -72,7 +72,7 @@ func (g *Service) CreateRefund(ctx context.Context, merchantID, paymentID string
 		return out, true, aerr
 	default:
 		// Unknown outcome: the sweeper queries the channel.
-		g.log.Warn().Str("refund_id", r.ID).Err(err).Msg("refund outcome unknown; will query")
+		g.logger(ctx).Warn().Str("refund_id", r.ID).Err(err).Msg("refund outcome unknown; will query")
 		out, gerr := g.store.GetRefund(ctx, r.ID)
 		return out, true, gerr
 	}

@@ -48,7 +48,7 @@ func (g *Service) nextQuery(count int) *time.Time {
 }
 
 func (g *Service) sweepPayment(ctx context.Context, p paygw.Payment) {
-	log := g.log.With().Str("payment_id", p.ID).Str("channel", p.Channel).Logger()
+	log := g.logger(ctx).With().Str("payment_id", p.ID).Str("channel", p.Channel).Logger()
 	out, err := g.queryAndApply(ctx, p)
 	if err != nil {
 		g.metrics.sweeperChecks.WithLabelValues("payment", "error").Inc()
@@ -92,7 +92,7 @@ func (g *Service) sweepRefund(ctx context.Context, r paygw.Refund) {
 		res, e = ch.QueryRefund(ctx, r.ID)
 		return e
 	})
-	g.attempt(ctx, r.PaymentID, r.ID, r.Channel, "query_refund", res.Status, err, start)
+	g.record(ctx, g.attempt(r.PaymentID, r.ID, r.Channel, "query_refund", res.Status, err, start))
 	if err == nil && (res.Status == channel.StatusSucceeded || res.Status == channel.StatusFailed) {
 		if _, err := g.applyRefundResult(ctx, r, res); err == nil {
 			g.metrics.sweeperChecks.WithLabelValues("refund", string(res.Status)).Inc()
@@ -121,11 +121,11 @@ func (g *Service) RunSweeper(ctx context.Context) {
 			return
 		case <-t.C:
 			if _, err := g.Sweep(ctx); err != nil && ctx.Err() == nil {
-				g.log.Error().Err(err).Msg("sweep")
+				g.logger(ctx).Error().Err(err).Msg("sweep")
 			}
 		case <-purge.C:
 			if err := g.PurgeNonces(ctx); err != nil && ctx.Err() == nil {
-				g.log.Error().Err(err).Msg("purge nonces")
+				g.logger(ctx).Error().Err(err).Msg("purge nonces")
 			}
 		}
 	}

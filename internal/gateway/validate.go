@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -17,7 +18,7 @@ import (
 // CreatePayment is the create-payment request body of API.md.
 type CreatePayment struct {
 	OutTradeNo  string          `json:"out_trade_no"`
-	Amount      json.Number     `json:"amount"`
+	Amount      json.RawMessage `json:"amount"`
 	Currency    string          `json:"currency"`
 	PayMethod   string          `json:"pay_method"`
 	Subject     string          `json:"subject"`
@@ -30,10 +31,10 @@ type CreatePayment struct {
 
 // CreateRefund is the refund request body.
 type CreateRefund struct {
-	OutRefundNo string      `json:"out_refund_no"`
-	Amount      json.Number `json:"amount"`
-	Reason      string      `json:"reason"`
-	NotifyURL   string      `json:"notify_url"`
+	OutRefundNo string          `json:"out_refund_no"`
+	Amount      json.RawMessage `json:"amount"`
+	Reason      string          `json:"reason"`
+	NotifyURL   string          `json:"notify_url"`
 }
 
 // SignAgreement is the agreement request body.
@@ -106,16 +107,20 @@ func checkText(field, s string, max int) error {
 	return nil
 }
 
-// amountOf parses an integer amount in minor units: positive, no fraction, no exponent.
-func amountOf(n json.Number) (int64, error) {
-	s := string(n)
-	if s == "" {
+// amountOf parses an integer amount in minor units: a JSON number, positive, no fraction, no
+// exponent ("12" as a string is refused).
+func amountOf(raw json.RawMessage) (int64, error) {
+	s := string(raw)
+	if s == "" || s == "null" {
 		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount is required (integer, minor units)")
 	}
 	if strings.ContainsAny(s, ".eE+") || strings.HasPrefix(s, "-") || (len(s) > 1 && s[0] == '0') {
 		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount must be a positive integer in minor units (1234 = 12.34 CNY)")
 	}
-	v, err := n.Int64()
+	if strings.Trim(s, "0123456789") != "" {
+		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount must be a positive integer in minor units (1234 = 12.34 CNY)")
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v <= 0 {
 		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount must be a positive integer in minor units")
 	}

@@ -60,7 +60,7 @@ func apiCode(err error) string {
 func TestPaymentFlowsAndErrorCodes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		e := gwtest.Start(t, s, gwtest.Options{
-			Sandbox:   sandbox.Options{AutoPay: 50 * time.Millisecond},
+			Sandbox:   sandbox.Options{AutoPay: 700 * time.Millisecond},
 			ExtraYAML: "risk:\n  max_amount: 100000000\n  blocked_client_ips: [203.0.113.7]\n",
 		})
 		c := e.Client
@@ -173,6 +173,22 @@ func TestPaymentFlowsAndErrorCodes(t *testing.T) {
 		r2.Body.Close()
 		if r1.StatusCode != 200 || r2.StatusCode != 401 || eb.Error.Code != "replayed_nonce" || eb.Error.RequestID == "" {
 			t.Errorf("replay: %d then %d %+v", r1.StatusCode, r2.StatusCode, eb)
+		}
+		// The create path records its nonce in the payment's own transaction: a replayed POST is
+		// still refused, whether it would create or find the payment, and whatever its body.
+		for _, b := range []string{`{"out_trade_no":"NR1","amount":100,"currency":"CNY","pay_method":"wallet_qr"}`, `{bad json`} {
+			preq, _ := c.Request(ctx, "POST", "/v1/payments", []byte(b))
+			pr1, _ := c.HTTP.Do(preq)
+			pr1.Body.Close()
+			preq2, _ := http.NewRequest("POST", preq.URL.String(), strings.NewReader(b))
+			preq2.Header = preq.Header.Clone()
+			pr2, _ := c.HTTP.Do(preq2)
+			var peb api.ErrorBody
+			_ = json.NewDecoder(pr2.Body).Decode(&peb)
+			pr2.Body.Close()
+			if pr2.StatusCode != 401 || peb.Error.Code != "replayed_nonce" {
+				t.Errorf("replayed POST %s: first %d, then %d %+v", b, pr1.StatusCode, pr2.StatusCode, peb)
+			}
 		}
 		// 413 for a body over 64 KiB.
 		big := `{"out_trade_no":"BIG","subject":"` + strings.Repeat("x", 70<<10) + `"}`

@@ -18,10 +18,13 @@ func created(isNew bool) int {
 func (s *Server) createPayment(w http.ResponseWriter, r *http.Request, mid string) {
 	var req gateway.CreatePayment
 	if err := gateway.Decode(bodyOf(r.Context()), &req); err != nil {
+		if nerr := s.g.UseNonce(r.Context(), nonceOf(r.Context())); nerr != nil {
+			err = nerr // a replayed request is refused as a replay, whatever its body
+		}
 		s.fail(w, r, err)
 		return
 	}
-	p, isNew, err := s.g.CreatePayment(r.Context(), mid, req, clientIP(r))
+	p, isNew, err := s.g.CreatePayment(r.Context(), mid, req, clientIP(r), nonceOf(r.Context()))
 	if err != nil {
 		s.fail(w, r, err)
 		return

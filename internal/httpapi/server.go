@@ -111,7 +111,7 @@ func New(g *gateway.Service, check Checker, opts Options) *Server {
 
 func (s *Server) routes() {
 	m := s.mux
-	m.Handle("POST /v1/payments", s.merchant(s.createPayment))
+	m.Handle("POST /v1/payments", s.merchantDeferNonce(s.createPayment))
 	m.Handle("GET /v1/payments/{id}", s.merchant(s.getPayment))
 	m.Handle("GET /v1/payments", s.merchant(s.findPayment))
 	m.Handle("POST /v1/payments/{id}/close", s.merchant(s.closePayment))
@@ -142,12 +142,18 @@ const (
 	keyMerchant
 	keyBody
 	keyLog
+	keyNonce
 )
 
 // RequestID returns the request's id.
 func RequestID(ctx context.Context) string { v, _ := ctx.Value(keyRequestID).(string); return v }
 
 func merchantOf(ctx context.Context) string { v, _ := ctx.Value(keyMerchant).(string); return v }
+
+func nonceOf(ctx context.Context) *gateway.Nonce {
+	v, _ := ctx.Value(keyNonce).(*gateway.Nonce)
+	return v
+}
 
 func bodyOf(ctx context.Context) []byte { v, _ := ctx.Value(keyBody).([]byte); return v }
 
@@ -190,7 +196,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		l := s.log.With().Str("request_id", id).Logger()
-		ctx := context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyLog, &l)
+		ctx := l.WithContext(context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyLog, &l))
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
@@ -243,6 +249,15 @@ func (s *Server) body(next http.Handler) http.Handler {
 
 // merchant authenticates the request and applies the merchant's rate limit.
 func (s *Server) merchant(h func(w http.ResponseWriter, r *http.Request, merchantID string)) http.Handler {
+	return s.auth(h, false)
+}
+
+// merchantDeferNonce is merchant for a handler that records the nonce in its own transaction.
+func (s *Server) merchantDeferNonce(h func(w http.ResponseWriter, r *http.Request, merchantID string)) http.Handler {
+	return s.auth(h, true)
+}
+
+func (s *Server) auth(h func(w http.ResponseWriter, r *http.Request, merchantID string), deferNonce bool) http.Handler {
 	return s.body(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mid := r.Header.Get("Paygw-Merchant")
 		if mid != "" && !s.allow(mid) {
@@ -250,15 +265,20 @@ func (s *Server) merchant(h func(w http.ResponseWriter, r *http.Request, merchan
 			s.fail(w, r, paygw.Errorf(paygw.CodeRateLimited, "rate limit exceeded"))
 			return
 		}
-		err := s.g.Authenticate(r.Context(), gateway.Auth{
+		nonce, err := s.g.Authenticate(r.Context(), gateway.Auth{
 			MerchantID: mid, Timestamp: r.Header.Get("Paygw-Timestamp"), Nonce: r.Header.Get("Paygw-Nonce"),
 			Signature: r.Header.Get("Paygw-Signature"), Method: r.Method, Path: r.URL.RequestURI(), Body: bodyOf(r.Context()),
+			DeferNonce: deferNonce,
 		})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), keyMerchant, mid))
+		ctx := context.WithValue(r.Context(), keyMerchant, mid)
+		if nonce != nil {
+			ctx = context.WithValue(ctx, keyNonce, nonce)
+		}
+		r = r.WithContext(ctx)
 		h(w, r, mid)
 	}))
 }

@@ -1,0 +1,118 @@
+package gateway
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/paygw/paygw/internal/paygw"
+)
+
+func TestValidatePayment(t *testing.T) {
+	agr := "agr_1"
+	tests := []struct {
+		name string
+		body string
+		code paygw.Code
+	}{
+		{"ok redirect", `{"out_trade_no":"A1","amount":1234,"currency":"CNY","pay_method":"wallet_qr"}`, ""},
+		{"ok withhold", `{"out_trade_no":"A1","amount":1,"currency":"JPY","pay_method":"withhold","agreement_id":"agr_1"}`, ""},
+		{"missing out_trade_no", `{"amount":1,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidRequest},
+		{"bad out_trade_no", `{"out_trade_no":"a b","amount":1,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidRequest},
+		{"zero amount", `{"out_trade_no":"A","amount":0,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
+		{"negative", `{"out_trade_no":"A","amount":-5,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
+		{"fraction", `{"out_trade_no":"A","amount":1.5,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
+		{"exponent", `{"out_trade_no":"A","amount":1e3,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
+		{"string amount", `{"out_trade_no":"A","amount":"12","currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
+		{"overflow", `{"out_trade_no":"A","amount":99999999999999999999,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
+		{"currency", `{"out_trade_no":"A","amount":1,"currency":"cny","pay_method":"wallet_qr"}`, paygw.CodeInvalidRequest},
+		{"method", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"cash"}`, paygw.CodeUnsupportedPayMethod},
+		{"withhold without agreement", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"withhold"}`, paygw.CodeInvalidRequest},
+		{"agreement on redirect", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","agreement_id":"x"}`, paygw.CodeInvalidRequest},
+		{"bad notify_url", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","notify_url":"ftp://x"}`, paygw.CodeInvalidRequest},
+		{"expires_in too short", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","expires_in":5}`, paygw.CodeInvalidRequest},
+		{"metadata not object", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","metadata":[1]}`, paygw.CodeInvalidRequest},
+		{"unknown field", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","x":1}`, paygw.CodeInvalidRequest},
+		{"trailing data", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr"} {}`, paygw.CodeInvalidRequest},
+	}
+	_ = agr
+	for _, tt := range tests {
+		var req CreatePayment
+		err := Decode([]byte(tt.body), &req)
+		if err == nil {
+			_, err = ValidatePayment(req)
+		}
+		if got := code(err); got != tt.code {
+			t.Errorf("%s: code %q (%v), want %q", tt.name, got, err, tt.code)
+		}
+	}
+}
+
+func code(err error) paygw.Code {
+	if err == nil {
+		return ""
+	}
+	return paygw.ErrorCode(err)
+}
+
+func TestHashIgnoresKeyOrder(t *testing.T) {
+	var a, b CreatePayment
+	_ = Decode([]byte(`{"out_trade_no":"A","amount":5,"currency":"CNY","pay_method":"wallet_qr","metadata":{"x":1, "y":2}}`), &a)
+	_ = Decode([]byte(`{"metadata":{"x":1,"y":2},"pay_method":"wallet_qr","currency":"CNY","amount":5,"out_trade_no":"A"}`), &b)
+	va, _ := ValidatePayment(a)
+	vb, _ := ValidatePayment(b)
+	if va.Hash != vb.Hash {
+		t.Fatal("same request, different fingerprints")
+	}
+	b.Amount = json.RawMessage("6")
+	vc, _ := ValidatePayment(b)
+	if vc.Hash == va.Hash {
+		t.Fatal("different amount, same fingerprint")
+	}
+}
+
+// FuzzDecodeAndValidate feeds arbitrary bodies to the request decoder and validators: they never
+// panic, every refusal carries an API error code, and whatever is accepted is well-formed.
+func FuzzDecodeAndValidate(f *testing.F) {
+	for _, s := range []string{
+		`{"out_trade_no":"A1001","amount":1234,"currency":"CNY","pay_method":"wallet_qr","subject":"Order","notify_url":"https://m.example/n","expires_in":900,"metadata":{"k":"v"}}`,
+		`{"out_trade_no":"W1","amount":1,"currency":"JPY","pay_method":"withhold","agreement_id":"agr_1"}`,
+		`{"out_refund_no":"R1","amount":500,"reason":"x"}`,
+		`{"out_agreement_no":"G1","pay_method":"withhold","payer":{"name":"Zhang","account_no":"6222021234560123","phone":"13800000000"}}`,
+		`{"amount":1e309}`, `[]`, `null`, ``, `{"amount":-0}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var p CreatePayment
+		if err := Decode(body, &p); err == nil {
+			v, err := ValidatePayment(p)
+			if err != nil {
+				if paygw.ErrorCode(err) == paygw.CodeInternal {
+					t.Fatalf("validation error without a code: %v", err)
+				}
+			} else {
+				if v.Amount <= 0 || !v.Currency.Valid() || v.OutTradeNo == "" || len(v.Hash) != 64 {
+					t.Fatalf("accepted a malformed payment: %+v", v)
+				}
+				if strings.ContainsAny(v.OutTradeNo, " \n\t") {
+					t.Fatalf("accepted out_trade_no %q", v.OutTradeNo)
+				}
+			}
+		} else if paygw.ErrorCode(err) != paygw.CodeInvalidRequest {
+			t.Fatalf("decode error code %s", paygw.ErrorCode(err))
+		}
+		var r CreateRefund
+		if err := Decode(body, &r); err == nil {
+			if v, err := ValidateRefund("pay_1", r); err == nil && v.Amount <= 0 {
+				t.Fatalf("accepted refund amount %d", v.Amount)
+			}
+		}
+		var a SignAgreement
+		if err := Decode(body, &a); err == nil {
+			if _, err := ValidateAgreement(a); err == nil && len(a.Payer.AccountNo) < 12 {
+				t.Fatalf("accepted account %q", a.Payer.AccountNo)
+			}
+		}
+	})
+}
