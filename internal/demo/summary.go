@@ -32,7 +32,8 @@ func (s *Summary) Print(w io.Writer) {
 	for _, n := range s.Payments {
 		total += n
 	}
-	fmt.Fprintf(w, "\npaygw demo: business date %s (Asia/Shanghai), %d payments, %.1fs\n\n", s.Date, total, s.Elapsed.Seconds())
+	fmt.Fprintf(w, "\npaygw demo: business date %s (Asia/Shanghai), %d payments, %.1fs (--seed %d repeats the mix)\n\n",
+		s.Date, total, s.Elapsed.Seconds(), s.Seed)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "payments\t%s\n", counts(s.Payments))
 	fmt.Fprintf(tw, "\tby method: %s\n", counts(s.Methods))
