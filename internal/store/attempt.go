@@ -21,7 +21,11 @@ type ChannelAttempt struct {
 
 // RecordAttempt stores a finished channel attempt.
 func (s *Store) RecordAttempt(ctx context.Context, a ChannelAttempt) error {
-	_, err := exec(ctx, s.db, s.dialect, `INSERT INTO channel_attempts (payment_id, refund_id, channel, operation, outcome, error,
+	return recordAttempt(ctx, s.db, s.dialect, a)
+}
+
+func recordAttempt(ctx context.Context, q queryer, d Dialect, a ChannelAttempt) error {
+	_, err := exec(ctx, q, d, `INSERT INTO channel_attempts (payment_id, refund_id, channel, operation, outcome, error,
 		latency_ms, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		nullString(a.PaymentID), nullString(a.RefundID), a.Channel, a.Operation, a.Outcome, a.Error,
 		a.Latency.Milliseconds(), Now(a.StartedAt), Now(a.FinishedAt))

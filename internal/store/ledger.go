@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/paygw/paygw/internal/ledger"
@@ -36,9 +37,15 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 		shard = int(fnv32(id) % balanceShards)
 	}
 	for _, p := range ps {
-		if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO ledger_accounts (name, currency, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (name, currency) DO NOTHING`, p.Account, string(p.Currency), Now(now)); err != nil {
-			return fmt.Errorf("open account %s: %w", p.Account, err)
+		key := t.storeID + "\x00" + p.Account + "\x00" + string(p.Currency)
+		if _, known := knownAccounts.Load(key); !known {
+			if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO ledger_accounts (name, currency, created_at) VALUES (?, ?, ?)
+				ON CONFLICT (name, currency) DO NOTHING`, p.Account, string(p.Currency), Now(now)); err != nil {
+				return fmt.Errorf("open account %s: %w", p.Account, err)
+			}
+			// Remember it only once this transaction has committed: a rolled-back insert leaves
+			// no account behind.
+			t.AfterCommit(func() { knownAccounts.Store(key, struct{}{}) })
 		}
 		if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO ledger_balances (account, currency, shard, balance) VALUES (?, ?, ?, ?)
 			ON CONFLICT (account, currency, shard) DO UPDATE SET balance = ledger_balances.balance + excluded.balance`,
@@ -61,6 +68,11 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 	}
 	return nil
 }
+
+// knownAccounts remembers ledger accounts known to exist (accounts are never deleted), so a
+// journal skips re-opening them. The key carries the store's identity: a process may talk to
+// several databases (tests do).
+var knownAccounts sync.Map
 
 // balanceShards is how many balance rows a PostgreSQL account is spread over. SQLite has one
 // writer at a time, so it uses a single shard.

@@ -10,7 +10,17 @@ import (
 // nonce was already used and has not expired: a replay. Shared by every replica through the
 // primary key, not process memory.
 func (s *Store) UseNonce(ctx context.Context, merchantID, nonce string, expires, now time.Time) (bool, error) {
-	n, err := exec(ctx, s.db, s.dialect, `INSERT INTO auth_nonces (merchant_id, nonce, expires_at) VALUES (?, ?, ?)
+	return useNonce(ctx, s.db, s.dialect, merchantID, nonce, expires, now)
+}
+
+// UseNonce is Store.UseNonce inside a transaction, so a request's nonce and its effect commit
+// together.
+func (t *Tx) UseNonce(ctx context.Context, merchantID, nonce string, expires, now time.Time) (bool, error) {
+	return useNonce(ctx, t.tx, t.dialect, merchantID, nonce, expires, now)
+}
+
+func useNonce(ctx context.Context, q queryer, d Dialect, merchantID, nonce string, expires, now time.Time) (bool, error) {
+	n, err := exec(ctx, q, d, `INSERT INTO auth_nonces (merchant_id, nonce, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (merchant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE auth_nonces.expires_at <= ?`,
 		merchantID, nonce, Now(expires), Now(now))
 	if err != nil {

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
+	"github.com/paygw/paygw/internal/paygw"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -51,6 +53,7 @@ func Open(ctx context.Context, dsnStr string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.keys = keys
+	s.id = paygw.NewID("db") // never reused, unlike an address
 	return s, nil
 }
 

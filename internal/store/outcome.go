@@ -19,6 +19,9 @@ type PaymentOutcome struct {
 	// Correction lets reconciliation turn a failed or closed payment into succeeded when the
 	// channel's bill proves the payer was charged.
 	Correction bool
+	// Attempt, when set, is the channel call that produced this outcome; it is recorded in the
+	// same transaction whether or not the outcome changes anything.
+	Attempt *ChannelAttempt
 }
 
 // RefundOutcome is a channel's final answer about a refund.
@@ -49,6 +52,11 @@ func (s *Store) ApplyPaymentOutcome(ctx context.Context, id string, o PaymentOut
 
 // ApplyPaymentOutcome is the transactional form of Store.ApplyPaymentOutcome.
 func (t *Tx) ApplyPaymentOutcome(ctx context.Context, id string, o PaymentOutcome, now time.Time, loc *time.Location) (paygw.Payment, bool, error) {
+	if o.Attempt != nil {
+		if err := recordAttempt(ctx, t.tx, t.dialect, *o.Attempt); err != nil {
+			return paygw.Payment{}, false, err
+		}
+	}
 	p, err := getPayment(ctx, t.tx, t.dialect, `WHERE id = ?`+forUpdate(t.dialect), id)
 	if err != nil {
 		return p, false, err

@@ -116,15 +116,27 @@ type ChannelUpdate struct {
 	PayURL         string
 	Status         paygw.PaymentStatus // processing (awaiting payer or unknown outcome)
 	NextQueryAt    *time.Time
+	Attempt        *ChannelAttempt // the call that produced this answer, recorded in the same transaction
 }
 
 // MarkPaymentSent moves a created payment to processing with the channel's answer,
 // compare-and-set on status created: a callback that already finished it wins.
 func (s *Store) MarkPaymentSent(ctx context.Context, id string, u ChannelUpdate, now time.Time) (bool, error) {
-	n, err := exec(ctx, s.db, s.dialect, `UPDATE payments SET status = ?, channel = ?,
-		channel_trade_no = CASE WHEN ? <> '' THEN ? ELSE channel_trade_no END, pay_url = ?, next_query_at = ?,
-		updated_at = ?, version = version + 1 WHERE id = ? AND status = 'created'`,
-		string(u.Status), u.Channel, u.ChannelTradeNo, u.ChannelTradeNo, u.PayURL, nullTime(u.NextQueryAt), Now(now), id)
+	var n int64
+	err := s.Transact(ctx, func(tx *Tx) error {
+		var err error
+		n, err = exec(ctx, tx.tx, tx.dialect, `UPDATE payments SET status = ?, channel = ?,
+			channel_trade_no = CASE WHEN ? <> '' THEN ? ELSE channel_trade_no END, pay_url = ?, next_query_at = ?,
+			updated_at = ?, version = version + 1 WHERE id = ? AND status = 'created'`,
+			string(u.Status), u.Channel, u.ChannelTradeNo, u.ChannelTradeNo, u.PayURL, nullTime(u.NextQueryAt), Now(now), id)
+		if err != nil {
+			return err
+		}
+		if u.Attempt != nil {
+			return recordAttempt(ctx, tx.tx, tx.dialect, *u.Attempt)
+		}
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("mark payment sent %s: %w", id, err)
 	}

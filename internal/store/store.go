@@ -32,6 +32,7 @@ type Store struct {
 	keys    *Keyring
 	closers []func()
 	w       *writer // SQLite: the group-committing writer
+	id      string  // identity of this handle, for process-wide caches
 }
 
 // Dialect reports which database this is.
@@ -72,6 +73,7 @@ type Tx struct {
 	tx      *sqlx.Tx
 	dialect Dialect
 	keys    *Keyring
+	storeID string
 	after   []func()
 }
 
@@ -106,7 +108,7 @@ func (s *Store) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err er
 	if err != nil {
 		return translate(fmt.Errorf("begin: %w", err))
 	}
-	tx := &Tx{tx: stx, dialect: s.dialect, keys: s.keys}
+	tx := &Tx{tx: stx, dialect: s.dialect, keys: s.keys, storeID: s.id}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = stx.Rollback()

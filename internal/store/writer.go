@@ -133,7 +133,7 @@ func (w *writer) run(batch []*writeJob) {
 			finish(translate(fmt.Errorf("savepoint: %w", err)))
 			return
 		}
-		j.tx = &Tx{tx: stx, dialect: SQLite, keys: w.s.keys}
+		j.tx = &Tx{tx: stx, dialect: SQLite, keys: w.s.keys, storeID: w.s.id}
 		j.err = call(j)
 		if j.err != nil {
 			if _, err := stx.Exec("ROLLBACK TO w"); err != nil {
