@@ -135,6 +135,8 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 
 	// 1. The statement side, into the matcher's index. ~100 bytes a row on the wire is a fair guess.
 	m := NewMatcher(p, int(min(size/100, 4<<20)))
+	// No statement row is shorter than ~40 bytes, and its strings come from its own bytes.
+	m.reserve(int(min(size/40, 1<<26)), int(min(size, 1<<32-1024)))
 	if err := readStatement(o, m, emit, progress); err != nil {
 		return nil, err
 	}
