@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/paygw/paygw/internal/api"
@@ -32,6 +34,10 @@ type RefundOutcome struct {
 	FailReason      string
 }
 
+// paymentStatuses lists every payment status, for computing a transition's allowed sources.
+var paymentStatuses = []paygw.PaymentStatus{paygw.PaymentCreated, paygw.PaymentProcessing, paygw.PaymentSucceeded,
+	paygw.PaymentFailed, paygw.PaymentClosed, paygw.PaymentPartiallyRefunded, paygw.PaymentRefunded}
+
 func forUpdate(d Dialect) string {
 	if d == Postgres {
 		return " FOR UPDATE"
@@ -57,48 +63,54 @@ func (t *Tx) ApplyPaymentOutcome(ctx context.Context, id string, o PaymentOutcom
 			return paygw.Payment{}, false, err
 		}
 	}
-	p, err := getPayment(ctx, t.tx, t.dialect, `WHERE id = ?`+forUpdate(t.dialect), id)
-	if err != nil {
-		return p, false, err
+	// One compare-and-set UPDATE … RETURNING decides the race: it moves the payment only from a
+	// status the state machine allows, so a duplicate or late outcome matches no row.
+	var froms []any
+	for _, st := range paymentStatuses {
+		if st.CanTransition(o.Status) || (o.Correction && o.Status == paygw.PaymentSucceeded &&
+			(st == paygw.PaymentFailed || st == paygw.PaymentClosed)) {
+			froms = append(froms, string(st))
+		}
 	}
-	allowed := p.Status.CanTransition(o.Status)
-	if o.Correction && o.Status == paygw.PaymentSucceeded && (p.Status == paygw.PaymentFailed || p.Status == paygw.PaymentClosed) {
-		allowed = true
-	}
-	if !allowed {
-		return p, false, nil
-	}
-	from := p.Status
-	p.Status = o.Status
-	if o.ChannelTradeNo != "" {
-		p.ChannelTradeNo = o.ChannelTradeNo
-	}
-	p.UpdatedAt = Now(now)
-	p.NextQueryAt = nil
+	var paidAt *time.Time
+	var businessDate, failReason string
 	switch o.Status {
 	case paygw.PaymentSucceeded:
-		paid := o.PaidAt
-		if paid.IsZero() {
-			paid = now
+		at := o.PaidAt
+		if at.IsZero() {
+			at = now
 		}
-		paid = Now(paid)
-		p.PaidAt = &paid
-		p.BusinessDate = paygw.BusinessDate(paid, loc)
-		p.FailReason = ""
+		at = Now(at)
+		paidAt, businessDate = &at, paygw.BusinessDate(at, loc)
 	case paygw.PaymentFailed, paygw.PaymentClosed:
-		p.FailReason = o.FailReason
+		failReason = o.FailReason
 	}
-	n, err := exec(ctx, t.tx, t.dialect, `UPDATE payments SET status = ?, channel_trade_no = ?, paid_at = ?, business_date = ?,
-		fail_reason = ?, next_query_at = NULL, updated_at = ?, version = version + 1 WHERE id = ? AND status = ? AND version = ?`,
-		string(p.Status), p.ChannelTradeNo, nullTime(p.PaidAt), nullString(p.BusinessDate), p.FailReason, p.UpdatedAt,
-		p.ID, string(from), p.Version)
-	if err != nil {
-		return p, false, fmt.Errorf("update payment %s: %w", id, err)
+	var p paygw.Payment
+	if len(froms) > 0 {
+		var row paymentRow
+		set, args := "", []any{string(o.Status), o.ChannelTradeNo, o.ChannelTradeNo}
+		if paidAt != nil {
+			set, args = "paid_at = ?, business_date = ?, ", append(args, nullTime(paidAt), businessDate)
+		}
+		args = append(args, failReason, Now(now), id)
+		err := get(ctx, t.tx, t.dialect, &row, `UPDATE payments SET status = ?,
+			channel_trade_no = CASE WHEN ? <> '' THEN ? ELSE channel_trade_no END, `+set+`
+			fail_reason = ?, next_query_at = NULL, updated_at = ?, version = version + 1
+			WHERE id = ? AND status IN (?`+strings.Repeat(", ?", len(froms)-1)+`) RETURNING `+paymentCols,
+			append(args, froms...)...)
+		switch {
+		case err == nil:
+			p = row.domain()
+		case errors.Is(err, ErrNotFound):
+			froms = nil
+		default:
+			return p, false, fmt.Errorf("update payment %s: %w", id, err)
+		}
 	}
-	if n != 1 {
-		return p, false, fmt.Errorf("update payment %s: %w", id, ErrConflict)
+	if len(froms) == 0 {
+		cur, err := getPayment(ctx, t.tx, t.dialect, `WHERE id = ?`, id)
+		return cur, false, err
 	}
-	p.Version++
 	var event string
 	switch o.Status {
 	case paygw.PaymentSucceeded:
