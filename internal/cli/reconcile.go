@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"text/tabwriter"
@@ -150,6 +151,9 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 	out := o.Out
 	if out == "" {
 		out = cfg.Reconcile.OutDir
+	}
+	if a.getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(reconcile.MemoryLimit)
 	}
 	s, err := a.StoreWith(ctx, store.Options{StatementTimeout: 10 * time.Minute})
 	if err != nil {

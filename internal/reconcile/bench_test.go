@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"testing"
 	"time"
@@ -18,11 +19,15 @@ import (
 
 // BenchmarkRun reconciles a statement of N rows (env PAYGW_BENCH_ROWS, default 100,000) against N
 // payments seeded through the store, on SQLite and (with PAYGW_TEST_POSTGRES) PostgreSQL. Every
-// 1000th row carries an amount mismatch. Peak RSS: run with /usr/bin/time -v.
+// 1000th row carries an amount mismatch. Peak RSS: run with /usr/bin/time -v. It runs under
+// reconcile.MemoryLimit as the command does (PAYGW_BENCH_NOLIMIT=1: without).
 func BenchmarkRun(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("PAYGW_BENCH_ROWS")); err == nil && v > 0 {
 		n = v
+	}
+	if os.Getenv("PAYGW_BENCH_NOLIMIT") == "" {
+		debug.SetMemoryLimit(reconcile.MemoryLimit) // as `paygw reconcile` runs
 	}
 	for _, d := range storetest.Dialects() {
 		b.Run(fmt.Sprintf("%s/%d", d, n), func(b *testing.B) {

@@ -177,19 +177,6 @@ func NewMatcher(p Params, sizeHint int) *Matcher {
 	return m
 }
 
-// reserve sets aside room for rows statement rows and arena bytes of their strings, from an
-// upper bound (the file's size): capacity that is never used is never touched, so it costs
-// address space, not memory, and the slices never grow by copying (which would briefly hold
-// both copies).
-func (m *Matcher) reserve(rows, arena int) {
-	if rows > cap(m.rows) {
-		m.rows = append(make([]srow, 0, rows), m.rows...)
-	}
-	if arena > cap(m.arena) {
-		m.arena = append(make([]byte, 0, arena), m.arena...)
-	}
-}
-
 // Len is the number of statement rows added (duplicates included).
 func (m *Matcher) Len() int { return len(m.rows) }
 
