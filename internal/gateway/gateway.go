@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -30,6 +31,43 @@ type Service struct {
 	log      zerolog.Logger
 	now      func() time.Time
 	metrics  *Metrics
+	secrets  secretCache
+}
+
+// secretCache keeps merchants' verification secrets for a moment: every request needs them, and
+// reading and decrypting them per request is a database round trip. A rotation keeps the old
+// secret valid for its grace period, so a short cache never refuses a correctly signed request
+// for long (at most secretTTL after a rotation, for a request signed with the new secret).
+type secretCache struct {
+	mu sync.Mutex
+	m  map[string]cachedSecrets
+}
+
+type cachedSecrets struct {
+	secrets []string
+	until   time.Time
+}
+
+const secretTTL = 2 * time.Second
+
+func (g *Service) merchantSecrets(ctx context.Context, merchantID string, now time.Time) ([]string, error) {
+	g.secrets.mu.Lock()
+	c, ok := g.secrets.m[merchantID]
+	g.secrets.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.secrets, nil
+	}
+	secrets, err := g.store.MerchantSecrets(ctx, merchantID, now)
+	if err != nil {
+		return nil, err
+	}
+	g.secrets.mu.Lock()
+	if g.secrets.m == nil || len(g.secrets.m) > 100000 {
+		g.secrets.m = map[string]cachedSecrets{}
+	}
+	g.secrets.m[merchantID] = cachedSecrets{secrets: secrets, until: now.Add(secretTTL)}
+	g.secrets.mu.Unlock()
+	return secrets, nil
 }
 
 // Options configure New.
@@ -103,7 +141,7 @@ func (g *Service) Authenticate(ctx context.Context, a Auth) (*Nonce, error) {
 	if d := now.Sub(time.Unix(ts, 0)); d > Window || d < -Window {
 		return nil, paygw.Errorf(paygw.CodeTimestampOutOfWindow, "Paygw-Timestamp is %ds from server time (window ±300s)", int64(d/time.Second))
 	}
-	secrets, err := g.store.MerchantSecrets(ctx, a.MerchantID, now)
+	secrets, err := g.merchantSecrets(ctx, a.MerchantID, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, paygw.Errorf(paygw.CodeUnknownMerchant, "unknown merchant")
 	}

@@ -419,3 +419,33 @@ func TestSignatureVectorMatchesClient(t *testing.T) {
 		t.Fatalf("empty body hash: %q", c)
 	}
 }
+
+func TestRotatedSecretGracePeriod(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		var mu sync.Mutex
+		now := time.Now()
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+		e := gwtest.Start(t, s, gwtest.Options{Now: clock})
+		oldc := *e.Client
+		oldc.Now = clock
+		if err := s.RotateSecret(ctx, e.Merchant.ID, "sk_rotated", 24*time.Hour, clock()); err != nil {
+			t.Fatal(err)
+		}
+		newc := oldc
+		newc.Secret = "sk_rotated"
+		advance(3 * time.Second) // past the gateway's secret cache
+		for name, c := range map[string]*client.Client{"old": &oldc, "new": &newc} {
+			if _, err := c.GetPayment(ctx, "pay_missing"); apiCode(err) != "404 not_found" {
+				t.Errorf("%s secret during grace: %s", name, apiCode(err))
+			}
+		}
+		advance(25 * time.Hour)
+		if _, err := oldc.GetPayment(ctx, "pay_missing"); apiCode(err) != "401 invalid_signature" {
+			t.Errorf("old secret after grace: %s", apiCode(err))
+		}
+		if _, err := newc.GetPayment(ctx, "pay_missing"); apiCode(err) != "404 not_found" {
+			t.Errorf("new secret after grace: %s", apiCode(err))
+		}
+	})
+}
