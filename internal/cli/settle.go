@@ -201,7 +201,7 @@ func runSettle(ctx context.Context, app *App, o settleOpts) error {
 			if o.JSON {
 				return writeJSON(app.Stdout, settleJSON{Date: date, Batches: []settleBatchJSON{}})
 			}
-			fmt.Fprintf(app.Stdout, "settle %s: another run holds the lease; nothing done (see the log)\n", key)
+			fmt.Fprintf(app.Stdout, "settle %s: another run holds the lease; nothing done: %s\n", key, skippedBecause(ctx, s, "settle", key))
 			return nil
 		}
 	}
@@ -213,6 +213,20 @@ func runSettle(ctx context.Context, app *App, o settleOpts) error {
 	}
 	printSettle(app.Stdout, res, o.DryRun)
 	return nil
+}
+
+// skippedBecause returns the summary RunJob recorded for this process's skipped run of job and
+// key: "lease NAME held by HOLDER until T", naming who holds the work.
+func skippedBecause(ctx context.Context, s *store.Store, job, key string) string {
+	runs, err := s.ListJobRuns(ctx, job, 20)
+	if err == nil {
+		for _, r := range runs {
+			if r.BusinessKey == key && r.Status == store.JobSkipped {
+				return r.Summary
+			}
+		}
+	}
+	return "see the log for the holder"
 }
 
 func toSettleJSON(res settle.Outcome) settleJSON {
