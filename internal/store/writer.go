@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -24,7 +22,6 @@ type writer struct {
 	jobs chan *writeJob
 	quit chan struct{}
 	wg   sync.WaitGroup
-	gid  atomic.Uint64 // the loop goroutine's id, where every fn runs
 }
 
 type writeJob struct {
@@ -38,8 +35,8 @@ type writeJob struct {
 // maxGroup bounds how many transactions share one commit.
 const maxGroup = 256
 
-// errNestedWrite is a programming error: a write through the Store (not the Tx) inside Transact.
-var errNestedWrite = errors.New("store: write through the Store inside a transaction; use the Tx")
+// A transaction's fn runs on the writer goroutine and must write only through its Tx: a write
+// through the Store from inside fn would wait for the writer that is running it.
 
 func newWriter(db *sqlx.DB, s *Store) *writer {
 	w := &writer{db: db, s: s, jobs: make(chan *writeJob, 1024), quit: make(chan struct{})}
@@ -56,9 +53,6 @@ func (w *writer) close() {
 
 // do runs fn in a group-committed transaction and waits for the commit.
 func (w *writer) do(ctx context.Context, fn func(*Tx) error) error {
-	if goid() == w.gid.Load() {
-		return errNestedWrite // called from inside a transaction's fn: it would wait for itself
-	}
 	j := &writeJob{ctx: ctx, fn: fn, done: make(chan struct{})}
 	select {
 	case w.jobs <- j:
@@ -78,7 +72,6 @@ func (w *writer) do(ctx context.Context, fn func(*Tx) error) error {
 
 func (w *writer) loop() {
 	defer w.wg.Done()
-	w.gid.Store(goid())
 	batch := make([]*writeJob, 0, maxGroup)
 	for {
 		select {
@@ -166,18 +159,4 @@ func call(j *writeJob) (err error) {
 		}
 	}()
 	return j.fn(j.tx)
-}
-
-// goid returns the current goroutine's id (parsed from the stack header "goroutine N [").
-func goid() uint64 {
-	var buf [32]byte
-	n := runtime.Stack(buf[:], false)
-	var id uint64
-	for _, c := range buf[len("goroutine "):n] {
-		if c < '0' || c > '9' {
-			break
-		}
-		id = id*10 + uint64(c-'0')
-	}
-	return id
 }
