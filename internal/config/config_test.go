@@ -1,0 +1,106 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaults(t *testing.T) {
+	c := Default()
+	if c.Location().String() != "Asia/Shanghai" || c.PublicURL != "http://127.0.0.1:8080" {
+		t.Fatalf("defaults: %s %s", c.Location(), c.PublicURL)
+	}
+	sb := c.Channels["sandbox"]
+	if sb == nil || sb.URL != "http://127.0.0.1:9090" || sb.Format != "sandbox" || len(sb.PayMethods) != 4 {
+		t.Fatalf("sandbox channel: %+v", sb)
+	}
+	if len(c.Notify.Schedule) != 15 || c.Notify.Schedule[0].D() != 15*time.Second || c.Notify.Schedule[14].D() != 6*time.Hour {
+		t.Fatalf("notify schedule %v", c.Notify.Schedule)
+	}
+	if !c.Settle.Reconciled() || len(c.Routing["withhold"]) != 1 {
+		t.Fatalf("settle/routing defaults")
+	}
+	if c.Server.MaxBodyBytes != 64<<10 {
+		t.Fatal("body limit")
+	}
+	if strings.Contains(c.String(), "change-me") {
+		t.Fatal("String() shows a secret")
+	}
+}
+
+func TestParseAPIExample(t *testing.T) {
+	c, err := Parse([]byte(`timezone: Asia/Shanghai
+public_url: http://127.0.0.1:8080
+channels:
+  sandbox:
+    kind: sandbox
+    url: http://127.0.0.1:9090
+    secret: change-me
+    pay_methods: [wallet_qr, online_banking, quick_pay, withhold]
+    fee_rate_bps: 30
+notify:
+  schedule: [15s, 15s, 30s, 3m, 10m, 20m, 30m, 30m, 30m, 1h, 3h, 3h, 3h, 6h, 6h]
+settle:
+  require_reconciled: false
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Settle.Reconciled() || c.Channels["sandbox"].FeeRateBps != 30 {
+		t.Fatalf("%+v", c.Settle)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		yaml, want string
+	}{
+		{"timezone: Mars/Olympus", "timezone"},
+		{"public_url: ftp://x", "public_url"},
+		{"channels:\n  s:\n    fee_rate_bps: 10001", "channels.s.fee_rate_bps"},
+		{"channels:\n  s:\n    kind: carrier-pigeon", "channels.s.kind"},
+		{"channels:\n  s:\n    pay_methods: [cash]", "channels.s.pay_methods[0]"},
+		{"channels:\n  s:\n    format: mapped", "channels.s.mapping"},
+		{"routing:\n  wallet_qr:\n    - {channel: nope}", "routing.wallet_qr[0].channel"},
+		{"routing:\n  wallet_qr:\n    - {channel: sandbox, min_amount: 10, max_amount: 5}", "routing.wallet_qr[0].max_amount"},
+		{"routing:\n  wallet_qr:\n    - {channel: sandbox, currencies: [XYZ]}", "routing.wallet_qr[0].currencies[0]"},
+		{"risk:\n  blocked_client_ips: [not-an-ip]", "risk.blocked_client_ips[0]"},
+		{"risk:\n  max_amount: -1", "risk.max_amount"},
+		{"notify:\n  schedule: [15s, 0s]", "notify.schedule[1]"},
+		{"notify:\n  timeout: 30s", "notify.timeout"},
+		{"sweeper:\n  schedule: [-1m]", "sweeper.schedule[0]"},
+		{"reconcile:\n  pending_window: -5m", "reconcile.pending_window"},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.yaml))
+		var ke *KeyError
+		if !errors.As(err, &ke) || ke.Key != tt.want {
+			t.Errorf("%q: got %v, want an error naming %s", tt.yaml, err, tt.want)
+		}
+	}
+	// Unknown keys and malformed values are refused with their line.
+	for _, bad := range []string{"timezon: UTC", "notify:\n  schedule: [15 seconds]", "settle:\n  require_reconciled: maybe"} {
+		if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "line") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+func TestLoadFixtures(t *testing.T) {
+	for _, f := range []string{"demo.yaml", "production.yaml"} {
+		if _, err := Load(filepath.Join("..", "..", "fixtures", "config", f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	c, err := Load("")
+	if err != nil || c.Channels["sandbox"] == nil {
+		t.Fatal("empty path is the defaults")
+	}
+}
