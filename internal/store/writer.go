@@ -25,11 +25,12 @@ type writer struct {
 }
 
 type writeJob struct {
-	ctx  context.Context
-	fn   func(*Tx) error
-	tx   *Tx
-	err  error
-	done chan struct{}
+	ctx   context.Context
+	fn    func(*Tx) error
+	tx    *Tx
+	err   error
+	panic any // a panic in fn, re-raised in the caller's goroutine
+	done  chan struct{}
 }
 
 // maxGroup bounds how many transactions share one commit.
@@ -62,6 +63,9 @@ func (w *writer) do(ctx context.Context, fn func(*Tx) error) error {
 		return errors.New("store: closed")
 	}
 	<-j.done // never abandon a queued job: its outcome must be known before returning
+	if j.panic != nil {
+		panic(j.panic)
+	}
 	if j.err == nil {
 		for _, f := range j.tx.after {
 			f()
@@ -151,10 +155,12 @@ func (w *writer) run(batch []*writeJob) {
 	finish(translate(stx.Commit()))
 }
 
-// call runs a job's fn, turning a panic into an error (the writer must survive it).
+// call runs a job's fn; a panic rolls the job back and is re-raised in its caller (the writer
+// itself must survive it), as it would be outside the writer.
 func call(j *writeJob) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			j.panic = p
 			err = fmt.Errorf("store: panic in transaction: %v", p)
 		}
 	}()
