@@ -220,24 +220,21 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 	run.FinishedAt = o.Now()
 	err = s.SaveReconRun(ctx, store.ReconResult{
 		Run: run,
-		Items: func(yield func(store.ReconItem) error) error {
+		Each: func(item func(store.ReconItem) error, matched func(store.ReconRef) error) error {
 			turned = turned[:0] // a retried transaction iterates again
 			return sp.each(func(it *Item) error {
 				if it.ResolvesPending {
 					turned = append(turned, store.ReconRef{Refund: it.Kind == KindRefund, ID: internalID(it)})
 				}
+				if it.Reconcile {
+					if err := matched(store.ReconRef{Refund: it.Kind == KindRefund, ID: internalID(it)}); err != nil {
+						return err
+					}
+				}
 				if it.Class == Matched {
 					return nil
 				}
-				return yield(storeItem(it))
-			})
-		},
-		Matched: func(yield func(store.ReconRef) error) error {
-			return sp.each(func(it *Item) error {
-				if !it.Reconcile {
-					return nil
-				}
-				return yield(store.ReconRef{Refund: it.Kind == KindRefund, ID: internalID(it)})
+				return item(storeItem(it))
 			})
 		},
 		Turned: func() []store.ReconRef { return turned },

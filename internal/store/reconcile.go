@@ -333,11 +333,11 @@ type ReconRef struct {
 // ReconResult is what one run stores.
 type ReconResult struct {
 	Run ReconRun
-	// Items yields the discrepancies (every class but matched); iterated once.
-	Items func(yield func(ReconItem) error) error
-	// Matched yields the payments and refunds matched (and collected): they are marked reconciled.
-	Matched func(yield func(ReconRef) error) error
-	// Turned, called after Items, names the payments and refunds whose open pending items of
+	// Each yields, in one pass, the discrepancies (every class but matched) to item and the
+	// payments and refunds matched (and collected) to matched: those are marked reconciled. It is
+	// called once per transaction attempt.
+	Each func(item func(ReconItem) error, matched func(ReconRef) error) error
+	// Turned, called after Each, names the payments and refunds whose open pending items of
 	// other dates this run settles.
 	Turned func() []ReconRef
 }
@@ -384,8 +384,8 @@ func (s *Store) SaveReconRun(ctx context.Context, res ReconResult, now time.Time
 		}
 		ins := newItemInserter(ctx, tx)
 		mark := newMarker(ctx, tx, run.ID, now)
-		if res.Items != nil {
-			err := res.Items(func(it ReconItem) error {
+		if res.Each != nil {
+			err := res.Each(func(it ReconItem) error {
 				it.RunID, it.Channel, it.BusinessDate = run.ID, run.Channel, run.BusinessDate
 				it.State, it.Resolution, it.ResolvedBy, it.ResolutionNote, it.ResolvedAt = ReconOpen, "", "", "", sql.NullTime{}
 				if p, ok := carried[it.sameAs()]; ok {
@@ -402,18 +402,13 @@ func (s *Store) SaveReconRun(ctx context.Context, res ReconResult, now time.Time
 					}
 				}
 				return ins.add(it)
-			})
+			}, func(r ReconRef) error { return mark.add(r, true) })
 			if err != nil {
 				return err
 			}
 		}
 		if err := ins.flush(); err != nil {
 			return err
-		}
-		if res.Matched != nil {
-			if err := res.Matched(func(r ReconRef) error { return mark.add(r, true) }); err != nil {
-				return err
-			}
 		}
 		if err := mark.flush(); err != nil {
 			return err
