@@ -40,7 +40,18 @@ type Options struct {
 	Progress func(done, total int)
 	// Workers is how many merchants are settled at once (default DefaultWorkers).
 	Workers int
+	// Group is how many merchants share one database transaction, each inside its own
+	// savepoint so that it still commits or rolls back as a whole (default: DefaultGroup on
+	// SQLite, 1 on PostgreSQL). On SQLite every commit rewrites each page it dirtied and the
+	// items of a merchant land all over the item index, so fewer, larger commits write far less.
+	Group int
 }
+
+// DefaultGroup is how many merchants a SQLite run writes per transaction by default.
+const DefaultGroup = 100
+
+// maxGroupItems bounds the items of one grouped transaction (its memory and its dirty pages).
+const maxGroupItems = 100_000
 
 // Validate checks the options.
 func (o *Options) Validate() error {
@@ -112,6 +123,55 @@ func Run(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
+	group := opts.Group
+	if group <= 0 {
+		group = 1
+		if s.Dialect() == store.SQLite {
+			group = DefaultGroup
+		}
+	}
+	if group > 1 && !opts.DryRun {
+		err = runGrouped(ctx, s, ms, opts, workers, group, &out)
+	} else {
+		err = runEach(ctx, s, ms, opts, workers, &out)
+	}
+	if err != nil {
+		return out, err
+	}
+	slices.SortFunc(out.Batches, func(a, b View) int {
+		return cmp.Or(cmp.Compare(a.MerchantID, b.MerchantID), cmp.Compare(a.Currency, b.Currency))
+	})
+	if opts.DryRun || opts.OutDir == "" {
+		return out, nil
+	}
+	base := opts.Date + opts.Suffix()
+	out.PayoutFile = filepath.Join(opts.OutDir, "payout_"+base+".csv")
+	if err := WritePayoutFile(ctx, s, out.PayoutFile, out.Batches); err != nil {
+		return out, err
+	}
+	out.ReportFile = filepath.Join(opts.OutDir, "settlement_"+base+".xlsx")
+	if err := WriteReport(ctx, s, out.ReportFile, opts.Date, opts.Now(), out.Batches); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// record adds one merchant's result to out.
+func (out *Outcome) record(r merchantResult) {
+	out.Deferred += r.deferred
+	if r.skipped {
+		out.Skipped++
+	}
+	for _, v := range r.views {
+		if v.New {
+			out.Created++
+		}
+	}
+	out.Batches = append(out.Batches, r.views...)
+}
+
+// runEach settles merchants workers at a time, each in its own transaction.
+func runEach(ctx context.Context, s *store.Store, ms []store.SettleMerchant, opts Options, workers int, out *Outcome) error {
 	// Merchants are independent: a few at a time overlap one merchant's reads with another's
 	// commit (on SQLite the store's group commit then shares one fsync between them).
 	var (
@@ -136,7 +196,7 @@ func Run(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
 				m := ms[next]
 				next++
 				mu.Unlock()
-				views, deferred, skipped, err := settleWithRetry(ctx, s, m, opts)
+				r, err := settleWithRetry(ctx, s, m, opts)
 				mu.Lock()
 				if err != nil {
 					if ferr == nil {
@@ -146,16 +206,7 @@ func Run(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
 					mu.Unlock()
 					return
 				}
-				out.Deferred += deferred
-				if skipped {
-					out.Skipped++
-				}
-				for _, v := range views {
-					if v.New {
-						out.Created++
-					}
-				}
-				out.Batches = append(out.Batches, views...)
+				out.record(r)
 				done++
 				if opts.Progress != nil {
 					opts.Progress(done, len(ms))
@@ -165,130 +216,296 @@ func Run(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
 		}()
 	}
 	wg.Wait()
-	if ferr != nil {
-		return out, ferr
-	}
-	slices.SortFunc(out.Batches, func(a, b View) int {
-		return cmp.Or(cmp.Compare(a.MerchantID, b.MerchantID), cmp.Compare(a.Currency, b.Currency))
-	})
-	if opts.DryRun || opts.OutDir == "" {
-		return out, nil
-	}
-	base := opts.Date + opts.Suffix()
-	out.PayoutFile = filepath.Join(opts.OutDir, "payout_"+base+".csv")
-	if err := WritePayoutFile(ctx, s, out.PayoutFile, out.Batches); err != nil {
-		return out, err
-	}
-	out.ReportFile = filepath.Join(opts.OutDir, "settlement_"+base+".xlsx")
-	if err := WriteReport(ctx, s, out.ReportFile, opts.Date, opts.Now(), out.Batches); err != nil {
-		return out, err
-	}
-	return out, nil
+	return ferr
 }
 
-// settleWithRetry settles one merchant, re-reading its state when another run won a race.
-func settleWithRetry(ctx context.Context, s *store.Store, m store.SettleMerchant, opts Options) (views []View, deferred int, skipped bool, err error) {
+// merchantResult is what settling one merchant did.
+type merchantResult struct {
+	views    []View
+	deferred int  // refunds waiting for their payment
+	skipped  bool // settled on a later date already
+}
+
+// plan is one merchant's settlement, computed and not yet written: writes is empty when the
+// merchant has nothing to write (already settled on the date, skipped, nothing unsettled, or
+// a dry run).
+type plan struct {
+	m      store.SettleMerchant
+	res    merchantResult
+	writes []batchWrite
+	items  int
+	now    time.Time
+}
+
+type batchWrite struct {
+	b     store.SettleBatch
+	items []store.SettleItem
+}
+
+// settleWithRetry settles one merchant in its own transaction, re-reading its state when
+// another run won a race.
+func settleWithRetry(ctx context.Context, s *store.Store, m store.SettleMerchant, opts Options) (merchantResult, error) {
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return nil, 0, false, err
+			return merchantResult{}, err
 		}
-		views, deferred, skipped, err = settleMerchant(ctx, s, m, opts)
+		r, err := settleMerchant(ctx, s, m, opts)
 		if !errors.Is(err, store.ErrBatchRace) || attempt == 3 {
-			return views, deferred, skipped, err
+			return r, err
 		}
 		opts.Log.Info().Str("merchant_id", m.ID).Msg("another run settled this merchant first; re-reading")
 	}
 }
 
 // settleMerchant settles one merchant, or returns its existing batches of the date.
-func settleMerchant(ctx context.Context, s *store.Store, m store.SettleMerchant, opts Options) (views []View, deferred int, skipped bool, err error) {
+func settleMerchant(ctx context.Context, s *store.Store, m store.SettleMerchant, opts Options) (merchantResult, error) {
+	p, err := prepare(ctx, s, m, opts)
+	if err != nil || len(p.writes) == 0 {
+		return p.res, err
+	}
+	if err := s.Transact(ctx, func(tx *store.Tx) error { return p.write(ctx, tx) }); err != nil {
+		return merchantResult{}, err
+	}
+	p.logWritten(opts.Log)
+	return p.res, nil
+}
+
+// prepare reads a merchant's state and unsettled items and computes its batches of the date.
+func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts Options) (plan, error) {
+	p := plan{m: m}
 	onDate, latest, err := s.MerchantBatchState(ctx, m.ID, opts.Date)
 	if err != nil {
-		return nil, 0, false, err
+		return p, err
 	}
 	if len(onDate) > 0 {
 		for _, b := range onDate {
-			views = append(views, View{SettleBatch: b, MerchantName: m.Name})
+			p.res.views = append(p.res.views, View{SettleBatch: b, MerchantName: m.Name})
 		}
-		return views, 0, false, nil
+		return p, nil
 	}
 	for _, l := range latest {
 		if l.Date > opts.Date {
 			// Its items up to the date went into that later batch; a batch dated earlier would
 			// break the carry-forward chain.
 			opts.Log.Warn().Str("merchant_id", m.ID).Str("settled_through", l.Date).Msg("merchant already settled on a later date; skipped")
-			return nil, 0, true, nil
+			p.res.skipped = true
+			return p, nil
 		}
 	}
 	ps, rs, err := s.Unsettled(ctx, m.ID, opts.Date, opts.RequireReconciled)
 	if err != nil {
-		return nil, 0, false, err
+		return p, err
 	}
 	if len(ps) == 0 && len(rs) == 0 {
-		return nil, 0, false, nil
+		return p, nil
 	}
 	carried := map[money.Currency]int64{}
 	for c, l := range latest {
 		carried[money.Currency(c)] = CarryOut(l.Net)
 	}
-	plan := paygw.FeePlan{RateBps: m.FeeRateBps, Fixed: m.FeeFixed, Min: m.MinFee(), Max: m.MaxFee()}
-	res, err := Compute(plan, carried, toPayments(ps), toRefunds(rs))
+	fp := paygw.FeePlan{RateBps: m.FeeRateBps, Fixed: m.FeeFixed, Min: m.MinFee(), Max: m.MaxFee()}
+	res, err := Compute(fp, carried, toPayments(ps), toRefunds(rs))
 	if err != nil {
-		return nil, 0, false, err
+		return p, err
 	}
-	now := store.Now(opts.Now())
-	type write struct {
-		b     store.SettleBatch
-		items []store.SettleItem
-	}
-	writes := make([]write, 0, len(res.Batches))
+	p.res.deferred = len(res.Deferred)
+	p.now = store.Now(opts.Now())
 	for _, b := range res.Batches {
 		sb := store.SettleBatch{
 			ID: paygw.NewID("stb"), MerchantID: m.ID, Currency: string(b.Currency), Date: opts.Date,
 			PrevBatchID: latest[string(b.Currency)].ID,
 			Payments:    b.Payments, Refunds: b.Refunds, Gross: b.Gross, Refunded: b.Refunded, Fee: b.Fee,
-			CarriedIn: b.CarriedIn, Net: b.Net, Status: b.Status, CreatedAt: now, UpdatedAt: now,
+			CarriedIn: b.CarriedIn, Net: b.Net, Status: b.Status, CreatedAt: p.now, UpdatedAt: p.now,
 		}
 		items := make([]store.SettleItem, len(b.Items))
 		for i, it := range b.Items {
 			items[i] = store.SettleItem{ObjectID: it.ID, BatchID: sb.ID, Kind: it.Kind, PaymentID: it.PaymentID,
 				OutNo: it.OutNo, BusinessDate: it.BusinessDate, Amount: it.Amount, Fee: it.Fee}
 		}
-		writes = append(writes, write{sb, items})
-		views = append(views, View{SettleBatch: sb, MerchantName: m.Name, New: true})
+		p.items += len(items)
+		p.res.views = append(p.res.views, View{SettleBatch: sb, MerchantName: m.Name, New: true})
+		if !opts.DryRun {
+			p.writes = append(p.writes, batchWrite{sb, items})
+		}
 	}
-	if opts.DryRun {
-		return views, len(res.Deferred), false, nil
+	return p, nil
+}
+
+// write inserts the merchant's batches, items and settlement journals in tx. A lost race is
+// ErrBatchRace.
+func (p *plan) write(ctx context.Context, tx *store.Tx) error {
+	for _, w := range p.writes {
+		if err := tx.InsertSettleBatch(ctx, w.b, w.items); err != nil {
+			return err
+		}
+		j, err := ledger.Settlement(w.b.ID, p.m.ID, money.Currency(w.b.Currency), w.b.Gross, w.b.Refunded, w.b.Fee)
+		if err != nil {
+			return err
+		}
+		if len(j.Postings) == 0 {
+			continue // refunds that exactly undo payments in the same batch move nothing
+		}
+		if err := tx.PostJournal(ctx, j, p.now); err != nil {
+			if store.IsUnique(err) {
+				return fmt.Errorf("%w: %w", store.ErrBatchRace, err)
+			}
+			return err
+		}
 	}
-	err = s.Transact(ctx, func(tx *store.Tx) error {
-		for _, w := range writes {
-			if err := tx.InsertSettleBatch(ctx, w.b, w.items); err != nil {
-				return err
-			}
-			j, err := ledger.Settlement(w.b.ID, m.ID, money.Currency(w.b.Currency), w.b.Gross, w.b.Refunded, w.b.Fee)
-			if err != nil {
-				return err
-			}
-			if len(j.Postings) == 0 {
-				continue // refunds that exactly undo payments in the same batch move nothing
-			}
-			if err := tx.PostJournal(ctx, j, now); err != nil {
-				if store.IsUnique(err) {
-					return fmt.Errorf("%w: %w", store.ErrBatchRace, err)
+	return nil
+}
+
+func (p *plan) logWritten(log zerolog.Logger) {
+	for _, v := range p.res.views {
+		log.Info().Str("merchant_id", p.m.ID).Str("batch_id", v.ID).Str("currency", v.Currency).
+			Int64("payments", v.Payments).Int64("refunds", v.Refunds).Int64("net", v.Net).Str("status", v.Status).Msg("batch settled")
+	}
+}
+
+// runGrouped settles merchants with workers computing them concurrently and one committer
+// writing them group merchants (or maxGroupItems items) per transaction. Each merchant is
+// written inside its own savepoint: one that loses a race with another run is rolled back
+// alone and settled again on its own afterwards, so every merchant is still all or nothing.
+func runGrouped(ctx context.Context, s *store.Store, ms []store.SettleMerchant, opts Options, workers, group int, out *Outcome) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		mu   sync.Mutex
+		next int
+		done int
+		wg   sync.WaitGroup
+	)
+	// finish records a merchant's result; callers hold mu.
+	finish := func(r merchantResult) {
+		out.record(r)
+		done++
+		if opts.Progress != nil {
+			opts.Progress(done, len(ms))
+		}
+	}
+	pending := make(chan plan, workers)
+	for range min(workers, len(ms)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next == len(ms) || ctx.Err() != nil {
+					mu.Unlock()
+					return
 				}
-				return err
+				m := ms[next]
+				next++
+				mu.Unlock()
+				p, err := prepare(ctx, s, m, opts)
+				if err != nil {
+					cancel(fmt.Errorf("merchant %s: %w", m.ID, err))
+					return
+				}
+				if len(p.writes) == 0 {
+					mu.Lock()
+					finish(p.res)
+					mu.Unlock()
+					continue
+				}
+				select {
+				case pending <- p:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(pending)
+	}()
+	var buf []plan
+	items := 0
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+		raced, err := commitGroup(ctx, s, buf)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		for i := range buf {
+			if !raced[i] {
+				buf[i].logWritten(opts.Log)
+				finish(buf[i].res)
+			}
+		}
+		mu.Unlock()
+		for i := range buf {
+			if !raced[i] {
+				continue
+			}
+			opts.Log.Info().Str("merchant_id", buf[i].m.ID).Msg("another run settled this merchant first; re-reading")
+			r, err := settleWithRetry(ctx, s, buf[i].m, opts)
+			if err != nil {
+				return fmt.Errorf("merchant %s: %w", buf[i].m.ID, err)
+			}
+			mu.Lock()
+			finish(r)
+			mu.Unlock()
+		}
+		buf, items = buf[:0], 0
+		return nil
+	}
+	var ferr error
+	for p := range pending {
+		if ferr != nil {
+			continue // drain: the workers stop on the cancelled context
+		}
+		buf = append(buf, p)
+		items += p.items
+		if len(buf) >= group || items >= maxGroupItems {
+			if ferr = flush(); ferr != nil {
+				cancel(ferr)
+			}
+		}
+	}
+	if ferr == nil {
+		ferr = flush()
+	}
+	if ferr == nil {
+		ferr = context.Cause(ctx)
+	}
+	return ferr
+}
+
+// commitGroup writes the plans in one transaction, each in a savepoint, and reports which lost
+// a race with another run (rolled back to their savepoint; the others commit).
+func commitGroup(ctx context.Context, s *store.Store, ps []plan) ([]bool, error) {
+	raced := make([]bool, len(ps))
+	err := s.Transact(ctx, func(tx *store.Tx) error {
+		clear(raced)
+		q := tx.SQL()
+		for i := range ps {
+			if _, err := q.ExecContext(ctx, "SAVEPOINT settle_merchant"); err != nil {
+				return fmt.Errorf("savepoint: %w", err)
+			}
+			err := ps[i].write(ctx, tx)
+			if errors.Is(err, store.ErrBatchRace) {
+				raced[i] = true
+				if _, err := q.ExecContext(ctx, "ROLLBACK TO SAVEPOINT settle_merchant"); err != nil {
+					return fmt.Errorf("rollback to savepoint: %w", err)
+				}
+			} else if err != nil {
+				return fmt.Errorf("merchant %s: %w", ps[i].m.ID, err)
+			}
+			if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT settle_merchant"); err != nil {
+				return fmt.Errorf("release savepoint: %w", err)
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, 0, false, err
-	}
-	for _, v := range views {
-		opts.Log.Info().Str("merchant_id", m.ID).Str("batch_id", v.ID).Str("currency", v.Currency).
-			Int64("payments", v.Payments).Int64("refunds", v.Refunds).Int64("net", v.Net).Str("status", v.Status).Msg("batch settled")
-	}
-	return views, len(res.Deferred), false, nil
+	return raced, err
 }
 
 func toPayments(ps []store.UnsettledPayment) []Payment {

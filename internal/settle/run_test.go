@@ -455,26 +455,33 @@ func TestKilledRunResumes(t *testing.T) {
 		}
 		clean := seed(storetest.Open(t, s.Dialect())).settle("2026-11-22", nil)
 
-		f := seed(s)
-		ctx, cancel := context.WithCancel(context.Background())
-		_, err := settle.Run(ctx, s, settle.Options{Date: "2026-11-22", RequireReconciled: true, Log: zerolog.Nop(), Workers: 1,
-			Progress: func(done, _ int) {
-				if done == 2 {
-					cancel()
-				}
-			}})
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("killed run: %v", err)
+		// One merchant per transaction, and two per transaction (each in its savepoint).
+		for _, group := range []int{1, 2} {
+			s := s
+			if group > 1 {
+				s = storetest.Open(t, s.Dialect())
+			}
+			f := seed(s)
+			ctx, cancel := context.WithCancel(context.Background())
+			_, err := settle.Run(ctx, s, settle.Options{Date: "2026-11-22", RequireReconciled: true, Log: zerolog.Nop(), Workers: 1,
+				Group: group, Progress: func(done, _ int) {
+					if done == 2 {
+						cancel()
+					}
+				}})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("group %d: killed run: %v", group, err)
+			}
+			part, _ := s.SettleBatchesOn(f.ctx, "2026-11-22")
+			if len(part) != 2 {
+				t.Fatalf("group %d: killed after 2 merchants left %d batches", group, len(part))
+			}
+			resumed := f.settle("2026-11-22", nil)
+			if diff := cmpKeys(keys(clean.Batches), keys(resumed.Batches)); diff != "" {
+				t.Fatalf("group %d: %s", group, diff)
+			}
+			f.verify()
 		}
-		part, _ := s.SettleBatchesOn(f.ctx, "2026-11-22")
-		if len(part) != 2 {
-			t.Fatalf("killed after 2 merchants left %d batches", len(part))
-		}
-		resumed := f.settle("2026-11-22", nil)
-		if diff := cmpKeys(keys(clean.Batches), keys(resumed.Batches)); diff != "" {
-			t.Fatal(diff)
-		}
-		f.verify()
 	})
 }
 
