@@ -388,7 +388,8 @@ func TestMarkPaid(t *testing.T) {
 }
 
 // TestConcurrentRuns starts three runs of the same date at once, each with its own store
-// handle and no lease: the unique keys alone leave exactly one batch per merchant.
+// handle, no lease and another transaction grouping: the unique keys alone leave exactly one
+// batch per merchant.
 func TestConcurrentRuns(t *testing.T) {
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
@@ -413,7 +414,9 @@ func TestConcurrentRuns(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, errs[i] = settle.Run(context.Background(), h, settle.Options{Date: "2026-11-22", RequireReconciled: true, Log: zerolog.Nop()})
+					// One merchant per transaction, two, and all in one (each in its savepoint).
+					_, errs[i] = settle.Run(context.Background(), h, settle.Options{Date: "2026-11-22", RequireReconciled: true,
+						Log: zerolog.Nop(), Group: []int{1, 2, 100}[i]})
 				}()
 			}
 			wg.Wait()
