@@ -158,7 +158,7 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 		return err
 	}
 	srv := httpapi.New(g, s, httpapi.Options{Log: log, Registry: reg, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		RateLimit: cfg.Server.RateLimit, RateBurst: cfg.Server.RateBurst})
+		RateLimit: cfg.Server.RateLimit, RateBurst: cfg.Server.RateBurst, TrustedProxyHops: cfg.Server.TrustedProxyHops})
 	hs := &http.Server{
 		Addr: o.Addr, Handler: srv.Handler(),
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: cfg.Server.ReadTimeout.D(),

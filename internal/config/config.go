@@ -108,6 +108,9 @@ type Server struct {
 	ReadTimeout     Duration `yaml:"read_timeout"`
 	WriteTimeout    Duration `yaml:"write_timeout"`
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+	// TrustedProxyHops is how many load balancers in front of serve append to X-Forwarded-For
+	// (0: ignore the header; the TCP peer is the client).
+	TrustedProxyHops int `yaml:"trusted_proxy_hops"`
 }
 
 // Sweeper configures the active query of payments and refunds whose outcome is unknown.

@@ -19,10 +19,7 @@ func (g *Service) SignAgreement(ctx context.Context, merchantID string, req Sign
 	}
 	token := g.store.Keys().Token(req.Payer.AccountNo)
 	if existing, err := g.store.GetAgreementByOutNo(ctx, merchantID, req.OutAgreementNo); err == nil {
-		if existing.AccountToken != token || existing.PayMethod != pm {
-			return paygw.Agreement{}, false, paygw.Errorf(paygw.CodeIdempotencyConflict, "out_agreement_no %s was used for a different request", req.OutAgreementNo)
-		}
-		return existing, false, nil
+		return g.idempotentAgreement(existing, token, pm)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return paygw.Agreement{}, false, err
 	}
@@ -43,7 +40,7 @@ func (g *Service) SignAgreement(ctx context.Context, merchantID string, req Sign
 			if gerr != nil {
 				return paygw.Agreement{}, false, gerr
 			}
-			return existing, false, nil
+			return g.idempotentAgreement(existing, token, pm)
 		}
 		return paygw.Agreement{}, false, err
 	}
@@ -68,6 +65,16 @@ func (g *Service) SignAgreement(ctx context.Context, merchantID string, req Sign
 	}
 	out, gerr := g.store.GetMerchantAgreement(ctx, merchantID, a.ID)
 	return out, true, gerr
+}
+
+// idempotentAgreement answers a repeated sign request: the same account and method get the
+// stored agreement, anything else is an idempotency conflict.
+func (g *Service) idempotentAgreement(existing paygw.Agreement, token string, pm paygw.PayMethod) (paygw.Agreement, bool, error) {
+	if existing.AccountToken != token || existing.PayMethod != pm {
+		return paygw.Agreement{}, false, paygw.Errorf(paygw.CodeIdempotencyConflict,
+			"out_agreement_no %s was used for a different request", existing.OutAgreementNo)
+	}
+	return existing, false, nil
 }
 
 // GetAgreement returns a merchant's agreement.

@@ -99,8 +99,10 @@ func (g *Service) sweepRefund(ctx context.Context, r paygw.Refund) {
 			return
 		}
 	}
-	if err == nil && res.Status == channel.StatusNotFound {
-		// The channel never received it: a definite non-execution.
+	if err == nil && res.Status == channel.StatusNotFound && g.now().Sub(r.CreatedAt) > refundNotFoundAfter {
+		// The channel still does not know it long after any request could be in flight: it
+		// never received it, a definite non-execution. Earlier, not_found may only mean the
+		// query overtook the refund request, and releasing the amount could refund twice.
 		_, _, _ = g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundFailed, FailReason: "unknown to the channel"}, g.now(), g.cfg.Location())
 		g.metrics.sweeperChecks.WithLabelValues("refund", "not_found").Inc()
 		return
@@ -108,6 +110,9 @@ func (g *Service) sweepRefund(ctx context.Context, r paygw.Refund) {
 	g.metrics.sweeperChecks.WithLabelValues("refund", "pending").Inc()
 	_ = g.store.ScheduleRefundQuery(ctx, r.ID, g.nextQuery(r.QueryCount), r.QueryCount+1, g.now())
 }
+
+// refundNotFoundAfter is how old a refund must be before a channel's not_found makes it failed.
+const refundNotFoundAfter = 10 * time.Minute
 
 // RunSweeper sweeps every interval until ctx ends, and purges expired nonces.
 func (g *Service) RunSweeper(ctx context.Context) {

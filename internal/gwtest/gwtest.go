@@ -118,7 +118,8 @@ func Start(t testing.TB, s *store.Store, o Options) *Env {
 		t.Fatal(err)
 	}
 	e.Gateway = g
-	srv := httpapi.New(g, s, httpapi.Options{Log: log, RateLimit: cfg.Server.RateLimit, RateBurst: cfg.Server.RateBurst})
+	srv := httpapi.New(g, s, httpapi.Options{Log: log, RateLimit: cfg.Server.RateLimit, RateBurst: cfg.Server.RateBurst,
+		TrustedProxyHops: cfg.Server.TrustedProxyHops})
 	srv.SetReady(true)
 	mu.Lock()
 	h = srv.Handler()

@@ -61,7 +61,7 @@ func TestPaymentFlowsAndErrorCodes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		e := gwtest.Start(t, s, gwtest.Options{
 			Sandbox:   sandbox.Options{AutoPay: 700 * time.Millisecond},
-			ExtraYAML: "risk:\n  max_amount: 100000000\n  blocked_client_ips: [203.0.113.7]\n",
+			ExtraYAML: "risk:\n  max_amount: 100000000\n  blocked_client_ips: [203.0.113.7]\nserver:\n  trusted_proxy_hops: 1\n",
 		})
 		c := e.Client
 		agr := withholdAgreement(t, c, "AGR1")
@@ -204,6 +204,15 @@ func TestPaymentFlowsAndErrorCodes(t *testing.T) {
 			t.Errorf("blocked ip: %d", bresp.StatusCode)
 		}
 		bresp.Body.Close()
+		// A client cannot hide behind its own X-Forwarded-For entries: with one trusted hop, the
+		// right-most entry is the address the load balancer saw.
+		breq2, _ := c.Request(ctx, "POST", "/v1/payments", b)
+		breq2.Header.Set("X-Forwarded-For", "198.51.100.1, 203.0.113.7")
+		bresp2, _ := c.HTTP.Do(breq2)
+		if bresp2.StatusCode != 403 {
+			t.Errorf("blocked ip behind a forged entry: %d", bresp2.StatusCode)
+		}
+		bresp2.Body.Close()
 		// Terminated agreement refuses withhold.
 		if _, err := c.Do(ctx, "DELETE", "/v1/agreements/"+agr.ID, nil, nil); err != nil {
 			t.Fatal(err)

@@ -24,7 +24,7 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request, mid strin
 		s.fail(w, r, err)
 		return
 	}
-	p, isNew, err := s.g.CreatePayment(r.Context(), mid, req, clientIP(r), nonceOf(r.Context()))
+	p, isNew, err := s.g.CreatePayment(r.Context(), mid, req, clientIP(r, s.hops), nonceOf(r.Context()))
 	if err != nil {
 		s.fail(w, r, err)
 		return

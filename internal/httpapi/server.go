@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,9 @@ type Options struct {
 	MaxBodyBytes int64                // default 64 KiB
 	RateLimit    float64              // requests per second per merchant
 	RateBurst    int
+	// TrustedProxyHops is how many proxies in front of paygw append to X-Forwarded-For (0: the
+	// header is ignored and the peer address is the client).
+	TrustedProxyHops int
 }
 
 // Server routes HTTP requests to the gateway.
@@ -79,6 +83,7 @@ type Server struct {
 	burst    int
 	limiters sync.Map // merchant id -> *limiterEntry
 	mux      *http.ServeMux
+	hops     int
 	ready    atomic.Bool
 	metrics  *httpMetrics
 }
@@ -104,6 +109,7 @@ func New(g *gateway.Service, check Checker, opts Options) *Server {
 	}
 	s := &Server{g: g, check: check, log: opts.Log.With().Str("component", "http").Logger(), reg: opts.Registry,
 		maxBody: opts.MaxBodyBytes, limit: rate.Limit(opts.RateLimit), burst: opts.RateBurst, mux: http.NewServeMux(),
+		hops: opts.TrustedProxyHops,
 		metrics: newHTTPMetrics(opts.Registry)}
 	s.routes()
 	return s
@@ -260,11 +266,6 @@ func (s *Server) merchantDeferNonce(h func(w http.ResponseWriter, r *http.Reques
 func (s *Server) auth(h func(w http.ResponseWriter, r *http.Request, merchantID string), deferNonce bool) http.Handler {
 	return s.body(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mid := r.Header.Get("Paygw-Merchant")
-		if mid != "" && !s.allow(mid) {
-			w.Header().Set("Retry-After", "1")
-			s.fail(w, r, paygw.Errorf(paygw.CodeRateLimited, "rate limit exceeded"))
-			return
-		}
 		nonce, err := s.g.Authenticate(r.Context(), gateway.Auth{
 			MerchantID: mid, Timestamp: r.Header.Get("Paygw-Timestamp"), Nonce: r.Header.Get("Paygw-Nonce"),
 			Signature: r.Header.Get("Paygw-Signature"), Method: r.Method, Path: r.URL.RequestURI(), Body: bodyOf(r.Context()),
@@ -272,6 +273,13 @@ func (s *Server) auth(h func(w http.ResponseWriter, r *http.Request, merchantID 
 		})
 		if err != nil {
 			s.fail(w, r, err)
+			return
+		}
+		// Limited after authentication, so nobody can spend another merchant's budget with
+		// unsigned requests naming it.
+		if !s.allow(mid) {
+			w.Header().Set("Retry-After", "1")
+			s.fail(w, r, paygw.Errorf(paygw.CodeRateLimited, "rate limit exceeded"))
 			return
 		}
 		ctx := context.WithValue(r.Context(), keyMerchant, mid)
@@ -349,16 +357,17 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, api.ErrorBody{Error: api.ErrorDetail{Code: string(code), Message: msg, RequestID: RequestID(r.Context())}})
 }
 
-// clientIP is the caller's address (the load balancer's X-Forwarded-For first hop if present).
-func clientIP(r *http.Request) string {
-	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-		for i := 0; i < len(xff); i++ {
-			if xff[i] == ',' {
-				xff = xff[:i]
-				break
+// clientIP is the caller's address. Behind TrustedProxyHops proxies it is the address the
+// outermost trusted proxy saw: the hops-th entry of X-Forwarded-For counted from the right
+// (entries further left are the client's own claims and cannot be trusted).
+func clientIP(r *http.Request, hops int) string {
+	if hops > 0 {
+		parts := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+		if i := len(parts) - hops; i >= 0 && i < len(parts) {
+			if ip := trimSpace(parts[i]); ip != "" {
+				return ip
 			}
 		}
-		return trimSpace(xff)
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -48,7 +48,7 @@ const drainLimit = 64 << 10
 
 // secretTTL is how long a merchant's signing secret is cached by a worker: a rotation reaches
 // notifications within this time (the merchant accepts both secrets during the grace period).
-const secretTTL = 30 * time.Second
+const secretTTL = 2 * time.Second
 
 // Worker delivers due notifications. Run it once per process; any number of processes share
 // the queue.

@@ -45,7 +45,7 @@ func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note,
 	if accept == AcceptChannel {
 		resolution = store.ReconAcceptChannel
 	}
-	reconcile := !(accept == AcceptChannel && it.Class == string(MissingChannel))
+	reconcile := store.ResolutionReconciles(resolution, it.Class)
 	var apply func(tx *store.Tx, it store.ReconItem) error
 	if accept == AcceptChannel && it.Class == string(StatusMismatch) {
 		if it.ChannelStatus != statement.StatusSucceeded {

@@ -397,7 +397,7 @@ func (s *Store) SaveReconRun(ctx context.Context, res ReconResult, now time.Time
 					if ref.Refund {
 						ref.ID = it.RefundID
 					}
-					if err := mark.add(ref, it.State == ReconResolved); err != nil {
+					if err := mark.add(ref, it.State == ReconResolved && ResolutionReconciles(it.Resolution, it.Class)); err != nil {
 						return err
 					}
 				}
@@ -868,4 +868,12 @@ func reconSucceededRefunds(p ReconSeedPayment) int64 {
 		}
 	}
 	return n
+}
+
+// ResolutionReconciles reports whether resolving an item of class with resolution makes its
+// transaction reconciled (eligible for settlement). Accepting the channel's side of a
+// missing_channel item (短款: the channel never collected) does not: the money was not received,
+// so it must never be paid out. Resolve and a re-run carrying a resolution over both use it.
+func ResolutionReconciles(resolution, class string) bool {
+	return !(resolution == ReconAcceptChannel && class == "missing_channel")
 }

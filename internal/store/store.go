@@ -165,11 +165,22 @@ func (s *Store) Rebind(q string) string { return rebind(s.dialect, q) }
 func (t *Tx) Rebind(q string) string { return rebind(t.dialect, q) }
 
 func get(ctx context.Context, q queryer, d Dialect, dest any, query string, args ...any) error {
-	return translate(q.GetContext(ctx, dest, rebind(d, query), args...))
+	return translate(q.GetContext(stmtCtx(ctx, q, d), dest, rebind(d, query), args...))
 }
 
 func sel(ctx context.Context, q queryer, d Dialect, dest any, query string, args ...any) error {
-	return translate(q.SelectContext(ctx, dest, rebind(d, query), args...))
+	return translate(q.SelectContext(stmtCtx(ctx, q, d), dest, rebind(d, query), args...))
+}
+
+// stmtCtx keeps a caller's cancellation from interrupting a statement inside a SQLite write
+// transaction: an interrupted statement rolls back the whole transaction, which the writer
+// shares among several callers. Such statements are short; cancellation is honoured before a
+// transaction starts.
+func stmtCtx(ctx context.Context, q queryer, d Dialect) context.Context {
+	if _, inTx := q.(*sqlx.Tx); inTx && d == SQLite {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) (int64, error) {
@@ -185,7 +196,7 @@ func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) 
 			return n, err
 		}
 	}
-	res, err := q.ExecContext(ctx, rebind(d, query), args...)
+	res, err := q.ExecContext(stmtCtx(ctx, q, d), rebind(d, query), args...)
 	if err != nil {
 		return 0, translate(err)
 	}

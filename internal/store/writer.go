@@ -119,6 +119,13 @@ func (w *writer) run(batch []*writeJob) {
 		finish(translate(fmt.Errorf("begin: %w", err)))
 		return
 	}
+	// lost ends the group when its transaction is gone (SQLite rolls back the whole transaction
+	// when a statement is interrupted, e.g. by a cancelled context): the jobs without an error
+	// of their own get a retryable error, and Transact runs them again in a later group.
+	lost := func(what string, err error) {
+		_ = stx.Rollback()
+		finish(fmt.Errorf("%w: group transaction lost at %s: %v", ErrBusy, what, err))
+	}
 	ok := 0
 	for _, j := range batch {
 		if err := j.ctx.Err(); err != nil {
@@ -126,24 +133,21 @@ func (w *writer) run(batch []*writeJob) {
 			continue
 		}
 		if _, err := stx.Exec("SAVEPOINT w"); err != nil {
-			_ = stx.Rollback()
-			finish(translate(fmt.Errorf("savepoint: %w", err)))
+			lost("savepoint", err)
 			return
 		}
 		j.tx = &Tx{tx: stx, dialect: SQLite, keys: w.s.keys, storeID: w.s.id}
 		j.err = call(j)
 		if j.err != nil {
 			if _, err := stx.Exec("ROLLBACK TO w"); err != nil {
-				_ = stx.Rollback()
-				finish(translate(fmt.Errorf("rollback to savepoint: %w", err)))
+				lost("rollback to savepoint", err)
 				return
 			}
 		} else {
 			ok++
 		}
 		if _, err := stx.Exec("RELEASE w"); err != nil {
-			_ = stx.Rollback()
-			finish(translate(fmt.Errorf("release savepoint: %w", err)))
+			lost("release savepoint", err)
 			return
 		}
 	}
