@@ -109,7 +109,7 @@ func New(g *gateway.Service, check Checker, opts Options) *Server {
 	}
 	s := &Server{g: g, check: check, log: opts.Log.With().Str("component", "http").Logger(), reg: opts.Registry,
 		maxBody: opts.MaxBodyBytes, limit: rate.Limit(opts.RateLimit), burst: opts.RateBurst, mux: http.NewServeMux(),
-		hops: opts.TrustedProxyHops,
+		hops:    opts.TrustedProxyHops,
 		metrics: newHTTPMetrics(opts.Registry)}
 	s.routes()
 	return s
