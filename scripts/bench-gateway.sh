@@ -6,11 +6,12 @@ set -euo pipefail
 dsn=${1:?DSN}; method=${2:-withhold}; dur=${3:-20s}; conc=${4:-64}
 bin=${PAYGW_BIN:-bin/paygw}
 work=$(mktemp -d)
+gw=$((20000 + $$ % 20000)); sb=$((gw + 1))   # fresh ports per run: a previous run may still be closing
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 cat > "$work/config.yaml" <<YAML
-public_url: http://127.0.0.1:18080
+public_url: http://127.0.0.1:$gw
 channels:
-  sandbox: {kind: sandbox, url: "http://127.0.0.1:19090", secret: bench-secret, timeout: 5s}
+  sandbox: {kind: sandbox, url: "http://127.0.0.1:$sb", secret: bench-secret, timeout: 5s}
 server: {merchant_rate_limit: 1000000}
 notify: {workers: 16}
 YAML
@@ -18,8 +19,8 @@ export PAYGW_DB=$dsn PAYGW_CONFIG=$work/config.yaml PAYGW_LOG_LEVEL=warn
 "$bin" migrate up
 m=$("$bin" merchant create --name bench --fee-rate-bps 60 --json)
 mid=$(echo "$m" | sed -E 's/.*"id":"([^"]+)".*/\1/'); sec=$(echo "$m" | sed -E 's/.*"secret":"([^"]+)".*/\1/')
-"$bin" sandbox --addr 127.0.0.1:19090 --secret bench-secret --gateway-url http://127.0.0.1:18080 --auto-pay 1s &
-"$bin" serve --addr 127.0.0.1:18080 ${PPROF:+--pprof-addr $PPROF} &
-for _ in $(seq 1 50); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.2; done
-"$bin" loadgen --url http://127.0.0.1:18080 --merchant "$mid" --secret "$sec" --pay-method "$method" \
+"$bin" sandbox --addr 127.0.0.1:$sb --secret bench-secret --gateway-url http://127.0.0.1:$gw --auto-pay 1s &
+"$bin" serve --addr 127.0.0.1:$gw ${PPROF:+--pprof-addr $PPROF} &
+for _ in $(seq 1 50); do curl -sf http://127.0.0.1:$gw/readyz >/dev/null && break; sleep 0.2; done
+"$bin" loadgen --url http://127.0.0.1:$gw --merchant "$mid" --secret "$sec" --pay-method "$method" \
   --duration "$dur" --concurrency "$conc"

@@ -40,14 +40,13 @@ type paymentRow struct {
 	BusinessDate   sql.NullString `db:"business_date"`
 	NextQueryAt    sql.NullTime   `db:"next_query_at"`
 	QueryCount     int            `db:"query_count"`
-	ReconciledAt   sql.NullTime   `db:"reconciled_at"`
 	Version        int64          `db:"version"`
 }
 
 const paymentCols = `id, merchant_id, out_trade_no, amount, currency, pay_method, subject, notify_url, return_url,
 	expires_at, agreement_id, metadata, request_hash, status, channel, channel_trade_no, pay_url, refund_reserved,
 	refunded_amount, payer_account, client_ip, fail_reason, created_at, updated_at, paid_at, business_date,
-	next_query_at, query_count, reconciled_at, version`
+	next_query_at, query_count, version`
 
 func (r paymentRow) domain() paygw.Payment {
 	p := paygw.Payment{

@@ -31,12 +31,11 @@ type refundRow struct {
 	BusinessDate    sql.NullString `db:"business_date"`
 	NextQueryAt     sql.NullTime   `db:"next_query_at"`
 	QueryCount      int            `db:"query_count"`
-	ReconciledAt    sql.NullTime   `db:"reconciled_at"`
 }
 
 const refundCols = `id, payment_id, merchant_id, out_refund_no, amount, currency, reason, notify_url, request_hash, status,
 	channel, channel_refund_no, fail_reason, created_at, updated_at, succeeded_at, business_date, next_query_at,
-	query_count, reconciled_at`
+	query_count`
 
 func (r refundRow) domain() paygw.Refund {
 	return paygw.Refund{
