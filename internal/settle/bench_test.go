@@ -41,7 +41,9 @@ func BenchmarkSettle1M(b *testing.B) {
 				out := b.TempDir()
 				b.StartTimer()
 				t0 := time.Now()
-				res, err := settle.Run(context.Background(), s, settle.Options{Date: day, RequireReconciled: true, OutDir: out, Log: zerolog.Nop()})
+				workers, _ := strconv.Atoi(os.Getenv("PAYGW_BENCH_WORKERS")) // 0: DefaultWorkers
+				res, err := settle.Run(context.Background(), s, settle.Options{Date: day, RequireReconciled: true, OutDir: out,
+					Log: zerolog.Nop(), Workers: workers})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -40,18 +40,7 @@ type Options struct {
 	Progress func(done, total int)
 	// Workers is how many merchants are settled at once (default DefaultWorkers).
 	Workers int
-	// Group is how many merchants share one database transaction, each inside its own
-	// savepoint so that it still commits or rolls back as a whole (default: DefaultGroup on
-	// SQLite, 1 on PostgreSQL). On SQLite every commit rewrites each page it dirtied and the
-	// items of a merchant land all over the item index, so fewer, larger commits write far less.
-	Group int
 }
-
-// DefaultGroup is how many merchants a SQLite run writes per transaction by default.
-const DefaultGroup = 100
-
-// maxGroupItems bounds the items of one grouped transaction (its memory and its dirty pages).
-const maxGroupItems = 100_000
 
 // Validate checks the options.
 func (o *Options) Validate() error {
@@ -123,19 +112,7 @@ func Run(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
-	group := opts.Group
-	if group <= 0 {
-		group = 1
-		if s.Dialect() == store.SQLite {
-			group = DefaultGroup
-		}
-	}
-	if group > 1 && !opts.DryRun {
-		err = runGrouped(ctx, s, ms, opts, workers, group, &out)
-	} else {
-		err = runEach(ctx, s, ms, opts, workers, &out)
-	}
-	if err != nil {
+	if err := runEach(ctx, s, ms, opts, workers, &out); err != nil {
 		return out, err
 	}
 	slices.SortFunc(out.Batches, func(a, b View) int {
@@ -170,10 +147,10 @@ func (out *Outcome) record(r merchantResult) {
 	out.Batches = append(out.Batches, r.views...)
 }
 
-// runEach settles merchants workers at a time, each in its own transaction.
+// runEach settles merchants workers at a time, each in its own transaction. Merchants are
+// independent: a few at a time overlap one merchant's reads with another's commit (on SQLite
+// the store's group commit then shares one fsync between them).
 func runEach(ctx context.Context, s *store.Store, ms []store.SettleMerchant, opts Options, workers int, out *Outcome) error {
-	// Merchants are independent: a few at a time overlap one merchant's reads with another's
-	// commit (on SQLite the store's group commit then shares one fsync between them).
 	var (
 		mu   sync.Mutex
 		next int
@@ -360,152 +337,6 @@ func (p *plan) logWritten(log zerolog.Logger) {
 		log.Info().Str("merchant_id", p.m.ID).Str("batch_id", v.ID).Str("currency", v.Currency).
 			Int64("payments", v.Payments).Int64("refunds", v.Refunds).Int64("net", v.Net).Str("status", v.Status).Msg("batch settled")
 	}
-}
-
-// runGrouped settles merchants with workers computing them concurrently and one committer
-// writing them group merchants (or maxGroupItems items) per transaction. Each merchant is
-// written inside its own savepoint: one that loses a race with another run is rolled back
-// alone and settled again on its own afterwards, so every merchant is still all or nothing.
-func runGrouped(ctx context.Context, s *store.Store, ms []store.SettleMerchant, opts Options, workers, group int, out *Outcome) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var (
-		mu   sync.Mutex
-		next int
-		done int
-		wg   sync.WaitGroup
-	)
-	// finish records a merchant's result; callers hold mu.
-	finish := func(r merchantResult) {
-		out.record(r)
-		done++
-		if opts.Progress != nil {
-			opts.Progress(done, len(ms))
-		}
-	}
-	pending := make(chan plan, workers)
-	for range min(workers, len(ms)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				if next == len(ms) || ctx.Err() != nil {
-					mu.Unlock()
-					return
-				}
-				m := ms[next]
-				next++
-				mu.Unlock()
-				p, err := prepare(ctx, s, m, opts)
-				if err != nil {
-					cancel(fmt.Errorf("merchant %s: %w", m.ID, err))
-					return
-				}
-				if len(p.writes) == 0 {
-					mu.Lock()
-					finish(p.res)
-					mu.Unlock()
-					continue
-				}
-				select {
-				case pending <- p:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	go func() {
-		wg.Wait()
-		close(pending)
-	}()
-	var buf []plan
-	items := 0
-	flush := func() error {
-		if len(buf) == 0 {
-			return nil
-		}
-		if err := context.Cause(ctx); err != nil {
-			return err
-		}
-		raced, err := commitGroup(ctx, s, buf)
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		for i := range buf {
-			if !raced[i] {
-				buf[i].logWritten(opts.Log)
-				finish(buf[i].res)
-			}
-		}
-		mu.Unlock()
-		for i := range buf {
-			if !raced[i] {
-				continue
-			}
-			opts.Log.Info().Str("merchant_id", buf[i].m.ID).Msg("another run settled this merchant first; re-reading")
-			r, err := settleWithRetry(ctx, s, buf[i].m, opts)
-			if err != nil {
-				return fmt.Errorf("merchant %s: %w", buf[i].m.ID, err)
-			}
-			mu.Lock()
-			finish(r)
-			mu.Unlock()
-		}
-		buf, items = buf[:0], 0
-		return nil
-	}
-	var ferr error
-	for p := range pending {
-		if ferr != nil {
-			continue // drain: the workers stop on the cancelled context
-		}
-		buf = append(buf, p)
-		items += p.items
-		if len(buf) >= group || items >= maxGroupItems {
-			if ferr = flush(); ferr != nil {
-				cancel(ferr)
-			}
-		}
-	}
-	if ferr == nil {
-		ferr = flush()
-	}
-	if ferr == nil {
-		ferr = context.Cause(ctx)
-	}
-	return ferr
-}
-
-// commitGroup writes the plans in one transaction, each in a savepoint, and reports which lost
-// a race with another run (rolled back to their savepoint; the others commit).
-func commitGroup(ctx context.Context, s *store.Store, ps []plan) ([]bool, error) {
-	raced := make([]bool, len(ps))
-	err := s.Transact(ctx, func(tx *store.Tx) error {
-		clear(raced)
-		q := tx.SQL()
-		for i := range ps {
-			if _, err := q.ExecContext(ctx, "SAVEPOINT settle_merchant"); err != nil {
-				return fmt.Errorf("savepoint: %w", err)
-			}
-			err := ps[i].write(ctx, tx)
-			if errors.Is(err, store.ErrBatchRace) {
-				raced[i] = true
-				if _, err := q.ExecContext(ctx, "ROLLBACK TO SAVEPOINT settle_merchant"); err != nil {
-					return fmt.Errorf("rollback to savepoint: %w", err)
-				}
-			} else if err != nil {
-				return fmt.Errorf("merchant %s: %w", ps[i].m.ID, err)
-			}
-			if _, err := q.ExecContext(ctx, "RELEASE SAVEPOINT settle_merchant"); err != nil {
-				return fmt.Errorf("release savepoint: %w", err)
-			}
-		}
-		return nil
-	})
-	return raced, err
 }
 
 func toPayments(ps []store.UnsettledPayment) []Payment {

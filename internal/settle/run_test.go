@@ -388,8 +388,7 @@ func TestMarkPaid(t *testing.T) {
 }
 
 // TestConcurrentRuns starts three runs of the same date at once, each with its own store
-// handle, no lease and another transaction grouping: the unique keys alone leave exactly one
-// batch per merchant.
+// handle and no lease: the unique keys alone leave exactly one batch per merchant.
 func TestConcurrentRuns(t *testing.T) {
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
@@ -414,9 +413,7 @@ func TestConcurrentRuns(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					// One merchant per transaction, two, and all in one (each in its savepoint).
-					_, errs[i] = settle.Run(context.Background(), h, settle.Options{Date: "2026-11-22", RequireReconciled: true,
-						Log: zerolog.Nop(), Group: []int{1, 2, 100}[i]})
+					_, errs[i] = settle.Run(context.Background(), h, settle.Options{Date: "2026-11-22", RequireReconciled: true, Log: zerolog.Nop()})
 				}()
 			}
 			wg.Wait()
@@ -458,33 +455,26 @@ func TestKilledRunResumes(t *testing.T) {
 		}
 		clean := seed(storetest.Open(t, s.Dialect())).settle("2026-11-22", nil)
 
-		// One merchant per transaction, and two per transaction (each in its savepoint).
-		for _, group := range []int{1, 2} {
-			s := s
-			if group > 1 {
-				s = storetest.Open(t, s.Dialect())
-			}
-			f := seed(s)
-			ctx, cancel := context.WithCancel(context.Background())
-			_, err := settle.Run(ctx, s, settle.Options{Date: "2026-11-22", RequireReconciled: true, Log: zerolog.Nop(), Workers: 1,
-				Group: group, Progress: func(done, _ int) {
-					if done == 2 {
-						cancel()
-					}
-				}})
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("group %d: killed run: %v", group, err)
-			}
-			part, _ := s.SettleBatchesOn(f.ctx, "2026-11-22")
-			if len(part) != 2 {
-				t.Fatalf("group %d: killed after 2 merchants left %d batches", group, len(part))
-			}
-			resumed := f.settle("2026-11-22", nil)
-			if diff := cmpKeys(keys(clean.Batches), keys(resumed.Batches)); diff != "" {
-				t.Fatalf("group %d: %s", group, diff)
-			}
-			f.verify()
+		f := seed(s)
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := settle.Run(ctx, s, settle.Options{Date: "2026-11-22", RequireReconciled: true, Log: zerolog.Nop(), Workers: 1,
+			Progress: func(done, _ int) {
+				if done == 2 {
+					cancel()
+				}
+			}})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("killed run: %v", err)
 		}
+		part, _ := s.SettleBatchesOn(f.ctx, "2026-11-22")
+		if len(part) != 2 {
+			t.Fatalf("killed after 2 merchants left %d batches", len(part))
+		}
+		resumed := f.settle("2026-11-22", nil)
+		if diff := cmpKeys(keys(clean.Batches), keys(resumed.Batches)); diff != "" {
+			t.Fatal(diff)
+		}
+		f.verify()
 	})
 }
 
