@@ -41,7 +41,7 @@ func BenchmarkSettle1M(b *testing.B) {
 				out := b.TempDir()
 				b.StartTimer()
 				t0 := time.Now()
-				workers, _ := strconv.Atoi(os.Getenv("PAYGW_BENCH_WORKERS")) // 0: DefaultWorkers
+				workers, _ := strconv.Atoi(os.Getenv("PAYGW_BENCH_WORKERS")) // 0: the default
 				res, err := settle.Run(context.Background(), s, settle.Options{Date: day, RequireReconciled: true, OutDir: out,
 					Log: zerolog.Nop(), Workers: workers})
 				if err != nil {

@@ -19,8 +19,13 @@ import (
 	"github.com/paygw/paygw/internal/store"
 )
 
-// DefaultWorkers is how many merchants a run settles at once by default.
+// DefaultWorkers is how many merchants a run settles at once by default on PostgreSQL.
 const DefaultWorkers = 8
+
+// DefaultSQLiteWorkers is the default on SQLite: its reads run in this process, and each
+// reading connection fills its own page cache (32 MiB), so more workers buy little time and
+// much memory (1M payments: 4 workers peak at ~355 MiB, 8 at up to ~490 MiB, ~5% faster).
+const DefaultSQLiteWorkers = 4
 
 // ErrUnknownMerchant is returned by Run for a --merchant that does not exist.
 var ErrUnknownMerchant = errors.New("unknown merchant")
@@ -38,7 +43,8 @@ type Options struct {
 	// Progress, when set, is called after each merchant with the number done and the total
 	// (one call at a time).
 	Progress func(done, total int)
-	// Workers is how many merchants are settled at once (default DefaultWorkers).
+	// Workers is how many merchants are settled at once (default DefaultWorkers, or
+	// DefaultSQLiteWorkers on SQLite).
 	Workers int
 }
 
@@ -111,6 +117,9 @@ func Run(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = DefaultWorkers
+		if s.Dialect() == store.SQLite {
+			workers = DefaultSQLiteWorkers
+		}
 	}
 	if err := runEach(ctx, s, ms, opts, workers, &out); err != nil {
 		return out, err
