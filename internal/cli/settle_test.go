@@ -56,9 +56,28 @@ func eachCLIDB(t *testing.T, fn func(t *testing.T, db *cliDB)) {
 	}
 }
 
+// lockedBuffer collects a command's output; settle's workers log concurrently, and like
+// os.Stderr the writer must take concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // run executes `paygw --db DSN args…` with env as the whole environment.
 func (db *cliDB) run(env map[string]string, args ...string) (code int, stdout, stderr string) {
-	var o, e bytes.Buffer
+	var o, e lockedBuffer
 	all := append([]string{"--db", db.dsn}, args...)
 	code = Main(context.Background(), all, strings.NewReader(""), &o, &e, func(k string) string { return env[k] })
 	return code, o.String(), e.String()
