@@ -15,7 +15,7 @@ channels:
 server: {merchant_rate_limit: 1000000}
 notify: {workers: 16}
 YAML
-export PAYGW_DB=$dsn PAYGW_CONFIG=$work/config.yaml PAYGW_LOG_LEVEL=warn
+export PAYGW_DB=$dsn PAYGW_CONFIG=$work/config.yaml PAYGW_LOG_LEVEL=${PAYGW_LOG_LEVEL:-warn}
 "$bin" migrate up
 m=$("$bin" merchant create --name bench --fee-rate-bps 60 --json)
 mid=$(echo "$m" | sed -E 's/.*"id":"([^"]+)".*/\1/'); sec=$(echo "$m" | sed -E 's/.*"secret":"([^"]+)".*/\1/')

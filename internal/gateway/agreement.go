@@ -49,7 +49,7 @@ func (g *Service) SignAgreement(ctx context.Context, merchantID string, req Sign
 		return a, true, err
 	}
 	var res channel.SignResult
-	err = g.router.Call(a.Channel, "sign", func() error {
+	err = g.router.Call(ctx, a.Channel, "sign", func() error {
 		var e error
 		res, e = ch.Sign(ctx, channel.SignRequest{AgreementID: a.ID, PayMethod: string(pm), PayerName: req.Payer.Name,
 			AccountNo: req.Payer.AccountNo, Phone: req.Payer.Phone})
@@ -97,7 +97,7 @@ func (g *Service) TerminateAgreement(ctx context.Context, merchantID, id string)
 		if err != nil {
 			return a, err
 		}
-		if err := g.router.Call(a.Channel, "terminate", func() error { return ch.TerminateAgreement(ctx, a.ChannelNo) }); err != nil {
+		if err := g.router.Call(ctx, a.Channel, "terminate", func() error { return ch.TerminateAgreement(ctx, a.ChannelNo) }); err != nil {
 			return a, &paygw.Error{Code: paygw.CodeInternal, Message: "channel could not terminate the agreement; retry", Err: err}
 		}
 	}

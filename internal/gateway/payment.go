@@ -130,7 +130,9 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 		return paygw.Payment{}, false, err
 	}
 	g.metrics.payment(string(paygw.PaymentCreated), p.Channel)
-	out, err := g.pay(ctx, p, agr, cands)
+	// The payment is recorded: from here the channel call and its outcome are seen through even
+	// if the merchant goes away (bounded by the channel timeout), so nothing is left half done.
+	out, err := g.pay(context.WithoutCancel(ctx), p, agr, cands)
 	return out, true, err
 }
 
@@ -165,7 +167,7 @@ func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement
 		}
 		var res channel.PayResult
 		start := g.now()
-		err = g.router.Call(name, "pay", func() error {
+		err = g.router.Call(ctx, name, "pay", func() error {
 			var e error
 			res, e = ch.Pay(ctx, req)
 			return e
@@ -302,7 +304,7 @@ func (g *Service) ClosePayment(ctx context.Context, merchantID, id string) (payg
 	case p.Status.Final():
 		return p, paygw.Errorf(paygw.CodeInvalidState, "payment is %s and cannot be closed", p.Status)
 	}
-	return g.closeAtChannel(ctx, p, "closed by merchant")
+	return g.closeAtChannel(context.WithoutCancel(ctx), p, "closed by merchant")
 }
 
 // closeAtChannel asks the channel to close; if the channel says it was paid, the payment
@@ -313,7 +315,7 @@ func (g *Service) closeAtChannel(ctx context.Context, p paygw.Payment, reason st
 		return p, err
 	}
 	start := g.now()
-	err = g.router.Call(p.Channel, "close", func() error { return ch.ClosePayment(ctx, p.ID) })
+	err = g.router.Call(ctx, p.Channel, "close", func() error { return ch.ClosePayment(ctx, p.ID) })
 	att := g.attempt(p.ID, "", p.Channel, "close", channel.StatusClosed, err, start)
 	switch {
 	case err == nil:
@@ -348,7 +350,7 @@ func (g *Service) queryAndApply(ctx context.Context, p paygw.Payment) (paygw.Pay
 	}
 	var res channel.PayResult
 	start := g.now()
-	err = g.router.Call(p.Channel, "query", func() error {
+	err = g.router.Call(ctx, p.Channel, "query", func() error {
 		var e error
 		res, e = ch.QueryPayment(ctx, p.ID)
 		return e

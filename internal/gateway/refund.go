@@ -48,13 +48,14 @@ func (g *Service) CreateRefund(ctx context.Context, merchantID, paymentID string
 	case err != nil:
 		return paygw.Refund{}, false, err
 	}
+	ctx = context.WithoutCancel(ctx) // the refund is recorded and reserved: see it through
 	ch, err := g.channel(p.Channel)
 	if err != nil {
 		return r, true, err
 	}
 	var res channel.RefundResult
 	start := g.now()
-	err = g.router.Call(p.Channel, "refund", func() error {
+	err = g.router.Call(ctx, p.Channel, "refund", func() error {
 		var e error
 		res, e = ch.Refund(ctx, channel.RefundRequest{
 			PaymentID: p.ID, ChannelTradeNo: p.ChannelTradeNo, RefundID: r.ID, Amount: r.Amount, Currency: r.Currency,

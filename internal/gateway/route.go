@@ -123,15 +123,23 @@ func contains(ss []string, s string) bool {
 }
 
 // Call runs a channel operation through the channel's breaker, timing it. An open breaker
-// answers gobreaker.ErrOpenState without calling: a definite non-execution.
-func (r *Router) Call(name, op string, f func() error) error {
+// answers gobreaker.ErrOpenState without calling: a definite non-execution. A call that failed
+// because ctx ended says nothing about the channel's health and is not counted.
+func (r *Router) Call(ctx context.Context, name, op string, f func() error) error {
 	b := r.breakers[name]
 	start := time.Now()
+	call := func() error {
+		err := f()
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", context.Canceled, err)
+		}
+		return err
+	}
 	var err error
 	if b == nil {
-		err = f()
+		err = call()
 	} else {
-		_, err = b.Execute(func() (struct{}, error) { return struct{}{}, f() })
+		_, err = b.Execute(func() (struct{}, error) { return struct{}{}, call() })
 	}
 	if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
 		r.metrics.channelCall(name, op, err, time.Since(start))

@@ -87,7 +87,7 @@ func (g *Service) sweepRefund(ctx context.Context, r paygw.Refund) {
 	}
 	var res channel.RefundResult
 	start := g.now()
-	err = g.router.Call(r.Channel, "query_refund", func() error {
+	err = g.router.Call(ctx, r.Channel, "query_refund", func() error {
 		var e error
 		res, e = ch.QueryRefund(ctx, r.ID)
 		return e
