@@ -20,10 +20,6 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 		return err
 	}
 	id := paygw.NewID("jnl")
-	if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO ledger_journals (id, kind, ref_id, created_at) VALUES (?, ?, ?, ?)`,
-		id, j.Kind, j.RefID, Now(now)); err != nil {
-		return fmt.Errorf("insert journal %s %s: %w", j.Kind, j.RefID, err)
-	}
 	ps := append([]ledger.Posting(nil), j.Postings...)
 	// A fixed order of balance updates: two journals touching the same accounts never deadlock.
 	sort.Slice(ps, func(a, b int) bool {
@@ -32,41 +28,72 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 		}
 		return ps[a].Currency < ps[b].Currency
 	})
-	shard := 0
-	if t.dialect == Postgres {
-		shard = int(fnv32(id) % balanceShards)
-	}
+	// One balance change per account (a multi-row upsert may name each key once).
+	var bal []ledger.Posting
 	for _, p := range ps {
+		if n := len(bal); n > 0 && bal[n-1].Account == p.Account && bal[n-1].Currency == p.Currency {
+			bal[n-1].Amount += p.Amount
+			continue
+		}
+		bal = append(bal, p)
+	}
+	var newAccounts []any
+	for _, p := range bal {
 		key := t.storeID + "\x00" + p.Account + "\x00" + string(p.Currency)
 		if _, known := knownAccounts.Load(key); !known {
-			if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO ledger_accounts (name, currency, created_at) VALUES (?, ?, ?)
-				ON CONFLICT (name, currency) DO NOTHING`, p.Account, string(p.Currency), Now(now)); err != nil {
-				return fmt.Errorf("open account %s: %w", p.Account, err)
-			}
+			newAccounts = append(newAccounts, p.Account, string(p.Currency), Now(now))
 			// Remember it only once this transaction has committed: a rolled-back insert leaves
 			// no account behind.
 			t.AfterCommit(func() { knownAccounts.Store(key, struct{}{}) })
 		}
-		if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO ledger_balances (account, currency, shard, balance) VALUES (?, ?, ?, ?)
-			ON CONFLICT (account, currency, shard) DO UPDATE SET balance = ledger_balances.balance + excluded.balance`,
-			p.Account, string(p.Currency), shard, p.Amount); err != nil {
-			return fmt.Errorf("update balance %s: %w", p.Account, err)
+	}
+	if len(newAccounts) > 0 {
+		if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO ledger_accounts (name, currency, created_at) VALUES `+
+			values(len(newAccounts)/3, 3)+` ON CONFLICT (name, currency) DO NOTHING`, newAccounts...); err != nil {
+			return fmt.Errorf("open accounts: %w", err)
 		}
 	}
-	var sb strings.Builder
-	args := make([]any, 0, 4*len(ps))
-	sb.WriteString(`INSERT INTO ledger_postings (journal_id, account, currency, amount) VALUES `)
-	for i, p := range ps {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(?, ?, ?, ?)")
-		args = append(args, id, p.Account, string(p.Currency), p.Amount)
+	shard := 0
+	if t.dialect == Postgres {
+		shard = int(fnv32(id) % balanceShards)
 	}
-	if _, err := exec(ctx, t.tx, t.dialect, sb.String(), args...); err != nil {
+	journal := `INSERT INTO ledger_journals (id, kind, ref_id, created_at) VALUES (?, ?, ?, ?)`
+	jargs := []any{id, j.Kind, j.RefID, Now(now)}
+	balances := `INSERT INTO ledger_balances (account, currency, shard, balance) VALUES ` + values(len(bal), 4) +
+		` ON CONFLICT (account, currency, shard) DO UPDATE SET balance = ledger_balances.balance + excluded.balance`
+	var bargs []any
+	for _, p := range bal {
+		bargs = append(bargs, p.Account, string(p.Currency), shard, p.Amount)
+	}
+	postings := `INSERT INTO ledger_postings (journal_id, account, currency, amount) VALUES ` + values(len(ps), 4)
+	var pargs []any
+	for _, p := range ps {
+		pargs = append(pargs, id, p.Account, string(p.Currency), p.Amount)
+	}
+	if t.dialect == Postgres {
+		// One round trip: the foreign keys are checked at the end of the statement.
+		args := append(append(jargs, bargs...), pargs...)
+		if _, err := exec(ctx, t.tx, t.dialect, `WITH j AS (`+journal+`), b AS (`+balances+`) `+postings, args...); err != nil {
+			return fmt.Errorf("post journal %s %s: %w", j.Kind, j.RefID, err)
+		}
+		return nil
+	}
+	if _, err := exec(ctx, t.tx, t.dialect, journal, jargs...); err != nil {
+		return fmt.Errorf("insert journal %s %s: %w", j.Kind, j.RefID, err)
+	}
+	if _, err := exec(ctx, t.tx, t.dialect, balances, bargs...); err != nil {
+		return fmt.Errorf("update balances %s %s: %w", j.Kind, j.RefID, err)
+	}
+	if _, err := exec(ctx, t.tx, t.dialect, postings, pargs...); err != nil {
 		return fmt.Errorf("insert postings %s %s: %w", j.Kind, j.RefID, err)
 	}
 	return nil
+}
+
+// values renders n rows of k placeholders: (?, ?), (?, ?).
+func values(n, k int) string {
+	row := "(" + strings.Repeat("?, ", k-1) + "?)"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
 // knownAccounts remembers ledger accounts known to exist (accounts are never deleted), so a
