@@ -319,11 +319,12 @@ const (
 	CheckBatchTotals       = "batch_totals"
 	CheckSettlementJournal = "settlement_journal"
 	CheckPayoutJournal     = "payout_journal"
+	CheckReferences        = "references"
 )
 
 // LedgerChecks lists every check LedgerCheck runs, in order.
 var LedgerChecks = []string{CheckJournalBalanced, CheckAccountBalance, CheckPaymentJournal, CheckRefundJournal,
-	CheckSettledOnce, CheckBatchTotals, CheckSettlementJournal, CheckPayoutJournal}
+	CheckSettledOnce, CheckBatchTotals, CheckSettlementJournal, CheckPayoutJournal, CheckReferences}
 
 // LedgerCheck verifies DESIGN.md §3's invariants over the whole database and returns what is
 // wrong, at most limit findings per check (0: 1000):
@@ -346,6 +347,19 @@ func (s *Store) LedgerCheck(ctx context.Context, limit int) ([]LedgerProblem, er
 		{CheckJournalBalanced, `SELECT j.id AS ref, j.kind || ' ' || j.ref_id || ': ' || COALESCE(p.currency, '') || ' postings sum to ' || CAST(COALESCE(SUM(p.amount), 0) AS TEXT) AS detail
 			FROM ledger_journals j LEFT JOIN ledger_postings p ON p.journal_id = j.id
 			GROUP BY j.id, j.kind, j.ref_id, p.currency HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.id) = 0 ORDER BY j.id`},
+		// PostgreSQL drops the foreign keys to hot parent rows (migration 0007): check them here.
+		{CheckReferences, `SELECT p.account || ' ' || p.currency AS ref, 'posting of journal ' || p.journal_id || ' to an account that does not exist' AS detail
+			FROM ledger_postings p LEFT JOIN ledger_accounts a ON a.name = p.account AND a.currency = p.currency WHERE a.name IS NULL
+			UNION ALL
+			SELECT b.account || ' ' || b.currency AS ref, 'balance shard of an account that does not exist' AS detail
+			FROM ledger_balances b LEFT JOIN ledger_accounts a ON a.name = b.account AND a.currency = b.currency WHERE a.name IS NULL
+			UNION ALL
+			SELECT p.id AS ref, 'payment of unknown merchant ' || p.merchant_id AS detail
+			FROM payments p LEFT JOIN merchants m ON m.id = p.merchant_id WHERE m.id IS NULL
+			UNION ALL
+			SELECT p.id AS ref, 'payment of unknown agreement ' || p.agreement_id AS detail
+			FROM payments p LEFT JOIN agreements g ON g.id = p.agreement_id WHERE p.agreement_id IS NOT NULL AND g.id IS NULL
+			ORDER BY ref`},
 		{CheckAccountBalance, `SELECT a.name || ' ' || a.currency AS ref, 'balance ' || CAST(a.balance AS TEXT) || ', postings sum to ' || CAST(COALESCE(SUM(p.amount), 0) AS TEXT) AS detail
 			FROM (SELECT a.name, a.currency, COALESCE((SELECT SUM(b.balance) FROM ledger_balances b
 				WHERE b.account = a.name AND b.currency = a.currency), 0) AS balance FROM ledger_accounts a) a
