@@ -57,10 +57,7 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		}
 		switch cb.Payment.Status {
 		case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
-			out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, outcomeOf(cb.Payment), g.now(), g.cfg.Location())
-			if err == nil && changed {
-				g.metrics.payment(string(out.Status), out.Channel)
-			}
+			_, _, err := g.apply(ctx, p.ID, outcomeOf(cb.Payment))
 			return err
 		}
 		return nil

@@ -198,10 +198,7 @@ func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement
 			reason = reason[:200]
 		}
 	}
-	out, _, err := g.store.ApplyPaymentOutcome(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentFailed, FailReason: reason}, g.now(), g.cfg.Location())
-	if err == nil {
-		g.metrics.payment(string(paygw.PaymentFailed), p.Channel)
-	}
+	out, _, err := g.apply(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentFailed, FailReason: reason})
 	return out, err
 }
 
@@ -211,10 +208,7 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
 		o := outcomeOf(res)
 		o.Attempt = att
-		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, o, g.now(), g.cfg.Location())
-		if err == nil && changed {
-			g.metrics.payment(string(out.Status), out.Channel)
-		}
+		out, _, err := g.apply(ctx, p.ID, o)
 		return out, err
 	default:
 		// Awaiting the payer (redirect) or the channel: query when it should have expired, or
@@ -232,6 +226,16 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 		g.metrics.payment(string(paygw.PaymentProcessing), p.Channel)
 		return g.reload(ctx, p.ID)
 	}
+}
+
+// apply moves a payment to an outcome (journal and notification in the same transaction) and
+// counts the new status.
+func (g *Service) apply(ctx context.Context, id string, o store.PaymentOutcome) (paygw.Payment, bool, error) {
+	out, changed, err := g.store.ApplyPaymentOutcome(ctx, id, o, g.now(), g.cfg.Location())
+	if err == nil && changed {
+		g.metrics.payment(string(out.Status), out.Channel)
+	}
+	return out, changed, err
 }
 
 func outcomeOf(res channel.PayResult) store.PaymentOutcome {
@@ -319,13 +323,11 @@ func (g *Service) closeAtChannel(ctx context.Context, p paygw.Payment, reason st
 	att := g.attempt(p.ID, "", p.Channel, "close", channel.StatusClosed, err, start)
 	switch {
 	case err == nil:
-		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentClosed, FailReason: reason, Attempt: att}, g.now(), g.cfg.Location())
+		out, changed, err := g.apply(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentClosed, FailReason: reason, Attempt: att})
 		if err != nil {
 			return out, err
 		}
-		if changed {
-			g.metrics.payment(string(paygw.PaymentClosed), p.Channel)
-		} else if out.Status != paygw.PaymentClosed {
+		if !changed && out.Status != paygw.PaymentClosed {
 			return out, paygw.Errorf(paygw.CodeInvalidState, "payment became %s before it could be closed", out.Status)
 		}
 		return out, nil
@@ -364,10 +366,7 @@ func (g *Service) queryAndApply(ctx context.Context, p paygw.Payment) (paygw.Pay
 	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
 		o := outcomeOf(res)
 		o.Attempt = att
-		out, changed, err := g.store.ApplyPaymentOutcome(ctx, p.ID, o, g.now(), g.cfg.Location())
-		if err == nil && changed {
-			g.metrics.payment(string(out.Status), out.Channel)
-		}
+		out, _, err := g.apply(ctx, p.ID, o)
 		return out, err
 	}
 	g.record(ctx, att)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -94,7 +95,7 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(0)
-	if err := wdb.PingContext(ctx); err != nil {
+	if err := pingBusy(ctx, wdb); err != nil {
 		db.Close()
 		wdb.Close()
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
@@ -104,6 +105,23 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	writers.Store(db, s)
 	s.closers = append(s.closers, func() { writers.Delete(db) })
 	return s, nil
+}
+
+// pingBusy pings a new SQLite handle, waiting out SQLITE_BUSY for a while: opening a file that
+// another process is converting to WAL or migrating can be refused for longer than busy_timeout.
+func pingBusy(ctx context.Context, db *sqlx.DB) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := translate(db.PingContext(ctx))
+		if err == nil || !errors.Is(err, ErrBusy) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func openPostgres(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
