@@ -122,7 +122,7 @@ func TestMerchantCommands(t *testing.T) {
 				t.Fatalf("show unknown: exit %d", code)
 			}
 			code, out, _ = run(t, env, "migrate", "status")
-			if code != 0 || !strings.Contains(out, "applied") || strings.Contains(out, "pending") {
+			if code != 0 || !strings.Contains(out, "applied") || strings.Contains(out, "  pending ") {
 				t.Fatalf("status: %q", out)
 			}
 		})

@@ -121,6 +121,9 @@ func (t *Tx) ApplyPaymentOutcome(ctx context.Context, id string, o PaymentOutcom
 		if err := t.PostJournal(ctx, j, now); err != nil {
 			return p, false, err
 		}
+		if err := t.pendSettlement(ctx, p.ID, "payment", p.MerchantID, p.BusinessDate); err != nil {
+			return p, false, err
+		}
 		event = paygw.EventPaymentSucceeded
 	case paygw.PaymentFailed:
 		event = paygw.EventPaymentFailed
@@ -229,6 +232,9 @@ func (t *Tx) ApplyRefundOutcome(ctx context.Context, id string, o RefundOutcome,
 		if err := t.PostJournal(ctx, j, now); err != nil {
 			return r, false, err
 		}
+		if err := t.pendSettlement(ctx, r.ID, "refund", r.MerchantID, r.BusinessDate); err != nil {
+			return r, false, err
+		}
 		event = paygw.EventRefundSucceeded
 	} else {
 		if _, err := exec(ctx, t.tx, t.dialect, `UPDATE payments SET refund_reserved = refund_reserved - ?, updated_at = ?
@@ -244,4 +250,14 @@ func (t *Tx) ApplyRefundOutcome(ctx context.Context, id string, o RefundOutcome,
 		return r, false, err
 	}
 	return r, true, nil
+}
+
+// pendSettlement records that a succeeded payment or refund awaits settlement (settle_pending;
+// deleted in the transaction that settles it).
+func (t *Tx) pendSettlement(ctx context.Context, id, kind, merchantID, businessDate string) error {
+	if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO settle_pending (object_id, kind, merchant_id, business_date)
+		VALUES (?, ?, ?, ?) ON CONFLICT (object_id) DO NOTHING`, id, kind, merchantID, businessDate); err != nil {
+		return fmt.Errorf("pend settlement of %s: %w", id, err)
+	}
+	return nil
 }

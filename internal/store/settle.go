@@ -139,8 +139,8 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 	}
 	var ps []UnsettledPayment
 	err := sel(ctx, s.db, s.dialect, &ps, `SELECT p.id, p.out_trade_no, p.currency, p.amount, p.business_date, p.paid_at
-		FROM payments p
-		WHERE p.merchant_id = ? AND p.business_date <= ?
+		FROM settle_pending sp JOIN payments p ON p.id = sp.object_id
+		WHERE sp.merchant_id = ? AND sp.kind = 'payment' AND sp.business_date <= ?
 			AND p.status IN ('succeeded', 'partially_refunded', 'refunded')`+recP+`
 			AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = p.id)
 		ORDER BY p.paid_at, p.id`, merchantID, date)
@@ -152,10 +152,10 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 			r.succeeded_at, p.amount AS payment_amount, pi.fee AS payment_fee,
 			CAST(COALESCE((SELECT SUM(x.amount) FROM settle_items x WHERE x.kind = 'refund' AND x.payment_id = r.payment_id), 0) AS BIGINT) AS refunded_before,
 			CAST(COALESCE((SELECT SUM(x.fee) FROM settle_items x WHERE x.kind = 'refund' AND x.payment_id = r.payment_id), 0) AS BIGINT) AS returned_before
-		FROM refunds r
+		FROM settle_pending sp JOIN refunds r ON r.id = sp.object_id
 		JOIN payments p ON p.id = r.payment_id
 		LEFT JOIN settle_items pi ON pi.object_id = r.payment_id
-		WHERE r.merchant_id = ? AND r.business_date <= ? AND r.status = 'succeeded'`+recR+`
+		WHERE sp.merchant_id = ? AND sp.kind = 'refund' AND sp.business_date <= ? AND r.status = 'succeeded'`+recR+`
 			AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = r.id)
 		ORDER BY r.succeeded_at, r.id`, merchantID, date)
 	if err != nil {
@@ -209,6 +209,14 @@ func (t *Tx) InsertSettleBatch(ctx context.Context, b SettleBatch, items []Settl
 				return fmt.Errorf("insert items of batch %s: %w: %w", b.ID, ErrBatchRace, err)
 			}
 			return fmt.Errorf("insert items of batch %s: %w", b.ID, err)
+		}
+		ids := make([]any, len(part))
+		for i, it := range part {
+			ids[i] = it.ObjectID
+		}
+		if _, err := exec(ctx, t.tx, t.dialect, `DELETE FROM settle_pending WHERE object_id IN (?`+
+			strings.Repeat(", ?", len(ids)-1)+`)`, ids...); err != nil {
+			return fmt.Errorf("settled items of batch %s: %w", b.ID, err)
 		}
 	}
 	return nil
@@ -320,11 +328,12 @@ const (
 	CheckSettlementJournal = "settlement_journal"
 	CheckPayoutJournal     = "payout_journal"
 	CheckReferences        = "references"
+	CheckPending           = "pending"
 )
 
 // LedgerChecks lists every check LedgerCheck runs, in order.
 var LedgerChecks = []string{CheckJournalBalanced, CheckAccountBalance, CheckPaymentJournal, CheckRefundJournal,
-	CheckSettledOnce, CheckBatchTotals, CheckSettlementJournal, CheckPayoutJournal, CheckReferences}
+	CheckSettledOnce, CheckBatchTotals, CheckSettlementJournal, CheckPayoutJournal, CheckReferences, CheckPending}
 
 // LedgerCheck verifies DESIGN.md §3's invariants over the whole database and returns what is
 // wrong, at most limit findings per check (0: 1000):
@@ -347,6 +356,20 @@ func (s *Store) LedgerCheck(ctx context.Context, limit int) ([]LedgerProblem, er
 		{CheckJournalBalanced, `SELECT j.id AS ref, j.kind || ' ' || j.ref_id || ': ' || COALESCE(p.currency, '') || ' postings sum to ' || CAST(COALESCE(SUM(p.amount), 0) AS TEXT) AS detail
 			FROM ledger_journals j LEFT JOIN ledger_postings p ON p.journal_id = j.id
 			GROUP BY j.id, j.kind, j.ref_id, p.currency HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.id) = 0 ORDER BY j.id`},
+		// Every succeeded payment and refund is either settled or pending settlement, never both.
+		{CheckPending, `SELECT p.id AS ref, 'succeeded payment neither settled nor pending settlement' AS detail FROM payments p
+			WHERE p.status IN ('succeeded', 'partially_refunded', 'refunded')
+				AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = p.id)
+				AND NOT EXISTS (SELECT 1 FROM settle_pending sp WHERE sp.object_id = p.id)
+			UNION ALL
+			SELECT r.id AS ref, 'succeeded refund neither settled nor pending settlement' AS detail FROM refunds r
+			WHERE r.status = 'succeeded'
+				AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = r.id)
+				AND NOT EXISTS (SELECT 1 FROM settle_pending sp WHERE sp.object_id = r.id)
+			UNION ALL
+			SELECT sp.object_id AS ref, 'pending settlement but already settled in batch ' || i.batch_id AS detail
+			FROM settle_pending sp JOIN settle_items i ON i.object_id = sp.object_id
+			ORDER BY ref`},
 		// PostgreSQL drops the foreign keys to hot parent rows (migration 0007): check them here.
 		{CheckReferences, `SELECT p.account || ' ' || p.currency AS ref, 'posting of journal ' || p.journal_id || ' to an account that does not exist' AS detail
 			FROM ledger_postings p LEFT JOIN ledger_accounts a ON a.name = p.account AND a.currency = p.currency WHERE a.name IS NULL
@@ -517,6 +540,14 @@ func (s *Store) SeedSucceeded(ctx context.Context, ps []SeedPayment) error {
 				}
 				if _, err := exec(ctx, tx.tx, tx.dialect, sb.String(), args...); err != nil {
 					return fmt.Errorf("seed payments: %w", err)
+				}
+				pend := make([]any, 0, len(stmt)*4)
+				for _, p := range stmt {
+					pend = append(pend, p.ID, "payment", p.MerchantID, p.BusinessDate)
+				}
+				if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("settle_pending",
+					[]string{"object_id", "kind", "merchant_id", "business_date"}, len(stmt)), pend...); err != nil {
+					return fmt.Errorf("seed pending settlement: %w", err)
 				}
 				if len(rec) > 0 {
 					if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("recon_matches", []string{"object_id", "run_id", "reconciled_at"}, len(rec)/3),
