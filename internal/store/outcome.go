@@ -255,8 +255,8 @@ func (t *Tx) ApplyRefundOutcome(ctx context.Context, id string, o RefundOutcome,
 // pendSettlement records that a succeeded payment or refund awaits settlement (settle_pending;
 // deleted in the transaction that settles it).
 func (t *Tx) pendSettlement(ctx context.Context, id, kind, merchantID, businessDate string) error {
-	if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO settle_pending (object_id, kind, merchant_id, business_date)
-		VALUES (?, ?, ?, ?) ON CONFLICT (object_id) DO NOTHING`, id, kind, merchantID, businessDate); err != nil {
+	if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO settle_pending (merchant_id, kind, business_date, object_id)
+		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, merchantID, kind, businessDate, id); err != nil {
 		return fmt.Errorf("pend settlement of %s: %w", id, err)
 	}
 	return nil

@@ -833,7 +833,7 @@ func (s *Store) SeedReconPayments(ctx context.Context, ps []ReconSeedPayment, lo
 							r.ChannelRefundNo, Now(r.CreatedAt), Now(r.CreatedAt), nullTime(&r.SucceededAt), bd)
 						nref++
 						if r.Status == "succeeded" && bd != nil {
-							pend = append(pend, r.ID, "refund", p.MerchantID, bd)
+							pend = append(pend, p.MerchantID, "refund", bd, r.ID)
 						}
 					}
 					var bd any
@@ -843,7 +843,7 @@ func (s *Store) SeedReconPayments(ctx context.Context, ps []ReconSeedPayment, lo
 					args = append(args, p.ID, p.MerchantID, p.ID, p.Amount, p.Currency, "wallet_qr", "seed", p.Status, p.Channel,
 						p.ChannelTradeNo, refunded, reconSucceededRefunds(p), Now(p.CreatedAt), Now(p.CreatedAt), nullTime(&p.PaidAt), bd)
 					if (p.Status == "succeeded" || p.Status == "partially_refunded" || p.Status == "refunded") && bd != nil {
-						pend = append(pend, p.ID, "payment", p.MerchantID, bd)
+						pend = append(pend, p.MerchantID, "payment", bd, p.ID)
 					}
 				}
 				if _, err := tx.tx.ExecContext(ctx, tx.Rebind(multiInsert("payments", payCols, len(batch))), args...); err != nil {
@@ -856,7 +856,7 @@ func (s *Store) SeedReconPayments(ctx context.Context, ps []ReconSeedPayment, lo
 						return fmt.Errorf("insert refunds: %w", translate(err))
 					}
 				}
-				pendCols := []string{"object_id", "kind", "merchant_id", "business_date"}
+				pendCols := []string{"merchant_id", "kind", "business_date", "object_id"}
 				for r := 0; r < len(pend)/4; r += per {
 					n := min(per, len(pend)/4-r)
 					if _, err := tx.tx.ExecContext(ctx, tx.Rebind(multiInsert("settle_pending", pendCols, n)),

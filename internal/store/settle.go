@@ -214,8 +214,10 @@ func (t *Tx) InsertSettleBatch(ctx context.Context, b SettleBatch, items []Settl
 		for i, it := range part {
 			ids[i] = it.ObjectID
 		}
-		if _, err := exec(ctx, t.tx, t.dialect, `DELETE FROM settle_pending WHERE object_id IN (?`+
-			strings.Repeat(", ?", len(ids)-1)+`)`, ids...); err != nil {
+		// The merchant's pending rows are contiguous (keyed by merchant first): the delete stays
+		// within them.
+		if _, err := exec(ctx, t.tx, t.dialect, `DELETE FROM settle_pending WHERE merchant_id = ? AND object_id IN (?`+
+			strings.Repeat(", ?", len(ids)-1)+`)`, append([]any{b.MerchantID}, ids...)...); err != nil {
 			return fmt.Errorf("settled items of batch %s: %w", b.ID, err)
 		}
 	}
@@ -360,12 +362,14 @@ func (s *Store) LedgerCheck(ctx context.Context, limit int) ([]LedgerProblem, er
 		{CheckPending, `SELECT p.id AS ref, 'succeeded payment neither settled nor pending settlement' AS detail FROM payments p
 			WHERE p.status IN ('succeeded', 'partially_refunded', 'refunded')
 				AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = p.id)
-				AND NOT EXISTS (SELECT 1 FROM settle_pending sp WHERE sp.object_id = p.id)
+				AND NOT EXISTS (SELECT 1 FROM settle_pending sp WHERE sp.merchant_id = p.merchant_id AND sp.kind = 'payment'
+					AND sp.business_date = p.business_date AND sp.object_id = p.id)
 			UNION ALL
 			SELECT r.id AS ref, 'succeeded refund neither settled nor pending settlement' AS detail FROM refunds r
 			WHERE r.status = 'succeeded'
 				AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = r.id)
-				AND NOT EXISTS (SELECT 1 FROM settle_pending sp WHERE sp.object_id = r.id)
+				AND NOT EXISTS (SELECT 1 FROM settle_pending sp WHERE sp.merchant_id = r.merchant_id AND sp.kind = 'refund'
+					AND sp.business_date = r.business_date AND sp.object_id = r.id)
 			UNION ALL
 			SELECT sp.object_id AS ref, 'pending settlement but already settled in batch ' || i.batch_id AS detail
 			FROM settle_pending sp JOIN settle_items i ON i.object_id = sp.object_id
@@ -543,10 +547,10 @@ func (s *Store) SeedSucceeded(ctx context.Context, ps []SeedPayment) error {
 				}
 				pend := make([]any, 0, len(stmt)*4)
 				for _, p := range stmt {
-					pend = append(pend, p.ID, "payment", p.MerchantID, p.BusinessDate)
+					pend = append(pend, p.MerchantID, "payment", p.BusinessDate, p.ID)
 				}
 				if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("settle_pending",
-					[]string{"object_id", "kind", "merchant_id", "business_date"}, len(stmt)), pend...); err != nil {
+					[]string{"merchant_id", "kind", "business_date", "object_id"}, len(stmt)), pend...); err != nil {
 					return fmt.Errorf("seed pending settlement: %w", err)
 				}
 				if len(rec) > 0 {
