@@ -833,7 +833,7 @@ func (s *Store) SeedReconPayments(ctx context.Context, ps []ReconSeedPayment, lo
 							r.ChannelRefundNo, Now(r.CreatedAt), Now(r.CreatedAt), nullTime(&r.SucceededAt), bd)
 						nref++
 						if r.Status == "succeeded" && bd != nil {
-							pend = append(pend, p.MerchantID, "refund", bd, r.ID)
+							pend = append(pend, p.MerchantID, "refund", bd, r.ID, r.ID, p.Currency, r.Amount, Now(r.SucceededAt))
 						}
 					}
 					var bd any
@@ -843,7 +843,7 @@ func (s *Store) SeedReconPayments(ctx context.Context, ps []ReconSeedPayment, lo
 					args = append(args, p.ID, p.MerchantID, p.ID, p.Amount, p.Currency, "wallet_qr", "seed", p.Status, p.Channel,
 						p.ChannelTradeNo, refunded, reconSucceededRefunds(p), Now(p.CreatedAt), Now(p.CreatedAt), nullTime(&p.PaidAt), bd)
 					if (p.Status == "succeeded" || p.Status == "partially_refunded" || p.Status == "refunded") && bd != nil {
-						pend = append(pend, p.MerchantID, "payment", bd, p.ID)
+						pend = append(pend, p.MerchantID, "payment", bd, p.ID, p.ID, p.Currency, p.Amount, Now(p.PaidAt))
 					}
 				}
 				if _, err := tx.tx.ExecContext(ctx, tx.Rebind(multiInsert("payments", payCols, len(batch))), args...); err != nil {
@@ -856,11 +856,11 @@ func (s *Store) SeedReconPayments(ctx context.Context, ps []ReconSeedPayment, lo
 						return fmt.Errorf("insert refunds: %w", translate(err))
 					}
 				}
-				pendCols := []string{"merchant_id", "kind", "business_date", "object_id"}
-				for r := 0; r < len(pend)/4; r += per {
-					n := min(per, len(pend)/4-r)
-					if _, err := tx.tx.ExecContext(ctx, tx.Rebind(multiInsert("settle_pending", pendCols, n)),
-						pend[r*4:(r+n)*4]...); err != nil {
+				w := len(pendingCols)
+				for r := 0; r < len(pend)/w; r += per {
+					n := min(per, len(pend)/w-r)
+					if _, err := tx.tx.ExecContext(ctx, tx.Rebind(multiInsert("settle_pending", pendingCols, n)),
+						pend[r*w:(r+n)*w]...); err != nil {
 						return fmt.Errorf("insert pending settlement: %w", translate(err))
 					}
 				}

@@ -138,12 +138,13 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 		recR = " AND EXISTS (SELECT 1 FROM recon_matches m WHERE m.object_id = r.id)"
 	}
 	var ps []UnsettledPayment
-	err := sel(ctx, s.db, s.dialect, &ps, `SELECT p.id, p.out_trade_no, p.currency, p.amount, p.business_date, p.paid_at
-		FROM settle_pending sp JOIN payments p ON p.id = sp.object_id
-		WHERE sp.merchant_id = ? AND sp.kind = 'payment' AND sp.business_date <= ?
-			AND p.status IN ('succeeded', 'partially_refunded', 'refunded')`+recP+`
-			AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = p.id)
-		ORDER BY p.paid_at, p.id`, merchantID, date)
+	// A succeeded payment stays in a paid state; its pending row carries what settle needs.
+	err := sel(ctx, s.db, s.dialect, &ps, `SELECT p.object_id AS id, p.out_no AS out_trade_no, p.currency, p.amount,
+			p.business_date, p.done_at AS paid_at
+		FROM settle_pending p
+		WHERE p.merchant_id = ? AND p.kind = 'payment' AND p.business_date <= ?`+strings.ReplaceAll(recP, "p.id", "p.object_id")+`
+			AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = p.object_id)
+		ORDER BY p.done_at, p.object_id`, merchantID, date)
 	if err != nil {
 		return nil, nil, fmt.Errorf("unsettled payments of %s: %w", merchantID, err)
 	}
@@ -169,6 +170,9 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 	}
 	return ps, rs, nil
 }
+
+// pendingCols are settle_pending's columns, for bulk inserts.
+var pendingCols = []string{"merchant_id", "kind", "business_date", "object_id", "out_no", "currency", "amount", "done_at"}
 
 // ErrBatchRace is returned by InsertSettleBatch when another run settled the same merchant,
 // currency and date, chained to the same previous batch, or settled one of the items first.
@@ -545,12 +549,11 @@ func (s *Store) SeedSucceeded(ctx context.Context, ps []SeedPayment) error {
 				if _, err := exec(ctx, tx.tx, tx.dialect, sb.String(), args...); err != nil {
 					return fmt.Errorf("seed payments: %w", err)
 				}
-				pend := make([]any, 0, len(stmt)*4)
+				pend := make([]any, 0, len(stmt)*8)
 				for _, p := range stmt {
-					pend = append(pend, p.MerchantID, "payment", p.BusinessDate, p.ID)
+					pend = append(pend, p.MerchantID, "payment", p.BusinessDate, p.ID, p.OutTradeNo, p.Currency, p.Amount, Now(p.PaidAt))
 				}
-				if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("settle_pending",
-					[]string{"merchant_id", "kind", "business_date", "object_id"}, len(stmt)), pend...); err != nil {
+				if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("settle_pending", pendingCols, len(stmt)), pend...); err != nil {
 					return fmt.Errorf("seed pending settlement: %w", err)
 				}
 				if len(rec) > 0 {
