@@ -121,6 +121,9 @@ func (t *Tx) ApplyPaymentOutcome(ctx context.Context, id string, o PaymentOutcom
 		if err := t.PostJournal(ctx, j, now); err != nil {
 			return p, false, err
 		}
+		if err := t.pendSettlement(ctx, "payment", p.MerchantID, p.BusinessDate, p.ID, p.OutTradeNo, string(p.Currency), p.Amount, *p.PaidAt); err != nil {
+			return p, false, err
+		}
 		event = paygw.EventPaymentSucceeded
 	case paygw.PaymentFailed:
 		event = paygw.EventPaymentFailed
@@ -229,6 +232,9 @@ func (t *Tx) ApplyRefundOutcome(ctx context.Context, id string, o RefundOutcome,
 		if err := t.PostJournal(ctx, j, now); err != nil {
 			return r, false, err
 		}
+		if err := t.pendSettlement(ctx, "refund", r.MerchantID, r.BusinessDate, r.ID, r.OutRefundNo, string(r.Currency), r.Amount, *r.SucceededAt); err != nil {
+			return r, false, err
+		}
 		event = paygw.EventRefundSucceeded
 	} else {
 		if _, err := exec(ctx, t.tx, t.dialect, `UPDATE payments SET refund_reserved = refund_reserved - ?, updated_at = ?
@@ -244,4 +250,14 @@ func (t *Tx) ApplyRefundOutcome(ctx context.Context, id string, o RefundOutcome,
 		return r, false, err
 	}
 	return r, true, nil
+}
+
+// pendSettlement records that a succeeded payment or refund awaits settlement (settle_pending;
+// deleted in the transaction that settles it).
+func (t *Tx) pendSettlement(ctx context.Context, kind, merchantID, businessDate, id, outNo, currency string, amount int64, doneAt time.Time) error {
+	if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO settle_pending (merchant_id, kind, business_date, object_id, out_no, currency, amount, done_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, merchantID, kind, businessDate, id, outNo, currency, amount, Now(doneAt)); err != nil {
+		return fmt.Errorf("pend settlement of %s: %w", id, err)
+	}
+	return nil
 }

@@ -817,7 +817,7 @@ func (s *Store) SeedReconPayments(ctx context.Context, ps []ReconSeedPayment, lo
 		err := s.Transact(ctx, func(tx *Tx) error {
 			for b := 0; b < len(chunk); b += per {
 				batch := chunk[b:min(b+per, len(chunk))]
-				var args, rargs []any
+				var args, rargs, pend []any
 				nref := 0
 				for _, p := range batch {
 					var refunded int64
@@ -832,6 +832,9 @@ func (s *Store) SeedReconPayments(ctx context.Context, ps []ReconSeedPayment, lo
 						rargs = append(rargs, r.ID, p.ID, p.MerchantID, r.ID, r.Amount, p.Currency, "seed", r.Status, p.Channel,
 							r.ChannelRefundNo, Now(r.CreatedAt), Now(r.CreatedAt), nullTime(&r.SucceededAt), bd)
 						nref++
+						if r.Status == "succeeded" && bd != nil {
+							pend = append(pend, p.MerchantID, "refund", bd, r.ID, r.ID, p.Currency, r.Amount, Now(r.SucceededAt))
+						}
 					}
 					var bd any
 					if !p.PaidAt.IsZero() {
@@ -839,6 +842,9 @@ func (s *Store) SeedReconPayments(ctx context.Context, ps []ReconSeedPayment, lo
 					}
 					args = append(args, p.ID, p.MerchantID, p.ID, p.Amount, p.Currency, "wallet_qr", "seed", p.Status, p.Channel,
 						p.ChannelTradeNo, refunded, reconSucceededRefunds(p), Now(p.CreatedAt), Now(p.CreatedAt), nullTime(&p.PaidAt), bd)
+					if (p.Status == "succeeded" || p.Status == "partially_refunded" || p.Status == "refunded") && bd != nil {
+						pend = append(pend, p.MerchantID, "payment", bd, p.ID, p.ID, p.Currency, p.Amount, Now(p.PaidAt))
+					}
 				}
 				if _, err := tx.tx.ExecContext(ctx, tx.Rebind(multiInsert("payments", payCols, len(batch))), args...); err != nil {
 					return fmt.Errorf("insert payments: %w", translate(err))
@@ -848,6 +854,14 @@ func (s *Store) SeedReconPayments(ctx context.Context, ps []ReconSeedPayment, lo
 					if _, err := tx.tx.ExecContext(ctx, tx.Rebind(multiInsert("refunds", refCols, n)),
 						rargs[r*len(refCols):(r+n)*len(refCols)]...); err != nil {
 						return fmt.Errorf("insert refunds: %w", translate(err))
+					}
+				}
+				w := len(pendingCols)
+				for r := 0; r < len(pend)/w; r += per {
+					n := min(per, len(pend)/w-r)
+					if _, err := tx.tx.ExecContext(ctx, tx.Rebind(multiInsert("settle_pending", pendingCols, n)),
+						pend[r*w:(r+n)*w]...); err != nil {
+						return fmt.Errorf("insert pending settlement: %w", translate(err))
 					}
 				}
 			}

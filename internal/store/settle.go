@@ -138,12 +138,13 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 		recR = " AND EXISTS (SELECT 1 FROM recon_matches m WHERE m.object_id = r.id)"
 	}
 	var ps []UnsettledPayment
-	err := sel(ctx, s.db, s.dialect, &ps, `SELECT p.id, p.out_trade_no, p.currency, p.amount, p.business_date, p.paid_at
-		FROM payments p
-		WHERE p.merchant_id = ? AND p.business_date <= ?
-			AND p.status IN ('succeeded', 'partially_refunded', 'refunded')`+recP+`
-			AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = p.id)
-		ORDER BY p.paid_at, p.id`, merchantID, date)
+	// A succeeded payment stays in a paid state; its pending row carries what settle needs.
+	err := sel(ctx, s.db, s.dialect, &ps, `SELECT p.object_id AS id, p.out_no AS out_trade_no, p.currency, p.amount,
+			p.business_date, p.done_at AS paid_at
+		FROM settle_pending p
+		WHERE p.merchant_id = ? AND p.kind = 'payment' AND p.business_date <= ?`+strings.ReplaceAll(recP, "p.id", "p.object_id")+`
+			AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = p.object_id)
+		ORDER BY p.done_at, p.object_id`, merchantID, date)
 	if err != nil {
 		return nil, nil, fmt.Errorf("unsettled payments of %s: %w", merchantID, err)
 	}
@@ -152,10 +153,10 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 			r.succeeded_at, p.amount AS payment_amount, pi.fee AS payment_fee,
 			CAST(COALESCE((SELECT SUM(x.amount) FROM settle_items x WHERE x.kind = 'refund' AND x.payment_id = r.payment_id), 0) AS BIGINT) AS refunded_before,
 			CAST(COALESCE((SELECT SUM(x.fee) FROM settle_items x WHERE x.kind = 'refund' AND x.payment_id = r.payment_id), 0) AS BIGINT) AS returned_before
-		FROM refunds r
+		FROM settle_pending sp JOIN refunds r ON r.id = sp.object_id
 		JOIN payments p ON p.id = r.payment_id
 		LEFT JOIN settle_items pi ON pi.object_id = r.payment_id
-		WHERE r.merchant_id = ? AND r.business_date <= ? AND r.status = 'succeeded'`+recR+`
+		WHERE sp.merchant_id = ? AND sp.kind = 'refund' AND sp.business_date <= ? AND r.status = 'succeeded'`+recR+`
 			AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = r.id)
 		ORDER BY r.succeeded_at, r.id`, merchantID, date)
 	if err != nil {
@@ -169,6 +170,9 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 	}
 	return ps, rs, nil
 }
+
+// pendingCols are settle_pending's columns, for bulk inserts.
+var pendingCols = []string{"merchant_id", "kind", "business_date", "object_id", "out_no", "currency", "amount", "done_at"}
 
 // ErrBatchRace is returned by InsertSettleBatch when another run settled the same merchant,
 // currency and date, chained to the same previous batch, or settled one of the items first.
@@ -209,6 +213,16 @@ func (t *Tx) InsertSettleBatch(ctx context.Context, b SettleBatch, items []Settl
 				return fmt.Errorf("insert items of batch %s: %w: %w", b.ID, ErrBatchRace, err)
 			}
 			return fmt.Errorf("insert items of batch %s: %w", b.ID, err)
+		}
+		ids := make([]any, len(part))
+		for i, it := range part {
+			ids[i] = it.ObjectID
+		}
+		// The merchant's pending rows are contiguous (keyed by merchant first): the delete stays
+		// within them.
+		if _, err := exec(ctx, t.tx, t.dialect, `DELETE FROM settle_pending WHERE merchant_id = ? AND object_id IN (?`+
+			strings.Repeat(", ?", len(ids)-1)+`)`, append([]any{b.MerchantID}, ids...)...); err != nil {
+			return fmt.Errorf("settled items of batch %s: %w", b.ID, err)
 		}
 	}
 	return nil
@@ -320,11 +334,12 @@ const (
 	CheckSettlementJournal = "settlement_journal"
 	CheckPayoutJournal     = "payout_journal"
 	CheckReferences        = "references"
+	CheckPending           = "pending"
 )
 
 // LedgerChecks lists every check LedgerCheck runs, in order.
 var LedgerChecks = []string{CheckJournalBalanced, CheckAccountBalance, CheckPaymentJournal, CheckRefundJournal,
-	CheckSettledOnce, CheckBatchTotals, CheckSettlementJournal, CheckPayoutJournal, CheckReferences}
+	CheckSettledOnce, CheckBatchTotals, CheckSettlementJournal, CheckPayoutJournal, CheckReferences, CheckPending}
 
 // LedgerCheck verifies DESIGN.md §3's invariants over the whole database and returns what is
 // wrong, at most limit findings per check (0: 1000):
@@ -347,6 +362,22 @@ func (s *Store) LedgerCheck(ctx context.Context, limit int) ([]LedgerProblem, er
 		{CheckJournalBalanced, `SELECT j.id AS ref, j.kind || ' ' || j.ref_id || ': ' || COALESCE(p.currency, '') || ' postings sum to ' || CAST(COALESCE(SUM(p.amount), 0) AS TEXT) AS detail
 			FROM ledger_journals j LEFT JOIN ledger_postings p ON p.journal_id = j.id
 			GROUP BY j.id, j.kind, j.ref_id, p.currency HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.id) = 0 ORDER BY j.id`},
+		// Every succeeded payment and refund is either settled or pending settlement, never both.
+		{CheckPending, `SELECT p.id AS ref, 'succeeded payment neither settled nor pending settlement' AS detail FROM payments p
+			WHERE p.status IN ('succeeded', 'partially_refunded', 'refunded')
+				AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = p.id)
+				AND NOT EXISTS (SELECT 1 FROM settle_pending sp WHERE sp.merchant_id = p.merchant_id AND sp.kind = 'payment'
+					AND sp.business_date = p.business_date AND sp.object_id = p.id)
+			UNION ALL
+			SELECT r.id AS ref, 'succeeded refund neither settled nor pending settlement' AS detail FROM refunds r
+			WHERE r.status = 'succeeded'
+				AND NOT EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = r.id)
+				AND NOT EXISTS (SELECT 1 FROM settle_pending sp WHERE sp.merchant_id = r.merchant_id AND sp.kind = 'refund'
+					AND sp.business_date = r.business_date AND sp.object_id = r.id)
+			UNION ALL
+			SELECT sp.object_id AS ref, 'pending settlement but already settled in batch ' || i.batch_id AS detail
+			FROM settle_pending sp JOIN settle_items i ON i.object_id = sp.object_id
+			ORDER BY ref`},
 		// PostgreSQL drops the foreign keys to hot parent rows (migration 0007): check them here.
 		{CheckReferences, `SELECT p.account || ' ' || p.currency AS ref, 'posting of journal ' || p.journal_id || ' to an account that does not exist' AS detail
 			FROM ledger_postings p LEFT JOIN ledger_accounts a ON a.name = p.account AND a.currency = p.currency WHERE a.name IS NULL
@@ -517,6 +548,13 @@ func (s *Store) SeedSucceeded(ctx context.Context, ps []SeedPayment) error {
 				}
 				if _, err := exec(ctx, tx.tx, tx.dialect, sb.String(), args...); err != nil {
 					return fmt.Errorf("seed payments: %w", err)
+				}
+				pend := make([]any, 0, len(stmt)*8)
+				for _, p := range stmt {
+					pend = append(pend, p.MerchantID, "payment", p.BusinessDate, p.ID, p.OutTradeNo, p.Currency, p.Amount, Now(p.PaidAt))
+				}
+				if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("settle_pending", pendingCols, len(stmt)), pend...); err != nil {
+					return fmt.Errorf("seed pending settlement: %w", err)
 				}
 				if len(rec) > 0 {
 					if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("recon_matches", []string{"object_id", "run_id", "reconciled_at"}, len(rec)/3),

@@ -119,7 +119,7 @@ func TestLedgerCheck(t *testing.T) {
 			t.Logf("%s %s: %s", p.Check, p.Ref, p.Detail)
 		}
 		for _, c := range []string{store.CheckAccountBalance, store.CheckJournalBalanced, store.CheckBatchTotals,
-			store.CheckPayoutJournal, store.CheckPaymentJournal} {
+			store.CheckPayoutJournal, store.CheckPaymentJournal, store.CheckPending} {
 			if !got[c] {
 				t.Errorf("check %s found nothing", c)
 			}
