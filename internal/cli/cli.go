@@ -221,7 +221,7 @@ func (a *App) setupLogger(cmd *cobra.Command) error {
 	format := a.LogFormat
 	if format == "" {
 		format = "json"
-		if f, ok := a.Stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if a.stderrIsTerminal() {
 			format = "console"
 		}
 	}
@@ -300,11 +300,8 @@ func (a *App) Date(flag string, cfg *config.Config) (string, error) {
 	return flag, nil
 }
 
-// Stderr is a terminal?
-func (a *App) stderrIsTerminal() bool {
-	f, ok := a.Stderr.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
+// stderrIsTerminal reports whether logs and progress go to a terminal.
+func (a *App) stderrIsTerminal() bool { return IsTerminal(a.Stderr) }
 
 // IsTerminal reports whether w is a terminal (progress bars, tables).
 func IsTerminal(w io.Writer) bool {

@@ -19,9 +19,6 @@ type JobSpec struct {
 	Trigger     string        // manual | cron | cronjob (env PAYGW_TRIGGER)
 }
 
-// ErrLeaseHeld is returned by RunJob's caller-visible result when another process holds the job.
-var ErrLeaseHeld = errors.New("lease held by another run")
-
 // RunJob runs fn under the lease job/business_key and records a job_runs row with its outcome
 // and summary. If another run holds the lease, it records a skipped run, logs who holds it and
 // returns (false, nil): API.md's exit 0 for a skipped job. fn's summary string is stored.

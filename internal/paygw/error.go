@@ -29,8 +29,6 @@ const (
 	CodeNoChannelAvailable   Code = "no_channel_available"
 	CodeInternal             Code = "internal"
 	CodePayloadTooLarge      Code = "payload_too_large"
-	CodeConflict             Code = "conflict" // a lost compare-and-set race, retried internally
-	CodeLeaseHeld            Code = "lease_held"
 )
 
 // Error is the application error. Message is safe to show to the caller: it never holds a

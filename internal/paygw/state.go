@@ -1,7 +1,5 @@
 package paygw
 
-import "fmt"
-
 // PaymentStatus is a payment's state (API.md).
 type PaymentStatus string
 
@@ -152,11 +150,3 @@ func (m PayMethod) NeedsAgreement() bool { return m == PayMethodQuickPay || m ==
 
 // Redirect reports whether the payer pays on the channel's page.
 func (m PayMethod) Redirect() bool { return m == PayMethodWalletQR || m == PayMethodOnlineBanking }
-
-// Validate is used by config for pay method lists.
-func (m PayMethod) Validate() error {
-	if _, err := ParsePayMethod(string(m)); err != nil {
-		return fmt.Errorf("unknown pay method %q", string(m))
-	}
-	return nil
-}

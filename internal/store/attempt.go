@@ -34,10 +34,3 @@ func recordAttempt(ctx context.Context, q queryer, d Dialect, a ChannelAttempt) 
 	}
 	return nil
 }
-
-// CountAttempts counts a payment's channel attempts of one operation (tests, diagnostics).
-func (s *Store) CountAttempts(ctx context.Context, paymentID, operation string) (int, error) {
-	var n int
-	err := get(ctx, s.db, s.dialect, &n, `SELECT COUNT(*) FROM channel_attempts WHERE payment_id = ? AND operation = ?`, paymentID, operation)
-	return n, err
-}
