@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -91,22 +93,38 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	defer app.close()
-	return app.exitCode(err)
+	return app.exitCodeOf(cmd, err)
 }
 
-func (a *App) exitCode(err error) int {
+func (a *App) exitCode(err error) int { return a.exitCodeOf(nil, err) }
+
+// helpHint points to the help of the command that was run: `paygw settle --help`.
+func helpHint(cmd *cobra.Command) string {
+	path := "paygw"
+	if cmd != nil {
+		path = cmd.CommandPath()
+	}
+	return fmt.Sprintf("Run '%s --help' for usage.", path)
+}
+
+// exitCodeOf reports err (of cmd, when known) and returns the process's exit code.
+func (a *App) exitCodeOf(cmd *cobra.Command, err error) int {
 	if err == nil {
 		return ExitOK
 	}
 	var re *runError
 	if !errors.As(err, &re) {
 		// cobra's own errors: unknown command or flag, wrong argument count.
-		fmt.Fprintf(a.Stderr, "paygw: %v\nRun 'paygw --help' for usage.\n", err)
+		fmt.Fprintf(a.Stderr, "paygw: %v\n%s\n", err, helpHint(cmd))
 		return ExitUsage
 	}
 	err = re.err
+	if errors.Is(err, store.ErrNotFound) {
+		// The operator named an object that does not exist: say which, not what the driver said.
+		err = &UsageError{Err: errors.New(notFoundMessage(err))}
+	}
 	var ue *UsageError
 	var de *store.DSNError
 	var ke *config.KeyError
@@ -115,7 +133,10 @@ func (a *App) exitCode(err error) int {
 	case errors.As(err, &ee):
 		a.Log.Error().Err(ee.Err).Int("exit_code", ee.Code).Msg("done with findings")
 		return ee.Code
-	case errors.As(err, &ue), errors.As(err, &de), errors.As(err, &ke):
+	case errors.As(err, &ue):
+		fmt.Fprintf(a.Stderr, "paygw: %v\n%s\n", err, helpHint(cmd))
+		return ExitUsage
+	case errors.As(err, &de), errors.As(err, &ke):
 		fmt.Fprintf(a.Stderr, "paygw: %v\n", err)
 		return ExitUsage
 	case errors.Is(err, context.Canceled):
@@ -138,7 +159,17 @@ func NewRoot(app *App) *cobra.Command {
 			if err := applyEnv(cmd, app.getenv); err != nil {
 				return err
 			}
-			return app.setupLogger(cmd)
+			if err := app.setupLogger(cmd); err != nil {
+				return err
+			}
+			// A --config that does not exist or does not parse is refused by every command,
+			// before anything runs: running on the defaults instead hides the typo.
+			if app.Config != "" {
+				if _, err := app.Cfg(); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	pf := root.PersistentFlags()
@@ -243,6 +274,9 @@ func (a *App) Cfg() (*config.Config, error) {
 	defer a.mu.Unlock()
 	if a.cfg == nil {
 		c, err := config.Load(a.Config)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, Usagef("--config %s: no such file", a.Config)
+		}
 		if err != nil {
 			return nil, &UsageError{Err: err}
 		}
@@ -307,4 +341,41 @@ func (a *App) stderrIsTerminal() bool { return IsTerminal(a.Stderr) }
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// idNouns names the object behind each id prefix, in the operator's words.
+var idNouns = map[string]string{
+	"mch": "merchant", "pay": "payment", "ref": "refund", "agr": "agreement", "stb": "batch",
+	"rcn": "reconciliation run", "run": "job run", "evt": "notification", "jnl": "journal",
+}
+
+var (
+	idPattern  = regexp.MustCompile(`\b([a-z]{3})_[A-Za-z0-9]+\b`)
+	locPattern = regexp.MustCompile(`^[^\s:]+:\d+: `) // file:line: of a line in an input file
+)
+
+// notFoundMessage rewrites the lines of err that end in a store not-found error into
+// "<file:line: >batch stb_X not found": the object is the last id named before the store's text.
+func notFoundMessage(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	nf := store.ErrNotFound.Error()
+	for i, line := range lines {
+		idx := strings.Index(line, nf)
+		if idx < 0 {
+			continue
+		}
+		head := line[:idx]
+		loc := locPattern.FindString(head)
+		what := strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(head, loc)), ":")
+		for _, m := range idPattern.FindAllStringSubmatch(head, -1) {
+			if noun, ok := idNouns[m[1]]; ok {
+				what = noun + " " + m[0]
+			}
+		}
+		if what == "" {
+			what = "object"
+		}
+		lines[i] = loc + what + " not found"
+	}
+	return strings.Join(lines, "\n")
 }
