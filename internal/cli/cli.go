@@ -71,6 +71,10 @@ type App struct {
 	Getenv func(string) string
 	Now    func() time.Time
 	Log    zerolog.Logger
+	// Keys, when set, seals and opens secrets instead of PAYGW_SECRET_KEY (tests, in-process jobs).
+	Keys *store.Keyring
+
+	cmdPath string // the command being run: "paygw settle mark-paid"
 
 	mu    sync.Mutex
 	cfg   *config.Config
@@ -128,6 +132,8 @@ func (a *App) exitCodeOf(cmd *cobra.Command, err error) int {
 	var ue *UsageError
 	var de *store.DSNError
 	var ke *config.KeyError
+	var nm *store.NotMigratedError
+	var km *store.KeyMismatchError
 	var ee *ExitError
 	switch {
 	case errors.As(err, &ee):
@@ -136,7 +142,7 @@ func (a *App) exitCodeOf(cmd *cobra.Command, err error) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(a.Stderr, "paygw: %v\n%s\n", err, helpHint(cmd))
 		return ExitUsage
-	case errors.As(err, &de), errors.As(err, &ke):
+	case errors.As(err, &de), errors.As(err, &ke), errors.As(err, &nm), errors.As(err, &km), errors.Is(err, store.ErrNoSecretKey):
 		fmt.Fprintf(a.Stderr, "paygw: %v\n", err)
 		return ExitUsage
 	case errors.Is(err, context.Canceled):
@@ -156,6 +162,7 @@ func NewRoot(app *App) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			app.cmdPath = cmd.CommandPath()
 			if err := applyEnv(cmd, app.getenv); err != nil {
 				return err
 			}
@@ -290,7 +297,41 @@ func (a *App) Store(ctx context.Context) (*store.Store, error) {
 	return a.StoreWith(ctx, store.Options{})
 }
 
-// StoreWith opens the database once with options (pool size, statement timeout).
+// keyCommands seal or open merchant secrets or bank accounts (signing notifications, checking
+// request signatures, payout files): they refuse to start without PAYGW_SECRET_KEY.
+var keyCommands = map[string]bool{"serve": true, "merchant": true, "settle": true, "cron": true, "replay-notify": true}
+
+// needsKeys reports whether the running command seals or opens secrets.
+func (a *App) needsKeys() bool {
+	f := strings.Fields(a.cmdPath)
+	return len(f) > 1 && keyCommands[f[1]]
+}
+
+// keyring is a.Keys, else PAYGW_SECRET_KEY; nil when neither is set and the command needs none.
+func (a *App) keyring() (*store.Keyring, error) {
+	if a.Keys != nil {
+		return a.Keys, nil
+	}
+	v := strings.TrimSpace(a.getenv("PAYGW_SECRET_KEY"))
+	if v == "" {
+		if a.needsKeys() {
+			return nil, Usagef("PAYGW_SECRET_KEY is not set: `%s` seals and opens merchant secrets and bank accounts with it. "+
+				"Generate a key once with `openssl rand -hex 32`, keep it in your secret store, and give every paygw process "+
+				"on this database the same value (there is no built-in key)", a.cmdPath)
+		}
+		return nil, nil
+	}
+	k, err := store.ParseKey(v)
+	if err != nil {
+		return nil, &UsageError{Err: err}
+	}
+	return k, nil
+}
+
+// StoreWith opens the database once with options (pool size, statement timeout). Only
+// `migrate up` creates a SQLite file; every other command first checks that the schema is
+// current (`database at … is not migrated`, exit 2) and, when it handles secrets, that
+// PAYGW_SECRET_KEY opens the ones already stored.
 func (a *App) StoreWith(ctx context.Context, opts store.Options) (*store.Store, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -300,12 +341,39 @@ func (a *App) StoreWith(ctx context.Context, opts store.Options) (*store.Store, 
 	if _, err := store.ParseDSN(a.DB); err != nil {
 		return nil, err
 	}
+	keys, err := a.keyring()
+	if err != nil {
+		return nil, err
+	}
+	opts.Keys = keys
+	opts.MustExist = a.cmdPath != "paygw migrate up"
 	s, err := store.Open(ctx, a.DB, opts)
 	if err != nil {
 		return nil, err
 	}
+	if !strings.HasPrefix(a.cmdPath, "paygw migrate") {
+		if err := s.CheckSchema(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if a.needsKeys() {
+			if err := s.CheckKeys(ctx); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
+	}
 	a.store = s
 	return s, nil
+}
+
+// RedactedDB is --db without a password, for logs and messages.
+func (a *App) RedactedDB() string {
+	d, err := store.ParseDSN(a.DB)
+	if err != nil {
+		return "(invalid --db)"
+	}
+	return d.String()
 }
 
 // CheckDSN validates --db without opening it (bad usage is exit 2 before any database is opened).

@@ -135,6 +135,7 @@ func runInProcess(ctx context.Context, app *App, stdout, stderr io.Writer, args 
 		"PAYGW_LOG_FORMAT": format,
 	}
 	child := &App{
+		Keys:   app.Keys,
 		Stdin:  strings.NewReader(""),
 		Stdout: stdout,
 		Stderr: stderr,

@@ -24,7 +24,7 @@ func newMigrateCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			app.Log.Info().Ints64("applied", vs).Str("db", app.DB).Msg("migrate up")
+			app.Log.Info().Ints64("applied", vs).Str("db", app.RedactedDB()).Msg("migrate up")
 			return nil
 		},
 	})

@@ -82,12 +82,6 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 		return err
 	}
 	log := app.Log
-	if s.Keys().Insecure {
-		log.Warn().Msg("PAYGW_SECRET_KEY is not set: merchant secrets are sealed with the built-in development key")
-	}
-	if ok, err := s.SchemaCurrent(ctx); err != nil || !ok {
-		log.Warn().Err(err).Msg("schema is not current; /readyz answers 503 until `paygw migrate up` runs")
-	}
 	if o.Pprof != "" {
 		go func() {
 			mux := http.NewServeMux()
@@ -186,7 +180,7 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 	srv.SetReady(true)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Str("role", o.Role).Str("db", app.DB).Msg("serving")
+	log.Info().Str("addr", ln.Addr().String()).Str("role", o.Role).Str("db", app.RedactedDB()).Msg("serving")
 	select {
 	case err := <-errc:
 		stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -94,13 +95,77 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationStatus, error) 
 
 // SchemaCurrent reports whether every embedded migration is applied (for /readyz).
 func (s *Store) SchemaCurrent(ctx context.Context) (bool, error) {
+	pending, err := s.PendingMigrations(ctx)
+	if err != nil {
+		return false, err
+	}
+	return len(pending) == 0, nil
+}
+
+// PendingMigrations lists the embedded migrations not applied to the database, oldest first.
+// It only reads: unlike goose's own checks it never creates the version table, so checking an
+// empty or mistyped database leaves it as it was.
+func (s *Store) PendingMigrations(ctx context.Context) ([]int64, error) {
 	p, err := s.provider()
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	pending, err := p.HasPending(ctx)
+	var exists int
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version'`
+	if s.dialect == Postgres {
+		q = `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'goose_db_version'`
+	}
+	if err := s.db.GetContext(ctx, &exists, q); err != nil {
+		return nil, fmt.Errorf("schema check: %w", translate(err))
+	}
+	applied := map[int64]bool{}
+	if exists > 0 {
+		// goose's provider deletes a version's row when it rolls it back; older goose versions
+		// inserted is_applied = false rows: the latest row of a version decides.
+		var rows []struct {
+			Version int64 `db:"version_id"`
+			Applied bool  `db:"is_applied"`
+		}
+		if err := s.db.SelectContext(ctx, &rows, `SELECT version_id, is_applied FROM goose_db_version ORDER BY id`); err != nil {
+			return nil, fmt.Errorf("schema check: %w", translate(err))
+		}
+		for _, r := range rows {
+			applied[r.Version] = r.Applied
+		}
+	}
+	var pending []int64
+	for _, src := range p.ListSources() {
+		if !applied[src.Version] {
+			pending = append(pending, src.Version)
+		}
+	}
+	return pending, nil
+}
+
+// CheckSchema returns a *NotMigratedError when a migration is pending.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	pending, err := s.PendingMigrations(ctx)
 	if err != nil {
-		return false, err
+		return err
 	}
-	return !pending, nil
+	if len(pending) == 0 {
+		return nil
+	}
+	detail := "no migration is applied"
+	if all := len(s.mustSources()); len(pending) < all {
+		vs := make([]string, len(pending))
+		for i, v := range pending {
+			vs[i] = fmt.Sprintf("%04d", v)
+		}
+		detail = "migrations " + strings.Join(vs, ", ") + " are pending"
+	}
+	return &NotMigratedError{DSN: s.dsn, Detail: detail, Pending: pending}
+}
+
+func (s *Store) mustSources() []*goose.Source {
+	p, err := s.provider()
+	if err != nil {
+		return nil
+	}
+	return p.ListSources()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -27,8 +28,23 @@ type Options struct {
 	MaxConns int
 	// StatementTimeout bounds every PostgreSQL statement (default 30s; batch jobs pass more).
 	StatementTimeout time.Duration
-	// Keys seals merchant secrets; nil uses KeyringFromEnv.
+	// Keys seals merchant secrets. nil: no keyring; sealing or opening a secret then fails
+	// with ErrNoSecretKey (commands that do either refuse to start without a key).
 	Keys *Keyring
+	// MustExist refuses a SQLite file that does not exist instead of creating it: only
+	// `paygw migrate up` creates a database, so a mistyped --db is named, not made.
+	MustExist bool
+}
+
+// NotMigratedError is a database whose schema is missing or behind this binary's migrations.
+type NotMigratedError struct {
+	DSN     DSN
+	Detail  string  // why: "no such file", "migrations 11, 12 are pending"
+	Pending []int64 // the versions not applied
+}
+
+func (e *NotMigratedError) Error() string {
+	return fmt.Sprintf("database at %s is not migrated (run `paygw migrate up`): %s", e.DSN, e.Detail)
 }
 
 // Open connects to dsn. It does not migrate: `paygw migrate up` does.
@@ -38,11 +54,6 @@ func Open(ctx context.Context, dsnStr string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	keys := opts.Keys
-	if keys == nil {
-		if keys, err = KeyringFromEnv(); err != nil {
-			return nil, err
-		}
-	}
 	var s *Store
 	switch dsn.Dialect {
 	case SQLite:
@@ -76,6 +87,14 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	q.Add("_pragma", "temp_store(memory)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
+	if opts.MustExist {
+		if _, err := os.Stat(dsn.Path); errors.Is(err, os.ErrNotExist) {
+			return nil, &NotMigratedError{DSN: dsn, Detail: "no such file (is --db right?)"}
+		}
+		q.Set("mode", "rw") // and never create it, even if it vanishes meanwhile
+	} else if err := createPrivate(dsn.Path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", dsn, err)
+	}
 	db, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
@@ -105,6 +124,19 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	writers.Store(db, s)
 	s.closers = append(s.closers, func() { writers.Delete(db) })
 	return s, nil
+}
+
+// createPrivate creates the SQLite file 0600 if it does not exist: SQLite creates the -wal and
+// -shm files with the database file's permissions, so the whole database is the owner's only.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // pingBusy pings a new SQLite handle, waiting out SQLITE_BUSY for a while: opening a file that
