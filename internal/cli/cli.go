@@ -176,7 +176,7 @@ func NewRoot(app *App) *cobra.Command {
 					return err
 				}
 			}
-			return app.preflight()
+			return nil
 		},
 	}
 	pf := root.PersistentFlags()
@@ -326,31 +326,6 @@ func (a *App) keyring() (*store.Keyring, error) {
 		return nil, &UsageError{Err: err}
 	}
 	return k, nil
-}
-
-// dbCommands read or write the database: preflight checks what it can before they start.
-var dbCommands = map[string]bool{"merchant": true, "verify": true, "jobs": true, "reconcile": true, "settle": true,
-	"report": true, "replay-notify": true, "serve": true, "cron": true}
-
-// preflight refuses, before a database command does anything (creates an output directory,
-// reads a statement), what would make it fail later: a bad --db, a SQLite file that does not
-// exist (only `migrate up` creates one), a missing or malformed PAYGW_SECRET_KEY.
-func (a *App) preflight() error {
-	f := strings.Fields(a.cmdPath)
-	if len(f) < 2 || !dbCommands[f[1]] {
-		return nil
-	}
-	dsn, err := store.ParseDSN(a.DB)
-	if err != nil {
-		return err
-	}
-	if dsn.Dialect == store.SQLite {
-		if _, err := os.Stat(dsn.Path); errors.Is(err, fs.ErrNotExist) {
-			return &store.NotMigratedError{DSN: dsn, Detail: "no such file (is --db right?)"}
-		}
-	}
-	_, err = a.keyring()
-	return err
 }
 
 // StoreWith opens the database once with options (pool size, statement timeout). Only

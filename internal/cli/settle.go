@@ -138,14 +138,15 @@ func runSettle(ctx context.Context, app *App, o settleOpts) error {
 	if out == "" {
 		out = cfg.Settle.OutDir
 	}
+	// The database first: a command that cannot run leaves no output directory behind.
+	s, err := app.StoreWith(ctx, store.Options{StatementTimeout: 30 * time.Minute})
+	if err != nil {
+		return err
+	}
 	if !o.DryRun {
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			return Usagef("--out %s: %v", out, err)
 		}
-	}
-	s, err := app.StoreWith(ctx, store.Options{StatementTimeout: 30 * time.Minute})
-	if err != nil {
-		return err
 	}
 	opts := settle.Options{
 		Date: date, Merchant: o.Merchant, Shard: o.Shard, Shards: o.Shards, DryRun: o.DryRun,
