@@ -55,6 +55,10 @@ job itself. On SIGTERM or Ctrl-C no new job starts and running jobs get --drain-
 			if err := jobs.Check(cfg); err != nil {
 				return &UsageError{Err: err}
 			}
+			// Schema and secret key are checked once at start, not by every job of the schedule.
+			if _, err := app.Store(cmd.Context()); err != nil {
+				return err
+			}
 			return runSchedule(cmd.Context(), app, cfg.Location(), jobs.Definitions(cfg), o)
 		},
 	}

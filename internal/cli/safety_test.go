@@ -173,7 +173,7 @@ var commandsNeedingSchema = [][]string{
 	{"reconcile", "--channel", "sandbox", "--date", "2026-11-22", "--file", "../../fixtures/statements/sandbox_2026-11-22.csv"},
 	{"settle", "--date", "2026-11-22"}, {"settle", "mark-paid", "--batch", "stb_X", "--bank-ref", "B"},
 	{"report", "daily", "--date", "2026-11-22"}, {"replay-notify", "--all", "--dry-run"},
-	{"serve", "--addr", "127.0.0.1:0"},
+	{"serve", "--addr", "127.0.0.1:0"}, {"cron"},
 }
 
 // A database that is not migrated (empty, behind, or a mistyped SQLite path) is named with the
@@ -263,7 +263,7 @@ func TestSecretKeyRequired(t *testing.T) {
 			env["PAYGW_SECRET_KEY"] = ""
 			for _, args := range [][]string{
 				{"serve", "--addr", "127.0.0.1:0"}, {"merchant", "create", "--name", "x"}, {"merchant", "list"},
-				{"settle", "--date", "2026-11-22"}, {"replay-notify", "--all", "--dry-run"},
+				{"settle", "--date", "2026-11-22"}, {"replay-notify", "--all", "--dry-run"}, {"cron"},
 			} {
 				code, _, stderr := runFor(t, 10*time.Second, env, args...)
 				if code != cli.ExitUsage || !strings.Contains(stderr, "PAYGW_SECRET_KEY is not set") || !strings.Contains(stderr, "openssl rand -hex 32") {
