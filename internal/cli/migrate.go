@@ -30,7 +30,12 @@ func newMigrateCmd(app *App) *cobra.Command {
 				return err
 			}
 			app.Log.Info().Ints64("applied", vs).Str("db", app.RedactedDB()).Msg("migrate up")
-			return nil
+			// A SQLite database created by an older paygw may be readable by others: tighten it.
+			changed, err := store.PrivateFiles(app.DB)
+			if len(changed) > 0 {
+				app.Log.Warn().Strs("files", changed).Msg("made the SQLite database's files readable by their owner only (0600)")
+			}
+			return err
 		},
 	})
 	cmd.AddCommand(newMigrateDownCmd(app))

@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,5 +116,24 @@ func itoa(n int) string {
 		if n == 0 {
 			return s
 		}
+	}
+}
+
+// migrate up creates the SQLite file 0600 and makes an older, world-readable one private.
+func TestMigrateUpMakesSQLiteFilesPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "paygw.db")
+	env := map[string]string{"PAYGW_DB": "sqlite:" + path}
+	if code, _, e := run(t, env, "migrate", "up"); code != 0 {
+		t.Fatal(e)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("new database: %v %v", fi.Mode(), err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, env, "migrate", "up")
+	if fi, _ := os.Stat(path); code != 0 || fi.Mode().Perm() != 0o600 || !strings.Contains(stderr, "owner only") {
+		t.Fatalf("migrate up on a 0644 database: exit %d, mode %v, %s", code, fi.Mode(), stderr)
 	}
 }

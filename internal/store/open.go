@@ -196,3 +196,31 @@ func openPostgres(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	}
 	return &Store{db: db, dialect: Postgres, dsn: dsn, closers: []func(){pool.Close}}, nil
 }
+
+// PrivateFiles makes a SQLite database's files (the database, -wal, -shm) readable by their owner
+// only, and returns those whose mode it changed: databases created before paygw made them 0600
+// hold sealed secrets and every payment in files others may read. A PostgreSQL DSN has none.
+func PrivateFiles(dsnStr string) ([]string, error) {
+	dsn, err := ParseDSN(dsnStr)
+	if err != nil || dsn.Dialect != SQLite {
+		return nil, err
+	}
+	var changed []string
+	for _, p := range []string{dsn.Path, dsn.Path + "-wal", dsn.Path + "-shm", dsn.Path + ".migrate-lock"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return changed, err
+		}
+		if fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+			return changed, fmt.Errorf("make %s private: %w", p, err)
+		}
+		changed = append(changed, p)
+	}
+	return changed, nil
+}

@@ -88,3 +88,32 @@ func TestPendingMigrationsReadsOnly(t *testing.T) {
 		})
 	}
 }
+
+// A database created readable by others (by an older paygw) is made owner-only by PrivateFiles,
+// which `paygw migrate up` runs.
+func TestPrivateFilesTightensOldDatabases(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	for _, p := range []string{path, path + "-wal"} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o644); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+	}
+	changed, err := store.PrivateFiles("sqlite:" + path)
+	if err != nil || len(changed) != 2 {
+		t.Fatalf("PrivateFiles: %v %v", changed, err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s is %o", p, fi.Mode().Perm())
+		}
+	}
+	if changed, err := store.PrivateFiles("sqlite:" + path); err != nil || len(changed) != 0 {
+		t.Errorf("second run changed %v %v", changed, err)
+	}
+	if changed, err := store.PrivateFiles("postgres://u@127.0.0.1/x"); err != nil || changed != nil {
+		t.Errorf("postgres: %v %v", changed, err)
+	}
+}
