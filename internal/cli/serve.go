@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paygw/paygw/internal/gateway"
+	"github.com/paygw/paygw/internal/gauge"
 	"github.com/paygw/paygw/internal/httpapi"
 	"github.com/paygw/paygw/internal/notify"
 	"github.com/paygw/paygw/internal/store"
@@ -101,6 +102,7 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(gauge.New(s, 30*time.Second, app.Now, log)) // job outcomes and open discrepancies, for alerts
 
 	var wg sync.WaitGroup
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
