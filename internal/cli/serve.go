@@ -78,7 +78,7 @@ expires unpaid payments, and the notification delivery workers. --role api serve
 
 func runServe(ctx context.Context, app *App, o serveOpts) error {
 	cfg, _ := app.Cfg()
-	s, err := app.StoreWith(ctx, store.Options{MaxConns: o.DBConns})
+	s, err := app.StoreWith(ctx, store.Options{MaxConns: o.DBConns, ReadCacheKiB: 4096})
 	if err != nil {
 		return err
 	}
