@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/paygw/paygw/internal/httpapi"
 	"github.com/paygw/paygw/internal/notify"
 	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/trace"
 )
 
 func init() { register(newServeCmd) }
@@ -83,6 +85,21 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 		return err
 	}
 	log := app.Log
+	shutdownTracing, err := trace.Setup(ctx, trace.Config{Endpoint: cfg.Tracing.Endpoint,
+		SampleRatio: cfg.Tracing.SampleRatio, ServiceName: cfg.Tracing.ServiceName}, buildVersion())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(sctx); err != nil {
+			log.Warn().Err(err).Msg("tracing: flushing spans at shutdown")
+		}
+	}()
+	if cfg.Tracing.Endpoint != "" {
+		log.Info().Str("endpoint", cfg.Tracing.Endpoint).Float64("sample_ratio", cfg.Tracing.SampleRatio).Msg("tracing on")
+	}
 	if s.Keys().Insecure {
 		log.Warn().Msg("PAYGW_SECRET_KEY is not set: merchant secrets are sealed with the built-in development key")
 	}
@@ -222,4 +239,12 @@ func itoa(i int) string {
 		i /= 10
 	}
 	return string(b)
+}
+
+// buildVersion is the module version the binary was built from ("(devel)" in a work tree).
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.Main.Version
+	}
+	return "unknown"
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/paygw/paygw/internal/trace"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Dialect names the database behind a Store.
@@ -88,8 +90,9 @@ func (t *Tx) AfterCommit(f func()) { t.after = append(t.after, f) }
 
 // Transact runs fn in a transaction, committing when fn returns nil. A serialization failure
 // or deadlock on PostgreSQL, or a busy database on SQLite, is retried a few times.
-func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) error {
-	var err error
+func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	ctx, span := trace.Start(ctx, "db.transact", attribute.String("db.system", string(s.dialect)))
+	defer func() { trace.End(span, err) }()
 	for attempt := 0; attempt < 5; attempt++ {
 		err = s.transactOnce(ctx, fn)
 		if err == nil || !isRetryable(err) || ctx.Err() != nil {
