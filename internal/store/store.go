@@ -7,7 +7,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -214,7 +213,3 @@ func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) 
 // through the Store's group-committing writer.
 var writers sync.Map
 
-// errNoRows is exported through ErrNotFound.
-var errNoRows = sql.ErrNoRows
-
-func isNoRows(err error) bool { return errors.Is(err, errNoRows) }

@@ -67,7 +67,7 @@ func TestSpanTreeOfOnePayment(t *testing.T) {
 		}
 		attrs := map[string]string{}
 		for _, a := range root.Attributes {
-			attrs[string(a.Key)] = a.Value.Emit()
+			attrs[string(a.Key)] = a.Value.String()
 		}
 		if attrs[string(trace.RequestID)] != reqID || reqID == "" {
 			t.Errorf("request span request_id = %q, response header %q", attrs[string(trace.RequestID)], reqID)
