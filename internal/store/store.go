@@ -212,4 +212,3 @@ func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) 
 // writers maps a SQLite Store's read pool to the Store, so exec on the pool routes writes
 // through the Store's group-committing writer.
 var writers sync.Map
-
