@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -110,8 +111,12 @@ func (s *Store) ListMerchants(ctx context.Context) ([]paygw.Merchant, error) {
 	return out, nil
 }
 
+// ErrMerchantSuspended is MerchantSecrets' answer for a suspended merchant.
+var ErrMerchantSuspended = errors.New("store: merchant suspended")
+
 // MerchantSecrets returns the secrets that verify a merchant's signatures at now: the current
-// one and, during a rotation's grace period, the previous one.
+// one and, during a rotation's grace period, the previous one. A suspended merchant is
+// ErrMerchantSuspended, an unknown one ErrNotFound.
 func (s *Store) MerchantSecrets(ctx context.Context, id string, now time.Time) ([]string, error) {
 	var r struct {
 		Status    string         `db:"status"`
@@ -122,6 +127,9 @@ func (s *Store) MerchantSecrets(ctx context.Context, id string, now time.Time) (
 	err := get(ctx, s.db, s.dialect, &r, `SELECT status, secret_enc, prev_secret_enc, prev_secret_expires_at FROM merchants WHERE id = ?`, id)
 	if err != nil {
 		return nil, fmt.Errorf("merchant secrets %s: %w", id, err)
+	}
+	if r.Status == "suspended" {
+		return nil, fmt.Errorf("merchant %s: %w", id, ErrMerchantSuspended)
 	}
 	if r.Status != "active" {
 		return nil, fmt.Errorf("merchant %s is %s: %w", id, r.Status, ErrNotFound)
