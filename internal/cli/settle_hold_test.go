@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/report"
 	"github.com/paygw/paygw/internal/settle"
 	"github.com/paygw/paygw/internal/store"
 )
@@ -143,5 +145,92 @@ func TestSettleMerchantWithoutBankAccount(t *testing.T) {
 		}
 		db.must(ExitOK, nil, "verify")
 		_ = store.ErrNotFound
+	})
+}
+
+// payUnreconciled makes a payment succeed without marking it reconciled.
+func (db *cliDB) payUnreconciled(id, merchant string, amount int64, paidAt time.Time) {
+	db.t.Helper()
+	p := paygw.Payment{ID: id, MerchantID: merchant, OutTradeNo: "o-" + id, Amount: amount, Currency: "CNY",
+		PayMethod: paygw.PayMethodWalletQR, RequestHash: "h", Status: paygw.PaymentProcessing, Channel: "sandbox",
+		CreatedAt: paidAt.Add(-time.Minute)}
+	if err := db.s.Transact(db.ctx, func(tx *store.Tx) error { return tx.InsertPayment(db.ctx, p) }); err != nil {
+		db.t.Fatal(err)
+	}
+	if _, _, err := db.s.ApplyPaymentOutcome(db.ctx, id, store.PaymentOutcome{Status: paygw.PaymentSucceeded,
+		ChannelTradeNo: "ct-" + id, PaidAt: paidAt}, paidAt, cliShanghai); err != nil {
+		db.t.Fatal(err)
+	}
+}
+
+// openDiscrepancy stores a reconciliation run of settleDay with one open amount mismatch on
+// payment id (which unmarks it as reconciled, as reconcile does).
+func (db *cliDB) openDiscrepancy(id, merchant string, ours, theirs int64) {
+	db.t.Helper()
+	at := cliAt(settleDay, 23)
+	run := store.ReconRun{ID: paygw.NewID("rcn"), Channel: "sandbox", BusinessDate: settleDay, Format: "sandbox", FileName: "s.csv",
+		FileSHA256: strings.Repeat("a", 64), StatementRows: 1, AmountMismatch: 1, Totals: "[]", StartedAt: at, FinishedAt: at}
+	err := db.s.SaveReconRun(db.ctx, store.ReconResult{Run: run, Each: func(item func(store.ReconItem) error, _ func(store.ReconRef) error) error {
+		return item(store.ReconItem{RunID: run.ID, Channel: "sandbox", BusinessDate: settleDay, Class: "amount_mismatch", Kind: "payment",
+			PaymentID: id, MerchantID: merchant, ChannelTradeNo: "ct-" + id, Currency: "CNY", InternalAmount: ours, ChannelAmount: theirs,
+			InternalStatus: "succeeded", ChannelStatus: "SUCCESS", State: "open"})
+	}}, at)
+	if err != nil {
+		db.t.Fatal(err)
+	}
+}
+
+// TestSettleShowsWhatIsHeldBack is issue 10's "payments held back from settlement are
+// invisible": settle's table, --json and the workbook name what was left out and why, with
+// counts and amounts per merchant and currency.
+func TestSettleShowsWhatIsHeldBack(t *testing.T) {
+	eachCLIDB(t, func(t *testing.T, db *cliDB) {
+		db.merchant("mch_a", paygw.FeePlan{RateBps: 60})
+		db.pay("pay_ok", "mch_a", 10000, cliAt(settleDay, 9))
+		db.payUnreconciled("pay_unrec", "mch_a", 2000, cliAt(settleDay, 10))
+		db.payUnreconciled("pay_unrec2", "mch_a", 500, cliAt("2026-11-19", 10))
+		db.pay("pay_disc", "mch_a", 3000, cliAt(settleDay, 11))
+		db.openDiscrepancy("pay_disc", "mch_a", 3000, 3001)
+		db.refund("ref_w", "pay_unrec", 700, cliAt(settleDay, 12)) // reconciled, but its payment is not settled
+
+		out := db.must(ExitOK, nil, "settle", "--date", settleDay, "--out", db.out, "--json")
+		var res settleJSON
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		want := []heldBackJSON{
+			{MerchantID: "mch_a", MerchantName: "Shop mch_a", Currency: "CNY", Kind: "payment", Reason: "not_reconciled", Count: 2, Amount: 2500},
+			{MerchantID: "mch_a", MerchantName: "Shop mch_a", Currency: "CNY", Kind: "payment", Reason: "open_discrepancy", Count: 1, Amount: 3000},
+			{MerchantID: "mch_a", MerchantName: "Shop mch_a", Currency: "CNY", Kind: "refund", Reason: "payment_not_settled", Count: 1, Amount: 700},
+		}
+		if !slices.Equal(res.HeldBack, want) {
+			t.Errorf("held_back:\n got %+v\nwant %+v", res.HeldBack, want)
+		}
+		if len(res.Batches) != 1 || res.Batches[0].Gross != 10000 || res.Batches[0].MerchantName != "Shop mch_a" {
+			t.Errorf("batches %+v", res.Batches)
+		}
+		// A dry run of the next date shows the same, without counting what it would settle.
+		next := db.must(ExitOK, nil, "settle", "--date", "2026-11-21", "--out", db.out, "--dry-run", "--json")
+		var dry settleJSON
+		if err := json.Unmarshal([]byte(next), &dry); err != nil || !slices.Equal(dry.HeldBack, want) {
+			t.Errorf("dry run held_back %+v (%v)", dry.HeldBack, err)
+		}
+
+		text := db.must(ExitOK, nil, "settle", "--date", settleDay, "--out", db.out)
+		for _, s := range []string{"held back from settlement", "not reconciled", "open reconciliation discrepancy",
+			"refund waits for its payment", "25.00", "30.00", "7.00", "Shop mch_a"} {
+			if !strings.Contains(text, s) {
+				t.Errorf("settle table does not show %q:\n%s", s, text)
+			}
+		}
+		rows, err := report.ReadSheet(filepath.Join(db.out, "settlement_"+settleDay+".xlsx"), "Held back")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 4 || rows[1][7] != "not reconciled" || rows[1][8] != "2" || rows[2][7] != "open reconciliation discrepancy" ||
+			rows[3][6] != "Refund" {
+			t.Errorf("Held back sheet: %q", rows)
+		}
+		db.must(ExitOK, nil, "verify")
 	})
 }
