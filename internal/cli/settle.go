@@ -116,7 +116,12 @@ func newSettleCmd(app *App) *cobra.Command {
 Per merchant and currency it settles every succeeded payment and refund with a business date up
 to the date that no batch holds yet (only reconciled ones when settle.require_reconciled), writes
 one batch with its items and ledger journal atomically, then a payout file (0600) and an Excel
-settlement report under --out. Re-running a settled date prints its batches and changes nothing.`,
+settlement report under --out. Re-running a settled date prints its batches and changes nothing.
+A merchant without a bank account, or suspended, never fails the run: its batches are kept on
+hold (left out of the payout file, listed with the reason, exit 0 with a warning) until
+merchant update/resume releases them into the next payout file (or settle payout --date D).
+The output also lists what was held back from settlement and why (not reconciled, open
+discrepancy, refund waiting for its payment), with counts and amounts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Shard = shardDefault(cmd, app, o.Shard, o.Shards)
