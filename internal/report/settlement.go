@@ -89,7 +89,7 @@ var heldColumns = []column{
 }
 
 var detailColumns = []column{
-	{"Batch", 28}, {"Merchant ID", 14}, {"Type", 9}, {"Transaction ID", 28},
+	{"Batch", 28}, {"Merchant ID", 14}, {"Merchant", 28}, {"Type", 9}, {"Transaction ID", 28},
 	{"Merchant order no.", 28}, {"Business date", 13}, {"Currency", 9}, {"Amount", 16}, {"Fee", 12},
 }
 
@@ -300,8 +300,8 @@ func detailRow(st *styles, it *SettlementItem, row []any, batches []SettlementBa
 	if err != nil {
 		return err
 	}
-	row[0], row[1], row[2], row[3], row[4] = it.BatchID, it.MerchantID, kind, it.ID, it.OutNo
-	row[5], row[6], row[7], row[8] = st.dateCell(it.BusinessDate), string(it.Currency), amount, fee
+	row[0], row[1], row[2], row[3], row[4], row[5] = it.BatchID, it.MerchantID, b.MerchantName, kind, it.ID, it.OutNo
+	row[6], row[7], row[8], row[9] = st.dateCell(it.BusinessDate), string(it.Currency), amount, fee
 	blankEmpty(row)
 	return nil
 }
