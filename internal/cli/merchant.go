@@ -273,14 +273,14 @@ func newMerchantCmd(app *App) *cobra.Command {
 				return err
 			}
 			secret, now := NewSecret(), app.Now()
-			err = s.RotateSecret(cmd.Context(), args[0], secret, grace, now)
-			if err == nil {
-				err = s.Transact(cmd.Context(), func(tx *store.Tx) error {
-					return tx.AddMerchantAudit(cmd.Context(), []store.MerchantAudit{{MerchantID: args[0], At: now, Actor: actor(app, rotBy),
-						Action: "rotate_secret", Field: "secret", Old: "(hidden)", New: "(hidden)",
-						Reason: fmt.Sprintf("previous secret valid until %s", now.Add(grace).UTC().Format(time.RFC3339))}})
-				})
-			}
+			err = s.Transact(cmd.Context(), func(tx *store.Tx) error {
+				if err := tx.RotateSecret(cmd.Context(), args[0], secret, grace, now); err != nil {
+					return err
+				}
+				return tx.AddMerchantAudit(cmd.Context(), []store.MerchantAudit{{MerchantID: args[0], At: now, Actor: actor(app, rotBy),
+					Action: "rotate_secret", Field: "secret", Old: "(hidden)", New: "(hidden)",
+					Reason: fmt.Sprintf("previous secret valid until %s", now.Add(grace).UTC().Format(time.RFC3339))}})
+			})
 			if errors.Is(err, store.ErrNotFound) {
 				return Usagef("merchant %q not found", args[0])
 			}

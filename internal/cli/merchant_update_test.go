@@ -121,6 +121,16 @@ func TestMerchantUpdateSuspendResumeAudit(t *testing.T) {
 		if strings.Contains(all, "6222020000000123456") || strings.Contains(all, "sk_") {
 			t.Errorf("audit leaks the account number or a secret:\n%s", all)
 		}
+		// Rotating the secret is audited in the same transaction, without the secret.
+		rot := db.must(ExitOK, env, "merchant", "rotate-secret", m.ID, "--json")
+		var r merchantJSON
+		if err := json.Unmarshal([]byte(rot), &r); err != nil || r.Secret == "" {
+			t.Fatalf("rotate: %s %v", rot, err)
+		}
+		all = db.must(ExitOK, nil, "merchant", "audit", m.ID)
+		if !strings.Contains(all, "rotate_secret") || strings.Contains(all, r.Secret) {
+			t.Errorf("rotate-secret audit:\n%s", all)
+		}
 		db.must(ExitOK, nil, "verify")
 	})
 }

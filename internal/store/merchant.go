@@ -151,11 +151,16 @@ func (s *Store) MerchantSecrets(ctx context.Context, id string, now time.Time) (
 
 // RotateSecret makes newSecret current and keeps the old one valid until now+grace.
 func (s *Store) RotateSecret(ctx context.Context, id, newSecret string, grace time.Duration, now time.Time) error {
-	enc, err := s.keys.Seal(newSecret)
+	return s.Transact(ctx, func(tx *Tx) error { return tx.RotateSecret(ctx, id, newSecret, grace, now) })
+}
+
+// RotateSecret is Store.RotateSecret in the transaction (with its audit row, say).
+func (t *Tx) RotateSecret(ctx context.Context, id, newSecret string, grace time.Duration, now time.Time) error {
+	enc, err := t.keys.Seal(newSecret)
 	if err != nil {
 		return err
 	}
-	n, err := exec(ctx, s.db, s.dialect, `UPDATE merchants SET prev_secret_enc = secret_enc, prev_secret_expires_at = ?,
+	n, err := exec(ctx, t.tx, t.dialect, `UPDATE merchants SET prev_secret_enc = secret_enc, prev_secret_expires_at = ?,
 		secret_enc = ?, updated_at = ? WHERE id = ?`, Now(now.Add(grace)), enc, Now(now), id)
 	if err != nil {
 		return fmt.Errorf("rotate secret %s: %w", id, err)
