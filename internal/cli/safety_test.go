@@ -172,6 +172,7 @@ var commandsNeedingSchema = [][]string{
 	{"verify"}, {"jobs", "list"}, {"reconcile", "list"},
 	{"reconcile", "--channel", "sandbox", "--date", "2026-11-22", "--file", "../../fixtures/statements/sandbox_2026-11-22.csv"},
 	{"settle", "--date", "2026-11-22"}, {"settle", "mark-paid", "--batch", "stb_X", "--bank-ref", "B"},
+	{"settle", "payout", "--date", "2026-11-22"}, {"merchant", "update", "mch_X", "--name", "y"}, {"merchant", "audit", "mch_X"},
 	{"report", "daily", "--date", "2026-11-22"}, {"replay-notify", "--all", "--dry-run"},
 	{"serve", "--addr", "127.0.0.1:0"}, {"cron"},
 }

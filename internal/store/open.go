@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,12 @@ type Options struct {
 	// MustExist refuses a SQLite file that does not exist instead of creating it: only
 	// `paygw migrate up` creates a database, so a mistyped --db is named, not made.
 	MustExist bool
+	// ReadCacheKiB is SQLite's page cache per reading connection (default 32 MiB, which batch
+	// jobs' parallel readers use). Each of the MaxConns readers fills its cache as the database
+	// grows, so a long-running process passes less: serve's memory would otherwise grow with the
+	// database's history up to MaxConns × 32 MiB. The writer's cache stays 32 MiB (a group
+	// commit's dirty pages stay in memory).
+	ReadCacheKiB int
 }
 
 // NotMigratedError is a database whose schema is missing or behind this binary's migrations.
@@ -83,7 +90,6 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "cache_size(-32768)") // 32 MiB: a group commit's dirty pages stay in memory
 	q.Add("_pragma", "temp_store(memory)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
@@ -95,11 +101,18 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	} else if err := createPrivate(dsn.Path); err != nil {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
-	db, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+q.Encode())
+	readCache := opts.ReadCacheKiB
+	if readCache <= 0 {
+		readCache = 32768
+	}
+	rq, wq := cloneValues(q), cloneValues(q)
+	rq.Add("_pragma", "cache_size(-"+strconv.Itoa(readCache)+")")
+	wq.Add("_pragma", "cache_size(-32768)") // 32 MiB: a group commit's dirty pages stay in memory
+	db, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+rq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
-	wdb, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+q.Encode())
+	wdb, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+wq.Encode())
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
@@ -195,6 +208,14 @@ func openPostgres(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
 	return &Store{db: db, dialect: Postgres, dsn: dsn, closers: []func(){pool.Close}}, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
 }
 
 // PrivateFiles makes a SQLite database's files (the database, -wal, -shm) readable by their owner
