@@ -142,7 +142,7 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 
 	// 1. The statement side, into the matcher's index. ~100 bytes a row on the wire is a fair guess.
 	m := NewMatcher(p, int(min(size/100, 4<<20)))
-	if err := readStatement(o, m, emit, progress); err != nil {
+	if err := readStatement(o, dateWindow{start: start, end: end, w: o.PendingWindow}, m, emit, progress); err != nil {
 		return nil, err
 	}
 	rows := int64(m.Len())
@@ -281,7 +281,28 @@ func fileSHA256(path string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-func readStatement(o Options, m *Matcher, emit func(Item) error, progress func(string, int64)) error {
+// dateWindow is what a statement for one business date may hold: rows of the date itself, and
+// rows within the pending window of either cutoff (a payment at 23:59:50 the channel books the
+// next day). A row outside it means the file is for another date, or carries another date's rows.
+type dateWindow struct {
+	start, end time.Time
+	w          time.Duration
+}
+
+// check refuses a row dated outside the window with an error naming the file and line.
+func (d dateWindow) check(o Options, row statement.Row) error {
+	from, to := d.start.Add(-d.w), d.end.Add(d.w)
+	if !row.TradeTime.Before(from) && row.TradeTime.Before(to) {
+		return nil
+	}
+	const layout = "2006-01-02 15:04:05"
+	return &statement.Error{File: o.FileName, Line: row.Line, Field: "trade time", Msg: fmt.Sprintf(
+		"%s is outside business date %s (rows from %s to before %s, pending window %s): a statement for another date?",
+		row.TradeTime.In(o.Location).Format(layout), o.Date, from.In(o.Location).Format(layout),
+		to.In(o.Location).Format(layout), d.w)}
+}
+
+func readStatement(o Options, win dateWindow, m *Matcher, emit func(Item) error, progress func(string, int64)) error {
 	f, err := os.Open(o.File)
 	if err != nil {
 		return &InputError{Err: fmt.Errorf("statement: %w", err)}
@@ -298,6 +319,9 @@ func readStatement(o Options, m *Matcher, emit func(Item) error, progress func(s
 			return nil
 		}
 		if err != nil {
+			return &InputError{Err: err}
+		}
+		if err := win.check(o, row); err != nil {
 			return &InputError{Err: err}
 		}
 		it, dup, err := m.Add(row)
