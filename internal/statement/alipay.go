@@ -119,6 +119,9 @@ func alipayDetailEntry(name string, r io.Reader) (io.Reader, error) {
 	if err != nil {
 		return nil, &Error{File: name, Msg: "bad zip", Err: err}
 	}
+	if len(zr.File) > maxZipEntries {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("zip holds %d entries, more than %d: not an Alipay bill", len(zr.File), maxZipEntries)}
+	}
 	var names []string
 	for _, f := range zr.File {
 		entryName := f.Name
@@ -127,13 +130,13 @@ func alipayDetailEntry(name string, r io.Reader) (io.Reader, error) {
 				entryName = dec
 			}
 		}
-		names = append(names, entryName)
+		names = append(names, short(entryName))
 		if f.FileInfo().IsDir() {
 			continue
 		}
 		rc, err := f.Open()
 		if err != nil {
-			return nil, &Error{File: name, Msg: fmt.Sprintf("zip entry %q", entryName), Err: err}
+			return nil, &Error{File: name, Msg: fmt.Sprintf("zip entry %q", short(entryName)), Err: err}
 		}
 		head := make([]byte, 64)
 		n, _ := io.ReadFull(rc, head)
@@ -143,9 +146,11 @@ func alipayDetailEntry(name string, r io.Reader) (io.Reader, error) {
 		}
 		rc, err = f.Open()
 		if err != nil {
-			return nil, &Error{File: name, Msg: fmt.Sprintf("zip entry %q", entryName), Err: err}
+			return nil, &Error{File: name, Msg: fmt.Sprintf("zip entry %q", short(entryName)), Err: err}
 		}
-		return rc, nil // the zip.Reader reads from memory; nothing to close
+		// archive/zip stops at the entry's declared sizes; the ratio bounds what they may declare.
+		compressed := int64(min(f.CompressedSize64, 1<<62))
+		return &expandLimit{name: name, r: rc, compressed: func() int64 { return compressed }}, nil // the zip.Reader reads from memory; nothing to close
 	}
 	return nil, &Error{File: name, Msg: fmt.Sprintf("zip holds no Alipay detail file (first line %s); entries: %q", apDetailTitle, names)}
 }
@@ -363,7 +368,7 @@ func (s *alipaySource) footerLine(line string, ln int) error {
 func parseAlipayTotals(file string, ln int, line string, re *regexp.Regexp, field string) (*alipayTotals, error) {
 	m := re.FindStringSubmatch(line)
 	if m == nil {
-		return nil, &Error{File: file, Line: ln, Field: field, Msg: fmt.Sprintf("cannot read totals line %q", line)}
+		return nil, &Error{File: file, Line: ln, Field: field, Msg: fmt.Sprintf("cannot read totals line %q", short(line))}
 	}
 	n, err := strconv.Atoi(m[1])
 	if err != nil {
@@ -387,7 +392,7 @@ func (s *alipaySource) parseRow(cells []string, ln int) (Row, error) {
 	case "退款":
 		row.Kind = KindRefund
 	default:
-		return Row{}, fieldErr(name, ln, apType, "unsupported business type %q (want 交易 or 退款)", t)
+		return Row{}, fieldErr(name, ln, apType, "unsupported business type %q (want 交易 or 退款)", short(t))
 	}
 	var err error
 	if row.TradeTime, err = parseBillTime(name, ln, apFinished, get(apFinished), s.opts.Location); err != nil {
