@@ -482,8 +482,8 @@ func newItemInserter(ctx context.Context, tx *Tx) *itemInserter {
 func (w *itemInserter) add(it ReconItem) error {
 	w.args = append(w.args, it.RunID, it.Channel, it.BusinessDate, it.Class, it.Kind, it.PaymentID, it.RefundID, it.MerchantID,
 		it.ChannelTradeNo, it.ChannelRefundNo, it.Currency, it.InternalAmount, it.ChannelAmount, it.InternalFee, it.ChannelFee,
-		it.InternalStatus, it.ChannelStatus, nullTime(timePtr(it.TradeTime)), it.Line, it.Note, it.State, it.Resolution,
-		it.ResolvedBy, nullTime(timePtr(it.ResolvedAt)), it.ResolutionNote)
+		it.InternalStatus, it.ChannelStatus, nullTime(timePtr(it.TradeTime)), it.Line, capText(it.Note, MaxNoteText), it.State, it.Resolution,
+		it.ResolvedBy, nullTime(timePtr(it.ResolvedAt)), capText(it.ResolutionNote, MaxNoteText))
 	w.n++
 	if w.n == reconBatch {
 		return w.flush()
@@ -740,7 +740,7 @@ func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, 
 	var it ReconItem
 	err := s.Transact(ctx, func(tx *Tx) error {
 		n, err := exec(ctx, tx.tx, tx.dialect, `UPDATE recon_items SET state = 'resolved', resolution = ?, resolved_by = ?,
-			resolved_at = ?, resolution_note = ? WHERE id = ? AND state = 'open'`, resolution, by, Now(now), note, id)
+			resolved_at = ?, resolution_note = ? WHERE id = ? AND state = 'open'`, resolution, by, Now(now), capText(note, MaxNoteText), id)
 		if err != nil {
 			return err
 		}
