@@ -19,6 +19,7 @@ import (
 
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/config"
+	"github.com/paygw/paygw/internal/money"
 	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/sandbox"
 	"github.com/paygw/paygw/internal/statement"
@@ -368,10 +369,12 @@ func newReconcileListCmd(app *App) *cobra.Command {
 					c["matched"], disc, r.Pending, r.FileName)
 			}
 			fmt.Fprintln(tw)
-			fmt.Fprintln(tw, "ITEM\tDATE\tCLASS\tKIND\tPAYMENT\tREFUND\tCHANNEL NO.\tOURS\tCHANNEL\tNOTE")
+			fmt.Fprintln(tw, "ITEM\tDATE\tCLASS\tKIND\tPAYMENT\tREFUND\tCHANNEL NO.\tCURRENCY\tOURS\tCHANNEL\tNOTE")
 			for _, it := range items {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", it.ID, it.BusinessDate, it.Class, it.Kind, it.PaymentID,
-					it.RefundID, it.ChannelTradeNo, it.InternalAmount, it.ChannelAmount, it.Note)
+				// Amounts in the currency's major units, as everywhere else in the output.
+				cur := money.Currency(it.Currency)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ID, it.BusinessDate, it.Class, it.Kind, it.PaymentID,
+					it.RefundID, it.ChannelTradeNo, it.Currency, money.Format(it.InternalAmount, cur), money.Format(it.ChannelAmount, cur), it.Note)
 			}
 			return tw.Flush()
 		},

@@ -35,7 +35,7 @@ func TestReconcileWrongDateStatement(t *testing.T) {
 				ps = append(ps, store.ReconSeedPayment{ID: id, MerchantID: mch.ID, Channel: "sandbox", ChannelTradeNo: "C" + id,
 					Currency: "CNY", Status: "succeeded", Amount: 10000, CreatedAt: at(10, i), PaidAt: at(10, i)})
 				rows = append(rows, statement.Row{Kind: statement.KindPayment, TradeTime: at(10, i), ChannelTradeNo: "C" + id,
-					OutTradeNo: id, Amount: 10000, Fee: 30, Currency: "CNY", Status: statement.StatusSucceeded})
+					OutTradeNo: id, Amount: 10000 + int64(i/6), Fee: 30, Currency: "CNY", Status: statement.StatusSucceeded})
 			}
 			if err := s.SeedReconPayments(ctx, ps, sh); err != nil {
 				t.Fatal(err)
@@ -58,10 +58,15 @@ func TestReconcileWrongDateStatement(t *testing.T) {
 			if runs, _ := s.ListReconRuns(ctx, store.ReconRunFilter{}); len(runs) != 0 {
 				t.Errorf("a wrong statement stored %d runs", len(runs))
 			}
-			// The right date reconciles all 7.
+			// The right date reconciles: 6 matched, the last row's amount differs.
 			code, out, errOut = reconCLI(t, dsn, cfg, "reconcile", "--channel", "sandbox", "--date", "2026-12-01", "--file", file, "--json")
-			if res := decodeJSON[reconcileJSON](t, out); code != 0 || res.Counts["matched"] != 7 {
+			if res := decodeJSON[reconcileJSON](t, out); code != 0 || res.Counts["matched"] != 6 || res.Counts["amount_mismatch"] != 1 {
 				t.Errorf("right date: exit %d, counts %v, stderr %q", code, res.Counts, errOut)
+			}
+			// `reconcile list` shows amounts in major units, like the rest of the output (issue 10).
+			code, out, errOut = reconCLI(t, dsn, cfg, "reconcile", "list", "--date", "2026-12-01")
+			if code != 0 || !strings.Contains(out, "100.00") || !strings.Contains(out, "100.01") || strings.Contains(out, "10001") {
+				t.Errorf("reconcile list: exit %d, stderr %q, want amounts 100.00 and 100.01 in major units:\n%s", code, errOut, out)
 			}
 		})
 	}
