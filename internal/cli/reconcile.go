@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -173,7 +176,7 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 				Channel: o.Channel, Date: date, Format: format,
 				Statement: statement.Options{Location: cfg.Location(), Mapping: ch.Mapping},
 				File:      file, FileName: name, FeeRateBps: ch.FeeRateBps, PendingWindow: cfg.Reconcile.PendingWindow.D(),
-				Location: cfg.Location(), OutDir: out, Now: a.Now, Progress: prog.update,
+				Location: cfg.Location(), OutDir: out, Now: a.Now, Progress: prog.update, NoItems: true,
 			})
 			prog.done()
 			var ie *reconcile.InputError
@@ -202,12 +205,11 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 	a.Log.Info().Str("run_id", res.Run.ID).Str("channel", o.Channel).Str("date", date).Int64("rows", res.Run.StatementRows).
 		Interface("counts", counts).Int64("open", res.Open).Str("report", res.ReportPath).Msg("reconciled")
 	if o.JSON {
-		items := make([]reconItemJSON, 0, len(res.Items))
-		for _, it := range res.Items {
-			items = append(items, itemJSON(it))
-		}
-		if err := writeJSON(a.Stdout, reconcileJSON{RunID: res.Run.ID, Channel: o.Channel, Date: date, File: res.Run.FileName,
-			FileSHA256: res.Run.FileSHA256, Report: res.ReportPath, Counts: counts, Discrepancies: res.Open, Items: items}); err != nil {
+		head := reconcileJSON{RunID: res.Run.ID, Channel: o.Channel, Date: date, File: res.Run.FileName,
+			FileSHA256: res.Run.FileSHA256, Report: res.ReportPath, Counts: counts, Discrepancies: res.Open}
+		if err := writeReconcileJSON(a.Stdout, head, func(fn func(store.ReconItem) error) error {
+			return s.EachReconItem(ctx, store.ReconItemFilter{RunID: res.Run.ID}, fn)
+		}); err != nil {
 			return err
 		}
 	} else {
@@ -225,6 +227,38 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 		return &ExitError{Code: ExitDiscrepancy, Err: fmt.Errorf("%d discrepancies open for %s %s", res.Open, o.Channel, date)}
 	}
 	return nil
+}
+
+// writeReconcileJSON writes the `reconcile --json` object with its items streamed from each, a
+// page at a time: a run of a million discrepancies is never held in memory to be printed.
+func writeReconcileJSON(w io.Writer, head reconcileJSON, each func(func(store.ReconItem) error) error) error {
+	head.Items = nil
+	var hb bytes.Buffer
+	if err := writeJSON(&hb, head); err != nil {
+		return err
+	}
+	const tail = `"items":null}` + "\n"
+	if !bytes.HasSuffix(hb.Bytes(), []byte(tail)) {
+		return fmt.Errorf("reconcile --json: unexpected encoding of the result head")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(hb.Bytes()[:hb.Len()-len(tail)])
+	bw.WriteString(`"items":[`)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	n := 0
+	err := each(func(it store.ReconItem) error {
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		n++
+		return enc.Encode(itemJSON(it)) // its newline is JSON whitespace
+	})
+	if err != nil {
+		return err
+	}
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }
 
 // statementFile returns the statement on disk: --file as given, or the channel's bill fetched

@@ -42,6 +42,9 @@ type Options struct {
 	TempDir string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// NoItems leaves Result.Items empty: a run of a million discrepancies would hold them all in
+	// memory (the command streams them from the store with store.EachReconItem instead).
+	NoItems bool
 	// Progress, if set, is called every 64Ki statement rows and paygw records, with the stage
 	// ("statement", "payments", "refunds", "store", "report") and the count so far.
 	Progress func(stage string, n int64)
@@ -61,7 +64,8 @@ type Result struct {
 	Run    store.ReconRun
 	Counts map[Class]int64
 	Totals []Totals
-	// Items are the run's stored discrepancies, with their ids, in id order.
+	// Items are the run's stored discrepancies, with their ids, in id order (none with
+	// Options.NoItems).
 	Items []store.ReconItem
 	// Open counts the items still open, pending excluded: what --fail-on-discrepancy looks at.
 	Open int64
@@ -249,12 +253,12 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 	}
 	res.Run = run
 	res.Run.Status = store.ReconCurrent
-	if res.Items, err = s.ListReconItems(ctx, store.ReconItemFilter{RunID: runID}); err != nil {
+	if res.Open, err = s.CountOpenReconDiscrepancies(ctx, runID); err != nil {
 		return nil, err
 	}
-	for _, it := range res.Items {
-		if it.State == store.ReconOpen && it.Class != string(Pending) {
-			res.Open++
+	if !o.NoItems {
+		if res.Items, err = s.ListReconItems(ctx, store.ReconItemFilter{RunID: runID}); err != nil {
+			return nil, err
 		}
 	}
 	return res, nil
