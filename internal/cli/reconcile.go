@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/config"
@@ -307,15 +308,70 @@ type progress struct {
 	last  time.Time
 }
 
-func (a *App) newProgress() *progress {
-	pr := &progress{app: a}
-	if a.stderrIsTerminal() {
-		pr.p = mpb.New(mpb.WithOutput(a.Stderr), mpb.WithWidth(40))
-		pr.bar = pr.p.New(0, mpb.SpinnerStyle(),
-			mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { pr.mu.Lock(); defer pr.mu.Unlock(); return pr.stage }, decor.WCSyncSpaceR),
-				decor.CurrentNoUnit("%d")),
-			mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
+// progressStyle is how a command shows its progress on stderr.
+type progressStyle int
+
+const (
+	// progressLog: a log line when the stage changes and every 2 s (stderr is not a terminal).
+	progressLog progressStyle = iota
+	// progressBar: a bar sized by the terminal.
+	progressBar
+	// progressBarFixed: a bar of fixedBarWidth columns, for a terminal that reports no size
+	// (script(1), `docker exec -t`, some CI and ssh ptys report 0×0). mpb sizes its output by the
+	// terminal and, given 0 columns, drew nothing at all: 30 s of silence on a 600k-row run.
+	progressBarFixed
+)
+
+// fixedBarWidth is the line width of progressBarFixed.
+const fixedBarWidth = 80
+
+// progressStyleFor decides the progress style from what stderr is: a terminal or not, and the
+// terminal's width in columns (0 when it reports none).
+func progressStyleFor(terminal bool, width int) progressStyle {
+	switch {
+	case !terminal:
+		return progressLog
+	case width <= 0:
+		return progressBarFixed
 	}
+	return progressBar
+}
+
+// stderrWidth is the width of the terminal on stderr, 0 when unknown.
+func (a *App) stderrWidth() int {
+	f, ok := a.Stderr.(*os.File)
+	if !ok {
+		return 0
+	}
+	w, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return w
+}
+
+func (a *App) newProgress() *progress {
+	return a.newProgressStyle(progressStyleFor(a.stderrIsTerminal(), a.stderrWidth()))
+}
+
+func (a *App) newProgressStyle(style progressStyle) *progress {
+	pr := &progress{app: a}
+	var opts []mpb.ContainerOption
+	switch style {
+	case progressLog:
+		return pr
+	case progressBar:
+		opts = []mpb.ContainerOption{mpb.WithOutput(a.Stderr), mpb.WithWidth(40)}
+	case progressBarFixed:
+		// Hide the *os.File so mpb does not ask it for a size; ForceTTY keeps redrawing in place.
+		opts = []mpb.ContainerOption{mpb.WithOutput(struct{ io.Writer }{a.Stderr}), mpb.ForceTTY(), mpb.WithAutoRefresh(),
+			mpb.WithWidth(fixedBarWidth)}
+	}
+	pr.p = mpb.New(opts...)
+	pr.bar = pr.p.New(0, mpb.SpinnerStyle(),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { pr.mu.Lock(); defer pr.mu.Unlock(); return pr.stage }, decor.WCSyncSpaceR),
+			decor.CurrentNoUnit("%d")),
+		mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
 	return pr
 }
 

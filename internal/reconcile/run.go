@@ -45,8 +45,9 @@ type Options struct {
 	// NoItems leaves Result.Items empty: a run of a million discrepancies would hold them all in
 	// memory (the command streams them from the store with store.EachReconItem instead).
 	NoItems bool
-	// Progress, if set, is called every 64Ki statement rows and paygw records, with the stage
-	// ("statement", "payments", "refunds", "store", "report") and the count so far.
+	// Progress, if set, is called at the start of a stage and every 64Ki rows, records or items
+	// of it, with the stage ("statement", "payments", "refunds", "lookup", "report", "store")
+	// and the count so far.
 	Progress func(stage string, n int64)
 }
 
@@ -182,6 +183,7 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 	}
 
 	// 3. Rows left over: look them up beyond the window, a batch at a time.
+	progress("lookup", 0)
 	if err := lookupRest(ctx, s, o.Channel, m, emit); err != nil {
 		return nil, err
 	}
@@ -214,12 +216,13 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 		res.ReportPath = filepath.Join(o.OutDir, fmt.Sprintf("reconciliation_%s_%s_%s.xlsx", o.Channel, o.Date, runID))
 		tmpReport = res.ReportPath + ".tmp.xlsx"
 		defer os.Remove(tmpReport)
-		if err := writeReport(tmpReport, run, totals, sp); err != nil {
+		if err := writeReport(tmpReport, run, totals, sp, counter("report", progress)); err != nil {
 			return nil, err
 		}
 	}
 
 	progress("store", 0)
+	stored := counter("store", progress)
 	var turned []store.ReconRef
 	run.FinishedAt = o.Now()
 	err = s.SaveReconRun(ctx, store.ReconResult{
@@ -227,6 +230,7 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 		Each: func(item func(store.ReconItem) error, matched func(store.ReconRef) error) error {
 			turned = turned[:0] // a retried transaction iterates again
 			return sp.each(func(it *Item) error {
+				stored()
 				if it.ResolvesPending {
 					turned = append(turned, store.ReconRef{Refund: it.Kind == KindRefund, ID: internalID(it)})
 				}
@@ -496,7 +500,18 @@ func storeItem(it *Item) store.ReconItem {
 	return r
 }
 
-func writeReport(path string, run store.ReconRun, totals []Totals, sp *spill) error {
+// counter returns a function to call once per item of a stage: it reports the count every
+// progressEvery items, so that a stage of a million items does not look stuck at 0.
+func counter(stage string, progress func(string, int64)) func() {
+	var n int64
+	return func() {
+		if n++; n%progressEvery == 0 {
+			progress(stage, n)
+		}
+	}
+}
+
+func writeReport(path string, run store.ReconRun, totals []Totals, sp *spill, tick func()) error {
 	date, _ := paygw.ParseDate(run.BusinessDate)
 	rt := make([]report.ReconTotal, 0, len(totals))
 	for _, t := range totals {
@@ -507,6 +522,7 @@ func writeReport(path string, run store.ReconRun, totals []Totals, sp *spill) er
 		StartedAt: run.StartedAt, Totals: rt}
 	return report.WriteReconciliation(path, rr, func(yield func(report.ReconItem) error) error {
 		return sp.each(func(it *Item) error {
+			tick()
 			ri := report.ReconItem{Class: report.Class(it.Class), ChannelTradeNo: it.ChannelTradeNo, ChannelRefundNo: it.ChannelRefundNo,
 				PaymentID: it.PaymentID, RefundID: it.RefundID, MerchantID: it.MerchantID, Kind: report.Kind(it.Kind),
 				Currency: it.Currency, InternalAmount: it.InternalAmount, ChannelAmount: it.ChannelAmount,
