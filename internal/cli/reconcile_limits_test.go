@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/storetest"
+)
+
+// TestReconcileRefusesOversizedStatements is issue 14 item 5 as seen at the command: a mapped CSV
+// with a 4 MB line and a 300-byte trade number, an Alipay zip of 10,000 entries (a 2.7 MB error,
+// stored in job_runs). Each exits 2 with a short message, stores no run, and job_runs keeps a
+// bounded text.
+func TestReconcileRefusesOversizedStatements(t *testing.T) {
+	t.Setenv("PAYGW_SECRET_KEY", hex.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	head := "time,type,trade,amount\n"
+	longLine := write("long_line.csv", []byte(head+"2026-12-01 10:00:00,payment,C"+strings.Repeat("9", 4<<20)+",1.00\n"))
+	longID := write("long_id.csv", []byte(head+"2026-12-01 10:00:00,payment,"+strings.Repeat("T", 300)+",1.00\n"))
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	for i := range 10000 {
+		w, _ := zw.Create(fmt.Sprintf("%s_%05d.csv", strings.Repeat("x", 200), i))
+		w.Write([]byte("x"))
+	}
+	zw.Close()
+	manyEntries := write("many.zip", zb.Bytes())
+	cfg := writeConfig(t, fmt.Sprintf(`timezone: Asia/Shanghai
+channels:
+  bank:
+    kind: statement
+    format: mapped
+    mapping:
+      columns: {trade_time: time, type: type, channel_trade_no: trade, amount: amount}
+  alipay:
+    kind: statement
+    format: alipay
+reconcile:
+  out_dir: %s
+`, filepath.Join(dir, "reports")))
+	for _, d := range storetest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			dsn := storetest.DSN(t, d)
+			s := storetest.OpenDSN(t, dsn)
+			for _, c := range []struct{ channel, file, want string }{
+				{"bank", longLine, "longer than"},
+				{"bank", longID, "longer than 128"},
+				{"alipay", manyEntries, "10000 entries"},
+			} {
+				code, out, errOut := reconCLI(t, dsn, cfg, "reconcile", "--channel", c.channel, "--date", "2026-12-01", "--file", c.file)
+				if code != ExitUsage || out != "" || !strings.Contains(errOut, c.want) || !strings.Contains(errOut, filepath.Base(c.file)) {
+					t.Errorf("%s: exit %d, stdout %q, stderr %.400q; want 2 naming the file and %q", c.file, code, out, errOut, c.want)
+				}
+				if len(errOut) > 8<<10 {
+					t.Errorf("%s: stderr is %d bytes", c.file, len(errOut))
+				}
+			}
+			ctx := context.Background()
+			if runs, _ := s.ListReconRuns(ctx, store.ReconRunFilter{}); len(runs) != 0 {
+				t.Errorf("%d runs stored", len(runs))
+			}
+			jobs, err := s.ListJobRuns(ctx, "reconcile", 10)
+			if err != nil || len(jobs) != 3 {
+				t.Fatalf("job runs %d, %v", len(jobs), err)
+			}
+			for _, j := range jobs {
+				if j.Status != store.JobFailed || j.Error == "" || len(j.Error) > store.MaxJobText+64 {
+					t.Errorf("job run %s: status %s, error of %d bytes", j.ID, j.Status, len(j.Error))
+				}
+			}
+		})
+	}
+}
