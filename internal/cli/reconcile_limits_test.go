@@ -3,6 +3,7 @@ package cli
 import (
 	"archive/zip"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xuri/excelize/v2"
 
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/storetest"
@@ -40,6 +43,13 @@ func TestReconcileRefusesOversizedStatements(t *testing.T) {
 	}
 	zw.Close()
 	manyEntries := write("many.zip", zb.Bytes())
+	xlsxBomb := write("bomb.xlsx", paddedXLSX(t, 300<<20))
+	var gz bytes.Buffer
+	gw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	gw.Write([]byte("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,商品名称,商户数据包,手续费,费率,订单金额,费率备注\n"))
+	gw.Write(bytes.Repeat([]byte("\n"), 64<<20))
+	gw.Close()
+	gzBomb := write("bomb.csv.gz", gz.Bytes())
 	cfg := writeConfig(t, fmt.Sprintf(`timezone: Asia/Shanghai
 channels:
   bank:
@@ -50,6 +60,9 @@ channels:
   alipay:
     kind: statement
     format: alipay
+  wechat:
+    kind: statement
+    format: wechatpay
 reconcile:
   out_dir: %s
 `, filepath.Join(dir, "reports")))
@@ -61,6 +74,9 @@ reconcile:
 				{"bank", longLine, "longer than"},
 				{"bank", longID, "longer than 128"},
 				{"alipay", manyEntries, "10000 entries"},
+				{"bank", xlsxBomb, "XLSX expands to more than"}, // issue 14 item 4
+				{"wechat", gzBomb, "decompression bomb"},        // issue 14 item 15
+
 			} {
 				code, out, errOut := reconCLI(t, dsn, cfg, "reconcile", "--channel", c.channel, "--date", "2026-12-01", "--file", c.file)
 				if code != ExitUsage || out != "" || !strings.Contains(errOut, c.want) || !strings.Contains(errOut, filepath.Base(c.file)) {
@@ -75,7 +91,7 @@ reconcile:
 				t.Errorf("%d runs stored", len(runs))
 			}
 			jobs, err := s.ListJobRuns(ctx, "reconcile", 10)
-			if err != nil || len(jobs) != 3 {
+			if err != nil || len(jobs) != 5 {
 				t.Fatalf("job runs %d, %v", len(jobs), err)
 			}
 			for _, j := range jobs {
@@ -85,4 +101,43 @@ reconcile:
 			}
 		})
 	}
+}
+
+// paddedXLSX is a one-row mapped XLSX whose sheet XML carries pad bytes of whitespace: it
+// compresses ~1000:1 (the 2 MB -> 2 GiB sheet of issue 14, smaller).
+func paddedXLSX(t *testing.T, pad int) []byte {
+	t.Helper()
+	f := excelize.NewFile()
+	sheet := f.GetSheetName(0)
+	_ = f.SetSheetRow(sheet, "A1", &[]any{"time", "type", "trade", "amount"})
+	_ = f.SetSheetRow(sheet, "A2", &[]any{"2026-12-01 10:00:00", "payment", "C1", "1.00"})
+	var small bytes.Buffer
+	if err := f.Write(&small); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(small.Bytes()), int64(small.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var big bytes.Buffer
+	zw := zip.NewWriter(&big)
+	spaces := bytes.Repeat([]byte(" "), 1<<20)
+	for _, e := range zr.File {
+		rc, _ := e.Open()
+		var b bytes.Buffer
+		b.ReadFrom(rc)
+		rc.Close()
+		w, _ := zw.Create(e.Name)
+		body := b.Bytes()
+		if i := bytes.Index(body, []byte("<sheetData>")); i >= 0 && strings.HasPrefix(e.Name, "xl/worksheets/sheet") {
+			w.Write(body[:i])
+			for range pad >> 20 {
+				w.Write(spaces)
+			}
+			body = body[i:]
+		}
+		w.Write(body)
+	}
+	zw.Close()
+	return big.Bytes()
 }
