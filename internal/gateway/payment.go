@@ -111,7 +111,10 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 				return errReplayed
 			}
 		}
-		return tx.InsertPayment(ctx, p)
+		if err := tx.InsertPayment(ctx, p); err != nil {
+			return err
+		}
+		return g.risk.reserveDailyCap(ctx, tx, p, now)
 	})
 	if err == nil || errors.Is(err, errReplayed) {
 		*used = nonce != nil

@@ -130,6 +130,11 @@ func (t *Tx) ApplyPaymentOutcome(ctx context.Context, id string, o PaymentOutcom
 	case paygw.PaymentClosed:
 		event = paygw.EventPaymentClosed
 	}
+	if o.Status == paygw.PaymentFailed || o.Status == paygw.PaymentClosed {
+		if err := t.releaseDailyCap(ctx, p.ID, p.MerchantID, string(p.Currency), p.Amount); err != nil {
+			return p, false, err
+		}
+	}
 	if event != "" {
 		if err := t.notify(ctx, p.MerchantID, p.NotifyURL, p.ID, "", event, api.FromPayment(p), now); err != nil {
 			return p, false, err
