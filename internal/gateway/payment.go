@@ -84,6 +84,9 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 	}
 	cands := g.router.Candidates(v.PayMethod, v.Amount, string(v.Currency), only)
 	if len(cands) == 0 {
+		if err := g.router.Unroutable(v.PayMethod, v.Amount, string(v.Currency), only); err != nil {
+			return paygw.Payment{}, false, err
+		}
 		return paygw.Payment{}, false, paygw.Errorf(paygw.CodeNoChannelAvailable, "no channel available for %s %s", v.PayMethod, v.Currency)
 	}
 	exp := now.Add(time.Duration(v.ExpiresIn) * time.Second)

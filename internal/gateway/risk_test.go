@@ -79,7 +79,7 @@ func TestRiskRules(t *testing.T) {
 			_, _, err := c.CreatePayment(ctx, qr("C2", 401))
 			return err
 		}, "merchant_daily_cap"},
-		{"daily cap per currency", "risk:\n  merchant_daily_cap: 1000\n", func(t *testing.T, c *client.Client) error {
+		{"daily cap per currency", "risk:\n  merchant_daily_cap: 1000\nrouting:\n  wallet_qr:\n    - {channel: sandbox, currencies: [CNY, USD]}\n", func(t *testing.T, c *client.Client) error {
 			if _, _, err := c.CreatePayment(ctx, qr("C1", 1000)); err != nil {
 				t.Fatal(err)
 			}

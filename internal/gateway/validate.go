@@ -107,8 +107,8 @@ func checkText(field, s string, max int) error {
 	return nil
 }
 
-// amountOf parses an integer amount in minor units: a JSON number, positive, no fraction, no
-// exponent ("12" as a string is refused).
+// amountOf parses an integer amount in minor units: a JSON number, positive, at most
+// money.MaxAmount, no fraction, no exponent ("12" as a string is refused).
 func amountOf(raw json.RawMessage) (int64, error) {
 	s := string(raw)
 	if s == "" || s == "null" {
@@ -121,8 +121,8 @@ func amountOf(raw json.RawMessage) (int64, error) {
 		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount must be a positive integer in minor units (1234 = 12.34 CNY)")
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v <= 0 {
-		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount must be a positive integer in minor units")
+	if err != nil || v <= 0 || v > money.MaxAmount {
+		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount must be a positive integer in minor units, at most %d", money.MaxAmount)
 	}
 	return v, nil
 }
