@@ -133,7 +133,7 @@ func (c *Channel) call(ctx context.Context, path string, in, out any) error {
 			return fmt.Errorf("sandbox %s: not sent: %w", path, ctx.Err())
 		}
 		// Nothing reached the sandbox: a definite failure, safe to fail over.
-		return fmt.Errorf("sandbox %s: %w: not sent: %v", path, channel.ErrDeclined, err)
+		return fmt.Errorf("sandbox %s: %w: %w: %v", path, channel.ErrUnavailable, channel.ErrDeclined, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
