@@ -75,26 +75,37 @@ func TestHelperGatewayProcess(t *testing.T) {
 	t.Fatalf("the parent should have killed this process before the channel answered (err %v)", err)
 }
 
-// holdingProxy forwards requests to the sandbox; a request to path is forwarded (the sandbox
-// executes it) but its answer is held until the test ends, and arrived is closed when it came.
-func holdingProxy(t *testing.T, target, path string) (string, <-chan struct{}) {
+// holdingProxy forwards requests to the sandbox; the first request to path is forwarded (the
+// sandbox executes it) but its answer is held until release is called (or the test ends), and
+// arrived is closed when it came.
+func holdingProxy(t *testing.T, target, path string) (proxyURL string, arrived <-chan struct{}, release func()) {
 	u, _ := url.Parse(target)
 	rp := httputil.NewSingleHostReverseProxy(u)
-	arrived, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
+	arrivedc, releasec := make(chan struct{}), make(chan struct{})
+	var once, held, released sync.Once
+	release = func() { released.Do(func() { close(releasec) }) }
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != path {
+		first := false
+		if r.URL.Path == path {
+			held.Do(func() { first = true })
+		}
+		if !first {
 			rp.ServeHTTP(w, r)
 			return
 		}
 		rec := httptest.NewRecorder()
 		rp.ServeHTTP(rec, r) // the sandbox has executed it
-		once.Do(func() { close(arrived) })
-		<-release
-		_, _ = io.Copy(w, rec.Result().Body)
+		once.Do(func() { close(arrivedc) })
+		<-releasec
+		res := rec.Result()
+		for k, v := range res.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(res.StatusCode)
+		_, _ = io.Copy(w, res.Body)
 	}))
-	t.Cleanup(func() { close(release); ts.Close() })
-	return ts.URL, arrived
+	t.Cleanup(func() { release(); ts.Close() })
+	return ts.URL, arrivedc, release
 }
 
 // killChild starts the helper process for op and kills it (SIGKILL) once its channel request
@@ -135,7 +146,7 @@ func TestRefundKilledBeforeChannelAnswer(t *testing.T) {
 			if err != nil || p.Status != "succeeded" {
 				t.Fatalf("payment: %v %+v", err, p)
 			}
-			proxy, arrived := holdingProxy(t, e.SandboxTS["sandbox"].URL, sandbox.PathRefund)
+			proxy, arrived, _ := holdingProxy(t, e.SandboxTS["sandbox"].URL, sandbox.PathRefund)
 			killChild(t, dsn, proxy, "refund "+e.Merchant.ID+" "+p.ID, arrived)
 
 			r, err := s.GetRefundByOutRefundNo(ctx, e.Merchant.ID, "R-KILL")
@@ -152,6 +163,41 @@ func TestRefundKilledBeforeChannelAnswer(t *testing.T) {
 			got, _ := e.Client.GetPayment(ctx, p.ID)
 			if got.Status != "partially_refunded" || got.RefundedAmount != 400 {
 				t.Fatalf("payment after the sweep: %s refunded %d", got.Status, got.RefundedAmount)
+			}
+		})
+	}
+}
+
+// TestAgreementKilledBeforeChannelAnswer: the gateway process dies (kill -9) after recording an
+// agreement and sending the sign request, before the answer. The channel bound the account; the
+// sweeper of another process must find the pending agreement and make it active by query
+// (before: pending forever, and withhold on it answered 409).
+func TestAgreementKilledBeforeChannelAnswer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a subprocess")
+	}
+	for _, d := range storetest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			dsn := storetest.DSN(t, d)
+			s := storetest.OpenDSN(t, dsn)
+			e := gwtest.Start(t, s, gwtest.Options{})
+			proxy, arrived, _ := holdingProxy(t, e.SandboxTS["sandbox"].URL, sandbox.PathSignAgreement)
+			killChild(t, dsn, proxy, "sign "+e.Merchant.ID, arrived)
+
+			a, err := s.GetAgreementByOutNo(ctx, e.Merchant.ID, "AG-KILL")
+			if err != nil {
+				t.Fatalf("the agreement was not recorded before the channel call: %v", err)
+			}
+			if a.Status != paygw.AgreementPending || a.NextQueryAt == nil {
+				t.Fatalf("after the kill: %s, next query %v; want pending with a query scheduled", a.Status, a.NextQueryAt)
+			}
+			e.Sweep(t, 10*time.Second, func() bool {
+				got, _ := s.GetAgreementByOutNo(ctx, e.Merchant.ID, "AG-KILL")
+				return got.Status == paygw.AgreementActive
+			})
+			p, _, err := e.Client.CreatePayment(ctx, withholdReq("PAK", 100, a.ID))
+			if err != nil || p.Status != "succeeded" {
+				t.Fatalf("withhold on the recovered agreement: %v %+v", err, p)
 			}
 		})
 	}

@@ -275,6 +275,23 @@ func (c *Channel) Sign(ctx context.Context, req channel.SignRequest) (channel.Si
 	return res, nil
 }
 
+// QueryAgreement returns the sandbox's view of an agreement by paygw's agreement id: succeeded
+// (active), failed (terminated) or StatusNotFound if the sign request never arrived.
+func (c *Channel) QueryAgreement(ctx context.Context, agreementID string) (channel.SignResult, error) {
+	var out wireAgreement
+	if err := c.call(ctx, PathQueryAgreement, outAgreementNoRequest{OutAgreementNo: agreementID}, &out); err != nil {
+		return channel.SignResult{}, err
+	}
+	switch out.Status {
+	case agreementActive:
+		return channel.SignResult{AgreementNo: out.AgreementNo, Status: channel.StatusSucceeded}, nil
+	case string(channel.StatusNotFound):
+		return channel.SignResult{Status: channel.StatusNotFound}, nil
+	default:
+		return channel.SignResult{AgreementNo: out.AgreementNo, Status: channel.StatusFailed, Reason: "agreement is " + out.Status}, nil
+	}
+}
+
 // TerminateAgreement ends an agreement; later quick_pay / withhold on it are declined.
 func (c *Channel) TerminateAgreement(ctx context.Context, agreementNo string) error {
 	var out wireAgreement
