@@ -145,7 +145,7 @@ func (g *Service) sweepAgreement(ctx context.Context, a paygw.Agreement) {
 		_ = g.store.ScheduleAgreementQuery(ctx, a.ID, g.nextQuery(a.QueryCount), a.QueryCount+1, g.now())
 		return
 	}
-	var res channel.SignResult
+	var res channel.AgreementResult
 	err = g.router.Call(ctx, a.Channel, "query_agreement", func() error {
 		var e error
 		res, e = q.QueryAgreement(ctx, a.ID)
@@ -154,13 +154,13 @@ func (g *Service) sweepAgreement(ctx context.Context, a paygw.Agreement) {
 	switch {
 	case err != nil:
 		log.Warn().Err(err).Msg("agreement query failed; will retry")
-	case res.Status == channel.StatusSucceeded:
+	case res.Status == channel.StatusSucceeded && res.AgreementNo != "":
 		if err := g.finishAgreement(ctx, a, paygw.AgreementActive, res.AgreementNo); err == nil {
 			g.metrics.sweeperChecks.WithLabelValues("agreement", "active").Inc()
 			log.Info().Msg("agreement resolved by query: active")
 			return
 		}
-	case res.Status == channel.StatusFailed,
+	case res.Status == channel.StatusFailed, res.Status == channel.StatusClosed,
 		res.Status == channel.StatusNotFound && g.now().Sub(a.CreatedAt) > agreementNotFoundAfter:
 		if err := g.finishAgreement(ctx, a, paygw.AgreementTerminated, res.AgreementNo); err == nil {
 			g.metrics.sweeperChecks.WithLabelValues("agreement", "terminated").Inc()

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/gwtest"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/sandbox"
@@ -54,4 +55,66 @@ func TestAgreementSeenThroughWhenMerchantDisconnects(t *testing.T) {
 			t.Fatalf("withhold after the disconnect: %v %+v", err, p)
 		}
 	})
+}
+
+// TestSweeperResolvesPendingAgreements: pending agreements whose sign answer was lost are
+// resolved by query: one the channel holds active becomes active, one the channel terminated
+// becomes terminated, one the channel never saw becomes terminated once old enough for no sign
+// request to be in flight, and a fresh unknown one stays pending with its next query scheduled.
+func TestSweeperResolvesPendingAgreements(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		e := gwtest.Start(t, s, gwtest.Options{})
+		ch, err := sandbox.NewChannel("sandbox", e.SandboxTS["sandbox"].URL, gwtest.Secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		pending := func(id string, created time.Time) paygw.Agreement {
+			due := now.Add(-time.Second)
+			a := paygw.Agreement{ID: id, MerchantID: e.Merchant.ID, OutAgreementNo: "OUT-" + id, PayMethod: paygw.PayMethodWithhold,
+				Status: paygw.AgreementPending, Channel: "sandbox", PayerName: "Zhang", AccountMasked: "6222********0123",
+				AccountToken: "tok-" + id, CreatedAt: created, UpdatedAt: created, NextQueryAt: &due}
+			if err := s.InsertAgreement(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}
+		pending("agr_active", now)
+		pending("agr_stopped", now)
+		pending("agr_lost", now.Add(-time.Hour))
+		pending("agr_fresh", now)
+		for _, id := range []string{"agr_active", "agr_stopped"} {
+			if _, err := ch.Sign(ctx, channelSign(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stopped, _ := ch.QueryAgreement(ctx, "agr_stopped")
+		if err := ch.TerminateAgreement(ctx, stopped.AgreementNo); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := e.Gateway.Sweep(ctx); err != nil || n < 4 {
+			t.Fatalf("sweep looked at %d (%v), want the 4 agreements", n, err)
+		}
+		want := map[string]paygw.AgreementStatus{"agr_active": paygw.AgreementActive, "agr_stopped": paygw.AgreementTerminated,
+			"agr_lost": paygw.AgreementTerminated, "agr_fresh": paygw.AgreementPending}
+		for id, st := range want {
+			a, err := s.GetMerchantAgreement(ctx, e.Merchant.ID, id)
+			if err != nil || a.Status != st {
+				t.Errorf("%s: %s (%v), want %s", id, a.Status, err, st)
+			}
+			if st == paygw.AgreementPending && (a.NextQueryAt == nil || !a.NextQueryAt.After(now) || a.QueryCount != 1) {
+				t.Errorf("%s: next query %v, count %d; want rescheduled", id, a.NextQueryAt, a.QueryCount)
+			}
+			if st != paygw.AgreementPending && a.NextQueryAt != nil {
+				t.Errorf("%s: %s but still scheduled at %v", id, st, a.NextQueryAt)
+			}
+		}
+		if a, _ := s.GetMerchantAgreement(ctx, e.Merchant.ID, "agr_active"); a.ChannelNo == "" {
+			t.Error("active agreement without the channel's number")
+		}
+	})
+}
+
+func channelSign(id string) channel.SignRequest {
+	return channel.SignRequest{AgreementID: id, PayMethod: "withhold", PayerName: "Zhang", AccountNo: "6222021234560123"}
 }

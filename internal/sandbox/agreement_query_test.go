@@ -27,7 +27,7 @@ func TestQueryAgreement(t *testing.T) {
 	if err := e.ch.TerminateAgreement(ctx, signed.AgreementNo); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := e.ch.QueryAgreement(ctx, "agr_q1"); err != nil || got.Status != channel.StatusFailed {
+	if got, err := e.ch.QueryAgreement(ctx, "agr_q1"); err != nil || got.Status != channel.StatusClosed {
 		t.Fatalf("terminated agreement: %+v %v", got, err)
 	}
 }

@@ -276,20 +276,24 @@ func (c *Channel) Sign(ctx context.Context, req channel.SignRequest) (channel.Si
 }
 
 // QueryAgreement returns the sandbox's view of an agreement by paygw's agreement id: succeeded
-// (active), failed (terminated) or StatusNotFound if the sign request never arrived.
-func (c *Channel) QueryAgreement(ctx context.Context, agreementID string) (channel.SignResult, error) {
+// (active), closed (terminated) or StatusNotFound if the sign request never arrived.
+func (c *Channel) QueryAgreement(ctx context.Context, agreementID string) (channel.AgreementResult, error) {
 	var out wireAgreement
 	if err := c.call(ctx, PathQueryAgreement, outAgreementNoRequest{OutAgreementNo: agreementID}, &out); err != nil {
-		return channel.SignResult{}, err
+		return channel.AgreementResult{}, err
 	}
+	res := channel.AgreementResult{AgreementID: agreementID, AgreementNo: out.AgreementNo}
 	switch out.Status {
 	case agreementActive:
-		return channel.SignResult{AgreementNo: out.AgreementNo, Status: channel.StatusSucceeded}, nil
+		res.Status = channel.StatusSucceeded
 	case string(channel.StatusNotFound):
-		return channel.SignResult{Status: channel.StatusNotFound}, nil
+		res.Status = channel.StatusNotFound
+	case agreementTerminated:
+		res.Status = channel.StatusClosed
 	default:
-		return channel.SignResult{AgreementNo: out.AgreementNo, Status: channel.StatusFailed, Reason: "agreement is " + out.Status}, nil
+		return channel.AgreementResult{}, fmt.Errorf("sandbox agreement query %s: %w: status %q", agreementID, channel.ErrUnknownOutcome, out.Status)
 	}
+	return res, nil
 }
 
 // TerminateAgreement ends an agreement; later quick_pay / withhold on it are declined.
