@@ -150,8 +150,9 @@ func (g *Service) idempotent(existing paygw.Payment, hash string) (paygw.Payment
 	return existing, false, nil
 }
 
-// pay calls the channels in order; it fails over only when a channel did not get the request
-// (unreachable, breaker open). A decline fails the payment; an unknown outcome is queried.
+// pay calls the channels in order; it fails over only on a definite non-execution (not sent,
+// breaker open). A payer's decline is a failed result: the payment fails on that channel. An
+// unknown outcome is queried.
 func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement, cands []string) (paygw.Payment, error) {
 	var lastErr error
 	for i, name := range cands {
@@ -183,17 +184,11 @@ func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement
 		if err == nil {
 			return g.applyPayResult(ctx, p, res, att)
 		}
-		if canFailOver(err) {
+		if notExecuted(err) {
 			g.record(ctx, att)
 			lastErr = err
 			g.logger(ctx).Info().Str("payment_id", p.ID).Str("channel", name).Err(err).Msg("channel did not execute; trying the next")
 			continue
-		}
-		if notExecuted(err) {
-			// The payer was declined (or the agreement refused): the payment's outcome, on this
-			// channel. Another channel would only decline the same payer again.
-			out, _, err := g.apply(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentFailed, FailReason: trim(err.Error()), Attempt: att})
-			return out, err
 		}
 		// Unknown outcome: the payer may have been charged. Never fail over; the sweeper queries.
 		g.logger(ctx).Warn().Str("payment_id", p.ID).Str("channel", name).Err(err).Msg("unknown outcome; will query")

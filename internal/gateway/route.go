@@ -46,8 +46,6 @@ func NewRouter(cfg *config.Config, chs *channel.Registry, m *Metrics) (*Router, 
 			MaxRequests: 1,
 			Timeout:     bc.OpenFor.D(),
 			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold },
-			// A business refusal (payer declined) proves the channel works: it counts as a success.
-			IsSuccessful: func(err error) bool { return err == nil || channel.PayerDeclined(err) },
 			IsExcluded: func(err error) bool {
 				return errors.Is(err, context.Canceled) || errors.Is(err, channel.ErrAlreadyPaid)
 			},
@@ -192,16 +190,12 @@ func (r *Router) BreakerOpen(name string) bool {
 	return b != nil && b.State() == gobreaker.StateOpen
 }
 
-// notExecuted reports whether err proves the channel did not execute the request: a decline,
-// an unreachable channel, or a breaker that refused to call.
+// notExecuted reports whether err proves the channel did not execute the request, so another
+// channel may be tried: channel.ErrDeclined (not sent, or refused as a request), or a breaker
+// that refused to call. A payer's decline is not an error: adapters answer it as a result with
+// status failed, the payment's outcome (DESIGN.md §5), which neither fails over nor counts
+// against the breaker.
 func notExecuted(err error) bool {
-	return errors.Is(err, channel.ErrDeclined) || errors.Is(err, channel.ErrUnavailable) || canFailOver(err)
-}
-
-// canFailOver reports whether another channel may be tried for a payment: only when this one
-// did not get the request at all (unreachable, or its breaker refused to call). A payer's
-// decline is the payment's outcome and never fails over (DESIGN.md §5).
-func canFailOver(err error) bool {
-	return errors.Is(err, channel.ErrUnavailable) || errors.Is(err, gobreaker.ErrOpenState) ||
+	return errors.Is(err, channel.ErrDeclined) || errors.Is(err, gobreaker.ErrOpenState) ||
 		errors.Is(err, gobreaker.ErrTooManyRequests)
 }
