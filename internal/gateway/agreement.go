@@ -65,6 +65,9 @@ func (g *Service) SignAgreement(ctx context.Context, merchantID string, req Sign
 	switch {
 	case err == nil && res.Status == channel.StatusSucceeded:
 		err = g.finishAgreement(ctx, a, paygw.AgreementActive, res.AgreementNo)
+	case err == nil && res.Status == channel.StatusProcessing:
+		// The payer signs at the channel: pending until the channel says otherwise (its
+		// callback, or the sweeper's query at the scheduled time).
 	case err == nil || notExecuted(err):
 		g.logger(ctx).Info().Str("agreement_id", a.ID).Err(err).Str("reason", res.Reason).Msg("agreement refused by the channel")
 		err = g.finishAgreement(ctx, a, paygw.AgreementTerminated, res.AgreementNo)
