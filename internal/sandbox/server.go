@@ -88,6 +88,13 @@ type Options struct {
 	// Logger receives callback failures and state-file errors (default: disabled).
 	Logger zerolog.Logger
 
+	// SystemErrorRate is the probability that a pay request is recorded but answered with the
+	// channel's server error (5xx): an unknown outcome the gateway resolves by querying.
+	SystemErrorRate float64
+	// CallbackScale compresses a protocol front's real callback retry schedule (1 or 0 = real
+	// time, 0.001 = a thousand times faster, for tests and demos).
+	CallbackScale float64
+
 	// TradeNoPrefix and RefundNoPrefix start the channel's trade and refund numbers (default
 	// "SBX" and "SBXR"; a protocol front may choose the real channel's shape).
 	TradeNoPrefix, RefundNoPrefix string
@@ -123,6 +130,7 @@ func (o *Options) Validate() error {
 		"failure rate": o.FailureRate, "timeout rate": o.TimeoutRate,
 		"duplicate callbacks": o.DuplicateCallbacks, "drop callbacks": o.DropCallbacks,
 		"statement drop rate": o.StatementDropRate, "statement amount skew rate": o.StatementAmountSkewRate,
+		"system error rate": o.SystemErrorRate,
 	} {
 		if !(p >= 0 && p <= 1) {
 			return fmt.Errorf("sandbox: %s %v out of 0..1", name, p)
@@ -401,6 +409,9 @@ func (s *Server) handlePay(c *apiCall) (any, *apiError) {
 	c.hang = hang
 	if aerr != nil {
 		return nil, aerr
+	}
+	if s.chance(s.opts.SystemErrorRate, "syserr", req.OutTradeNo) {
+		return nil, &apiError{http.StatusInternalServerError, CodeInternal, "system error (simulated); the trade may exist: query it"}
 	}
 	return t.wire(), nil
 }
