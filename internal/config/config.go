@@ -128,8 +128,8 @@ type Sweeper struct {
 	// QR code or wallet) is queried, from its creation; the last delay repeats until it expires.
 	// A lost callback is found within the first delays instead of at expiry.
 	RedirectSchedule []Duration `yaml:"redirect_schedule"`
-	Interval Duration   `yaml:"interval"`
-	Batch    int        `yaml:"batch"`
+	Interval         Duration   `yaml:"interval"`
+	Batch            int        `yaml:"batch"`
 }
 
 // Notify configures merchant notification delivery.

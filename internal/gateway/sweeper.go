@@ -39,7 +39,9 @@ func (g *Service) Sweep(ctx context.Context) (int, error) {
 	return len(ps) + len(rs), nil
 }
 
-func (g *Service) nextQuery(count int) *time.Time { return g.nextQueryOn(g.cfg.Sweeper.Schedule, count) }
+func (g *Service) nextQuery(count int) *time.Time {
+	return g.nextQueryOn(g.cfg.Sweeper.Schedule, count)
+}
 
 // nextPaymentQuery is when a payment awaiting its payer is queried for the count-th time:
 // redirect payments follow the early redirect schedule, capped at their expiry (when the
