@@ -69,7 +69,7 @@ func Start(t testing.TB, s *store.Store, o Options) *Env {
 	t.Cleanup(gw.Close)
 	e := &Env{Store: s, Server: gw, Sandboxes: map[string]*sandbox.Server{}, SandboxTS: map[string]*httptest.Server{}}
 	names := append([]string{"sandbox"}, o.Channels...)
-	yaml := fmt.Sprintf("timezone: Asia/Shanghai\npublic_url: %s\nsweeper:\n  schedule: [100ms, 200ms, 500ms]\n  interval: 50ms\nchannels:\n", gw.URL)
+	yaml := fmt.Sprintf("timezone: Asia/Shanghai\npublic_url: %s\nsweeper:\n  schedule: [100ms, 200ms, 500ms]\n  redirect_schedule: [100ms, 200ms, 500ms]\n  interval: 50ms\nchannels:\n", gw.URL)
 	for _, name := range names {
 		so := o.Sandbox
 		so.Secret = Secret
