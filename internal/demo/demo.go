@@ -619,6 +619,7 @@ func (d *run) settle(ctx context.Context) error {
 			paid++
 		}
 	}
+	paid += d.wechatPaid()
 	for _, b := range j.Batches {
 		paid -= int(b.Payments)
 	}

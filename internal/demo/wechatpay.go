@@ -40,6 +40,15 @@ type wechat struct {
 	keys, url string
 	sim       *proc
 	injected  string
+	paid      int // payments that succeeded through wxpay (settlement counts them)
+}
+
+// wechatPaid is how many payments the WeChat Pay part took.
+func (d *run) wechatPaid() int {
+	if d.wx == nil {
+		return 0
+	}
+	return d.wx.paid
 }
 
 // wechatSetup picks the simulator's port and writes its key set.
@@ -139,6 +148,7 @@ func (d *run) wechatpay(ctx context.Context) error {
 	if sum.Payments["succeeded"] != len(mine) {
 		return fmt.Errorf("wechatpay payments: %v", sum.Payments)
 	}
+	d.wx.paid = len(mine)
 	d.step("%d payments through the WeChat Pay simulator on %s (JSAPI and H5, signed, answers verified, callbacks decrypted): %s",
 		len(mine), d.wx.url, counts(sum.Payments))
 
