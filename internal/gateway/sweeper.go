@@ -16,7 +16,7 @@ import (
 // configured schedule (e.g. 1m, 5m, 15m, 1h, 6h, then every 6h). It returns how many it looked at.
 func (g *Service) Sweep(ctx context.Context) (int, error) {
 	now := g.now()
-	ps, err := g.store.DuePayments(ctx, now, g.cfg.Sweeper.Batch)
+	ps, err := g.store.ClaimDuePayments(ctx, now, g.cfg.Sweeper.Batch, g.queryLease())
 	if err != nil {
 		return 0, err
 	}
@@ -47,6 +47,17 @@ func (g *Service) Sweep(ctx context.Context) (int, error) {
 		g.sweepAgreement(ctx, a)
 	}
 	return len(ps) + len(rs) + len(as), nil
+}
+
+// queryLease is how long a sweep holds the payments it claimed: long enough to query the whole
+// batch one after the other at the slowest channel's timeout, so another replica's sweep never
+// queries them meanwhile; a payment whose sweeper died is due again after it.
+func (g *Service) queryLease() time.Duration {
+	slowest := time.Second
+	for _, ch := range g.cfg.Channels {
+		slowest = max(slowest, ch.Timeout.D())
+	}
+	return time.Duration(g.cfg.Sweeper.Batch)*slowest + 10*time.Second
 }
 
 func (g *Service) nextQuery(count int) *time.Time {
