@@ -474,12 +474,17 @@ func TestCallbacksRetriedUntilAcknowledged(t *testing.T) {
 	eventually(t, "three attempts", func() bool { cbs, _ := r.got(); return len(cbs) >= 3 })
 	r.mu.Lock()
 	r.ackOK = true
+	acked := len(r.callbacks) // attempts from here on are acknowledged
 	r.mu.Unlock()
-	eventually(t, "the queue to drain", func() bool { return r.sim.Core().Pending() == 0 })
+	eventually(t, "an acknowledged attempt", func() bool { return len(r.callbacksNow()) > acked })
+	time.Sleep(100 * time.Millisecond) // an attempt already in flight may still land
 	n := len(r.callbacksNow())
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond) // retries were 15, 15, 30, 180 ms apart: none may follow
 	if len(r.callbacksNow()) != n {
 		t.Fatal("callbacks continued after an acknowledgement")
+	}
+	if r.sim.Core().Pending() != 0 {
+		t.Fatalf("%d callbacks still queued", r.sim.Core().Pending())
 	}
 }
 
