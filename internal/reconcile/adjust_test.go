@@ -1,0 +1,208 @@
+package reconcile_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/paygw/paygw/internal/ledger"
+	"github.com/paygw/paygw/internal/reconcile"
+	"github.com/paygw/paygw/internal/statement"
+	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/storetest"
+)
+
+// balancesOf returns the stored balance of every ledger account.
+func balancesOf(t *testing.T, s *store.Store) map[string]int64 {
+	t.Helper()
+	bs, err := s.Balances(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, b := range bs {
+		out[b.Account+" "+b.Currency] = b.Balance
+	}
+	return out
+}
+
+// adjustmentProblems runs verify's ledger check and keeps the adjustment findings (the seeded
+// payments have no capture journals, which other checks report).
+func adjustmentProblems(t *testing.T, s *store.Store) []store.LedgerProblem {
+	t.Helper()
+	ps, err := s.LedgerCheck(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []store.LedgerProblem
+	for _, p := range ps {
+		if p.Check == store.CheckAdjustment || p.Check == store.CheckJournalBalanced || p.Check == store.CheckAccountBalance {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TestResolveAcceptChannelAdjusts: accepting the channel's amount posts the difference between
+// the channel's receivable and the merchant's pending account, accepting its fee posts the fee
+// difference to our channel fee cost; each exactly once per transaction, whatever re-runs and
+// second items follow.
+func TestResolveAcceptChannelAdjusts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		rows := seed(t, s)
+		file := writeFile(t, "sandbox.csv", func(b *bytes.Buffer) error { return statement.WriteSandbox(b, rows) })
+		res, err := reconcile.Run(ctx, s, opts(file, statement.FormatSandbox, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := at(23, 59).Add(11 * time.Hour)
+		amt := itemOf(t, res, reconcile.AmountMismatch, "pay_amt") // ours 100.00, channel 100.01
+		if _, err := reconcile.Resolve(ctx, s, amt.ID, reconcile.AcceptChannel, "channel collected 100.01; ticket 7", "alice", now, sh); err != nil {
+			t.Fatal(err)
+		}
+		adjs, err := s.ReconAdjustmentsOfItem(ctx, amt.ID)
+		if err != nil || len(adjs) != 1 {
+			t.Fatalf("adjustments of item %d: %+v, %v", amt.ID, adjs, err)
+		}
+		a := adjs[0]
+		if a.Kind != store.AdjustAmount || a.ObjectID != "pay_amt" || a.PaymentID != "pay_amt" || a.Amount != 1 || a.Currency != "CNY" ||
+			a.BusinessDate != date || a.BatchID.Valid || a.CreatedBy != "alice" || a.OutNo != "pay_amt" || a.Channel != "sandbox" {
+			t.Errorf("amount adjustment %+v", a)
+		}
+		if n, _ := s.JournalCount(ctx, ledger.KindAmountAdjustment, "pay_amt"); n != 1 {
+			t.Errorf("%d amount adjustment journals of pay_amt, want 1", n)
+		}
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_amt"); !ra.Valid {
+			t.Error("pay_amt not reconciled after accepting the channel's amount")
+		}
+		mch := "merchant:" + a.MerchantID + ":pending CNY"
+		bal := balancesOf(t, s)
+		if bal["channel:sandbox:receivable CNY"] != 1 || bal[mch] != -1 {
+			t.Errorf("balances after the amount adjustment: %v", bal)
+		}
+
+		// Fees: the payment's channel fee 0.31 against 0.30 expected costs us 0.01 more; ref_2's
+		// channel returned 0.09 where 0.03 was expected, 0.06 less cost. The merchant's accounts
+		// do not move.
+		for _, c := range []struct {
+			item         store.ReconItem
+			object       string
+			want         int64
+			wantFeeCost  int64
+			wantReceived int64
+		}{
+			{itemOf(t, res, reconcile.FeeMismatch, "pay_fee"), "pay_fee", 1, 1, 0},
+			{refundItem(t, res, reconcile.FeeMismatch, "ref_2"), "ref_2", -6, -5, 6},
+		} {
+			if _, err := reconcile.Resolve(ctx, s, c.item.ID, reconcile.AcceptChannel, "channel's fee table", "bob", now, sh); err != nil {
+				t.Fatalf("%s: %v", c.object, err)
+			}
+			adjs, err := s.ReconAdjustmentsOfItem(ctx, c.item.ID)
+			if err != nil || len(adjs) != 1 || adjs[0].Kind != store.AdjustFee || adjs[0].Amount != c.want || adjs[0].ObjectID != c.object {
+				t.Errorf("%s: fee adjustment %+v, %v; want %d", c.object, adjs, err, c.want)
+			}
+			if n, _ := s.JournalCount(ctx, ledger.KindFeeAdjustment, c.object); n != 1 {
+				t.Errorf("%s: %d fee adjustment journals", c.object, n)
+			}
+			bal := balancesOf(t, s)
+			if bal["channel:sandbox:fee_cost CNY"] != c.wantFeeCost || bal["channel:sandbox:receivable CNY"] != 1-c.wantFeeCost || bal[mch] != -1 {
+				t.Errorf("%s: balances %v", c.object, bal)
+			}
+		}
+		if ps := adjustmentProblems(t, s); len(ps) != 0 {
+			t.Errorf("ledger check after the adjustments: %+v", ps)
+		}
+
+		// A re-run with the same bill carries the resolutions over and posts nothing again.
+		before := balancesOf(t, s)
+		if _, err := reconcile.Run(ctx, s, opts(file, statement.FormatSandbox, "")); err != nil {
+			t.Fatal(err)
+		}
+		// A corrected bill (the channel now says 100.02) opens a new item for pay_amt; accepting
+		// the channel's side again is refused, and changes nothing: the first difference stands.
+		for i := range rows {
+			if rows[i].OutTradeNo == "pay_amt" {
+				rows[i].Amount = 10002
+			}
+		}
+		file2 := writeFile(t, "sandbox2.csv", func(b *bytes.Buffer) error { return statement.WriteSandbox(b, rows) })
+		res2, err := reconcile.Run(ctx, s, opts(file2, statement.FormatSandbox, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		amt2 := itemOf(t, res2, reconcile.AmountMismatch, "pay_amt")
+		if amt2.State != store.ReconOpen {
+			t.Fatalf("new item %+v", amt2)
+		}
+		if _, err := reconcile.Resolve(ctx, s, amt2.ID, reconcile.AcceptChannel, "again", "carol", now, sh); !errors.Is(err, store.ErrAlreadyAdjusted) {
+			t.Fatalf("second adjustment of pay_amt: %v, want ErrAlreadyAdjusted", err)
+		}
+		if got, _ := s.GetReconItem(ctx, amt2.ID); got.State != store.ReconOpen {
+			t.Errorf("refused item %+v", got)
+		}
+		if after := balancesOf(t, s); len(after) != len(before) || after["channel:sandbox:receivable CNY"] != before["channel:sandbox:receivable CNY"] ||
+			after[mch] != before[mch] || after["channel:sandbox:fee_cost CNY"] != before["channel:sandbox:fee_cost CNY"] {
+			t.Errorf("balances moved: %v -> %v", before, after)
+		}
+		if n, _ := s.JournalCount(ctx, ledger.KindAmountAdjustment, "pay_amt"); n != 1 {
+			t.Errorf("%d amount adjustment journals of pay_amt after the re-runs", n)
+		}
+		if ps := adjustmentProblems(t, s); len(ps) != 0 {
+			t.Errorf("ledger check after the re-runs: %+v", ps)
+		}
+	})
+}
+
+func refundItem(t *testing.T, res *reconcile.Result, class reconcile.Class, refundID string) store.ReconItem {
+	t.Helper()
+	for _, it := range res.Items {
+		if it.Class == string(class) && it.RefundID == refundID {
+			return it
+		}
+	}
+	t.Fatalf("no %s item for %s in %+v", class, refundID, res.Items)
+	return store.ReconItem{}
+}
+
+// TestResolveRefusesMissingChannel: the channel never collected; accepting its side would need
+// a transition that un-collects a succeeded payment. It is refused, nothing changes, and the
+// payment stays out of settlement until the operator accepts ours or a bill carries it.
+func TestResolveRefusesMissingChannel(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		rows := seed(t, s)
+		file := writeFile(t, "sandbox.csv", func(b *bytes.Buffer) error { return statement.WriteSandbox(b, rows) })
+		res, err := reconcile.Run(ctx, s, opts(file, statement.FormatSandbox, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := at(23, 59).Add(11 * time.Hour)
+		miss := itemOf(t, res, reconcile.MissingChannel, "pay_miss")
+		before, _ := s.GetPayment(ctx, "pay_miss")
+		if _, err := reconcile.Resolve(ctx, s, miss.ID, reconcile.AcceptChannel, "never charged", "dave", now, sh); !errors.Is(err, reconcile.ErrCannotApply) {
+			t.Fatalf("accept channel on missing_channel: %v, want ErrCannotApply", err)
+		}
+		if got, _ := s.GetReconItem(ctx, miss.ID); got.State != store.ReconOpen || got.Resolution != "" {
+			t.Errorf("item after refusal: %+v", got)
+		}
+		if after, _ := s.GetPayment(ctx, "pay_miss"); after.Status != before.Status || after.Version != before.Version {
+			t.Errorf("payment changed: %+v -> %+v", before, after)
+		}
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra.Valid {
+			t.Error("pay_miss reconciled after a refused resolution")
+		}
+		if adjs, _ := s.ReconAdjustmentsOfItem(ctx, miss.ID); len(adjs) != 0 {
+			t.Errorf("adjustments %+v", adjs)
+		}
+		// Accepting ours is a claim against the channel: recorded, and the payment settles.
+		if _, err := reconcile.Resolve(ctx, s, miss.ID, reconcile.AcceptOurs, "channel owes it; claim 12", "dave", now, sh); err != nil {
+			t.Fatal(err)
+		}
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); !ra.Valid {
+			t.Error("pay_miss not reconciled after accepting ours")
+		}
+	})
+}
