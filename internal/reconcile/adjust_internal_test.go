@@ -52,7 +52,7 @@ func TestAdjustmentRules(t *testing.T) {
 		{"currencies differ", item(AmountMismatch, KindPayment, 100, 100, "channel 1.00 USD, paygw 1.00 CNY"), "", "", 0, true},
 		{"currencies differ, amounts too", item(AmountMismatch, KindPayment, 100, 200, "matched by id; channel 2.00 USD, paygw 1.00 CNY"), "", "", 0, true},
 		{"same currency note", item(AmountMismatch, KindPayment, 100, 200, "channel 2.00 CNY, paygw 1.00 CNY"), store.AdjustAmount, "pay_1", 100, false},
-		{"difference overflows", item(AmountMismatch, KindPayment, -big * 2, big, ""), "", "", 0, true},
+		{"difference overflows", item(AmountMismatch, KindPayment, -big*2, big, ""), "", "", 0, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
