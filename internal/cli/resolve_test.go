@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/store"
+)
+
+// TestResolveAcceptedSidesSettleOnce is issue 10's "a discrepancy accepted either way", end to
+// end through the commands on SQLite and PostgreSQL: reconcile a bill with amount and fee
+// mismatches and a payment the channel never collected, resolve each, settle, verify. The
+// merchant is paid the accepted amounts exactly once (a difference accepted after its payment
+// was settled goes into the next date's batch), verify is clean, and re-runs change nothing.
+func TestResolveAcceptedSidesSettleOnce(t *testing.T) {
+	eachCLIDB(t, func(t *testing.T, db *cliDB) {
+		const next = "2026-11-21"
+		db.merchant("mch_a", paygw.FeePlan{RateBps: 60})
+		for i, p := range []struct {
+			id     string
+			amount int64
+		}{{"pay_ok", 10000}, {"pay_up", 58299}, {"pay_down", 20000}, {"pay_fee", 30000}, {"pay_ours", 40000}, {"pay_miss", 5000}} {
+			db.pay(p.id, "mch_a", p.amount, cliAt(settleDay, 9+i))
+		}
+		cfg := writeConfig(t, fmt.Sprintf("timezone: Asia/Shanghai\nchannels:\n  sandbox:\n    kind: sandbox\n    url: http://127.0.0.1:1\n"+
+			"    secret: x\n    fee_rate_bps: 30\nreconcile:\n  out_dir: %s\nsettle:\n  out_dir: %s\n", db.out, db.out))
+		bill := filepath.Join("testdata", "resolve", "sandbox_"+settleDay+".csv")
+		reconcileBill := func(file string) map[string]reconItemJSON {
+			t.Helper()
+			out := db.must(ExitOK, nil, "--config", cfg, "reconcile", "--channel", "sandbox", "--date", settleDay, "--file", file, "--json")
+			items := map[string]reconItemJSON{}
+			for _, it := range decodeJSON[reconcileJSON](t, out).Items {
+				if it.State == store.ReconOpen {
+					items[it.PaymentID] = it
+				}
+			}
+			return items
+		}
+		items := reconcileBill(bill)
+		for id, class := range map[string]string{"pay_up": "amount_mismatch", "pay_down": "amount_mismatch", "pay_fee": "fee_mismatch",
+			"pay_ours": "amount_mismatch", "pay_miss": "missing_channel"} {
+			if items[id].Class != class {
+				t.Fatalf("%s: item %+v, want %s (all %+v)", id, items[id], class, items)
+			}
+		}
+		resolve := func(want int, id, accept string) string {
+			t.Helper()
+			code, out, errOut := db.run(nil, "--config", cfg, "reconcile", "resolve", strconv.FormatInt(items[id].ID, 10),
+				"--accept", accept, "--note", "checked with the channel, ticket 4711", "--by", "alice")
+			if code != want {
+				t.Fatalf("resolve %s --accept %s: exit %d, want %d\n%s\n%s", id, accept, code, want, out, errOut)
+			}
+			return out + errOut
+		}
+		if out := resolve(ExitOK, "pay_up", "channel"); !strings.Contains(out, "+1.00 CNY") || !strings.Contains(out, "next settlement") {
+			t.Errorf("resolve pay_up does not say what it posted: %q", out)
+		}
+		resolve(ExitOK, "pay_down", "channel")
+		if out := resolve(ExitOK, "pay_fee", "channel"); !strings.Contains(out, "fee cost") {
+			t.Errorf("resolve pay_fee does not say what it posted: %q", out)
+		}
+		resolve(ExitOK, "pay_ours", "ours")
+		if out := resolve(ExitUsage, "pay_miss", "channel"); !strings.Contains(out, "never collected") || !strings.Contains(out, "pay_miss") {
+			t.Errorf("resolve pay_miss --accept channel: %q", out)
+		}
+		resolve(ExitUsage, "pay_up", "channel") // already resolved: nothing posted twice
+
+		// Merchant fees at 0.60%: 60 + 350 + 120 + 180 + 240 = 950 (adjustments carry none);
+		// gross 158,299 of payments + 100 accepted up; 50 accepted down; pay_miss is held back.
+		db.must(ExitOK, nil, "--config", cfg, "settle", "--date", settleDay, "--out", db.out)
+		want := store.SettleBatch{MerchantID: "mch_a", Currency: "CNY", Date: settleDay, Payments: 5, Refunds: 0,
+			Gross: 158399, Refunded: 50, Fee: 950, Net: 157399, Status: "settled"}
+		checkBatch := func(date string, want store.SettleBatch) string {
+			t.Helper()
+			bs := db.batches(date)
+			if len(bs) != 1 {
+				t.Fatalf("batches of %s: %+v", date, bs)
+			}
+			b := bs[0]
+			if b.MerchantID != want.MerchantID || b.Currency != want.Currency || b.Payments != want.Payments || b.Refunds != want.Refunds ||
+				b.Gross != want.Gross || b.Refunded != want.Refunded || b.Fee != want.Fee || b.Net != want.Net || b.Status != want.Status {
+				t.Errorf("batch of %s: %+v\nwant %+v", date, b, want)
+			}
+			return b.ID
+		}
+		batch := checkBatch(settleDay, want)
+		payout, err := os.ReadFile(filepath.Join(db.out, "payout_"+settleDay+".csv"))
+		if err != nil || !strings.Contains(string(payout), batch+","+settleDay+",mch_a,") || !strings.Contains(string(payout), ",CNY,1573.99\n") {
+			t.Errorf("payout file: %v\n%s", err, payout)
+		}
+		detail := detailRows(t, filepath.Join(db.out, "settlement_"+settleDay+".xlsx"))
+		for _, w := range []string{"Adjustment pay_up 1.00", "Adjustment pay_down -0.50"} {
+			if !strings.Contains(detail, w) {
+				t.Errorf("settlement Detail has no line %q:\n%s", w, detail)
+			}
+		}
+		db.must(ExitOK, nil, "--config", cfg, "verify")
+
+		// Re-runs: the same bill carries the resolutions over, settle is a no-op, verify stays
+		// clean, and each difference has exactly one journal.
+		reconcileBill(bill)
+		db.must(ExitOK, nil, "--config", cfg, "settle", "--date", settleDay, "--out", db.out)
+		checkBatch(settleDay, want)
+		db.must(ExitOK, nil, "--config", cfg, "verify")
+
+		// A corrected bill after payout: pay_ok was 100.10. Accepting it pays the 0.10 in the
+		// next date's batch, on its own; the first batch is untouched.
+		items = reconcileBill(filepath.Join("testdata", "resolve", "sandbox_"+settleDay+"_corrected.csv"))
+		if items["pay_ok"].Class != "amount_mismatch" {
+			t.Fatalf("corrected bill: %+v", items)
+		}
+		resolve(ExitOK, "pay_ok", "channel")
+		db.must(ExitOK, nil, "--config", cfg, "settle", "--date", next, "--out", db.out)
+		checkBatch(settleDay, want)
+		checkBatch(next, store.SettleBatch{MerchantID: "mch_a", Currency: "CNY", Gross: 10, Net: 10, Status: "settled"})
+		db.must(ExitOK, nil, "--config", cfg, "settle", "--date", next, "--out", db.out)
+		checkBatch(next, store.SettleBatch{MerchantID: "mch_a", Currency: "CNY", Gross: 10, Net: 10, Status: "settled"})
+		db.must(ExitOK, nil, "--config", cfg, "verify")
+		for _, id := range []string{"pay_up", "pay_down", "pay_ok"} {
+			if n, err := db.s.JournalCount(db.ctx, "amount_adjustment", id); err != nil || n != 1 {
+				t.Errorf("%s: %d amount adjustment journals, %v", id, n, err)
+			}
+		}
+		for _, id := range []string{"pay_ours", "pay_miss"} {
+			if n, _ := db.s.JournalCount(db.ctx, "amount_adjustment", id); n != 0 {
+				t.Errorf("%s: %d amount adjustment journals", id, n)
+			}
+		}
+	})
+}
+
+// detailRows returns the settlement workbook's Detail sheet as lines of "type id amount".
+func detailRows(t *testing.T, path string) string {
+	t.Helper()
+	f, err := excelize.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows("Detail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		if len(r) > 7 {
+			fmt.Fprintf(&b, "%s %s %s\n", r[2], r[3], r[7])
+		}
+	}
+	return b.String()
+}
