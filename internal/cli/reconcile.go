@@ -495,6 +495,9 @@ func newReconcileResolveCmd(app *App) *cobra.Command {
 			for _, a := range adjs {
 				fmt.Fprintln(app.Stdout, describeAdjustment(a))
 			}
+			if len(adjs) == 0 && it.Resolution == store.ReconAcceptChannel && (it.Class == "amount_mismatch" || it.Class == "fee_mismatch") {
+				fmt.Fprintln(app.Stdout, "the difference was already posted by an earlier resolution of the same transaction; nothing more posted")
+			}
 			return nil
 		},
 	}

@@ -123,14 +123,11 @@ func TestResolveAcceptedSidesSettleOnce(t *testing.T) {
 		db.must(ExitOK, nil, "--config", cfg, "settle", "--date", next, "--out", db.out)
 		checkBatch(next, store.SettleBatch{MerchantID: "mch_a", Currency: "CNY", Gross: 10, Net: 10, Status: "settled"})
 		db.must(ExitOK, nil, "--config", cfg, "verify")
-		for _, id := range []string{"pay_up", "pay_down", "pay_ok"} {
-			if n, err := db.s.JournalCount(db.ctx, "amount_adjustment", id); err != nil || n != 1 {
-				t.Errorf("%s: %d amount adjustment journals, %v", id, n, err)
-			}
-		}
-		for _, id := range []string{"pay_ours", "pay_miss"} {
-			if n, _ := db.s.JournalCount(db.ctx, "amount_adjustment", id); n != 0 {
-				t.Errorf("%s: %d amount adjustment journals", id, n)
+		for id, want := range map[string]int{"pay_up": 1, "pay_down": 1, "pay_ok": 1, "pay_ours": 0, "pay_miss": 0, "pay_fee": 0} {
+			var n int
+			if err := db.s.DB().GetContext(db.ctx, &n, db.s.Rebind(`SELECT COUNT(*) FROM ledger_journals j
+				JOIN recon_adjustments a ON a.id = j.ref_id WHERE j.kind = 'amount_adjustment' AND a.object_id = ?`), id); err != nil || n != want {
+				t.Errorf("%s: %d amount adjustment journals, %v; want %d", id, n, err, want)
 			}
 		}
 	})
@@ -155,4 +152,76 @@ func detailRows(t *testing.T, path string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestResolvedDifferenceWaitsForItsPayment: an accepted difference is never paid before the
+// payment it corrects. A later bill that drops the payment takes it (and so its difference)
+// out of settlement; when a bill carries it again, both are paid together, once. verify finds a
+// tampered adjustment.
+func TestResolvedDifferenceWaitsForItsPayment(t *testing.T) {
+	eachCLIDB(t, func(t *testing.T, db *cliDB) {
+		const next = "2026-11-21"
+		db.merchant("mch_a", paygw.FeePlan{RateBps: 60})
+		db.pay("pay_ok", "mch_a", 10000, cliAt(settleDay, 9))
+		db.pay("pay_up", "mch_a", 58299, cliAt(settleDay, 10))
+		cfg := writeConfig(t, fmt.Sprintf("timezone: Asia/Shanghai\nchannels:\n  sandbox:\n    kind: sandbox\n    url: http://127.0.0.1:1\n"+
+			"    secret: x\n    fee_rate_bps: 30\nreconcile:\n  out_dir: %s\nsettle:\n  out_dir: %s\n", db.out, db.out))
+		reconcileBill := func(name string) []reconItemJSON {
+			t.Helper()
+			out := db.must(ExitOK, nil, "--config", cfg, "reconcile", "--channel", "sandbox", "--date", settleDay,
+				"--file", filepath.Join("testdata", "resolve", name), "--json")
+			return decodeJSON[reconcileJSON](t, out).Items
+		}
+		var up reconItemJSON
+		for _, it := range reconcileBill("sandbox_" + settleDay + ".csv") {
+			if it.PaymentID == "pay_up" {
+				up = it
+			}
+		}
+		if up.Class != "amount_mismatch" {
+			t.Fatalf("pay_up item %+v", up)
+		}
+		db.must(ExitOK, nil, "--config", cfg, "reconcile", "resolve", strconv.FormatInt(up.ID, 10), "--accept", "channel",
+			"--note", "channel collected 583.99", "--by", "alice")
+		// The channel's next bill for the date no longer has pay_up: it is a discrepancy again.
+		reconcileBill("sandbox_" + settleDay + "_without_pay_up.csv")
+		db.must(ExitOK, nil, "--config", cfg, "settle", "--date", settleDay, "--out", db.out)
+		bs := db.batches(settleDay)
+		if len(bs) != 1 || bs[0].Payments != 1 || bs[0].Gross != 10000 || bs[0].Refunded != 0 || bs[0].Net != 9940 {
+			t.Fatalf("batch without pay_up: %+v", bs)
+		}
+		db.must(ExitOK, nil, "--config", cfg, "verify")
+		// The full bill again: pay_up's difference is open again (the run before did not have
+		// it); accepting it posts nothing more, pay_up is reconciled, and the next date's batch
+		// pays it with its difference: 583.99 − 3.50.
+		for _, it := range reconcileBill("sandbox_" + settleDay + ".csv") {
+			if it.PaymentID == "pay_up" {
+				up = it
+			}
+		}
+		if up.State != store.ReconOpen {
+			t.Fatalf("pay_up item %+v", up)
+		}
+		out := db.must(ExitOK, nil, "--config", cfg, "reconcile", "resolve", strconv.FormatInt(up.ID, 10), "--accept", "channel",
+			"--note", "same bill", "--by", "alice")
+		if !strings.Contains(out, "already posted") {
+			t.Errorf("resolve of a difference already posted: %q", out)
+		}
+		db.must(ExitOK, nil, "--config", cfg, "settle", "--date", next, "--out", db.out)
+		bs = db.batches(next)
+		if len(bs) != 1 || bs[0].Payments != 1 || bs[0].Gross != 58399 || bs[0].Fee != 350 || bs[0].Net != 58049 {
+			t.Fatalf("batch of %s: %+v", next, bs)
+		}
+		db.must(ExitOK, nil, "--config", cfg, "verify")
+
+		// Tamper: the stored difference no longer matches its journal or its batch.
+		if _, err := db.s.DB().ExecContext(db.ctx, db.s.Rebind(`UPDATE recon_adjustments SET amount = amount + 1 WHERE object_id = ?`), "pay_up"); err != nil {
+			t.Fatal(err)
+		}
+		var code int
+		code, out, _ = db.run(nil, "--config", cfg, "verify")
+		if code != ExitFailed || !strings.Contains(out, "adjustment: pay_up") || !strings.Contains(out, "batch_totals: "+bs[0].ID) {
+			t.Errorf("verify after tampering: exit %d\n%s", code, out)
+		}
+	})
 }

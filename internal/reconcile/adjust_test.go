@@ -69,11 +69,11 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 		}
 		a := adjs[0]
 		if a.Kind != store.AdjustAmount || a.ObjectID != "pay_amt" || a.PaymentID != "pay_amt" || a.Amount != 1 || a.Currency != "CNY" ||
-			a.BusinessDate != date || a.BatchID.Valid || a.CreatedBy != "alice" || a.OutNo != "pay_amt" || a.Channel != "sandbox" {
+			a.BusinessDate != date || a.BatchID.Valid || a.CreatedBy != "alice" || a.OutNo != "pay_amt" || a.Channel != "sandbox" || a.Seq != 1 {
 			t.Errorf("amount adjustment %+v", a)
 		}
-		if n, _ := s.JournalCount(ctx, ledger.KindAmountAdjustment, "pay_amt"); n != 1 {
-			t.Errorf("%d amount adjustment journals of pay_amt, want 1", n)
+		if n, _ := s.JournalCount(ctx, ledger.KindAmountAdjustment, a.ID); n != 1 {
+			t.Errorf("%d amount adjustment journals of %s, want 1", n, a.ID)
 		}
 		if ra, _ := s.ReconciledAt(ctx, false, "pay_amt"); !ra.Valid {
 			t.Error("pay_amt not reconciled after accepting the channel's amount")
@@ -104,7 +104,7 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 			if err != nil || len(adjs) != 1 || adjs[0].Kind != store.AdjustFee || adjs[0].Amount != c.want || adjs[0].ObjectID != c.object {
 				t.Errorf("%s: fee adjustment %+v, %v; want %d", c.object, adjs, err, c.want)
 			}
-			if n, _ := s.JournalCount(ctx, ledger.KindFeeAdjustment, c.object); n != 1 {
+			if n, _ := s.JournalCount(ctx, ledger.KindFeeAdjustment, adjs[0].ID); len(adjs) == 1 && n != 1 {
 				t.Errorf("%s: %d fee adjustment journals", c.object, n)
 			}
 			bal := balancesOf(t, s)
@@ -121,8 +121,11 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 		if _, err := reconcile.Run(ctx, s, opts(file, statement.FormatSandbox, "")); err != nil {
 			t.Fatal(err)
 		}
+		if after := balancesOf(t, s); !sameBalances(before, after) {
+			t.Errorf("a re-run moved balances: %v -> %v", before, after)
+		}
 		// A corrected bill (the channel now says 100.02) opens a new item for pay_amt; accepting
-		// the channel's side again is refused, and changes nothing: the first difference stands.
+		// the channel's side posts only the 0.01 the first adjustment lacks.
 		for i := range rows {
 			if rows[i].OutTradeNo == "pay_amt" {
 				rows[i].Amount = 10002
@@ -137,23 +140,84 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 		if amt2.State != store.ReconOpen {
 			t.Fatalf("new item %+v", amt2)
 		}
-		if _, err := reconcile.Resolve(ctx, s, amt2.ID, reconcile.AcceptChannel, "again", "carol", now, sh); !errors.Is(err, store.ErrAlreadyAdjusted) {
-			t.Fatalf("second adjustment of pay_amt: %v, want ErrAlreadyAdjusted", err)
+		if _, err := reconcile.Resolve(ctx, s, amt2.ID, reconcile.AcceptChannel, "corrected bill", "carol", now, sh); err != nil {
+			t.Fatal(err)
 		}
-		if got, _ := s.GetReconItem(ctx, amt2.ID); got.State != store.ReconOpen {
-			t.Errorf("refused item %+v", got)
+		adjs2, err := s.ReconAdjustmentsOfItem(ctx, amt2.ID)
+		if err != nil || len(adjs2) != 1 || adjs2[0].Amount != 1 || adjs2[0].Seq != 2 {
+			t.Fatalf("top-up adjustment: %+v, %v", adjs2, err)
 		}
-		if after := balancesOf(t, s); len(after) != len(before) || after["channel:sandbox:receivable CNY"] != before["channel:sandbox:receivable CNY"] ||
-			after[mch] != before[mch] || after["channel:sandbox:fee_cost CNY"] != before["channel:sandbox:fee_cost CNY"] {
-			t.Errorf("balances moved: %v -> %v", before, after)
+		if bal := balancesOf(t, s); bal[mch] != -2 {
+			t.Errorf("merchant pending %d after accepting 100.02, want -2", bal[mch])
 		}
-		if n, _ := s.JournalCount(ctx, ledger.KindAmountAdjustment, "pay_amt"); n != 1 {
-			t.Errorf("%d amount adjustment journals of pay_amt after the re-runs", n)
+		// The first bill back again (100.01): a new item whose difference is less than what was
+		// posted: the 0.01 is taken back.
+		for i := range rows {
+			if rows[i].OutTradeNo == "pay_amt" {
+				rows[i].Amount = 10001
+			}
+		}
+		file3 := writeFile(t, "sandbox3.csv", func(b *bytes.Buffer) error { return statement.WriteSandbox(b, rows) })
+		res3, err := reconcile.Run(ctx, s, opts(file3, statement.FormatSandbox, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		amt3 := itemOf(t, res3, reconcile.AmountMismatch, "pay_amt")
+		if _, err := reconcile.Resolve(ctx, s, amt3.ID, reconcile.AcceptChannel, "first bill stands", "carol", now, sh); err != nil {
+			t.Fatal(err)
+		}
+		if adjs3, _ := s.ReconAdjustmentsOfItem(ctx, amt3.ID); len(adjs3) != 1 || adjs3[0].Amount != -1 || adjs3[0].Seq != 3 {
+			t.Errorf("taking back: %+v", adjs3)
+		}
+		// A bill without pay_amt, then the 100.01 bill again: its new item is not a carried
+		// resolution (the run before had pay_amt missing), and accepting it posts nothing: the
+		// difference is all there.
+		var without []statement.Row
+		for _, r := range rows {
+			if r.OutTradeNo != "pay_amt" {
+				without = append(without, r)
+			}
+		}
+		file4 := writeFile(t, "sandbox4.csv", func(b *bytes.Buffer) error { return statement.WriteSandbox(b, without) })
+		if _, err := reconcile.Run(ctx, s, opts(file4, statement.FormatSandbox, "")); err != nil {
+			t.Fatal(err)
+		}
+		res5, err := reconcile.Run(ctx, s, opts(file3, statement.FormatSandbox, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		amt5 := itemOf(t, res5, reconcile.AmountMismatch, "pay_amt")
+		if amt5.State != store.ReconOpen {
+			t.Fatalf("item after a run without pay_amt: %+v", amt5)
+		}
+		if _, err := reconcile.Resolve(ctx, s, amt5.ID, reconcile.AcceptChannel, "same as before", "carol", now, sh); err != nil {
+			t.Fatal(err)
+		}
+		if adjs5, _ := s.ReconAdjustmentsOfItem(ctx, amt5.ID); len(adjs5) != 0 {
+			t.Errorf("an item whose difference was posted posted again: %+v", adjs5)
+		}
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_amt"); !ra.Valid {
+			t.Error("pay_amt not reconciled after its item was accepted")
+		}
+		if bal := balancesOf(t, s); bal[mch] != -1 {
+			t.Errorf("merchant pending %d, want -1", bal[mch])
 		}
 		if ps := adjustmentProblems(t, s); len(ps) != 0 {
 			t.Errorf("ledger check after the re-runs: %+v", ps)
 		}
 	})
+}
+
+func sameBalances(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 func refundItem(t *testing.T, res *reconcile.Result, class reconcile.Class, refundID string) store.ReconItem {

@@ -34,7 +34,8 @@ var ErrCannotApply = errors.New("reconcile: cannot apply the channel's side")
 //     notification, in the same transaction (a failed or closed payment as a correction);
 //   - of an amount mismatch posts the difference (an amount_adjustment journal between the
 //     channel's receivable and the merchant's pending account, and a recon_adjustments row that
-//     the merchant's next settlement pays exactly once);
+//     the merchant's next settlement pays exactly once), less what earlier adjustments of the
+//     same transaction posted;
 //   - of a fee mismatch posts the fee difference to the channel's fee cost (fee_adjustment
 //     journal); what the merchant is paid does not change;
 //   - of a missing_channel item (the channel never collected) is refused with ErrCannotApply:
@@ -161,7 +162,8 @@ func adjustment(it store.ReconItem, by string, now time.Time) (store.ReconAdjust
 
 // postAdjustment writes the adjustment and its journal in the resolving transaction, after
 // checking the transaction it corrects: still collected, same merchant and currency, and (for a
-// refund's amount) not beyond its payment.
+// refund's amount) not beyond its payment. What earlier adjustments of the transaction posted
+// counts: only the rest is posted, nothing when it is all there.
 func postAdjustment(ctx context.Context, tx *store.Tx, it store.ReconItem, a store.ReconAdjustment) error {
 	refund := a.ObjectKind == string(KindRefund)
 	t, err := tx.AdjustTarget(ctx, refund, a.ObjectID)
@@ -190,12 +192,28 @@ func postAdjustment(ctx context.Context, tx *store.Tx, it store.ReconItem, a sto
 		}
 	}
 	a.PaymentID, a.OutNo, a.Channel, a.BusinessDate = t.PaymentID, t.OutNo, t.Channel, t.BusinessDate.String
+	// a.Amount is the whole accepted difference; post only what earlier adjustments of the same
+	// transaction (a resolved item of an earlier run of the date) lack.
+	sum, n, err := tx.Adjusted(ctx, a.ObjectID, a.Kind)
+	if err != nil {
+		return err
+	}
+	if sum == a.Amount {
+		return nil // already posted in full
+	}
+	if sum == minInt64 {
+		return fmt.Errorf("%w: adjustments of %s sum to %d", ErrCannotApply, a.ObjectID, sum)
+	}
+	if a.Amount, err = money.Add(a.Amount, -sum); err != nil {
+		return fmt.Errorf("%w: difference %d after %d posted: %w", ErrCannotApply, a.Amount, sum, err)
+	}
+	a.Seq = n + 1
 	cur := money.Currency(a.Currency)
 	var j ledger.Journal
 	if a.Kind == store.AdjustAmount {
-		j, err = ledger.AmountAdjustment(a.ObjectID, a.Channel, a.MerchantID, cur, a.Amount)
+		j, err = ledger.AmountAdjustment(a.ID, a.Channel, a.MerchantID, cur, a.Amount)
 	} else {
-		j, err = ledger.FeeAdjustment(a.ObjectID, a.Channel, cur, a.Amount)
+		j, err = ledger.FeeAdjustment(a.ID, a.Channel, cur, a.Amount)
 	}
 	if err != nil {
 		return err
@@ -211,3 +229,5 @@ func postAdjustment(ctx context.Context, tx *store.Tx, it store.ReconItem, a sto
 	}
 	return nil
 }
+
+const minInt64 = -1 << 63

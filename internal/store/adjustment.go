@@ -29,6 +29,7 @@ type ReconAdjustment struct {
 	Channel      string         `db:"channel"`
 	Currency     string         `db:"currency"`
 	BusinessDate string         `db:"business_date"`
+	Seq          int64          `db:"seq"` // 1, 2, … per object and kind
 	Amount       int64          `db:"amount"`
 	BatchID      sql.NullString `db:"batch_id"`
 	CreatedBy    string         `db:"created_by"`
@@ -36,19 +37,19 @@ type ReconAdjustment struct {
 }
 
 const adjustmentCols = `id, item_id, kind, object_kind, object_id, payment_id, out_no, merchant_id, channel, currency,
-	business_date, amount, batch_id, created_by, created_at`
+	business_date, seq, amount, batch_id, created_by, created_at`
 
-// ErrAlreadyAdjusted is returned by InsertReconAdjustment when the payment or refund already has
-// an adjustment of the kind (from another item), or the item already posted one.
-var ErrAlreadyAdjusted = errors.New("store: this transaction already has an adjustment of this kind")
+// ErrAlreadyAdjusted is returned by InsertReconAdjustment when another resolution posted the
+// same object's adjustment number (a race: re-read and decide again) or the item posted one.
+var ErrAlreadyAdjusted = errors.New("store: another resolution adjusted this transaction first")
 
 // InsertReconAdjustment records an adjustment in the transaction; the unique keys refuse a
-// second one for the same object and kind, or the same item, with ErrAlreadyAdjusted.
+// second row with the same object, kind and seq, or the same item, with ErrAlreadyAdjusted.
 func (t *Tx) InsertReconAdjustment(ctx context.Context, a ReconAdjustment) error {
 	_, err := exec(ctx, t.tx, t.dialect, `INSERT INTO recon_adjustments (`+adjustmentCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.ItemID, a.Kind, a.ObjectKind, a.ObjectID, a.PaymentID, a.OutNo, a.MerchantID, a.Channel, a.Currency,
-		a.BusinessDate, a.Amount, nullString(a.BatchID.String), a.CreatedBy, Now(a.CreatedAt))
+		a.BusinessDate, a.Seq, a.Amount, nullString(a.BatchID.String), a.CreatedBy, Now(a.CreatedAt))
 	if err != nil {
 		if IsUnique(err) {
 			return fmt.Errorf("insert adjustment of %s (%s): %w: %w", a.ObjectID, a.Kind, ErrAlreadyAdjusted, err)
@@ -86,6 +87,19 @@ func (t *Tx) AdjustTarget(ctx context.Context, refund bool, id string) (AdjustTa
 	return a, nil
 }
 
+// Adjusted returns the sum and number of the adjustments of kind posted for a payment or refund.
+func (t *Tx) Adjusted(ctx context.Context, objectID, kind string) (sum, n int64, err error) {
+	var r struct {
+		Sum int64 `db:"sum"`
+		N   int64 `db:"n"`
+	}
+	if err := get(ctx, t.tx, t.dialect, &r, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS sum, COUNT(*) AS n
+		FROM recon_adjustments WHERE object_id = ? AND kind = ?`, objectID, kind); err != nil {
+		return 0, 0, fmt.Errorf("adjustments of %s: %w", objectID, err)
+	}
+	return r.Sum, r.N, nil
+}
+
 func fixAdjustment(a *ReconAdjustment) { a.CreatedAt = a.CreatedAt.UTC() }
 
 // ReconAdjustmentsOfItem returns what resolving item posted (at most one row today).
@@ -112,7 +126,7 @@ type UnsettledAdjustment struct {
 func (s *Store) UnsettledAdjustments(ctx context.Context, merchantID, date string) ([]UnsettledAdjustment, error) {
 	var out []UnsettledAdjustment
 	err := sel(ctx, s.db, s.dialect, &out, `SELECT a.id, a.item_id, a.kind, a.object_kind, a.object_id, a.payment_id, a.out_no,
-			a.merchant_id, a.channel, a.currency, a.business_date, a.amount, a.batch_id, a.created_by, a.created_at,
+			a.merchant_id, a.channel, a.currency, a.business_date, a.seq, a.amount, a.batch_id, a.created_by, a.created_at,
 			CASE WHEN EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = a.object_id) THEN 1 ELSE 0 END AS object_settled
 		FROM recon_adjustments a
 		WHERE a.merchant_id = ? AND a.business_date <= ? AND a.batch_id IS NULL AND a.kind = 'amount'

@@ -466,14 +466,14 @@ func (s *Store) LedgerCheck(ctx context.Context, limit int) ([]LedgerProblem, er
 				' has no matching journal' AS detail
 			FROM recon_adjustments a
 			WHERE NOT EXISTS (SELECT 1 FROM ledger_journals j JOIN ledger_postings p ON p.journal_id = j.id
-				WHERE j.ref_id = a.object_id AND j.kind = a.kind || '_adjustment' AND p.currency = a.currency
+				WHERE j.ref_id = a.id AND j.kind = a.kind || '_adjustment' AND p.currency = a.currency
 					AND ((a.kind = 'amount' AND p.account = 'merchant:' || a.merchant_id || ':pending' AND p.amount = -a.amount)
 						OR (a.kind = 'fee' AND p.account = 'channel:' || a.channel || ':fee_cost' AND p.amount = a.amount)))
 			UNION ALL
 			SELECT j.ref_id AS ref, j.kind || ' journal ' || j.id || ' without its adjustment' AS detail
 			FROM ledger_journals j
 			WHERE j.kind IN ('amount_adjustment', 'fee_adjustment') AND NOT EXISTS (SELECT 1 FROM recon_adjustments a
-				WHERE a.object_id = j.ref_id AND a.kind || '_adjustment' = j.kind)
+				WHERE a.id = j.ref_id AND a.kind || '_adjustment' = j.kind)
 			UNION ALL
 			SELECT CAST(i.id AS TEXT) AS ref, i.class || ' item accepted as the channel''s but no adjustment was posted' AS detail
 			FROM recon_items i

@@ -16,14 +16,16 @@ DROP TABLE ledger_journals;
 ALTER TABLE ledger_journals_new RENAME TO ledger_journals;
 
 -- What accepting the channel's side of an amount or fee mismatch posted (docs/reconciliation.md).
--- One row per payment or refund and kind: a re-run, a carried-over resolution or a second item
--- on the same transaction can never post a difference twice (recon_adjustments_object), and an
--- item posts at most one (recon_adjustments_item). amount is signed:
---   kind amount: the difference for the merchant (channel amount − ours on a payment, ours −
+-- amount is signed:
+--   kind amount: a difference for the merchant (channel amount − ours on a payment, ours −
 --                channel on a refund); settlement pays it once, in the batch named by batch_id
 --                (null until settled; set compare-and-set in the batch's transaction);
---   kind fee:    the difference in our channel fee cost; never settled (the merchant is not
+--   kind fee:    a difference in our channel fee cost; never settled (the merchant is not
 --                charged the channel's fee).
+-- The difference accepted for a payment or refund is the sum of its rows of the kind: accepting
+-- posts only what that sum lacks, so a re-run's item for the same difference posts nothing and a
+-- corrected bill posts the rest. seq numbers an object's rows (1, 2, …): two resolutions racing
+-- cannot both post (recon_adjustments_object); an item posts at most one row (recon_adjustments_item).
 CREATE TABLE recon_adjustments (
     id            TEXT PRIMARY KEY,
     item_id       INTEGER NOT NULL REFERENCES recon_items (id),
@@ -36,11 +38,12 @@ CREATE TABLE recon_adjustments (
     channel       TEXT NOT NULL,
     currency      TEXT NOT NULL,
     business_date TEXT NOT NULL,
+    seq           INTEGER NOT NULL CHECK (seq >= 1),
     amount        BIGINT NOT NULL CHECK (amount <> 0),
     batch_id      TEXT REFERENCES settle_batches (id),
     created_by    TEXT NOT NULL,
     created_at    DATETIME NOT NULL,
-    CONSTRAINT recon_adjustments_object UNIQUE (object_id, kind),
+    CONSTRAINT recon_adjustments_object UNIQUE (object_id, kind, seq),
     CONSTRAINT recon_adjustments_item UNIQUE (item_id),
     CONSTRAINT recon_adjustments_settles CHECK (kind = 'amount' OR batch_id IS NULL)
 );
