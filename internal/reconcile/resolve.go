@@ -108,6 +108,11 @@ func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note,
 	return s.ResolveReconItem(ctx, id, resolution, by, note, reconcile, now, apply)
 }
 
+// MaxAcceptedAmount bounds the amounts and fees an accepted side may carry: the product's
+// per-transaction maximum (1e11 minor units, 1,000,000,000.00 in a 2-decimal currency), so that
+// no difference, balance or batch built from them can overflow.
+const MaxAcceptedAmount int64 = 100_000_000_000
+
 // currencyNote finds the currencies in an amount mismatch's note ("channel 1.00 CNY, paygw 1.00
 // USD"): a currency mismatch has no difference to post.
 var currencyNote = regexp.MustCompile(`channel -?[0-9.,]+ ([A-Z]{3}), paygw -?[0-9.,]+ ([A-Z]{3})`)
@@ -130,19 +135,19 @@ func adjustment(it store.ReconItem, by string, now time.Time) (store.ReconAdjust
 		if m := currencyNote.FindStringSubmatch(it.Note); m != nil && m[1] != m[2] {
 			return a, fmt.Errorf("%w: the channel's currency %s is not paygw's %s; nothing can be posted as a difference", ErrCannotApply, m[1], m[2])
 		}
-		if it.ChannelAmount <= 0 {
-			return a, fmt.Errorf("%w: the channel's amount %d must be positive", ErrCannotApply, it.ChannelAmount)
+		if it.ChannelAmount <= 0 || it.ChannelAmount > MaxAcceptedAmount {
+			return a, fmt.Errorf("%w: the channel's amount %d is outside 1..%d", ErrCannotApply, it.ChannelAmount, MaxAcceptedAmount)
 		}
 		ours, theirs = it.InternalAmount, it.ChannelAmount
 	} else {
 		a.Kind = store.AdjustFee
-		if it.ChannelFee < 0 {
-			return a, fmt.Errorf("%w: the channel's fee %d must not be negative", ErrCannotApply, it.ChannelFee)
+		if it.ChannelFee < 0 || it.ChannelFee > MaxAcceptedAmount {
+			return a, fmt.Errorf("%w: the channel's fee %d is outside 0..%d", ErrCannotApply, it.ChannelFee, MaxAcceptedAmount)
 		}
 		ours, theirs = it.InternalFee, it.ChannelFee
 	}
-	if ours < 0 {
-		return a, fmt.Errorf("%w: paygw's side %d is negative", ErrCannotApply, ours)
+	if ours < 0 || ours > MaxAcceptedAmount {
+		return a, fmt.Errorf("%w: paygw's side %d is outside 0..%d", ErrCannotApply, ours, MaxAcceptedAmount)
 	}
 	// The difference for the merchant (amount) or for our fee cost (fee): a refund's amount and
 	// a refund's (returned) fee count the other way round.
