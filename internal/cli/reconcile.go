@@ -444,7 +444,15 @@ func newReconcileResolveCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "resolve ITEM --accept channel|ours --note TEXT [--by NAME]",
 		Short: "Resolve an open reconciliation item, recording who, when and why",
-		Args:  cobra.ExactArgs(1),
+		Long: `resolve records an operator's decision on an open item and marks its transaction reconciled.
+
+--accept channel on an amount_mismatch posts the difference (a ledger adjustment the merchant's next
+settlement pays once); on a fee_mismatch it posts the fee difference to the channel's fee cost (the
+merchant's payout does not change); on a status_mismatch where the channel collected it moves the
+payment or refund to succeeded. It is refused (exit 2) on missing_channel and where the channel did
+not collect: paygw does not un-collect a payment. --accept ours moves no money: the difference is a
+claim against the channel. Details: docs/reconciliation.md.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
