@@ -270,3 +270,55 @@ func TestResolveRefusesMissingChannel(t *testing.T) {
 		}
 	})
 }
+
+// TestResolveRefundAmountAdjusts: the channel refunded more than paygw recorded; accepting its
+// side takes the difference from the merchant (debit merchant pending, credit the channel's
+// receivable). A channel refund larger than its payment is refused.
+func TestResolveRefundAmountAdjusts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		rows := seed(t, s)
+		for i := range rows {
+			switch rows[i].OutRefundNo {
+			case "ref_1":
+				rows[i].Amount = 5100 // paygw: 50.00
+			case "ref_2":
+				rows[i].Amount, rows[i].Fee = 20000, 3 // paygw: 10.00 of a 100.00 payment
+			}
+		}
+		file := writeFile(t, "sandbox.csv", func(b *bytes.Buffer) error { return statement.WriteSandbox(b, rows) })
+		res, err := reconcile.Run(ctx, s, opts(file, statement.FormatSandbox, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := at(23, 59).Add(11 * time.Hour)
+		it := refundItem(t, res, reconcile.AmountMismatch, "ref_1")
+		if _, err := reconcile.Resolve(ctx, s, it.ID, reconcile.AcceptChannel, "channel refunded 51.00", "erin", now, sh); err != nil {
+			t.Fatal(err)
+		}
+		adjs, err := s.ReconAdjustmentsOfItem(ctx, it.ID)
+		if err != nil || len(adjs) != 1 {
+			t.Fatalf("adjustments %+v, %v", adjs, err)
+		}
+		if a := adjs[0]; a.Amount != -100 || a.ObjectKind != "refund" || a.ObjectID != "ref_1" || a.PaymentID != "pay_r1" || a.OutNo != "ref_1" {
+			t.Errorf("refund adjustment %+v", a)
+		}
+		bal := balancesOf(t, s)
+		if bal["merchant:"+it.MerchantID+":pending CNY"] != 100 || bal["channel:sandbox:receivable CNY"] != -100 {
+			t.Errorf("balances %v", bal)
+		}
+		if ra, _ := s.ReconciledAt(ctx, true, "ref_1"); !ra.Valid {
+			t.Error("ref_1 not reconciled")
+		}
+		big := refundItem(t, res, reconcile.AmountMismatch, "ref_2")
+		if _, err := reconcile.Resolve(ctx, s, big.ID, reconcile.AcceptChannel, "?", "erin", now, sh); !errors.Is(err, reconcile.ErrCannotApply) {
+			t.Errorf("a channel refund larger than its payment: %v, want ErrCannotApply", err)
+		}
+		if got, _ := s.GetReconItem(ctx, big.ID); got.State != store.ReconOpen {
+			t.Errorf("refused item %+v", got)
+		}
+		if ps := adjustmentProblems(t, s); len(ps) != 0 {
+			t.Errorf("ledger check: %+v", ps)
+		}
+	})
+}
