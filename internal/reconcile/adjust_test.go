@@ -322,3 +322,49 @@ func TestResolveRefundAmountAdjusts(t *testing.T) {
 		}
 	})
 }
+
+// TestAdjustmentKeys: the store's unique keys, which decide a race between two resolutions of
+// the same transaction: one row per item, and one row per transaction, kind and number.
+func TestAdjustmentKeys(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		rows := seed(t, s)
+		file := writeFile(t, "sandbox.csv", func(b *bytes.Buffer) error { return statement.WriteSandbox(b, rows) })
+		res, err := reconcile.Run(ctx, s, opts(file, statement.FormatSandbox, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		amt := itemOf(t, res, reconcile.AmountMismatch, "pay_amt")
+		fee := itemOf(t, res, reconcile.FeeMismatch, "pay_fee")
+		row := func(id string, item int64, seq int64) store.ReconAdjustment {
+			return store.ReconAdjustment{ID: id, ItemID: item, Kind: store.AdjustAmount, ObjectKind: "payment", ObjectID: "pay_amt",
+				PaymentID: "pay_amt", MerchantID: amt.MerchantID, Channel: "sandbox", Currency: "CNY", BusinessDate: date,
+				Seq: seq, Amount: 1, CreatedBy: "t", CreatedAt: at(23, 0)}
+		}
+		insert := func(a store.ReconAdjustment) error {
+			return s.Transact(ctx, func(tx *store.Tx) error { return tx.InsertReconAdjustment(ctx, a) })
+		}
+		if err := insert(row("adj_1", amt.ID, 1)); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			a    store.ReconAdjustment
+		}{
+			{"same transaction, kind and number from another item", row("adj_2", fee.ID, 1)},
+			{"a second row of the same item", row("adj_3", amt.ID, 2)},
+		} {
+			if err := insert(c.a); !errors.Is(err, store.ErrAlreadyAdjusted) {
+				t.Errorf("%s: %v, want ErrAlreadyAdjusted", c.name, err)
+			}
+		}
+		if err := insert(row("adj_4", fee.ID, 2)); err != nil {
+			t.Errorf("the next number: %v", err)
+		}
+		zero := row("adj_5", itemOf(t, res, reconcile.StatusMismatch, "pay_st").ID, 3)
+		zero.Amount = 0
+		if err := insert(zero); err == nil {
+			t.Error("a zero adjustment was stored")
+		}
+	})
+}
