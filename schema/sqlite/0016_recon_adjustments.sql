@@ -1,19 +1,21 @@
 -- +goose Up
 -- Two new journal kinds: an accepted amount or fee difference (internal/ledger). SQLite cannot
 -- alter a CHECK: the table is rebuilt with the same columns and keys. ledger_postings refers to
--- it by name; the foreign keys are checked at commit (defer_foreign_keys), when the rebuilt
--- table holds every journal again.
+-- it by name. With the foreign keys deferred, dropping the old table counts each posting as an
+-- orphan and inserting each journal into the new table un-counts its postings, so at commit the
+-- count is back to zero (a rename of a copy would leave it counted and fail the commit).
 PRAGMA defer_foreign_keys = ON;
-CREATE TABLE ledger_journals_new (
+CREATE TABLE ledger_journals_copy AS SELECT id, kind, ref_id, created_at FROM ledger_journals;
+DROP TABLE ledger_journals;
+CREATE TABLE ledger_journals (
     id         TEXT PRIMARY KEY,
     kind       TEXT NOT NULL CHECK (kind IN ('capture', 'refund', 'settlement', 'payout', 'amount_adjustment', 'fee_adjustment')),
     ref_id     TEXT NOT NULL,
     created_at DATETIME NOT NULL,
     CONSTRAINT ledger_journals_kind_ref UNIQUE (kind, ref_id)
 );
-INSERT INTO ledger_journals_new (id, kind, ref_id, created_at) SELECT id, kind, ref_id, created_at FROM ledger_journals;
-DROP TABLE ledger_journals;
-ALTER TABLE ledger_journals_new RENAME TO ledger_journals;
+INSERT INTO ledger_journals (id, kind, ref_id, created_at) SELECT id, kind, ref_id, created_at FROM ledger_journals_copy;
+DROP TABLE ledger_journals_copy;
 
 -- What accepting the channel's side of an amount or fee mismatch posted (docs/reconciliation.md).
 -- amount is signed:
@@ -59,13 +61,14 @@ DROP INDEX recon_adjustments_batch;
 DROP INDEX recon_adjustments_unsettled;
 DROP TABLE recon_adjustments;
 PRAGMA defer_foreign_keys = ON;
-CREATE TABLE ledger_journals_new (
+CREATE TABLE ledger_journals_copy AS SELECT id, kind, ref_id, created_at FROM ledger_journals;
+DROP TABLE ledger_journals;
+CREATE TABLE ledger_journals (
     id         TEXT PRIMARY KEY,
     kind       TEXT NOT NULL CHECK (kind IN ('capture', 'refund', 'settlement', 'payout')),
     ref_id     TEXT NOT NULL,
     created_at DATETIME NOT NULL,
     CONSTRAINT ledger_journals_kind_ref UNIQUE (kind, ref_id)
 );
-INSERT INTO ledger_journals_new (id, kind, ref_id, created_at) SELECT id, kind, ref_id, created_at FROM ledger_journals;
-DROP TABLE ledger_journals;
-ALTER TABLE ledger_journals_new RENAME TO ledger_journals;
+INSERT INTO ledger_journals (id, kind, ref_id, created_at) SELECT id, kind, ref_id, created_at FROM ledger_journals_copy;
+DROP TABLE ledger_journals_copy;
