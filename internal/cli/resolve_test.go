@@ -145,10 +145,21 @@ func detailRows(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(rows) == 0 {
+		t.Fatal("no Detail rows")
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	typ, id, amount := col["Type"], col["Transaction ID"], col["Amount"]
+	if typ == id || id == amount {
+		t.Fatalf("Detail header %q", rows[0])
+	}
 	var b strings.Builder
 	for _, r := range rows {
-		if len(r) > 7 {
-			fmt.Fprintf(&b, "%s %s %s\n", r[2], r[3], r[7])
+		if len(r) > max(typ, id, amount) {
+			fmt.Fprintf(&b, "%s %s %s\n", r[typ], r[id], r[amount])
 		}
 	}
 	return b.String()

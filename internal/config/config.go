@@ -56,6 +56,7 @@ type Config struct {
 	Reconcile Reconcile           `yaml:"reconcile"`
 	Settle    Settle              `yaml:"settle"`
 	Cron      Cron                `yaml:"cron"`
+	Tracing   Tracing             `yaml:"tracing"`
 
 	loc *time.Location
 }
@@ -276,7 +277,7 @@ func (c *Config) finish() error {
 	if c.Settle.OutDir == "" {
 		c.Settle.OutDir = "reports"
 	}
-	return nil
+	return c.Tracing.finish()
 }
 
 func defDur(d *Duration, s string) {
