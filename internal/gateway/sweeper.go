@@ -9,8 +9,8 @@ import (
 	"github.com/paygw/paygw/internal/store"
 )
 
-// Sweep resolves what is not final yet, once: payments and refunds whose next query is due are
-// queried at the channel; a final answer is applied; an unpaid payment past its expiry is closed
+// Sweep resolves what is not final yet, once: payments, refunds and pending agreements whose
+// next query is due are queried at the channel; a final answer is applied; an unpaid payment past its expiry is closed
 // (only once the channel confirms it was not paid); otherwise the next query follows the
 // configured schedule (e.g. 1m, 5m, 15m, 1h, 6h, then every 6h). It returns how many it looked at.
 func (g *Service) Sweep(ctx context.Context) (int, error) {
@@ -35,7 +35,17 @@ func (g *Service) Sweep(ctx context.Context) (int, error) {
 		}
 		g.sweepRefund(ctx, r)
 	}
-	return len(ps) + len(rs), nil
+	as, err := g.store.DueAgreements(ctx, now, g.cfg.Sweeper.Batch)
+	if err != nil {
+		return len(ps) + len(rs), err
+	}
+	for _, a := range as {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		g.sweepAgreement(ctx, a)
+	}
+	return len(ps) + len(rs) + len(as), nil
 }
 
 func (g *Service) nextQuery(count int) *time.Time {

@@ -134,6 +134,8 @@ type Agreement struct {
 	AccountToken   string // sha256 of the full account number under a key: equality without storing it
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	NextQueryAt    *time.Time // a pending agreement's next active query (sweeper)
+	QueryCount     int
 }
 
 // Event types of merchant notifications.

@@ -109,9 +109,8 @@ func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note,
 }
 
 // MaxAcceptedAmount bounds the amounts and fees an accepted side may carry: the product's
-// per-transaction maximum (1e11 minor units, 1,000,000,000.00 in a 2-decimal currency), so that
-// no difference, balance or batch built from them can overflow.
-const MaxAcceptedAmount int64 = 100_000_000_000
+// per-transaction maximum, so that no difference, balance or batch built from them can overflow.
+const MaxAcceptedAmount = money.MaxAmount
 
 // currencyNote finds the currencies in an amount mismatch's note ("channel 1.00 CNY, paygw 1.00
 // USD"): a currency mismatch has no difference to post.

@@ -181,18 +181,6 @@ func (s *Store) SchedulePaymentQuery(ctx context.Context, id string, next *time.
 	return nil
 }
 
-// MerchantVolume sums a merchant's payments created in [from, to) that are not failed/closed
-// (the daily cap risk rule).
-func (s *Store) MerchantVolume(ctx context.Context, merchantID, currency string, from, to time.Time) (int64, error) {
-	var v sql.NullInt64
-	err := get(ctx, s.db, s.dialect, &v, `SELECT SUM(amount) FROM payments WHERE merchant_id = ? AND currency = ?
-		AND created_at >= ? AND created_at < ? AND status NOT IN ('failed', 'closed')`, merchantID, currency, Now(from), Now(to))
-	if err != nil {
-		return 0, fmt.Errorf("merchant volume: %w", err)
-	}
-	return v.Int64, nil
-}
-
 // PayerCount counts a payer's payments (by masked account or token) created since from.
 func (s *Store) PayerCount(ctx context.Context, merchantID, payer string, from time.Time) (int, error) {
 	var n int
