@@ -62,7 +62,12 @@ func TestResolveAcceptedSidesSettleOnce(t *testing.T) {
 		if out := resolve(ExitOK, "pay_up", "channel"); !strings.Contains(out, "+1.00 CNY") || !strings.Contains(out, "next settlement") {
 			t.Errorf("resolve pay_up does not say what it posted: %q", out)
 		}
-		resolve(ExitOK, "pay_down", "channel")
+		out := db.must(ExitOK, nil, "--config", cfg, "reconcile", "resolve", strconv.FormatInt(items["pay_down"].ID, 10),
+			"--accept", "channel", "--note", "channel collected 199.50", "--by", "alice", "--json")
+		if got := decodeJSON[reconItemJSON](t, out); got.Adjustment == nil || got.Adjustment.Kind != "amount" ||
+			got.Adjustment.Amount != -50 || got.Adjustment.ObjectID != "pay_down" || got.Adjustment.Currency != "CNY" || got.Resolution != "accept_channel" {
+			t.Errorf("resolve --json: %s", out)
+		}
 		if out := resolve(ExitOK, "pay_fee", "channel"); !strings.Contains(out, "fee cost") {
 			t.Errorf("resolve pay_fee does not say what it posted: %q", out)
 		}
