@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -575,15 +576,44 @@ func (c *Channel) Statement(ctx context.Context, date string) (string, io.ReadCl
 	if err != nil {
 		return "", nil, fmt.Errorf("wechatpay bill %s: not gzip: %w", date, err)
 	}
-	// Bills are bounded by a day's transactions; 1 GiB uncompressed is far beyond a direct
-	// merchant's day and stops a decompression bomb.
-	raw, err := io.ReadAll(io.LimitReader(zr, 1<<30))
+	// The bill goes to a temporary file while its SHA1 is computed, so memory stays flat whatever
+	// its size; MaxBill (uncompressed) stops a decompression bomb.
+	tmp, err := os.CreateTemp("", "paygw-wxbill-*")
 	if err != nil {
+		return "", nil, fmt.Errorf("wechatpay bill %s: %w", date, err)
+	}
+	file := &tempFile{File: tmp}
+	h := sha1.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(zr, MaxBill+1))
+	if err != nil {
+		file.Close()
 		return "", nil, fmt.Errorf("wechatpay bill %s: gunzip: %w", date, err)
 	}
-	sum := sha1.Sum(raw)
-	if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(strings.ToLower(br.HashValue))) != 1 {
+	if n > MaxBill {
+		file.Close()
+		return "", nil, fmt.Errorf("wechatpay bill %s: more than %d bytes uncompressed", date, int64(MaxBill))
+	}
+	sum := h.Sum(nil)
+	if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum)), []byte(strings.ToLower(br.HashValue))) != 1 {
+		file.Close()
 		return "", nil, fmt.Errorf("wechatpay bill %s: SHA1 %x does not match hash_value %s (truncated or altered download)", date, sum, br.HashValue)
 	}
-	return fmt.Sprintf("%s_%s_ALL.csv", c.cfg.Name, date), io.NopCloser(bytes.NewReader(raw)), nil
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		file.Close()
+		return "", nil, fmt.Errorf("wechatpay bill %s: %w", date, err)
+	}
+	return fmt.Sprintf("%s_%s_ALL.csv", c.cfg.Name, date), file, nil
+}
+
+// MaxBill bounds a downloaded bill, uncompressed: far beyond a direct merchant's day.
+const MaxBill = 1 << 30
+
+// tempFile is a temporary file removed when closed.
+type tempFile struct{ *os.File }
+
+// Close closes and removes the file.
+func (f *tempFile) Close() error {
+	err := f.File.Close()
+	os.Remove(f.Name())
+	return err
 }

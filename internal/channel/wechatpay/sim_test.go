@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -558,7 +559,11 @@ func TestTradeBillDownloadAndRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := must(io.ReadAll(body))
+	tmp := body.(*tempFile).Name()
 	body.Close()
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the bill's temporary file %s was not removed: %v", tmp, err)
+	}
 	if !strings.HasSuffix(name, date+"_ALL.csv") {
 		t.Fatalf("name %s", name)
 	}
