@@ -74,6 +74,7 @@ var checkHelp = map[string]string{
 	store.CheckPayoutJournal:     "a paid batch has exactly its payout journal",
 	store.CheckReferences:        "postings, balances and payments point at accounts and merchants that exist",
 	store.CheckPending:           "every succeeded payment and refund is settled or waiting in the pending-settlement list",
+	store.CheckAdjustment:        "each accepted amount or fee mismatch has its adjustment journal for the difference",
 }
 
 // verifyLong is verify's help: the checks it runs, generated from store.LedgerChecks.
