@@ -83,6 +83,7 @@ type Payment struct {
 	Channel        string
 	ChannelTradeNo string
 	PayURL         string
+	NextAction     *NextAction // nil when the payer has nothing to do (or the channel said nothing)
 	RefundedAmount int64
 	PayerAccount   string // masked payer account or token, never the full number
 	ClientIP       string
@@ -164,4 +165,30 @@ type Notification struct {
 	LastStatus    int
 	CreatedAt     time.Time
 	DeliveredAt   *time.Time
+}
+
+// Next action types (API.md next_action.type).
+const (
+	NextActionRedirect = "redirect"
+	NextActionQRCode   = "qr_code"
+	NextActionJSAPI    = "jsapi"
+)
+
+// NextAction is what the merchant's front end does next for a payment awaiting its payer:
+// redirect to URL, render QRCode as a QR code, or hand JSAPI to WeixinJSBridge as is.
+type NextAction struct {
+	Type   string
+	URL    string
+	QRCode string
+	JSAPI  *JSAPIParams
+}
+
+// JSAPIParams are the signed client parameters of a WeChat JSAPI / mini-program payment.
+type JSAPIParams struct {
+	AppID     string
+	TimeStamp string
+	NonceStr  string
+	Package   string
+	SignType  string
+	PaySign   string
 }
