@@ -93,6 +93,9 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 		AgreementID: v.AgreementID, Metadata: v.Metadata, RequestHash: v.Hash, Status: paygw.PaymentCreated,
 		Channel: cands[0], ClientIP: clientIP, CreatedAt: store.Now(now), UpdatedAt: store.Now(now),
 	}
+	if v.ClientIP != "" {
+		p.ClientIP = v.ClientIP // the payer's own address, as the merchant saw it
+	}
 	if agr != nil {
 		p.PayerAccount = agr.AccountToken
 	}
@@ -132,7 +135,7 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 	g.metrics.payment(string(paygw.PaymentCreated), p.Channel)
 	// The payment is recorded: from here the channel call and its outcome are seen through even
 	// if the merchant goes away (bounded by the channel timeout), so nothing is left half done.
-	out, err := g.pay(context.WithoutCancel(ctx), p, agr, cands)
+	out, err := g.pay(context.WithoutCancel(ctx), p, agr, v.PayerOpenID, cands)
 	return out, true, err
 }
 
@@ -145,7 +148,7 @@ func (g *Service) idempotent(existing paygw.Payment, hash string) (paygw.Payment
 }
 
 // pay calls the channels in order; it fails over only on a definite non-execution.
-func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement, cands []string) (paygw.Payment, error) {
+func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement, openID string, cands []string) (paygw.Payment, error) {
 	var lastErr error
 	for i, name := range cands {
 		if i > 0 {
@@ -161,6 +164,7 @@ func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement
 		req := channel.PayRequest{
 			PaymentID: p.ID, Amount: p.Amount, Currency: p.Currency, PayMethod: string(p.PayMethod), Subject: p.Subject,
 			NotifyURL: g.notifyURL(name), ReturnURL: p.ReturnURL, ExpiresAt: *p.ExpiresAt,
+			PayerOpenID: openID, PayerIP: p.ClientIP,
 		}
 		if agr != nil {
 			req.AgreementNo = agr.ChannelNo
@@ -218,7 +222,7 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 			next = *p.ExpiresAt
 		}
 		if _, err := g.store.MarkPaymentSent(ctx, p.ID, store.ChannelUpdate{
-			Channel: p.Channel, ChannelTradeNo: res.ChannelTradeNo, PayURL: res.PayURL,
+			Channel: p.Channel, ChannelTradeNo: res.ChannelTradeNo, PayURL: res.PayURL, NextAction: res.NextAction,
 			Status: paygw.PaymentProcessing, NextQueryAt: &next, Attempt: att,
 		}, g.now()); err != nil {
 			return p, err

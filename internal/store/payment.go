@@ -29,6 +29,7 @@ type paymentRow struct {
 	Channel        string         `db:"channel"`
 	ChannelTradeNo string         `db:"channel_trade_no"`
 	PayURL         string         `db:"pay_url"`
+	NextAction     string         `db:"next_action"`
 	RefundReserved int64          `db:"refund_reserved"`
 	RefundedAmount int64          `db:"refunded_amount"`
 	PayerAccount   string         `db:"payer_account"`
@@ -46,7 +47,7 @@ type paymentRow struct {
 const paymentCols = `id, merchant_id, out_trade_no, amount, currency, pay_method, subject, notify_url, return_url,
 	expires_at, agreement_id, metadata, request_hash, status, channel, channel_trade_no, pay_url, refund_reserved,
 	refunded_amount, payer_account, client_ip, fail_reason, created_at, updated_at, paid_at, business_date,
-	next_query_at, query_count, version`
+	next_query_at, query_count, version, next_action`
 
 func (r paymentRow) domain() paygw.Payment {
 	p := paygw.Payment{
@@ -54,7 +55,7 @@ func (r paymentRow) domain() paygw.Payment {
 		Currency: money.Currency(r.Currency), PayMethod: paygw.PayMethod(r.PayMethod), Subject: r.Subject,
 		NotifyURL: r.NotifyURL, ReturnURL: r.ReturnURL, ExpiresAt: timePtr(r.ExpiresAt), AgreementID: r.AgreementID.String,
 		RequestHash: r.RequestHash, Status: paygw.PaymentStatus(r.Status), Channel: r.Channel,
-		ChannelTradeNo: r.ChannelTradeNo, PayURL: r.PayURL, RefundedAmount: r.RefundedAmount,
+		ChannelTradeNo: r.ChannelTradeNo, PayURL: r.PayURL, NextAction: nextActionOf(r.NextAction), RefundedAmount: r.RefundedAmount,
 		PayerAccount: r.PayerAccount, ClientIP: r.ClientIP, FailReason: r.FailReason,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), PaidAt: timePtr(r.PaidAt),
 		BusinessDate: r.BusinessDate.String, NextQueryAt: timePtr(r.NextQueryAt), QueryCount: r.QueryCount,
@@ -113,6 +114,7 @@ type ChannelUpdate struct {
 	Channel        string
 	ChannelTradeNo string
 	PayURL         string
+	NextAction     *paygw.NextAction
 	Status         paygw.PaymentStatus // processing (awaiting payer or unknown outcome)
 	NextQueryAt    *time.Time
 	Attempt        *ChannelAttempt // the call that produced this answer, recorded in the same transaction
@@ -125,9 +127,10 @@ func (s *Store) MarkPaymentSent(ctx context.Context, id string, u ChannelUpdate,
 	err := s.Transact(ctx, func(tx *Tx) error {
 		var err error
 		n, err = exec(ctx, tx.tx, tx.dialect, `UPDATE payments SET status = ?, channel = ?,
-			channel_trade_no = CASE WHEN ? <> '' THEN ? ELSE channel_trade_no END, pay_url = ?, next_query_at = ?,
-			updated_at = ?, version = version + 1 WHERE id = ? AND status = 'created'`,
-			string(u.Status), u.Channel, u.ChannelTradeNo, u.ChannelTradeNo, u.PayURL, nullTime(u.NextQueryAt), Now(now), id)
+			channel_trade_no = CASE WHEN ? <> '' THEN ? ELSE channel_trade_no END, pay_url = ?, next_action = ?,
+			next_query_at = ?, updated_at = ?, version = version + 1 WHERE id = ? AND status = 'created'`,
+			string(u.Status), u.Channel, u.ChannelTradeNo, u.ChannelTradeNo, u.PayURL, nextActionText(u.NextAction),
+			nullTime(u.NextQueryAt), Now(now), id)
 		if err != nil {
 			return err
 		}
