@@ -64,9 +64,10 @@ type Config struct {
 
 // Channel is the Alipay adapter. It is safe for concurrent use.
 type Channel struct {
-	cfg    Config
-	client *http.Client
-	bill   *http.Client
+	cfg       Config
+	notifyURL string // {public_url}/v1/channels/{name}/notify: agreement notifications
+	client    *http.Client
+	bill      *http.Client
 }
 
 // New validates cfg and returns the adapter.

@@ -89,7 +89,7 @@ func decodeNotification(f url.Values) (Notification, error) {
 			return n, fmt.Errorf("trade notification %s paid without gmt_payment", out)
 		}
 		n.Payment = &Payment{PayResult: channel.PayResult{PaymentID: out, ChannelTradeNo: f.Get("trade_no"),
-			Status: st, PaidAt: paid}, Amount: amt}
+			Status: st, PaidAt: paid, Amount: amt}}
 		return n, nil
 	case NotifyAgreement, NotifyUnagreement:
 		ext, no := f.Get("external_agreement_no"), f.Get("agreement_no")

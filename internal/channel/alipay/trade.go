@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // Pay methods this kind offers (API.md names).
@@ -56,12 +57,11 @@ type payAnswer struct {
 }
 
 // Payment is what the adapter knows of a trade beyond channel.PayResult: the QR code text of
-// wallet_qr, the amount Alipay reports.
+// wallet_qr, the URL of a page trade.
 type Payment struct {
 	channel.PayResult
 	QRCode string // wallet_qr: the text to render as a QR code
 	URL    string // web_page / wallet_h5: the signed URL to send the payer to
-	Amount int64  // total_amount in fen, when Alipay said it (query, notification, trade.pay)
 }
 
 // CreatePayment starts a payment for req by its pay method. It is Pay with the QR code and URL
@@ -130,7 +130,7 @@ func (c *Channel) CreatePayment(ctx context.Context, req channel.PayRequest) (Pa
 			return Payment{}, fmt.Errorf("alipay trade.pay: %w: total_amount %q is not %s", channel.ErrUnknownOutcome, a.TotalAmount, yuan(req.Amount))
 		}
 		return Payment{PayResult: channel.PayResult{PaymentID: req.PaymentID, ChannelTradeNo: a.TradeNo,
-			Status: channel.StatusSucceeded, PaidAt: paid}, Amount: amt}, nil
+			Status: channel.StatusSucceeded, PaidAt: paid, Amount: amt}}, nil
 	}
 	return Payment{}, fmt.Errorf("alipay pay: pay method %q: %w (the alipay kind offers %s)", req.PayMethod,
 		channel.ErrDeclined, strings.Join(PayMethods, ", "))
@@ -147,11 +147,15 @@ func subject(s, id string) string {
 	return s
 }
 
-// Pay implements channel.Channel: wallet_qr answers processing with PayURL holding the qr_code.
+// Pay implements channel.Channel: wallet_qr answers processing with next_action qr_code, web_page
+// and wallet_h5 with next_action redirect (and pay_url) to the signed page URL.
 func (c *Channel) Pay(ctx context.Context, req channel.PayRequest) (channel.PayResult, error) {
 	p, err := c.CreatePayment(ctx, req)
-	if p.QRCode != "" {
-		p.PayURL = p.QRCode
+	switch {
+	case p.QRCode != "":
+		p.NextAction = &paygw.NextAction{Type: paygw.NextActionQRCode, QRCode: p.QRCode}
+	case p.URL != "":
+		p.NextAction = &paygw.NextAction{Type: paygw.NextActionRedirect, URL: p.URL}
 	}
 	return p.PayResult, err
 }
@@ -196,14 +200,14 @@ func (c *Channel) Query(ctx context.Context, paymentID string) (Payment, error) 
 	if err != nil {
 		return Payment{}, fmt.Errorf("alipay query %s: %w: %v", paymentID, channel.ErrUnknownOutcome, err)
 	}
-	res := channel.PayResult{PaymentID: paymentID, ChannelTradeNo: a.TradeNo, Status: st}
+	res := channel.PayResult{PaymentID: paymentID, ChannelTradeNo: a.TradeNo, Status: st, Amount: amt}
 	if st == channel.StatusSucceeded {
 		if paid.IsZero() {
 			return Payment{}, fmt.Errorf("alipay query %s: %w: paid without send_pay_date", paymentID, channel.ErrUnknownOutcome)
 		}
 		res.PaidAt = paid
 	}
-	return Payment{PayResult: res, Amount: amt}, nil
+	return Payment{PayResult: res}, nil
 }
 
 // QueryPayment implements channel.Channel.
@@ -281,7 +285,7 @@ func (c *Channel) Refund(ctx context.Context, req channel.RefundRequest) (channe
 		if err != nil || at.IsZero() {
 			at = c.cfg.Now().UTC()
 		}
-		return channel.RefundResult{RefundID: req.RefundID, Status: channel.StatusSucceeded, SucceededAt: at}, nil
+		return channel.RefundResult{RefundID: req.RefundID, Status: channel.StatusSucceeded, SucceededAt: at, Amount: req.Amount}, nil
 	}
 	r, err := c.queryRefund(ctx, req.PaymentID, req.RefundID)
 	if err != nil {
@@ -345,7 +349,11 @@ func (c *Channel) queryRefund(ctx context.Context, paymentID, refundID string) (
 	if at.IsZero() {
 		at = c.cfg.Now().UTC()
 	}
-	return channel.RefundResult{RefundID: refundID, Status: channel.StatusSucceeded, SucceededAt: at}, nil
+	amt, err := parseYuan("refund_amount", a.RefundAmount)
+	if err != nil {
+		return channel.RefundResult{}, fmt.Errorf("alipay refund query %s: %w: %v", refundID, channel.ErrUnknownOutcome, err)
+	}
+	return channel.RefundResult{RefundID: refundID, Status: channel.StatusSucceeded, SucceededAt: at, Amount: amt}, nil
 }
 
 type billBiz struct {
