@@ -6,7 +6,8 @@ package kinds
 import (
 	"github.com/paygw/paygw/internal/channel"
 
-	_ "github.com/paygw/paygw/internal/sandbox" // kind sandbox
+	_ "github.com/paygw/paygw/internal/channel/alipay" // kind alipay
+	_ "github.com/paygw/paygw/internal/sandbox"        // kind sandbox
 )
 
 // Statement is the kind of a channel paygw does not call online: its bills are reconciled from

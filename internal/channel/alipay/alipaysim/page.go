@@ -92,6 +92,7 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Lock()
 		t := s.trades[n.OutTradeNo]
+		opened := t == nil
 		if t != nil {
 			if t.Amount != n.Amount || t.Product != n.Product {
 				s.mu.Unlock()
@@ -108,6 +109,9 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 		}
 		v := tradeView(t)
 		s.mu.Unlock()
+		if opened {
+			s.autoPay(v.TradeNo)
+		}
 		render(w, http.StatusOK, v)
 	case alipay.MethodAgreementSign:
 		s.pageSign(w, c)
