@@ -21,6 +21,8 @@ type sandboxOpts struct {
 	FailureRate, TimeoutRate, DupCallbacks, DropCallbacks   float64
 	StatementDrop, StatementSkew                            float64
 	Seed                                                    uint64
+	Protocol                                                string // sandbox (paygw's own) or alipay
+	feeSet                                                  bool
 }
 
 func rate01(name string, v float64) error {
@@ -52,11 +54,25 @@ func (o *sandboxOpts) Validate() error {
 
 func newSandboxCmd(app *App) *cobra.Command {
 	var o sandboxOpts
+	var ao alipaySandboxOpts
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Run the simulated third-party payment channel (its own state, never paygw's database)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Protocol == "alipay" {
+				o.feeSet = cmd.Flags().Changed("fee-rate-bps")
+				if o.Secret == "" {
+					o.Secret = "-" // alipay signs with keys, not a shared secret
+				}
+				if err := o.Validate(); err != nil {
+					return err
+				}
+				return runAlipaySandbox(cmd.Context(), app, o, ao)
+			}
+			if o.Protocol != "sandbox" {
+				return Usagef("--protocol %q: want sandbox or alipay", o.Protocol)
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -83,6 +99,9 @@ func newSandboxCmd(app *App) *cobra.Command {
 	f.Float64Var(&o.StatementDrop, "statement-drop-rate", 0, "probability a statement row is left out")
 	f.Float64Var(&o.StatementSkew, "statement-amount-skew-rate", 0, "probability a statement row's amount is off")
 	f.Uint64Var(&o.Seed, "seed", 0, "seed for repeatable faults (0: random)")
+	f.StringVar(&o.Protocol, "protocol", "sandbox", "wire protocol: sandbox (paygw's own) or alipay (Alipay OpenAPI, RSA2)")
+	addAlipaySandboxFlags(f, &ao)
+	cmd.AddCommand(newAlipayKeysetCmd(app))
 	return cmd
 }
 

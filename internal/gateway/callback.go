@@ -42,6 +42,9 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 	}
 }
 
+// errCallbackMismatch refuses a verified callback whose facts differ from our record.
+var errCallbackMismatch = errors.New("callback does not match the payment")
+
 func (g *Service) applyCallback(ctx context.Context, channelName string, cb channel.Callback) error {
 	switch cb.Kind {
 	case channel.CallbackPayment:
@@ -51,6 +54,13 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		}
 		if p.Channel != channelName {
 			return store.ErrNotFound
+		}
+		if cb.Payment.Amount != 0 && cb.Payment.Amount != p.Amount {
+			// Verified, yet not about our payment as we know it: believe nothing, let the
+			// channel retry and the sweeper query.
+			g.logger(ctx).Error().Str("payment_id", p.ID).Int64("amount", p.Amount).Int64("callback_amount", cb.Payment.Amount).
+				Msg("callback amount differs from the payment's; not applied")
+			return errCallbackMismatch
 		}
 		if p.Status.Final() {
 			return nil // a duplicate or late callback: nothing to change, no write needed

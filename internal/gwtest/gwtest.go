@@ -105,6 +105,19 @@ func Start(t testing.TB, s *store.Store, o Options) *Env {
 		}
 		chs = append(chs, ch)
 	}
+	// Channels of other kinds in ExtraYAML are built by their kind's factory, as serve does.
+	for _, name := range cfg.ChannelNames() {
+		if _, ok := e.SandboxTS[name]; ok {
+			continue
+		}
+		ch, err := channel.Build(cfg.Channels[name].Section())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch != nil {
+			chs = append(chs, ch)
+		}
+	}
 	reg, err := channel.NewRegistry(chs...)
 	if err != nil {
 		t.Fatal(err)

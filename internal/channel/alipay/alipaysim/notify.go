@@ -47,7 +47,7 @@ func (s *Server) deliver(n *note) {
 				return
 			}
 		}
-		if s.chance(s.opts.DropNotifications, "drop", n.id, strconv.Itoa(attempt)) {
+		if s.chance(s.fault().DropNotifications, "drop", n.id, strconv.Itoa(attempt)) {
 			continue
 		}
 		if err := s.post(n); err != nil {
@@ -57,7 +57,7 @@ func (s *Server) deliver(n *note) {
 		s.mu.Lock()
 		s.notified++
 		s.mu.Unlock()
-		if s.chance(s.opts.DuplicateNotifications, "dup", n.id) {
+		if s.chance(s.fault().DuplicateNotifications, "dup", n.id) {
 			_ = s.post(n)
 		}
 		return

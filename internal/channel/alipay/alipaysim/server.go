@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/paygw/paygw/internal/channel/alipay"
@@ -49,8 +50,9 @@ type agreement struct {
 
 // Server is the simulator. Its state lives in memory behind one mutex never held across I/O.
 type Server struct {
-	opts Options
-	seed uint64
+	opts   Options
+	seed   uint64
+	faults atomic.Pointer[Faults]
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -83,8 +85,29 @@ func NewServer(opts Options) (*Server, error) {
 		s.seed = binary.LittleEndian.Uint64(b[:])
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.faults.Store(&Faults{FailureRate: opts.FailureRate, ErrorRate: opts.ErrorRate, TimeoutRate: opts.TimeoutRate,
+		DuplicateNotifications: opts.DuplicateNotifications, DropNotifications: opts.DropNotifications})
 	return s, nil
 }
+
+// Faults are the fault rates that can change while the simulator runs (see Options).
+type Faults struct {
+	FailureRate, ErrorRate, TimeoutRate       float64
+	DuplicateNotifications, DropNotifications float64
+}
+
+// SetFaults replaces the fault rates (tests and demos switch faults on for a step).
+func (s *Server) SetFaults(f Faults) error {
+	for _, p := range []float64{f.FailureRate, f.ErrorRate, f.TimeoutRate, f.DuplicateNotifications, f.DropNotifications} {
+		if !(p >= 0 && p <= 1) {
+			return fmt.Errorf("alipay simulator: fault rate %v out of 0..1", p)
+		}
+	}
+	s.faults.Store(&f)
+	return nil
+}
+
+func (s *Server) fault() Faults { return *s.faults.Load() }
 
 // Close stops notification delivery and auto-pay and waits for them.
 func (s *Server) Close() { s.cancel(); s.wg.Wait() }

@@ -79,7 +79,7 @@ func (c *call) precreate() (map[string]any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	if s.chance(s.opts.ErrorRate, "error", n.OutTradeNo) {
+	if s.chance(s.fault().ErrorRate, "error", n.OutTradeNo) {
 		return nil, bizErr(alipay.SubSystemError, "系统错误")
 	}
 	s.mu.Lock()
@@ -95,7 +95,7 @@ func (c *call) precreate() (map[string]any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	c.hang = s.chance(s.opts.TimeoutRate, "timeout", n.OutTradeNo)
+	c.hang = s.chance(s.fault().TimeoutRate, "timeout", n.OutTradeNo)
 	s.autoPay(tradeNo)
 	return map[string]any{"out_trade_no": n.OutTradeNo, "qr_code": s.baseURL(c.r) + "/qr/" + tradeNo}, nil
 }
@@ -111,7 +111,7 @@ func (c *call) pay() (map[string]any, *apiError) {
 	if c.str("product_code") != alipay.ProductWithhold || agrNo == "" {
 		return nil, bizErr("ACQ.INVALID_PARAMETER", "only agreement pay (GENERAL_WITHHOLDING with agreement_params) is simulated")
 	}
-	if s.chance(s.opts.ErrorRate, "error", n.OutTradeNo) {
+	if s.chance(s.fault().ErrorRate, "error", n.OutTradeNo) {
 		return nil, bizErr(alipay.SubSystemError, "系统错误")
 	}
 	n.AgreementNo = agrNo
@@ -130,7 +130,7 @@ func (c *call) pay() (map[string]any, *apiError) {
 		aerr = bizErr(alipay.SubAgreementNotExist, "协议不存在")
 	case a.Status != alipay.AgreementNormal:
 		aerr = bizErr(alipay.SubAgreementInvalid, "协议状态非正常")
-	case s.chance(s.opts.FailureRate, "fail", n.OutTradeNo):
+	case s.chance(s.fault().FailureRate, "fail", n.OutTradeNo):
 		aerr = bizErr(alipay.SubBuyerBalance, "买家余额不足")
 	}
 	s.insertLocked(n)
@@ -144,7 +144,7 @@ func (c *call) pay() (map[string]any, *apiError) {
 	note := s.tradeNoteLocked(n)
 	s.mu.Unlock()
 	s.notify(note)
-	c.hang = s.chance(s.opts.TimeoutRate, "timeout", n.OutTradeNo)
+	c.hang = s.chance(s.fault().TimeoutRate, "timeout", n.OutTradeNo)
 	return out, nil
 }
 
