@@ -37,7 +37,11 @@ type alipayE2E struct {
 
 func (a *alipayE2E) shift(d time.Duration) { a.mu.Lock(); a.gwShift += d; a.mu.Unlock() }
 
-func (a *alipayE2E) gwNow() time.Time { a.mu.Lock(); defer a.mu.Unlock(); return time.Now().Add(a.gwShift) }
+func (a *alipayE2E) gwNow() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return time.Now().Add(a.gwShift)
+}
 
 func startAlipayE2E(t *testing.T, dsn string, clock func() time.Time) *alipayE2E {
 	t.Helper()
