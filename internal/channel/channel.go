@@ -115,15 +115,32 @@ type CallbackKind string
 
 // Callback kinds.
 const (
-	CallbackPayment CallbackKind = "payment"
-	CallbackRefund  CallbackKind = "refund"
+	CallbackPayment   CallbackKind = "payment"
+	CallbackRefund    CallbackKind = "refund"
+	CallbackAgreement CallbackKind = "agreement" // channels with AsyncAgreements
 )
+
+// AgreementResult is the channel's view of an agreement signed by the payer at the channel.
+type AgreementResult struct {
+	AgreementID string // paygw's agreement id
+	AgreementNo string // the channel's agreement number (once signed)
+	Status      Status // succeeded = active, processing = awaiting the payer, closed = terminated
+}
+
+// AsyncAgreements is the capability of a channel whose agreements the payer signs on the
+// channel's own page (Alipay): Sign answers processing, SignAction is where to send the payer,
+// and the agreement becomes active when a callback or QueryAgreement says so.
+type AsyncAgreements interface {
+	SignAction(agreementID string) (*paygw.NextAction, error)
+	QueryAgreement(ctx context.Context, agreementID string) (AgreementResult, error)
+}
 
 // Callback is a verified asynchronous notification from the channel.
 type Callback struct {
-	Kind    CallbackKind
-	Payment PayResult    // when Kind is payment
-	Refund  RefundResult // when Kind is refund
+	Kind      CallbackKind
+	Payment   PayResult       // when Kind is payment
+	Refund    RefundResult    // when Kind is refund
+	Agreement AgreementResult // when Kind is agreement
 }
 
 // Channel is one third-party channel.

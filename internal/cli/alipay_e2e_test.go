@@ -256,6 +256,79 @@ func TestAlipayEndToEnd(t *testing.T) {
 			// The refund notifications that follow are duplicates of what is known: acknowledged, no change.
 			time.Sleep(200 * time.Millisecond)
 
+			// Withhold on an agreement the payer signs at Alipay, asynchronously.
+			agr, err := a.e.Client.SignAgreement(ctx, "AGR1", "withhold", "Zhang San", "6222020200112233", "13800000000")
+			if err != nil || agr.Status != "pending" || agr.NextAction == nil || agr.NextAction.Type != "redirect" ||
+				!strings.HasPrefix(agr.NextAction.URL, a.simURL+"/gateway.do?") {
+				t.Fatalf("sign agreement: %v %+v", err, agr)
+			}
+			w0, st, err := a.e.Client.CreatePayment(ctx, map[string]any{"out_trade_no": "W0", "amount": 100, "currency": "CNY",
+				"pay_method": "withhold", "subject": "w", "agreement_id": agr.ID})
+			if err == nil && st < 300 {
+				t.Fatalf("withhold on a pending agreement: %d %+v", st, w0)
+			}
+			resp, err := http.Get(agr.NextAction.URL)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("open sign page: %v %v", resp, err)
+			}
+			resp.Body.Close()
+			resp, err = http.PostForm(a.simURL+"/agreement/"+agr.ID, nil)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("confirm agreement: %v %v", resp, err)
+			}
+			resp.Body.Close()
+			gwtest.Eventually(t, 5*time.Second, "agreement active", func() bool {
+				var got api.Agreement
+				_, err := a.e.Client.Do(ctx, "GET", "/v1/agreements/"+agr.ID, nil, &got)
+				return err == nil && got.Status == "active" && got.NextAction == nil
+			})
+			w1 := a.create(t, map[string]any{"out_trade_no": "W1", "amount": 2599, "pay_method": "withhold", "agreement_id": agr.ID})
+			if w1.Status != "succeeded" || w1.Channel != "alipay" {
+				t.Fatalf("withhold: %+v", w1)
+			}
+			paid = append(paid, w1)
+			// A payer's decline fails the payment and does not trip the breaker (3 failures open it).
+			_ = a.sim.SetFaults(alipaysim.Faults{FailureRate: 1})
+			for i := range 4 {
+				p := a.create(t, map[string]any{"out_trade_no": fmt.Sprintf("WD%d", i), "amount": 100, "pay_method": "withhold", "agreement_id": agr.ID})
+				if p.Status != "failed" {
+					t.Fatalf("declined withhold %d: %+v", i, p)
+				}
+			}
+			if a.e.Gateway.Router().BreakerOpen("alipay") {
+				t.Fatal("payer declines opened the breaker")
+			}
+			// A timeout (executed at Alipay, answer lost) is unknown, then resolved by query.
+			_ = a.sim.SetFaults(alipaysim.Faults{TimeoutRate: 1, DropNotifications: 1}) // the notification would tell first
+			wt := a.create(t, map[string]any{"out_trade_no": "WT", "amount": 3100, "pay_method": "withhold", "agreement_id": agr.ID})
+			if wt.Status != "processing" {
+				t.Fatalf("timed-out withhold: %+v", wt)
+			}
+			_ = a.sim.SetFaults(alipaysim.Faults{})
+			a.e.Sweep(t, 5*time.Second, func() bool { return a.status(t, wt.ID).Status == "succeeded" })
+			paid = append(paid, a.status(t, wt.ID))
+			// An agreement whose notification is lost becomes active when the query says so.
+			_ = a.sim.SetFaults(alipaysim.Faults{DropNotifications: 1})
+			agr2, err := a.e.Client.SignAgreement(ctx, "AGR2", "withhold", "Li Si", "6222020200445566", "13900000000")
+			if err != nil || agr2.NextAction == nil {
+				t.Fatalf("sign agreement 2: %v %+v", err, agr2)
+			}
+			if resp, err = http.Get(agr2.NextAction.URL); err == nil {
+				resp.Body.Close()
+			}
+			if resp, err = http.PostForm(a.simURL+"/agreement/"+agr2.ID, nil); err == nil {
+				resp.Body.Close()
+			}
+			var got api.Agreement
+			if _, err := a.e.Client.Do(ctx, "GET", "/v1/agreements/"+agr2.ID, nil, &got); err != nil || got.Status != "active" {
+				t.Fatalf("agreement 2 after a lost notification: %v %+v", err, got)
+			}
+			_ = a.sim.SetFaults(alipaysim.Faults{})
+			// Terminated here and at Alipay.
+			if _, err := a.e.Client.Do(ctx, "DELETE", "/v1/agreements/"+agr2.ID, nil, &got); err != nil || got.Status != "terminated" {
+				t.Fatalf("terminate: %v %+v", err, got)
+			}
+
 			// Bill: download through the adapter (no --file) and reconcile with injected discrepancies.
 			for _, in := range []string{
 				`{"kind":"drop","out_trade_no":"` + paid[1].ID + `"}`,
@@ -277,9 +350,9 @@ func TestAlipayEndToEnd(t *testing.T) {
 				t.Fatalf("reconcile: exit %d, want 3: %s %s", code, out, errOut)
 			}
 			res := decodeJSON[reconcileJSON](t, out)
-			// 4 payments + 2 refunds: paid[1] dropped, paid[2] amount, r1 fee, paid[3] duplicated
-			// (its first row matches), one phantom; paid[0], paid[3], r2 match.
-			want := map[string]int64{"matched": 3, "missing_internal": 1, "missing_channel": 1, "amount_mismatch": 1,
+			// 6 payments + 2 refunds: paid[1] dropped, paid[2] amount, r1 fee, paid[3] duplicated
+			// (its first row matches), one phantom; paid[0], paid[3], paid[4], paid[5], r2 match.
+			want := map[string]int64{"matched": 5, "missing_internal": 1, "missing_channel": 1, "amount_mismatch": 1,
 				"status_mismatch": 0, "fee_mismatch": 1, "duplicate": 1, "pending": 0}
 			for c, n := range want {
 				if res.Counts[c] != n {

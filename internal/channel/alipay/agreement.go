@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // Agreement statuses Alipay reports (alipay.user.agreement.query status, dut_user_sign /
@@ -55,6 +56,18 @@ func (c *Channel) Sign(ctx context.Context, req channel.SignRequest) (channel.Si
 	return channel.SignResult{Status: channel.StatusProcessing, Reason: "awaiting the payer at Alipay"}, nil
 }
 
+// SignAction implements channel.AsyncAgreements: a redirect to a freshly signed page.sign URL,
+// whose notification comes to this channel's notify URL.
+func (c *Channel) SignAction(agreementID string) (*paygw.NextAction, error) {
+	u, err := c.SignURL(agreementID, c.notifyURL, "")
+	if err != nil {
+		return nil, err
+	}
+	return &paygw.NextAction{Type: paygw.NextActionRedirect, URL: u}, nil
+}
+
+var _ channel.AsyncAgreements = (*Channel)(nil)
+
 type agreementQueryBiz struct {
 	AgreementNo         string `json:"agreement_no,omitempty"`
 	PersonalProductCode string `json:"personal_product_code,omitempty"`
@@ -69,12 +82,10 @@ type agreementAnswer struct {
 	SignTime            string `json:"sign_time"`
 }
 
-// Agreement is Alipay's view of an agreement.
-type Agreement struct {
-	AgreementID string         // paygw's id (external_agreement_no)
-	AgreementNo string         // Alipay's agreement_no
-	Status      channel.Status // succeeded = active (NORMAL), processing = TEMP / not found yet, closed = STOP / UNSIGN
-}
+// Agreement is Alipay's view of an agreement: AgreementID is paygw's id (external_agreement_no),
+// AgreementNo Alipay's agreement_no; succeeded = NORMAL, processing = TEMP or not created yet,
+// closed = STOP / UNSIGN.
+type Agreement = channel.AgreementResult
 
 func agreementStatus(s string) (channel.Status, error) {
 	switch s {

@@ -118,7 +118,7 @@ func (c *Channel) ParseCallback(_ http.Header, body []byte) (channel.Callback, e
 	case n.Refund != nil:
 		return channel.Callback{Kind: channel.CallbackRefund, Refund: *n.Refund}, nil
 	}
-	return channel.Callback{Kind: "agreement"}, nil
+	return channel.Callback{Kind: channel.CallbackAgreement, Agreement: *n.Agreement}, nil
 }
 
 // CallbackAck answers a notification: 200 "success" stops the retries; anything else (here 200
