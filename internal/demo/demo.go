@@ -132,6 +132,8 @@ type Summary struct {
 	LedgerCheck []string
 
 	ReconReport, SettleReport, DailyReport, PayoutFile string
+
+	Alipay *AlipayRun // the Alipay simulator leg (alipay.go)
 }
 
 // Merchant is a demo merchant.
@@ -194,9 +196,11 @@ func Run(ctx context.Context, o Options) (_ *Summary, err error) {
 		{"start", d.startServers},
 		{"merchants", d.merchants},
 		{"traffic", d.traffic},
+		{"alipay", d.alipayTraffic},
 		{"notifications", d.awaitNotifications},
 		{"inject", d.inject},
 		{"reconcile", d.reconcile},
+		{"reconcile alipay", d.alipayReconcile},
 		{"settle", d.settle},
 		{"report", d.report},
 		{"verify", d.verify},
@@ -232,6 +236,7 @@ type run struct {
 	orders   []*order
 	injected string
 	stopped  bool
+	ali      *alipayDemo
 }
 
 func (d *run) step(format string, args ...any) {
@@ -263,7 +268,10 @@ func (d *run) setup() error {
 	d.gwURL, d.sbURL = "http://127.0.0.1:"+strconv.Itoa(gwPort), "http://127.0.0.1:"+strconv.Itoa(sbPort)
 	d.secret = "sbx_" + client.Nonce()
 	cfgPath := filepath.Join(dir, "paygw.yaml")
-	yaml := configYAML(d.gwURL, d.sbURL, d.secret, reports)
+	yaml, err := d.alipayConfig(configYAML(d.gwURL, d.sbURL, d.secret, reports), dir)
+	if err != nil {
+		return err
+	}
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -347,6 +355,9 @@ func (d *run) startServers(ctx context.Context) error {
 		return err
 	}
 	if err := waitHTTP(ctx, d.serve, d.gwURL+"/readyz", 15*time.Second); err != nil {
+		return err
+	}
+	if err := d.startAlipay(ctx); err != nil {
 		return err
 	}
 	d.step("sandbox channel on %s (auto-pay %s, %.0f%% declines, %.1f%% timeouts); gateway on %s",
@@ -670,6 +681,9 @@ func (d *run) stopAll() error {
 	}
 	if d.sandbox != nil {
 		errs = append(errs, d.sandbox.stop(stopGrace))
+	}
+	if d.ali != nil && d.ali.proc != nil {
+		errs = append(errs, d.ali.proc.stop(stopGrace))
 	}
 	if d.recv != nil {
 		d.recv.close()

@@ -88,6 +88,10 @@ func TestRun(t *testing.T) {
 			t.Errorf("batch %+v: want settled with payments and a positive net", b)
 		}
 	}
+	if a := sum.Alipay; a == nil || a.Payments["succeeded"]+a.Payments["partially_refunded"] != demo.AlipayPayments ||
+		a.Reconcile.Counts["missing_internal"] != 1 || a.Reconcile.Counts["matched"] != demo.AlipayPayments+1 {
+		t.Errorf("alipay leg %+v", sum.Alipay)
+	}
 	if sum.Held != 1 {
 		t.Errorf("held back %d payments, want the 1 with the injected discrepancy", sum.Held)
 	}
