@@ -573,7 +573,3 @@ func TestBillDownloadReadsAsAlipayZip(t *testing.T) {
 		t.Fatalf("future bill: %v", err)
 	}
 }
-
-func itoa(v int64) string {
-	return strings.TrimSpace(strings.Replace(time.Duration(v).String(), "ns", "", 1))
-}
