@@ -58,6 +58,7 @@ type Config struct {
 	Reconcile Reconcile           `yaml:"reconcile"`
 	Settle    Settle              `yaml:"settle"`
 	Cron      Cron                `yaml:"cron"`
+	Tracing   Tracing             `yaml:"tracing"`
 
 	loc *time.Location
 }
@@ -285,7 +286,7 @@ func (c *Config) finish() error {
 	if c.Settle.OutDir == "" {
 		c.Settle.OutDir = "reports"
 	}
-	return nil
+	return c.Tracing.finish()
 }
 
 func defDur(d *Duration, s string) {

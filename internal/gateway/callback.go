@@ -8,11 +8,14 @@ import (
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/trace"
 )
 
 // HandleCallback verifies and applies a channel's asynchronous notification and answers in the
 // channel's protocol. Duplicate and out-of-order callbacks are no-ops (compare-and-set).
 func (g *Service) HandleCallback(ctx context.Context, channelName string, header http.Header, body []byte, w http.ResponseWriter) {
+	ctx, span := trace.Start(ctx, "callback", trace.Channel.String(channelName))
+	defer span.End()
 	ch, ok := g.channels.Get(channelName)
 	if !ok {
 		http.Error(w, "unknown channel", http.StatusNotFound)

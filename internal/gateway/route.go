@@ -14,6 +14,7 @@ import (
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/config"
 	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/trace"
 )
 
 // Router picks channels for a payment by config's routing rules (priority, weight, amount
@@ -125,7 +126,9 @@ func contains(ss []string, s string) bool {
 // Call runs a channel operation through the channel's breaker, timing it. An open breaker
 // answers gobreaker.ErrOpenState without calling: a definite non-execution. A call that failed
 // because ctx ended says nothing about the channel's health and is not counted.
-func (r *Router) Call(ctx context.Context, name, op string, f func() error) error {
+func (r *Router) Call(ctx context.Context, name, op string, f func() error) (err error) {
+	_, span := trace.Start(ctx, "channel."+op, trace.Channel.String(name))
+	defer func() { trace.End(span, err) }()
 	b := r.breakers[name]
 	start := time.Now()
 	call := func() error {
@@ -135,7 +138,6 @@ func (r *Router) Call(ctx context.Context, name, op string, f func() error) erro
 		}
 		return err
 	}
-	var err error
 	if b == nil {
 		err = call()
 	} else {

@@ -24,6 +24,10 @@ import (
 	"github.com/paygw/paygw/internal/api"
 	"github.com/paygw/paygw/internal/gateway"
 	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/trace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // statusOf is the single code → HTTP status table.
@@ -202,7 +206,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		l := s.log.With().Str("request_id", id).Logger()
-		ctx := l.WithContext(context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyLog, &l))
+		ctx := trace.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := trace.Start(ctx, r.Method, trace.RequestID.String(id))
+		ctx = l.WithContext(context.WithValue(context.WithValue(ctx, keyRequestID, id), keyLog, &l))
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
@@ -217,6 +223,12 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				route = "unmatched"
 			}
 			d := time.Since(start)
+			span.SetName(route)
+			span.SetAttributes(attribute.Int("http.response.status_code", rec.status), trace.MerchantID.String(merchantOf(r.Context())))
+			if rec.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rec.status))
+			}
+			span.End()
 			s.metrics.observe(route, r.Method, rec.status, d)
 			if route == "GET /metrics" || route == "GET /healthz" || route == "GET /readyz" {
 				return
