@@ -60,6 +60,9 @@ func newSandboxCmd(app *App) *cobra.Command {
 		Short: "Run the simulated third-party payment channel (its own state, never paygw's database)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := protocolFlags(cmd.Flags(), o.Protocol); err != nil {
+				return err
+			}
 			if o.Protocol == "alipay" {
 				o.feeSet = cmd.Flags().Changed("fee-rate-bps")
 				if o.Secret == "" {

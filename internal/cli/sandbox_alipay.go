@@ -33,6 +33,22 @@ func addAlipaySandboxFlags(f *pflag.FlagSet, o *alipaySandboxOpts) {
 	f.Float64Var(&o.ErrorRate, "error-rate", 0, "alipay: probability a pay call answers ACQ.SYSTEM_ERROR (unknown outcome)")
 }
 
+// protocolFlags refuses flags the chosen protocol does not use, naming them.
+func protocolFlags(f *pflag.FlagSet, protocol string) error {
+	only := map[string]string{
+		"state-file": "sandbox", "refund-delay": "sandbox", "callback-delay": "sandbox", "gateway-url": "sandbox",
+		"channel-name": "sandbox", "secret": "sandbox",
+		"app-id": "alipay", "app-public-key-file": "alipay", "private-key-file": "alipay", "notify-scale": "alipay", "error-rate": "alipay",
+	}
+	var err error
+	f.Visit(func(fl *pflag.Flag) {
+		if p, ok := only[fl.Name]; ok && p != protocol && err == nil {
+			err = Usagef("--%s is for --protocol %s, not %s", fl.Name, p, protocol)
+		}
+	})
+	return err
+}
+
 func readPEM(flag, path string) ([]byte, error) {
 	if path == "" {
 		return nil, Usagef("--%s is required with --protocol alipay", flag)
