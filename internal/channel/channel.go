@@ -77,7 +77,8 @@ type PayResult struct {
 type RefundRequest struct {
 	PaymentID      string
 	ChannelTradeNo string
-	RefundID       string // paygw's refund id, sent as out_refund_no
+	RefundID       string // paygw's refund id, sent as out_refund_no (the same on every retry)
+	PaymentAmount  int64  // the refunded payment's amount (WeChat Pay's amount.total)
 	Amount         int64
 	Currency       money.Currency
 	Reason         string

@@ -46,39 +46,27 @@ func (a *alipayE2E) gwNow() time.Time {
 func startAlipayE2E(t *testing.T, dsn string, clock func() time.Time) *alipayE2E {
 	t.Helper()
 	a := &alipayE2E{keyDir: t.TempDir()}
-	// The key set command's output is the configuration of both sides.
-	out, err := alipayKeyset(alipayKeysetOpts{Dir: a.keyDir, AppID: "2021000000000042", URL: "http://127.0.0.1:1/gateway.do", Channel: "alipay"})
+	// The key set the sandbox keygen writes; the simulator loads it as `--keys` does.
+	ks, err := alipaysim.Keygen(a.keyDir, sandbox.KeygenInput{Channel: "alipay"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "kind: alipay") || !strings.Contains(out, filepath.Join(a.keyDir, "app_private_key.pem")) {
-		t.Fatalf("keyset printed %s", out)
+	if !strings.Contains(ks.GatewayConfig, "kind: alipay") || !strings.Contains(ks.GatewayConfig, filepath.Join(a.keyDir, "app_private_key.pem")) {
+		t.Fatalf("keygen printed %s", ks.GatewayConfig)
 	}
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(a.keyDir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	appPub, err := alipay.ParsePublicKey(read("app_public_key.pem"))
-	if err != nil {
+	so := alipaysim.Options{Clock: clock, NotifySchedule: []time.Duration{30 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond},
+		TimeoutHang: 3 * time.Second, Seed: 11}
+	if err := alipaysim.LoadKeys(a.keyDir, &so); err != nil {
 		t.Fatal(err)
 	}
-	simKey, err := alipay.ParsePrivateKey(read("alipay_private_key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.sim, err = alipaysim.NewServer(alipaysim.Options{AppID: "2021000000000042", AppPublicKey: appPub, PrivateKey: simKey,
-		Clock: clock, NotifySchedule: []time.Duration{30 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond},
-		TimeoutHang: 3 * time.Second, Seed: 11})
+	a.sim, err = alipaysim.NewServer(so)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(a.sim.Handler())
 	t.Cleanup(func() { ts.Close(); a.sim.Close() })
 	a.simURL = ts.URL
-	a.chYAML = fmt.Sprintf("  alipay:\n    kind: alipay\n    url: %s/gateway.do\n    app_id: \"2021000000000042\"\n"+
+	a.chYAML = fmt.Sprintf("  alipay:\n    kind: alipay\n    url: %s/gateway.do\n    app_id: \"2021000000000000\"\n"+
 		"    app_private_key_file: %s\n    alipay_public_key_file: %s\n    fee_rate_bps: 60\n    timeout: 500ms\n"+
 		"    breaker:\n      consecutive_failures: 3\n      open_for: 1m\n",
 		ts.URL, filepath.Join(a.keyDir, "app_private_key.pem"), filepath.Join(a.keyDir, "alipay_public_key.pem"))
@@ -200,14 +188,14 @@ func TestAlipayEndToEnd(t *testing.T) {
 			// A forged notification (signed with the app's own key, not Alipay's) is refused and
 			// changes nothing; so is a correctly signed one whose amount is not ours.
 			fg := a.create(t, map[string]any{"out_trade_no": "FORGE1", "amount": 3000, "pay_method": "wallet_qr"})
-			form := url.Values{"notify_id": {"N-forged"}, "notify_type": {"trade_status_sync"}, "app_id": {"2021000000000042"},
+			form := url.Values{"notify_id": {"N-forged"}, "notify_type": {"trade_status_sync"}, "app_id": {"2021000000000000"},
 				"notify_time": {"2026-11-22 12:30:00"}, "out_trade_no": {fg.ID}, "trade_no": {"2026112299"},
 				"trade_status": {"TRADE_SUCCESS"}, "total_amount": {"30.00"}, "gmt_payment": {"2026-11-22 12:29:00"}}
-			if got := a.postNotify(t, signNote(t, filepath.Join(a.keyDir, "app_private_key.pem"), form)); got == "success" {
+			if got := a.postNotify(t, signNote(t, filepath.Join(a.keyDir, alipaysim.FileAppKey), form)); got == "success" {
 				t.Fatal("a forged notification was acknowledged")
 			}
 			form.Set("total_amount", "0.30")
-			if got := a.postNotify(t, signNote(t, filepath.Join(a.keyDir, "alipay_private_key.pem"), form)); got == "success" {
+			if got := a.postNotify(t, signNote(t, filepath.Join(a.keyDir, alipaysim.FileAlipayKey), form)); got == "success" {
 				t.Fatal("a notification with another amount was acknowledged")
 			}
 			if p := a.status(t, fg.ID); p.Status != "processing" {

@@ -15,46 +15,41 @@ func runCLI(args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-func TestSandboxAlipayUsage(t *testing.T) {
+func TestSandboxKeygenAlipay(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errOut := runCLI("sandbox", "keyset", "--dir", dir)
-	if code != ExitOK || !strings.Contains(out, "kind: alipay") {
-		t.Fatalf("keyset: %d %s %s", code, out, errOut)
+	code, out, errOut := runCLI("sandbox", "keygen", "--protocol", "alipay", "--dir", dir, "--simulator-url", "http://127.0.0.1:9092")
+	if code != ExitOK || !strings.Contains(out, "kind: alipay") || !strings.Contains(out, "url: http://127.0.0.1:9092/gateway.do") ||
+		!strings.Contains(out, "--protocol alipay --keys "+dir) {
+		t.Fatalf("keygen: %d %s %s", code, out, errOut)
 	}
-	for _, f := range []string{"app_private_key.pem", "app_public_key.pem", "alipay_private_key.pem", "alipay_public_key.pem"} {
+	for f, mode := range map[string]os.FileMode{"app_private_key.pem": 0o600, "app_public_key.pem": 0o644,
+		"alipay_private_key.pem": 0o600, "alipay_public_key.pem": 0o644, "simulator.json": 0o644} {
 		st, err := os.Stat(filepath.Join(dir, f))
-		if err != nil || st.Mode().Perm() != 0o600 {
+		if err != nil || st.Mode().Perm() != mode {
 			t.Fatalf("%s: %v %v", f, st, err)
 		}
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, "app_private_key.pem"))
-	if code, _, errOut = runCLI("sandbox", "keyset", "--dir", dir); code != ExitUsage || !strings.Contains(errOut, "never overwritten") {
-		t.Fatalf("keyset over an existing set: %d %s", code, errOut)
+	if code, _, errOut = runCLI("sandbox", "keygen", "--protocol", "alipay", "--dir", dir); code == ExitOK || !strings.Contains(errOut, "never overwritten") {
+		t.Fatalf("keygen over an existing set: %d %s", code, errOut)
 	}
 	if after, _ := os.ReadFile(filepath.Join(dir, "app_private_key.pem")); !bytes.Equal(before, after) {
-		t.Fatal("keyset overwrote a key")
+		t.Fatal("keygen overwrote a key")
 	}
-	pub, priv := filepath.Join(dir, "app_public_key.pem"), filepath.Join(dir, "alipay_private_key.pem")
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"sandbox", "--protocol", "alipay", "--app-public-key-file", pub, "--private-key-file", priv}, "--app-id"},
-		{[]string{"sandbox", "--protocol", "alipay", "--app-id", "1", "--private-key-file", priv}, "--app-public-key-file"},
-		{[]string{"sandbox", "--protocol", "alipay", "--app-id", "1", "--app-public-key-file", priv, "--private-key-file", priv}, "--app-public-key-file " + priv},
-		{[]string{"sandbox", "--protocol", "alipay", "--app-id", "1", "--app-public-key-file", pub, "--private-key-file", pub}, "--private-key-file " + pub},
-		{[]string{"sandbox", "--protocol", "alipay", "--app-id", "1", "--app-public-key-file", pub, "--private-key-file", priv, "--state-file", "x"}, "--state-file is for --protocol sandbox"},
-		{[]string{"sandbox", "--protocol", "alipay", "--app-id", "1", "--app-public-key-file", pub, "--private-key-file", priv, "--error-rate", "2"}, "--error-rate"},
-		{[]string{"sandbox", "--secret", "s", "--app-id", "1"}, "--app-id is for --protocol alipay"},
-		{[]string{"sandbox", "--protocol", "wechat"}, "--protocol"},
-		{[]string{"sandbox", "keyset", "--protocol", "x", "--dir", dir}, "--protocol"},
-	} {
-		code, _, errOut := runCLI(tc.args...)
-		if code != ExitUsage || !strings.Contains(errOut, tc.want) {
-			t.Errorf("%v: exit %d %s, want 2 naming %q", tc.args, code, errOut, tc.want)
-		}
-		if strings.Contains(errOut, "BEGIN") {
-			t.Errorf("%v: key material in the error: %s", tc.args, errOut)
-		}
+	// A key directory without the simulator's files is refused before listening.
+	empty := t.TempDir()
+	code, _, errOut = runCLI("sandbox", "--protocol", "alipay", "--keys", empty, "--addr", "127.0.0.1:0")
+	if code != ExitUsage || !strings.Contains(errOut, "simulator.json") {
+		t.Fatalf("empty key dir: %d %s", code, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(empty, "simulator.json"), []byte(`{"app_id":"1"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(empty, "app_public_key.pem"), []byte("not a key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCLI("sandbox", "--protocol", "alipay", "--keys", empty, "--addr", "127.0.0.1:0")
+	if code != ExitUsage || !strings.Contains(errOut, "app_public_key.pem") || strings.Contains(errOut, "not a key") {
+		t.Fatalf("bad key file: %d %s", code, errOut)
 	}
 }

@@ -125,8 +125,12 @@ type Server struct {
 // Sweeper configures the active query of payments and refunds whose outcome is unknown.
 type Sweeper struct {
 	Schedule []Duration `yaml:"schedule"`
-	Interval Duration   `yaml:"interval"`
-	Batch    int        `yaml:"batch"`
+	// RedirectSchedule is when an unpaid redirect payment (the payer pays on the channel's page,
+	// QR code or wallet) is queried, from its creation; the last delay repeats until it expires.
+	// A lost callback is found within the first delays instead of at expiry.
+	RedirectSchedule []Duration `yaml:"redirect_schedule"`
+	Interval         Duration   `yaml:"interval"`
+	Batch            int        `yaml:"batch"`
 }
 
 // Notify configures merchant notification delivery.
@@ -267,6 +271,12 @@ func (c *Config) finish() error {
 		c.Sweeper.Schedule = durations("1m", "5m", "15m", "1h", "6h")
 	}
 	if err := positive("sweeper.schedule", c.Sweeper.Schedule); err != nil {
+		return err
+	}
+	if len(c.Sweeper.RedirectSchedule) == 0 {
+		c.Sweeper.RedirectSchedule = durations("30s", "1m", "2m", "5m")
+	}
+	if err := positive("sweeper.redirect_schedule", c.Sweeper.RedirectSchedule); err != nil {
 		return err
 	}
 	defDur(&c.Sweeper.Interval, "1s")

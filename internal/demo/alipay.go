@@ -2,20 +2,18 @@ package demo
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/paygw/paygw/internal/api"
-	"github.com/paygw/paygw/internal/channel/alipay"
+	"github.com/paygw/paygw/internal/channel/alipay/alipaysim"
+	"github.com/paygw/paygw/internal/sandbox"
 )
 
 // The demo's Alipay leg: `paygw sandbox --protocol alipay` beside the sandbox, a channel of
@@ -23,13 +21,12 @@ import (
 // few payments paid in the simulator's cashier (auto-pay, once the payer's browser opened the
 // signed URL), a partial refund, the bill downloaded through the adapter and reconciled with one
 // injected phantom row.
+
 // AlipayPayments is how many payments the Alipay leg takes.
 const AlipayPayments = 6
 
-const (
-	alipayAppID   = "2021000000000000"
-	alipayPhantom = 888 // fen: the injected bill row no payment of ours matches
-)
+// alipayPhantom is the amount (fen) of the injected bill row no payment of ours matches.
+const alipayPhantom = 888
 
 // AlipayRun is what the Alipay leg did.
 type AlipayRun struct {
@@ -52,38 +49,23 @@ func (d *run) alipayConfig(yaml, dir string) (string, error) {
 		return "", err
 	}
 	d.ali = &alipayDemo{url: "http://127.0.0.1:" + strconv.Itoa(port), keys: filepath.Join(dir, "alipay-keys")}
-	if err := os.MkdirAll(d.ali.keys, 0o700); err != nil {
+	ks, err := alipaysim.Keygen(d.ali.keys, sandbox.KeygenInput{Channel: "alipay", SimulatorURL: d.ali.url})
+	if err != nil {
 		return "", fmt.Errorf("demo: %w", err)
 	}
-	for _, who := range []string{"app", "alipay"} {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			return "", err
+	// The key set's config section, indented under channels:, offering the two redirect methods
+	// only this channel has (so the sandbox keeps wallet_qr and withhold).
+	section := ""
+	for _, line := range strings.SplitAfter(strings.TrimRight(ks.GatewayConfig, "\n")+"\n", "\n") {
+		if line == "" {
+			continue
 		}
-		priv, err := alipay.MarshalPrivateKeyPEM(k)
-		if err != nil {
-			return "", err
+		if strings.HasPrefix(line, "  pay_methods:") {
+			line = "  pay_methods: [web_page, wallet_h5]\n"
 		}
-		pub, err := alipay.MarshalPublicKeyPEM(&k.PublicKey)
-		if err != nil {
-			return "", err
-		}
-		for name, b := range map[string][]byte{who + "_private_key.pem": priv, who + "_public_key.pem": pub} {
-			if err := os.WriteFile(filepath.Join(d.ali.keys, name), b, 0o600); err != nil {
-				return "", fmt.Errorf("demo: %w", err)
-			}
-		}
+		section += "  " + line
 	}
-	section := fmt.Sprintf(`  alipay:
-    kind: alipay
-    url: %s/gateway.do
-    app_id: "%s"
-    app_private_key_file: %s
-    alipay_public_key_file: %s
-    pay_methods: [web_page, wallet_h5]
-    fee_rate_bps: 60
-    timeout: %s
-`, d.ali.url, alipayAppID, filepath.Join(d.ali.keys, "app_private_key.pem"), filepath.Join(d.ali.keys, "alipay_public_key.pem"), channelTimeout)
+	section += "    timeout: " + channelTimeout.String() + "\n"
 	i := strings.Index(yaml, "\nserver:")
 	if i < 0 {
 		return "", fmt.Errorf("demo config: no server section to put the alipay channel before")
@@ -91,14 +73,12 @@ func (d *run) alipayConfig(yaml, dir string) (string, error) {
 	return yaml[:i+1] + section + yaml[i+1:], nil
 }
 
-// startAlipay starts the Alipay simulator (auto-pay; Alipay's retry schedule compressed 600×).
+// startAlipay starts the Alipay simulator (auto-pay; Alipay's retry schedule compressed 500×).
 func (d *run) startAlipay(ctx context.Context) error {
 	var err error
-	d.ali.proc, err = d.r.start("sandbox-alipay", nil, "sandbox", "--protocol", "alipay",
-		"--addr", strings.TrimPrefix(d.ali.url, "http://"), "--app-id", alipayAppID,
-		"--app-public-key-file", filepath.Join(d.ali.keys, "app_public_key.pem"),
-		"--private-key-file", filepath.Join(d.ali.keys, "alipay_private_key.pem"),
-		"--auto-pay", "300ms", "--notify-scale", "600", "--seed", strconv.FormatUint(d.o.Seed, 10))
+	d.ali.proc, err = d.r.start("sandbox-alipay", nil, "sandbox", "--protocol", "alipay", "--keys", d.ali.keys,
+		"--addr", strings.TrimPrefix(d.ali.url, "http://"), "--auto-pay", "300ms", "--callback-scale", "0.002",
+		"--seed", strconv.FormatUint(d.o.Seed, 10))
 	if err != nil {
 		return err
 	}

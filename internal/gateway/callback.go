@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/paygw/paygw/internal/channel"
@@ -30,6 +31,12 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 	}
 	err = g.applyCallback(ctx, channelName, cb)
 	switch {
+	case errors.Is(err, errCallbackMismatch):
+		// Verified, but not what we asked for: believe nothing, change nothing; the channel
+		// retries and the query or reconciliation settles the truth.
+		g.metrics.callbacks.WithLabelValues(channelName, "rejected").Inc()
+		g.logger(ctx).Warn().Str("channel", channelName).Err(err).Msg("callback does not match our record")
+		ch.CallbackAck(w, false)
 	case errors.Is(err, store.ErrNotFound):
 		// Not ours (or not any more): acknowledge so the channel stops; reconciliation will see it.
 		g.metrics.callbacks.WithLabelValues(channelName, "unknown").Inc()
@@ -45,8 +52,8 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 	}
 }
 
-// errCallbackMismatch refuses a verified callback whose facts differ from our record.
-var errCallbackMismatch = errors.New("callback does not match the payment")
+// errCallbackMismatch is a verified callback whose amount is not the one we recorded.
+var errCallbackMismatch = errors.New("callback does not match our record")
 
 func (g *Service) applyCallback(ctx context.Context, channelName string, cb channel.Callback) error {
 	switch cb.Kind {
@@ -59,11 +66,7 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 			return store.ErrNotFound
 		}
 		if cb.Payment.Amount != 0 && cb.Payment.Amount != p.Amount {
-			// Verified, yet not about our payment as we know it: believe nothing, let the
-			// channel retry and the sweeper query.
-			g.logger(ctx).Error().Str("payment_id", p.ID).Int64("amount", p.Amount).Int64("callback_amount", cb.Payment.Amount).
-				Msg("callback amount differs from the payment's; not applied")
-			return errCallbackMismatch
+			return fmt.Errorf("%w: payment %s: callback amount %d, ours %d", errCallbackMismatch, p.ID, cb.Payment.Amount, p.Amount)
 		}
 		if p.Status.Final() {
 			return nil // a duplicate or late callback: nothing to change, no write needed
@@ -90,6 +93,9 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		}
 		if r.Channel != channelName {
 			return store.ErrNotFound
+		}
+		if cb.Refund.Amount != 0 && cb.Refund.Amount != r.Amount {
+			return fmt.Errorf("%w: refund %s: callback amount %d, ours %d", errCallbackMismatch, r.ID, cb.Refund.Amount, r.Amount)
 		}
 		if r.Status != paygw.RefundProcessing {
 			return nil

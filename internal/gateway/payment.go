@@ -219,15 +219,12 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 		out, _, err := g.apply(ctx, p.ID, o)
 		return out, err
 	default:
-		// Awaiting the payer (redirect) or the channel: query when it should have expired, or
-		// after the first sweep delay, whichever the product calls for.
-		next := g.now().Add(g.cfg.Sweeper.Schedule[0].D())
-		if p.PayMethod.Redirect() && p.ExpiresAt != nil {
-			next = *p.ExpiresAt
-		}
+		// Awaiting the payer (redirect: queried early and then on the redirect schedule until it
+		// expires, so a lost callback is found soon) or the channel (the first sweep delay).
+		next := g.nextPaymentQuery(p, 0)
 		if _, err := g.store.MarkPaymentSent(ctx, p.ID, store.ChannelUpdate{
 			Channel: p.Channel, ChannelTradeNo: res.ChannelTradeNo, PayURL: res.PayURL, NextAction: res.NextAction,
-			Status: paygw.PaymentProcessing, NextQueryAt: &next, Attempt: att,
+			Status: paygw.PaymentProcessing, NextQueryAt: next, Attempt: att,
 		}, g.now()); err != nil {
 			return p, err
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/config"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 )
@@ -39,7 +40,24 @@ func (g *Service) Sweep(ctx context.Context) (int, error) {
 }
 
 func (g *Service) nextQuery(count int) *time.Time {
-	sched := g.cfg.Sweeper.Schedule
+	return g.nextQueryOn(g.cfg.Sweeper.Schedule, count)
+}
+
+// nextPaymentQuery is when a payment awaiting its payer is queried for the count-th time:
+// redirect payments follow the early redirect schedule, capped at their expiry (when the
+// sweeper closes them); others the sweeper schedule.
+func (g *Service) nextPaymentQuery(p paygw.Payment, count int) *time.Time {
+	if !p.PayMethod.Redirect() {
+		return g.nextQuery(count)
+	}
+	next := g.nextQueryOn(g.cfg.Sweeper.RedirectSchedule, count)
+	if p.ExpiresAt != nil && next.After(*p.ExpiresAt) {
+		next = p.ExpiresAt
+	}
+	return next
+}
+
+func (g *Service) nextQueryOn(sched []config.Duration, count int) *time.Time {
 	if count >= len(sched) {
 		count = len(sched) - 1
 	}
@@ -74,8 +92,8 @@ func (g *Service) sweepPayment(ctx context.Context, p paygw.Payment) {
 	}
 	g.metrics.sweeperChecks.WithLabelValues("payment", "pending").Inc()
 	next := g.nextQuery(p.QueryCount)
-	if p.ExpiresAt != nil && p.PayMethod.Redirect() && next.After(*p.ExpiresAt) {
-		next = p.ExpiresAt
+	if p.PayMethod.Redirect() {
+		next = g.nextPaymentQuery(p, p.QueryCount+1) // the create used the schedule's first delay
 	}
 	_ = g.store.SchedulePaymentQuery(ctx, p.ID, next, p.QueryCount+1, g.now())
 }

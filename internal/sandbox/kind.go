@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"net/url"
+	"slices"
 
 	"github.com/paygw/paygw/internal/channel"
 )
@@ -48,7 +49,7 @@ func configure(s *channel.Section) error {
 		s.PayMethods = append([]string(nil), Methods...)
 	}
 	for i, m := range s.PayMethods {
-		if !isRedirect(m) && !isAgreementPay(m) {
+		if !slices.Contains(Methods, m) {
 			return s.Errorf(fmt.Sprintf("pay_methods[%d]", i), "the sandbox does not offer %s (it offers %v)", m, Methods)
 		}
 	}

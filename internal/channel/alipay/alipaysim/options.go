@@ -54,8 +54,8 @@ type Options struct {
 	Latency time.Duration
 	// FailureRate is the probability that a withhold is refused as the payer's (balance) decline.
 	FailureRate float64
-	// ErrorRate is the probability that a pay call answers ACQ.SYSTEM_ERROR without doing anything
-	// (an unknown outcome to the caller).
+	// ErrorRate is the probability that a pay call (precreate, agreement pay) takes effect but
+	// answers ACQ.SYSTEM_ERROR: an unknown outcome the caller resolves by querying.
 	ErrorRate float64
 	// TimeoutRate is the probability that a pay call is executed and its answer then hangs for
 	// TimeoutHang (default 30s), longer than the client waits.

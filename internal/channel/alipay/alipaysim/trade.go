@@ -79,9 +79,6 @@ func (c *call) precreate() (map[string]any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	if s.chance(s.fault().ErrorRate, "error", n.OutTradeNo) {
-		return nil, bizErr(alipay.SubSystemError, "系统错误")
-	}
 	s.mu.Lock()
 	t := s.trades[n.OutTradeNo]
 	if t != nil {
@@ -97,6 +94,9 @@ func (c *call) precreate() (map[string]any, *apiError) {
 	}
 	c.hang = s.chance(s.fault().TimeoutRate, "timeout", n.OutTradeNo)
 	s.autoPay(tradeNo)
+	if s.chance(s.fault().ErrorRate, "error", n.OutTradeNo) {
+		return nil, bizErr(alipay.SubSystemError, "系统错误") // recorded all the same
+	}
 	return map[string]any{"out_trade_no": n.OutTradeNo, "qr_code": s.baseURL(c.r) + "/qr/" + tradeNo}, nil
 }
 
@@ -110,9 +110,6 @@ func (c *call) pay() (map[string]any, *apiError) {
 	agrNo, _ := ap["agreement_no"].(string)
 	if c.str("product_code") != alipay.ProductWithhold || agrNo == "" {
 		return nil, bizErr("ACQ.INVALID_PARAMETER", "only agreement pay (GENERAL_WITHHOLDING with agreement_params) is simulated")
-	}
-	if s.chance(s.fault().ErrorRate, "error", n.OutTradeNo) {
-		return nil, bizErr(alipay.SubSystemError, "系统错误")
 	}
 	n.AgreementNo = agrNo
 	s.mu.Lock()
@@ -145,6 +142,9 @@ func (c *call) pay() (map[string]any, *apiError) {
 	s.mu.Unlock()
 	s.notify(note)
 	c.hang = s.chance(s.fault().TimeoutRate, "timeout", n.OutTradeNo)
+	if s.chance(s.fault().ErrorRate, "error", n.OutTradeNo) {
+		return nil, bizErr(alipay.SubSystemError, "系统错误") // executed all the same
+	}
 	return out, nil
 }
 
