@@ -250,3 +250,21 @@ func TestPageURLSignature(t *testing.T) {
 		t.Fatalf("biz_content %s", v.Get("biz_content"))
 	}
 }
+
+// TestBillURLMustBeHTTPSBehindAnHTTPSGateway: a verified answer from an https gateway naming a
+// plain-http bill link is refused before anything is downloaded.
+func TestBillURLMustBeHTTPSBehindAnHTTPSGateway(t *testing.T) {
+	key := researchKey(t)
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, signed(t, MethodBillURL, `{"code":"10000","msg":"Success","bill_download_url":"http:\/\/127.0.0.1:1\/bill.zip"}`))
+	}))
+	defer ts.Close()
+	ch, err := New(Config{Name: "alipay", GatewayURL: ts.URL + "/gateway.do", AppID: "a", PrivateKey: key, PublicKey: &key.PublicKey,
+		Transport: ts.Client().Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ch.Statement(context.Background(), "2026-11-22"); err == nil || !strings.Contains(err.Error(), "not https") {
+		t.Fatalf("plain bill link behind https: %v", err)
+	}
+}

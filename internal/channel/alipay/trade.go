@@ -388,6 +388,10 @@ func (c *Channel) Statement(ctx context.Context, date string) (string, io.ReadCl
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", nil, fmt.Errorf("alipay statement %s: bill_download_url is not an http(s) URL", date)
 	}
+	if gw, _ := url.Parse(c.cfg.GatewayURL); gw.Scheme == "https" && u.Scheme != "https" {
+		// A real gateway hands out https links only; a plain one would expose the bill.
+		return "", nil, fmt.Errorf("alipay statement %s: bill_download_url is not https", date)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return "", nil, fmt.Errorf("alipay statement %s: %w", date, err)
