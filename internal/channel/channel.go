@@ -121,19 +121,12 @@ const (
 	CallbackAgreement CallbackKind = "agreement" // channels with AsyncAgreements
 )
 
-// AgreementResult is the channel's view of an agreement signed by the payer at the channel.
-type AgreementResult struct {
-	AgreementID string // paygw's agreement id
-	AgreementNo string // the channel's agreement number (once signed)
-	Status      Status // succeeded = active, processing = awaiting the payer, closed = terminated
-}
-
 // AsyncAgreements is the capability of a channel whose agreements the payer signs on the
 // channel's own page (Alipay): Sign answers processing, SignAction is where to send the payer,
 // and the agreement becomes active when a callback or QueryAgreement says so.
 type AsyncAgreements interface {
+	AgreementQuerier
 	SignAction(agreementID string) (*paygw.NextAction, error)
-	QueryAgreement(ctx context.Context, agreementID string) (AgreementResult, error)
 }
 
 // Callback is a verified asynchronous notification from the channel.

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,8 +19,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/money"
 	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/statement"
 	"github.com/paygw/paygw/internal/store"
@@ -179,7 +184,7 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 				Channel: o.Channel, Date: date, Format: format,
 				Statement: statement.Options{Location: cfg.Location(), Mapping: ch.Mapping},
 				File:      file, FileName: name, FeeRateBps: ch.FeeRateBps, PendingWindow: cfg.Reconcile.PendingWindow.D(),
-				Location: cfg.Location(), OutDir: out, Now: a.Now, Progress: prog.update,
+				Location: cfg.Location(), OutDir: out, Now: a.Now, Progress: prog.update, NoItems: true,
 			})
 			prog.done()
 			var ie *reconcile.InputError
@@ -208,12 +213,11 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 	a.Log.Info().Str("run_id", res.Run.ID).Str("channel", o.Channel).Str("date", date).Int64("rows", res.Run.StatementRows).
 		Interface("counts", counts).Int64("open", res.Open).Str("report", res.ReportPath).Msg("reconciled")
 	if o.JSON {
-		items := make([]reconItemJSON, 0, len(res.Items))
-		for _, it := range res.Items {
-			items = append(items, itemJSON(it))
-		}
-		if err := writeJSON(a.Stdout, reconcileJSON{RunID: res.Run.ID, Channel: o.Channel, Date: date, File: res.Run.FileName,
-			FileSHA256: res.Run.FileSHA256, Report: res.ReportPath, Counts: counts, Discrepancies: res.Open, Items: items}); err != nil {
+		head := reconcileJSON{RunID: res.Run.ID, Channel: o.Channel, Date: date, File: res.Run.FileName,
+			FileSHA256: res.Run.FileSHA256, Report: res.ReportPath, Counts: counts, Discrepancies: res.Open}
+		if err := writeReconcileJSON(a.Stdout, head, func(fn func(store.ReconItem) error) error {
+			return s.EachReconItem(ctx, store.ReconItemFilter{RunID: res.Run.ID}, fn)
+		}); err != nil {
 			return err
 		}
 	} else {
@@ -231,6 +235,38 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 		return &ExitError{Code: ExitDiscrepancy, Err: fmt.Errorf("%d discrepancies open for %s %s", res.Open, o.Channel, date)}
 	}
 	return nil
+}
+
+// writeReconcileJSON writes the `reconcile --json` object with its items streamed from each, a
+// page at a time: a run of a million discrepancies is never held in memory to be printed.
+func writeReconcileJSON(w io.Writer, head reconcileJSON, each func(func(store.ReconItem) error) error) error {
+	head.Items = nil
+	var hb bytes.Buffer
+	if err := writeJSON(&hb, head); err != nil {
+		return err
+	}
+	const tail = `"items":null}` + "\n"
+	if !bytes.HasSuffix(hb.Bytes(), []byte(tail)) {
+		return fmt.Errorf("reconcile --json: unexpected encoding of the result head")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(hb.Bytes()[:hb.Len()-len(tail)])
+	bw.WriteString(`"items":[`)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	n := 0
+	err := each(func(it store.ReconItem) error {
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		n++
+		return enc.Encode(itemJSON(it)) // its newline is JSON whitespace
+	})
+	if err != nil {
+		return err
+	}
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }
 
 // statementFile returns the statement on disk: --file as given, or the channel's bill fetched
@@ -274,15 +310,70 @@ type progress struct {
 	last  time.Time
 }
 
-func (a *App) newProgress() *progress {
-	pr := &progress{app: a}
-	if a.stderrIsTerminal() {
-		pr.p = mpb.New(mpb.WithOutput(a.Stderr), mpb.WithWidth(40))
-		pr.bar = pr.p.New(0, mpb.SpinnerStyle(),
-			mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { pr.mu.Lock(); defer pr.mu.Unlock(); return pr.stage }, decor.WCSyncSpaceR),
-				decor.CurrentNoUnit("%d")),
-			mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
+// progressStyle is how a command shows its progress on stderr.
+type progressStyle int
+
+const (
+	// progressLog: a log line when the stage changes and every 2 s (stderr is not a terminal).
+	progressLog progressStyle = iota
+	// progressBar: a bar sized by the terminal.
+	progressBar
+	// progressBarFixed: a bar of fixedBarWidth columns, for a terminal that reports no size
+	// (script(1), `docker exec -t`, some CI and ssh ptys report 0×0). mpb sizes its output by the
+	// terminal and, given 0 columns, drew nothing at all: 30 s of silence on a 600k-row run.
+	progressBarFixed
+)
+
+// fixedBarWidth is the line width of progressBarFixed.
+const fixedBarWidth = 80
+
+// progressStyleFor decides the progress style from what stderr is: a terminal or not, and the
+// terminal's width in columns (0 when it reports none).
+func progressStyleFor(terminal bool, width int) progressStyle {
+	switch {
+	case !terminal:
+		return progressLog
+	case width <= 0:
+		return progressBarFixed
 	}
+	return progressBar
+}
+
+// stderrWidth is the width of the terminal on stderr, 0 when unknown.
+func (a *App) stderrWidth() int {
+	f, ok := a.Stderr.(*os.File)
+	if !ok {
+		return 0
+	}
+	w, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return w
+}
+
+func (a *App) newProgress() *progress {
+	return a.newProgressStyle(progressStyleFor(a.stderrIsTerminal(), a.stderrWidth()))
+}
+
+func (a *App) newProgressStyle(style progressStyle) *progress {
+	pr := &progress{app: a}
+	var opts []mpb.ContainerOption
+	switch style {
+	case progressLog:
+		return pr
+	case progressBar:
+		opts = []mpb.ContainerOption{mpb.WithOutput(a.Stderr), mpb.WithWidth(40)}
+	case progressBarFixed:
+		// Hide the *os.File so mpb does not ask it for a size; ForceTTY keeps redrawing in place.
+		opts = []mpb.ContainerOption{mpb.WithOutput(struct{ io.Writer }{a.Stderr}), mpb.ForceTTY(), mpb.WithAutoRefresh(),
+			mpb.WithWidth(fixedBarWidth)}
+	}
+	pr.p = mpb.New(opts...)
+	pr.bar = pr.p.New(0, mpb.SpinnerStyle(),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { pr.mu.Lock(); defer pr.mu.Unlock(); return pr.stage }, decor.WCSyncSpaceR),
+			decor.CurrentNoUnit("%d")),
+		mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
 	return pr
 }
 
@@ -370,10 +461,12 @@ func newReconcileListCmd(app *App) *cobra.Command {
 					c["matched"], disc, r.Pending, r.FileName)
 			}
 			fmt.Fprintln(tw)
-			fmt.Fprintln(tw, "ITEM\tDATE\tCLASS\tKIND\tPAYMENT\tREFUND\tCHANNEL NO.\tOURS\tCHANNEL\tNOTE")
+			fmt.Fprintln(tw, "ITEM\tDATE\tCLASS\tKIND\tPAYMENT\tREFUND\tCHANNEL NO.\tCURRENCY\tOURS\tCHANNEL\tNOTE")
 			for _, it := range items {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", it.ID, it.BusinessDate, it.Class, it.Kind, it.PaymentID,
-					it.RefundID, it.ChannelTradeNo, it.InternalAmount, it.ChannelAmount, it.Note)
+				// Amounts in the currency's major units, as everywhere else in the output.
+				cur := money.Currency(it.Currency)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ID, it.BusinessDate, it.Class, it.Kind, it.PaymentID,
+					it.RefundID, it.ChannelTradeNo, it.Currency, money.Format(it.InternalAmount, cur), money.Format(it.ChannelAmount, cur), it.Note)
 			}
 			return tw.Flush()
 		},

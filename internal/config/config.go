@@ -101,7 +101,7 @@ type Route struct {
 
 // Risk holds the risk rules applied to every payment.
 type Risk struct {
-	MaxAmount        int64    `yaml:"max_amount"`         // per transaction, minor units; 0 = off
+	MaxAmount        int64    `yaml:"max_amount"`         // per transaction, minor units; default DefaultMaxAmount
 	DailyCap         int64    `yaml:"merchant_daily_cap"` // per merchant per business date; 0 = off
 	PayerVelocity    int      `yaml:"payer_velocity"`     // payments per payer within window; 0 = off
 	VelocityWindow   Duration `yaml:"payer_velocity_window"`
@@ -417,7 +417,7 @@ func (c *Config) finishRouting() error {
 				continue
 			}
 			for _, m := range ch.PayMethods {
-				c.Routing[m] = append(c.Routing[m], Route{Channel: name, Weight: 1})
+				c.Routing[m] = append(c.Routing[m], Route{Channel: name, Weight: 1, Currencies: []string{"CNY"}})
 			}
 		}
 	}
@@ -445,6 +445,9 @@ func (c *Config) finishRouting() error {
 			if r.Weight < 0 {
 				return keyErr(rk+".weight", "must be positive")
 			}
+			if r.MinAmount > money.MaxAmount || r.MaxAmount > money.MaxAmount {
+				return keyErr(rk+".max_amount", "amounts are at most %d (money.MaxAmount)", money.MaxAmount)
+			}
 			if r.MinAmount < 0 || (r.MaxAmount != 0 && r.MaxAmount < r.MinAmount) {
 				return keyErr(rk+".max_amount", "amount range %d..%d is empty", r.MinAmount, r.MaxAmount)
 			}
@@ -467,12 +470,19 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
+// DefaultMaxAmount is risk.max_amount when the config does not set it: 5,000,000 minor units
+// (50,000.00 in a 2-decimal currency).
+const DefaultMaxAmount int64 = 5_000_000
+
 func (r *Risk) finish() error {
-	if r.MaxAmount < 0 {
-		return keyErr("risk.max_amount", "must not be negative")
+	if r.MaxAmount == 0 {
+		r.MaxAmount = DefaultMaxAmount
 	}
-	if r.DailyCap < 0 {
-		return keyErr("risk.merchant_daily_cap", "must not be negative")
+	if r.MaxAmount < 0 || r.MaxAmount > money.MaxAmount {
+		return keyErr("risk.max_amount", "%d out of range 1..%d (money.MaxAmount)", r.MaxAmount, money.MaxAmount)
+	}
+	if r.DailyCap < 0 || r.DailyCap > money.MaxAmount {
+		return keyErr("risk.merchant_daily_cap", "%d out of range 0..%d (0 = off; money.MaxAmount)", r.DailyCap, money.MaxAmount)
 	}
 	if r.PayerVelocity < 0 {
 		return keyErr("risk.payer_velocity", "must not be negative")

@@ -17,10 +17,10 @@ import (
 )
 
 // The demo's Alipay leg: `paygw sandbox --protocol alipay` beside the sandbox, a channel of
-// kind alipay for the two redirect methods only the simulator offers (web_page, wallet_h5), a
-// few payments paid in the simulator's cashier (auto-pay, once the payer's browser opened the
-// signed URL), a partial refund, the bill downloaded through the adapter and reconciled with one
-// injected phantom row.
+// kind alipay for web_page (desktop redirect, which no other demo channel offers), a few payments
+// paid in the simulator's cashier (auto-pay, once the payer's browser opened the signed URL), a
+// partial refund, the bill downloaded through the adapter and reconciled with one injected
+// phantom row.
 
 // AlipayPayments is how many payments the Alipay leg takes.
 const AlipayPayments = 6
@@ -42,35 +42,30 @@ type alipayDemo struct {
 	proc      *proc
 }
 
-// alipayConfig creates the key set and adds the alipay channel to the demo's config.
-func (d *run) alipayConfig(yaml, dir string) (string, error) {
+// alipaySetup writes the simulator's key set and returns the alipay channel section (under
+// channels:). It offers web_page only, the one redirect method no other demo channel has, so
+// that the default routing sends it there.
+func (d *run) alipaySetup(dir string) (string, error) {
 	port, err := freePort()
 	if err != nil {
 		return "", err
 	}
-	d.ali = &alipayDemo{url: "http://127.0.0.1:" + strconv.Itoa(port), keys: filepath.Join(dir, "alipay-keys")}
+	d.ali = &alipayDemo{url: "http://127.0.0.1:" + strconv.Itoa(port), keys: filepath.Join(dir, "keys", "alipay")}
 	ks, err := alipaysim.Keygen(d.ali.keys, sandbox.KeygenInput{Channel: "alipay", SimulatorURL: d.ali.url})
 	if err != nil {
-		return "", fmt.Errorf("demo: %w", err)
+		return "", fmt.Errorf("demo alipay keys: %w", err)
 	}
-	// The key set's config section, indented under channels:, offering the two redirect methods
-	// only this channel has (so the sandbox keeps wallet_qr and withhold).
 	section := ""
 	for _, line := range strings.SplitAfter(strings.TrimRight(ks.GatewayConfig, "\n")+"\n", "\n") {
 		if line == "" {
 			continue
 		}
 		if strings.HasPrefix(line, "  pay_methods:") {
-			line = "  pay_methods: [web_page, wallet_h5]\n"
+			line = "  pay_methods: [web_page]\n"
 		}
 		section += "  " + line
 	}
-	section += "    timeout: " + channelTimeout.String() + "\n"
-	i := strings.Index(yaml, "\nserver:")
-	if i < 0 {
-		return "", fmt.Errorf("demo config: no server section to put the alipay channel before")
-	}
-	return yaml[:i+1] + section + yaml[i+1:], nil
+	return section + "    timeout: " + channelTimeout.String() + "\n", nil
 }
 
 // startAlipay starts the Alipay simulator (auto-pay; Alipay's retry schedule compressed 500×).
@@ -89,7 +84,7 @@ func (d *run) startAlipay(ctx context.Context) error {
 	return nil
 }
 
-// alipayTraffic takes web_page and wallet_h5 payments through the alipay channel, plays the
+// alipayTraffic takes web_page payments through the alipay channel, plays the
 // payer's browser on each signed URL, waits for the notifications and refunds one in part.
 func (d *run) alipayTraffic(ctx context.Context) error {
 	s := d.shops[0]
@@ -98,9 +93,6 @@ func (d *run) alipayTraffic(ctx context.Context) error {
 	var ids []string
 	for i := range AlipayPayments {
 		m := "web_page"
-		if i%2 == 1 {
-			m = "wallet_h5"
-		}
 		p, _, err := s.Client.CreatePayment(ctx, map[string]any{"out_trade_no": fmt.Sprintf("ALI-%03d", i+1),
 			"amount": 1500 + 100*i, "currency": "CNY", "pay_method": m, "subject": "Demo Alipay order",
 			"return_url": "https://merchant.example/back", "client_ip": "198.51.100.7"})

@@ -88,6 +88,9 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 	}
 	cands := g.router.Candidates(v.PayMethod, v.Amount, string(v.Currency), only)
 	if len(cands) == 0 {
+		if err := g.router.Unroutable(v.PayMethod, v.Amount, string(v.Currency), only); err != nil {
+			return paygw.Payment{}, false, err
+		}
 		return paygw.Payment{}, false, paygw.Errorf(paygw.CodeNoChannelAvailable, "no channel available for %s %s", v.PayMethod, v.Currency)
 	}
 	exp := now.Add(time.Duration(v.ExpiresIn) * time.Second)
@@ -118,7 +121,10 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 				return errReplayed
 			}
 		}
-		return tx.InsertPayment(ctx, p)
+		if err := tx.InsertPayment(ctx, p); err != nil {
+			return err
+		}
+		return g.risk.reserveDailyCap(ctx, tx, p, now)
 	})
 	if err == nil || errors.Is(err, errReplayed) {
 		*used = nonce != nil
@@ -151,7 +157,9 @@ func (g *Service) idempotent(existing paygw.Payment, hash string) (paygw.Payment
 	return existing, false, nil
 }
 
-// pay calls the channels in order; it fails over only on a definite non-execution.
+// pay calls the channels in order; it fails over only on a definite non-execution (not sent,
+// breaker open). A payer's decline is a failed result: the payment fails on that channel. An
+// unknown outcome is queried.
 func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement, openID string, cands []string) (paygw.Payment, error) {
 	var lastErr error
 	for i, name := range cands {

@@ -10,13 +10,13 @@ import (
 	"github.com/paygw/paygw/internal/store"
 )
 
-// Sweep resolves what is not final yet, once: payments and refunds whose next query is due are
-// queried at the channel; a final answer is applied; an unpaid payment past its expiry is closed
+// Sweep resolves what is not final yet, once: payments, refunds and pending agreements whose
+// next query is due are queried at the channel; a final answer is applied; an unpaid payment past its expiry is closed
 // (only once the channel confirms it was not paid); otherwise the next query follows the
 // configured schedule (e.g. 1m, 5m, 15m, 1h, 6h, then every 6h). It returns how many it looked at.
 func (g *Service) Sweep(ctx context.Context) (int, error) {
 	now := g.now()
-	ps, err := g.store.DuePayments(ctx, now, g.cfg.Sweeper.Batch)
+	ps, err := g.store.ClaimDuePayments(ctx, now, g.cfg.Sweeper.Batch, g.queryLease())
 	if err != nil {
 		return 0, err
 	}
@@ -36,7 +36,28 @@ func (g *Service) Sweep(ctx context.Context) (int, error) {
 		}
 		g.sweepRefund(ctx, r)
 	}
-	return len(ps) + len(rs), nil
+	as, err := g.store.DueAgreements(ctx, now, g.cfg.Sweeper.Batch)
+	if err != nil {
+		return len(ps) + len(rs), err
+	}
+	for _, a := range as {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		g.sweepAgreement(ctx, a)
+	}
+	return len(ps) + len(rs) + len(as), nil
+}
+
+// queryLease is how long a sweep holds the payments it claimed: long enough to query the whole
+// batch one after the other at the slowest channel's timeout, so another replica's sweep never
+// queries them meanwhile; a payment whose sweeper died is due again after it.
+func (g *Service) queryLease() time.Duration {
+	slowest := time.Second
+	for _, ch := range g.cfg.Channels {
+		slowest = max(slowest, ch.Timeout.D())
+	}
+	return time.Duration(g.cfg.Sweeper.Batch)*slowest + 10*time.Second
 }
 
 func (g *Service) nextQuery(count int) *time.Time {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/paygw/paygw/internal/paygw"
 )
@@ -24,6 +25,9 @@ func TestValidatePayment(t *testing.T) {
 		{"fraction", `{"out_trade_no":"A","amount":1.5,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
 		{"exponent", `{"out_trade_no":"A","amount":1e3,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
 		{"string amount", `{"out_trade_no":"A","amount":"12","currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
+		{"MaxAmount", `{"out_trade_no":"A","amount":100000000000,"currency":"CNY","pay_method":"wallet_qr"}`, ""},
+		{"MaxAmount+1", `{"out_trade_no":"A","amount":100000000001,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
+		{"int64 max", `{"out_trade_no":"A","amount":9223372036854775807,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
 		{"overflow", `{"out_trade_no":"A","amount":99999999999999999999,"currency":"CNY","pay_method":"wallet_qr"}`, paygw.CodeInvalidAmount},
 		{"currency", `{"out_trade_no":"A","amount":1,"currency":"cny","pay_method":"wallet_qr"}`, paygw.CodeInvalidRequest},
 		{"method", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"cash"}`, paygw.CodeUnsupportedPayMethod},
@@ -118,12 +122,24 @@ func FuzzDecodeAndValidate(f *testing.F) {
 		`{"out_agreement_no":"G1","pay_method":"withhold","payer":{"name":"Zhang","account_no":"6222021234560123","phone":"13800000000"}}`,
 		`{"out_trade_no":"J1","amount":1,"currency":"CNY","pay_method":"wallet_jsapi","payer":{"openid":"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},"client_ip":"203.0.113.7"}`,
 		`{"amount":1e309}`, `[]`, `null`, ``, `{"amount":-0}`,
+		// Issue 14 item 9: NUL, invalid UTF-8 and lone surrogates in text fields.
+		`{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","subject":"a\u0000b"}`,
+		"{\"out_trade_no\":\"A\",\"amount\":1,\"currency\":\"CNY\",\"pay_method\":\"wallet_qr\",\"subject\":\"\xff\"}",
+		`{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","metadata":{"k":"\ud800"}}`,
+		`{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","metadata":{"k\u0000":"\\u0000"}}`,
+		`{"out_refund_no":"R1","amount":5,"reason":"\udc00x"}`,
+		"{\"out_agreement_no\":\"G1\",\"pay_method\":\"withhold\",\"payer\":{\"name\":\"\xc3\",\"account_no\":\"6222021234560123\"}}",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var p CreatePayment
 		if err := Decode(body, &p); err == nil {
+			for _, txt := range []string{p.Subject, string(p.Metadata)} {
+				if !utf8.ValidString(txt) || strings.ContainsRune(txt, 0) || !rawTextOK([]byte(txt)) {
+					t.Fatalf("decoded text a database cannot store: %q", txt)
+				}
+			}
 			v, err := ValidatePayment(p)
 			if err != nil {
 				if paygw.ErrorCode(err) == paygw.CodeInternal {
@@ -142,15 +158,47 @@ func FuzzDecodeAndValidate(f *testing.F) {
 		}
 		var r CreateRefund
 		if err := Decode(body, &r); err == nil {
+			if !utf8.ValidString(r.Reason) || strings.ContainsRune(r.Reason, 0) {
+				t.Fatalf("decoded reason %q", r.Reason)
+			}
 			if v, err := ValidateRefund("pay_1", r); err == nil && v.Amount <= 0 {
 				t.Fatalf("accepted refund amount %d", v.Amount)
 			}
 		}
 		var a SignAgreement
 		if err := Decode(body, &a); err == nil {
+			if !utf8.ValidString(a.Payer.Name) || strings.ContainsRune(a.Payer.Name, 0) {
+				t.Fatalf("decoded payer name %q", a.Payer.Name)
+			}
 			if _, err := ValidateAgreement(a); err == nil && len(a.Payer.AccountNo) < 12 {
 				t.Fatalf("accepted account %q", a.Payer.AccountNo)
 			}
 		}
 	})
+}
+
+func TestRawTextOK(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want bool
+	}{
+		{`"plain"`, true},
+		{`"中文 \u00e9"`, true},
+		{`"\ud83d\ude00"`, true}, // a surrogate pair
+		{`"\\u0000"`, true},      // an escaped backslash, then text
+		{`"\\\u0000"`, false},    // an escaped backslash, then a NUL escape
+		{`"\u0000"`, false},
+		{`"\U0000"`, true},        // not an escape JSON knows: the decoder refuses it
+		{`"\ud800"`, false},       // high surrogate alone
+		{`"\ud800\u0041"`, false}, // high surrogate then a non-surrogate
+		{`"\udfff"`, false},       // low surrogate alone
+		{"\"\xff\"", false},
+		{"\"a\x00\"", false},
+		{`"\u12"`, true}, // truncated: the decoder's to refuse
+	}
+	for _, tt := range tests {
+		if got := rawTextOK([]byte(tt.raw)); got != tt.want {
+			t.Errorf("rawTextOK(%q) = %v, want %v", tt.raw, got, tt.want)
+		}
+	}
 }

@@ -41,6 +41,16 @@ type Options struct {
 	Now func() time.Time
 	// Log receives the gateway's logs (default: discarded).
 	Log *zerolog.Logger
+	// ChannelURL, when set, gives the URL the gateway uses for a channel instead of its
+	// sandbox's (e.g. a proxy in front of it that holds or drops answers).
+	ChannelURL func(name, sandboxURL string) string
+}
+
+func (o Options) channelURL(name, sandboxURL string) string {
+	if o.ChannelURL == nil {
+		return sandboxURL
+	}
+	return o.ChannelURL(name, sandboxURL)
 }
 
 // Env is a running gateway with sandboxes.
@@ -91,7 +101,7 @@ func Start(t testing.TB, s *store.Store, o Options) *Env {
 		go func() { _ = srv.Run(ctx); close(done) }()
 		t.Cleanup(func() { cancel(); <-done; ts.Close() })
 		e.Sandboxes[name], e.SandboxTS[name] = srv, ts
-		yaml += fmt.Sprintf("  %s:\n    kind: sandbox\n    url: %s\n    secret: %s\n    fee_rate_bps: 30\n    timeout: 1s\n    breaker:\n      consecutive_failures: 3\n      open_for: 1m\n", name, ts.URL, Secret)
+		yaml += fmt.Sprintf("  %s:\n    kind: sandbox\n    url: %s\n    secret: %s\n    fee_rate_bps: 30\n    timeout: 1s\n    breaker:\n      consecutive_failures: 3\n      open_for: 1m\n", name, o.channelURL(name, ts.URL), Secret)
 	}
 	yaml += o.ExtraYAML
 	cfg, err := config.Parse([]byte(yaml))

@@ -40,6 +40,7 @@ var statusOf = map[paygw.Code]int{
 	paygw.CodeReplayedNonce:        http.StatusUnauthorized,
 	paygw.CodeUnknownMerchant:      http.StatusUnauthorized,
 	paygw.CodeRiskRejected:         http.StatusForbidden,
+	paygw.CodeMerchantSuspended:    http.StatusForbidden,
 	paygw.CodeNotFound:             http.StatusNotFound,
 	paygw.CodeIdempotencyConflict:  http.StatusConflict,
 	paygw.CodeInvalidState:         http.StatusConflict,

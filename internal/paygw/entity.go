@@ -135,6 +135,8 @@ type Agreement struct {
 	AccountToken   string // sha256 of the full account number under a key: equality without storing it
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	NextQueryAt    *time.Time // a pending agreement's next active query (sweeper)
+	QueryCount     int
 	// NextAction is where to send the payer to sign a pending agreement at the channel (Alipay);
 	// computed when the agreement is read, never stored.
 	NextAction *NextAction

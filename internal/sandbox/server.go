@@ -281,6 +281,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+PathQueryRefund, s.api(s.handleQueryRefund))
 	mux.HandleFunc("POST "+PathSignAgreement, s.api(s.handleSign))
 	mux.HandleFunc("POST "+PathTerminateAgreement, s.api(s.handleTerminate))
+	mux.HandleFunc("POST "+PathQueryAgreement, s.api(s.handleQueryAgreement))
 	mux.HandleFunc("POST "+PathInject, s.api(s.handleInject))
 	mux.HandleFunc("GET /cashier/{trade_no}", s.handleCashierGet)
 	mux.HandleFunc("POST /cashier/{trade_no}", s.handleCashierPost)
@@ -760,6 +761,25 @@ func (s *Server) handleSign(c *apiCall) (any, *apiError) {
 	s.agreements[a.AgreementNo] = a
 	s.agreementsByOut[a.OutAgreementNo] = a
 	s.touchAgreement(a)
+	return a.wire(), nil
+}
+
+// handleQueryAgreement answers an agreement by the gateway's out_agreement_no: what a gateway
+// that lost the answer to a sign request asks.
+func (s *Server) handleQueryAgreement(c *apiCall) (any, *apiError) {
+	var req outAgreementNoRequest
+	if e := c.decode(&req); e != nil {
+		return nil, e
+	}
+	if e := checkID("out_agreement_no", req.OutAgreementNo); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agreementsByOut[req.OutAgreementNo]
+	if !ok {
+		return wireAgreement{OutAgreementNo: req.OutAgreementNo, Status: string(channel.StatusNotFound)}, nil
+	}
 	return a.wire(), nil
 }
 

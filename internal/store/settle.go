@@ -18,6 +18,8 @@ type SettleMerchant struct {
 	FeeFixed   int64         `db:"fee_fixed"`
 	FeeMin     sql.NullInt64 `db:"fee_min"`
 	FeeMax     sql.NullInt64 `db:"fee_max"`
+	Status     string        `db:"status"`      // active | suspended
+	HasAccount bool          `db:"has_account"` // a bank account number is on file
 }
 
 // MinFee and MaxFee return the plan's optional clamps.
@@ -29,7 +31,8 @@ func (m SettleMerchant) MaxFee() *int64 { return intPtr(m.FeeMax) }
 // SettleMerchants lists every merchant by id, for a settlement run to shard and walk.
 func (s *Store) SettleMerchants(ctx context.Context) ([]SettleMerchant, error) {
 	var out []SettleMerchant
-	if err := sel(ctx, s.db, s.dialect, &out, `SELECT id, name, fee_rate_bps, fee_fixed, fee_min, fee_max FROM merchants ORDER BY id`); err != nil {
+	if err := sel(ctx, s.db, s.dialect, &out, `SELECT id, name, fee_rate_bps, fee_fixed, fee_min, fee_max, status,
+		CASE WHEN bank_account_enc <> '' THEN 1 = 1 ELSE 1 = 0 END AS has_account FROM merchants ORDER BY id`); err != nil {
 		return nil, fmt.Errorf("settle merchants: %w", err)
 	}
 	return out, nil
@@ -261,10 +264,12 @@ func (t *Tx) GetSettleBatch(ctx context.Context, id string) (SettleBatch, error)
 }
 
 // MarkBatchPaid moves a settled batch to paid with the bank's reference, compare-and-set on
-// its status: it reports false (and changes nothing) when the batch is not settled any more.
+// its status: it reports false (and changes nothing) when the batch is not settled any more or
+// is on hold (a settle_holds row not released).
 func (t *Tx) MarkBatchPaid(ctx context.Context, id, bankRef string, now time.Time) (bool, error) {
 	n, err := exec(ctx, t.tx, t.dialect, `UPDATE settle_batches SET status = 'paid', bank_ref = ?, paid_at = ?, updated_at = ?
-		WHERE id = ? AND status = 'settled'`, bankRef, Now(now), Now(now), id)
+		WHERE id = ? AND status = 'settled'
+			AND NOT EXISTS (SELECT 1 FROM settle_holds h WHERE h.batch_id = settle_batches.id AND h.released_at IS NULL)`, bankRef, Now(now), Now(now), id)
 	if err != nil {
 		return false, fmt.Errorf("mark batch %s paid: %w", id, err)
 	}

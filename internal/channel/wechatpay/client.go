@@ -249,6 +249,12 @@ func (c *Channel) Pay(ctx context.Context, req channel.PayRequest) (channel.PayR
 		}
 		return res, nil
 	}
+	var we *Error
+	if errors.As(err, &we) && we.Code == CodeTradeError {
+		// WeChat Pay refused this order as a trade (交易错误), verified: the payment's outcome,
+		// not a fault of the channel — no failover, no breaker count (DESIGN.md §5).
+		return channel.PayResult{PaymentID: req.PaymentID, Status: channel.StatusFailed, Reason: we.Code + ": " + we.Message}, nil
+	}
 	if err != nil {
 		return channel.PayResult{}, err
 	}

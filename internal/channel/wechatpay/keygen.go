@@ -1,15 +1,20 @@
 package wechatpay
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/paygw/paygw/internal/sandbox"
 )
@@ -140,4 +145,41 @@ func newFront(dir string, core sandbox.Options, publicURL string) (sandbox.Front
 		return nil, err
 	}
 	return NewSimulator(o)
+}
+
+// InjectAt asks a simulator at baseURL to falsify its bill (sandbox.Injection), signing the
+// request with the merchant key of the key directory, as every API call is signed.
+func InjectAt(ctx context.Context, baseURL, keyDir string, in sandbox.Injection) error {
+	var o SimOptions
+	if err := LoadSimulatorKeys(keyDir, &o); err != nil {
+		return err
+	}
+	mk, err := ReadPrivateKey(filepath.Join(keyDir, FileMerchantKey))
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+"/admin/inject", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	auth, err := Authorization(mk, o.MchID, o.MerchantSerialNo, req.Method, req.URL.RequestURI(), time.Now(), Nonce(32), body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("wechatpay simulator inject: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("wechatpay simulator inject: %d %s", resp.StatusCode, b)
+	}
+	return nil
 }

@@ -228,6 +228,16 @@ func TestJSAPIAndH5(t *testing.T) {
 	}
 }
 
+// TestTradeErrorIsTheOutcome: an order WeChat Pay refuses as a trade (TRADE_ERROR, here the
+// simulator's --failure-rate) is a failed result, not an error the gateway would fail over on.
+func TestTradeErrorIsTheOutcome(t *testing.T) {
+	r := newRig(t, sandbox.Options{FailureRate: 1})
+	res, err := r.pay(t, "pay_declined_01", "wallet_qr", 100)
+	if err != nil || res.Status != channel.StatusFailed || !strings.Contains(res.Reason, CodeTradeError) {
+		t.Fatalf("decline: %+v %v", res, err)
+	}
+}
+
 func TestBadRequestSignatureIsRefused(t *testing.T) {
 	r := newRig(t, sandbox.Options{})
 	other, err := ParsePrivateKey(EncodePrivateKey(r.keys.PrivateKey)) // not the merchant's key
