@@ -88,6 +88,31 @@ type reconItemJSON struct {
 	Resolution      string `json:"resolution,omitempty"`
 	ResolvedBy      string `json:"resolved_by,omitempty"`
 	ResolutionNote  string `json:"resolution_note,omitempty"`
+	// Adjustment is what `resolve --accept channel` posted for an amount or fee mismatch.
+	Adjustment *adjustmentJSON `json:"adjustment,omitempty"`
+}
+
+// adjustmentJSON is a posted reconciliation adjustment (docs/reconciliation.md).
+type adjustmentJSON struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"` // amount (settled to the merchant) | fee (our channel fee cost)
+	ObjectID string `json:"object_id"`
+	Currency string `json:"currency"`
+	Amount   int64  `json:"amount"` // signed minor units
+}
+
+// describeAdjustment says in one line what an adjustment posted and where its money goes.
+func describeAdjustment(a store.ReconAdjustment) string {
+	amt := money.Format(a.Amount, money.Currency(a.Currency))
+	if a.Amount > 0 {
+		amt = "+" + amt
+	}
+	if a.Kind == store.AdjustAmount {
+		return fmt.Sprintf("posted amount adjustment %s of %s %s for %s %s: merchant %s's next settlement includes it",
+			a.ID, amt, a.Currency, a.ObjectKind, a.ObjectID, a.MerchantID)
+	}
+	return fmt.Sprintf("posted fee adjustment %s of %s %s for %s %s to channel %s's fee cost; what the merchant is paid does not change",
+		a.ID, amt, a.Currency, a.ObjectKind, a.ObjectID, a.Channel)
 }
 
 func itemJSON(it store.ReconItem) reconItemJSON {
@@ -513,7 +538,15 @@ func newReconcileResolveCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "resolve ITEM --accept channel|ours --note TEXT [--by NAME]",
 		Short: "Resolve an open reconciliation item, recording who, when and why",
-		Args:  cobra.ExactArgs(1),
+		Long: `resolve records an operator's decision on an open item and marks its transaction reconciled.
+
+--accept channel on an amount_mismatch posts the difference (a ledger adjustment the merchant's next
+settlement pays once); on a fee_mismatch it posts the fee difference to the channel's fee cost (the
+merchant's payout does not change); on a status_mismatch where the channel collected it moves the
+payment or refund to succeeded. It is refused (exit 2) on missing_channel and where the channel did
+not collect: paygw does not un-collect a payment. --accept ours moves no money: the difference is a
+claim against the channel. Details: docs/reconciliation.md.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
@@ -541,16 +574,32 @@ func newReconcileResolveCmd(app *App) *cobra.Command {
 				return Usagef("item %d: no such item", o.Item)
 			case errors.Is(err, store.ErrConflict):
 				return Usagef("item %d is already resolved (%s by %s)", o.Item, it.Resolution, it.ResolvedBy)
-			case errors.Is(err, reconcile.ErrCannotApply):
+			case errors.Is(err, reconcile.ErrCannotApply), errors.Is(err, store.ErrAlreadyAdjusted):
 				return &UsageError{Err: err}
 			case err != nil:
 				return err
 			}
+			adjs, err := s.ReconAdjustmentsOfItem(ctx, it.ID)
+			if err != nil {
+				return err
+			}
 			app.Log.Info().Int64("item", it.ID).Str("class", it.Class).Str("resolution", it.Resolution).Str("by", it.ResolvedBy).Msg("resolved")
+			out := itemJSON(it)
+			for _, a := range adjs {
+				app.Log.Info().Int64("item", it.ID).Str("adjustment_id", a.ID).Str("kind", a.Kind).Str("object_id", a.ObjectID).
+					Int64("amount", a.Amount).Str("currency", a.Currency).Msg("adjustment posted")
+				out.Adjustment = &adjustmentJSON{ID: a.ID, Kind: a.Kind, ObjectID: a.ObjectID, Currency: a.Currency, Amount: a.Amount}
+			}
 			if o.JSON {
-				return writeJSON(app.Stdout, itemJSON(it))
+				return writeJSON(app.Stdout, out)
 			}
 			fmt.Fprintf(app.Stdout, "item %d (%s) resolved: %s by %s\n", it.ID, it.Class, it.Resolution, it.ResolvedBy)
+			for _, a := range adjs {
+				fmt.Fprintln(app.Stdout, describeAdjustment(a))
+			}
+			if len(adjs) == 0 && it.Resolution == store.ReconAcceptChannel && (it.Class == "amount_mismatch" || it.Class == "fee_mismatch") {
+				fmt.Fprintln(app.Stdout, "the difference was already posted by an earlier resolution of the same transaction; nothing more posted")
+			}
 			return nil
 		},
 	}

@@ -63,6 +63,10 @@ type SettlementBatch struct {
 	Status       string
 }
 
+// KindAdjustment is an accepted reconciliation difference paid in a batch: its Amount is signed
+// (positive when the merchant is owed more) and it carries no fee.
+const KindAdjustment Kind = "adjustment"
+
 // SettlementItem is one payment or refund settled in a batch. Amount and Fee are positive
 // minor units of Currency; a refund's Fee is the fee it returns to the merchant.
 type SettlementItem struct {
@@ -276,12 +280,21 @@ func detailRow(st *styles, it *SettlementItem, row []any, batches []SettlementBa
 	if it.Currency != b.Currency || it.MerchantID != b.MerchantID {
 		return fmt.Errorf("merchant %s %s does not match batch %q (merchant %s %s)", it.MerchantID, it.Currency, b.BatchID, b.MerchantID, b.Currency)
 	}
-	kind, err := it.Kind.label()
-	if err != nil {
-		return err
+	kind := "Adjustment"
+	var err error
+	if it.Kind != KindAdjustment {
+		if kind, err = it.Kind.label(); err != nil {
+			return err
+		}
 	}
 	s := &sums[i]
 	switch it.Kind {
+	case KindAdjustment: // signed; no fee: money in counts in gross, money out in refunded
+		if it.Amount >= 0 {
+			err = sum64(&s.gross, it.Amount)
+		} else {
+			err = sum64(&s.refunded, -it.Amount)
+		}
 	case KindPayment:
 		s.payments++
 		err = cmp.Or(sum64(&s.gross, it.Amount), sum64(&s.fee, it.Fee))

@@ -268,9 +268,10 @@ type plan struct {
 }
 
 type batchWrite struct {
-	b     store.SettleBatch
-	items []store.SettleItem
-	hold  string // the hold reason, written with the batch
+	b           store.SettleBatch
+	items       []store.SettleItem
+	hold        string   // the hold reason, written with the batch
+	adjustments []string // recon_adjustments paid in the batch
 }
 
 // settleWithRetry settles one merchant in its own transaction, re-reading its state when
@@ -327,7 +328,11 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 	if err != nil {
 		return p, err
 	}
-	if len(ps) == 0 && len(rs) == 0 {
+	adjs, err := s.UnsettledAdjustments(ctx, m.ID, opts.Date)
+	if err != nil {
+		return p, err
+	}
+	if len(ps) == 0 && len(rs) == 0 && len(adjs) == 0 {
 		return p, nil
 	}
 	carried := map[money.Currency]int64{}
@@ -337,6 +342,9 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 	fp := paygw.FeePlan{RateBps: m.FeeRateBps, Fixed: m.FeeFixed, Min: m.MinFee(), Max: m.MaxFee()}
 	res, err := Compute(fp, carried, toPayments(ps), toRefunds(rs))
 	if err != nil {
+		return p, err
+	}
+	if err := AddAdjustments(&res, carried, eligibleAdjustments(adjs, res, opts.Log)); err != nil {
 		return p, err
 	}
 	p.res.deferred = len(res.Deferred)
@@ -353,6 +361,10 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 			items[i] = store.SettleItem{ObjectID: it.ID, BatchID: sb.ID, Kind: it.Kind, PaymentID: it.PaymentID,
 				OutNo: it.OutNo, BusinessDate: it.BusinessDate, Amount: it.Amount, Fee: it.Fee}
 		}
+		adjIDs := make([]string, len(b.Adjustments))
+		for i, a := range b.Adjustments {
+			adjIDs[i] = a.ID
+		}
 		p.items += len(items)
 		v := View{SettleBatch: sb, MerchantName: m.Name, New: true}
 		if sb.Status == StatusSettled {
@@ -360,7 +372,7 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 		}
 		p.res.views = append(p.res.views, v)
 		if !opts.DryRun {
-			p.writes = append(p.writes, batchWrite{sb, items, v.HoldReason})
+			p.writes = append(p.writes, batchWrite{b: sb, items: items, hold: v.HoldReason, adjustments: adjIDs})
 		} else {
 			for _, it := range items {
 				p.res.planned = append(p.res.planned, it.ObjectID)
@@ -375,6 +387,9 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 func (p *plan) write(ctx context.Context, tx *store.Tx) error {
 	for _, w := range p.writes {
 		if err := tx.InsertSettleBatch(ctx, w.b, w.items); err != nil {
+			return err
+		}
+		if err := tx.SettleAdjustments(ctx, w.b.ID, w.adjustments); err != nil {
 			return err
 		}
 		if w.hold != "" {
@@ -405,6 +420,32 @@ func (p *plan) logWritten(log zerolog.Logger) {
 		log.Info().Str("merchant_id", p.m.ID).Str("batch_id", v.ID).Str("currency", v.Currency).
 			Int64("payments", v.Payments).Int64("refunds", v.Refunds).Int64("net", v.Net).Str("status", v.Shown()).Str("hold_reason", v.HoldReason).Msg("batch settled")
 	}
+}
+
+// eligibleAdjustments keeps the adjustments whose payment or refund is settled already or in
+// res: a difference is never paid before the transaction it corrects.
+func eligibleAdjustments(adjs []store.UnsettledAdjustment, res Result, log zerolog.Logger) []Adjustment {
+	var in map[string]bool
+	var out []Adjustment
+	for _, a := range adjs {
+		if !a.ObjectSettled {
+			if in == nil {
+				in = map[string]bool{}
+				for _, b := range res.Batches {
+					for _, it := range b.Items {
+						in[it.ID] = true
+					}
+				}
+			}
+			if !in[a.ObjectID] {
+				log.Info().Str("adjustment_id", a.ID).Str("object_id", a.ObjectID).Msg("adjustment waits for its transaction to settle")
+				continue
+			}
+		}
+		out = append(out, Adjustment{ID: a.ID, ObjectID: a.ObjectID, PaymentID: a.PaymentID, OutNo: a.OutNo,
+			Currency: money.Currency(a.Currency), BusinessDate: a.BusinessDate, Amount: a.Amount})
+	}
+	return out
 }
 
 func toPayments(ps []store.UnsettledPayment) []Payment {
@@ -473,7 +514,7 @@ func WriteReport(ctx context.Context, s *store.Store, path, date string, now tim
 	}
 	items := func(yield func(report.SettlementItem) error) error {
 		dates := map[string]time.Time{} // business dates repeat; parse each once
-		return s.EachSettleItem(ctx, ids, func(r store.SettleItemRow) error {
+		err := s.EachSettleItem(ctx, ids, func(r store.SettleItemRow) error {
 			bd, ok := dates[r.BusinessDate]
 			if !ok {
 				t, err := paygw.ParseDate(r.BusinessDate)
@@ -484,6 +525,19 @@ func WriteReport(ctx context.Context, s *store.Store, path, date string, now tim
 			}
 			return yield(report.SettlementItem{BatchID: r.BatchID, MerchantID: r.MerchantID, Kind: report.Kind(r.Kind),
 				ID: r.ObjectID, OutNo: r.OutNo, BusinessDate: bd, Amount: r.Amount, Fee: r.Fee, Currency: money.Currency(r.Currency)})
+		})
+		if err != nil {
+			return err
+		}
+		// Accepted reconciliation differences follow, each as its own line (ID: the transaction
+		// it corrects).
+		return s.EachBatchAdjustment(ctx, ids, func(a store.ReconAdjustment) error {
+			bd, err := paygw.ParseDate(a.BusinessDate)
+			if err != nil {
+				return fmt.Errorf("adjustment %s: %w", a.ID, err)
+			}
+			return yield(report.SettlementItem{BatchID: a.BatchID.String, MerchantID: a.MerchantID, Kind: report.KindAdjustment,
+				ID: a.ObjectID, OutNo: a.OutNo, BusinessDate: bd, Amount: a.Amount, Currency: money.Currency(a.Currency)})
 		})
 	}
 	return report.WriteSettlement(path, rs, items)
