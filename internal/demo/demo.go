@@ -137,6 +137,7 @@ type Summary struct {
 
 	ReconReport, SettleReport, DailyReport, PayoutFile string
 
+	Alipay    *AlipayRun // the Alipay simulator leg (alipay.go)
 	WeChatPay *WeChatPay // the WeChat Pay simulator part (wechatpay.go)
 }
 
@@ -200,9 +201,11 @@ func Run(ctx context.Context, o Options) (_ *Summary, err error) {
 		{"start", d.startServers},
 		{"merchants", d.merchants},
 		{"traffic", d.traffic},
+		{"alipay", d.alipayTraffic},
 		{"notifications", d.awaitNotifications},
 		{"inject", d.inject},
 		{"reconcile", d.reconcile},
+		{"reconcile alipay", d.alipayReconcile},
 		{"wechatpay", d.wechatpay},
 		{"settle", d.settle},
 		{"report", d.report},
@@ -239,6 +242,7 @@ type run struct {
 	orders   []*order
 	injected string
 	stopped  bool
+	ali      *alipayDemo
 	wx       *wechat
 }
 
@@ -274,7 +278,11 @@ func (d *run) setup() error {
 		return err
 	}
 	cfgPath := filepath.Join(dir, "paygw.yaml")
-	yaml := configYAML(d.gwURL, d.sbURL, d.secret, reports, d.wechatConfig())
+	aliChannel, err := d.alipaySetup(dir)
+	if err != nil {
+		return err
+	}
+	yaml := configYAML(d.gwURL, d.sbURL, d.secret, reports, d.wechatConfig()+aliChannel)
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -373,6 +381,9 @@ func (d *run) startServers(ctx context.Context) error {
 		return err
 	}
 	if err := waitHTTP(ctx, d.serve, d.gwURL+"/readyz", 15*time.Second); err != nil {
+		return err
+	}
+	if err := d.startAlipay(ctx); err != nil {
 		return err
 	}
 	d.step("sandbox channel on %s (auto-pay %s, %.0f%% declines, %.1f%% timeouts); gateway on %s",
@@ -697,6 +708,9 @@ func (d *run) stopAll() error {
 	}
 	if d.sandbox != nil {
 		errs = append(errs, d.sandbox.stop(stopGrace))
+	}
+	if d.ali != nil && d.ali.proc != nil {
+		errs = append(errs, d.ali.proc.stop(stopGrace))
 	}
 	if d.wx != nil && d.wx.sim != nil {
 		errs = append(errs, d.wx.sim.stop(stopGrace))
