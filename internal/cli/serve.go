@@ -27,10 +27,32 @@ import (
 func init() { register(newServeCmd) }
 
 type serveOpts struct {
-	Addr    string
-	Pprof   string
-	Role    string
-	DBConns int
+	Addr             string
+	Pprof            string
+	PprofAllowRemote bool
+	Role             string
+	DBConns          int
+}
+
+// checkPprofAddr refuses a --pprof-addr that is not a loopback address (":6060" listens on every
+// interface) unless allowRemote: profiles expose memory contents and cost CPU on demand. Only
+// literal loopback IPs and "localhost" are accepted; nothing is resolved or dialled.
+func checkPprofAddr(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return Usagef("--pprof-addr %q: %v", addr, err)
+	}
+	if allowRemote {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return Usagef("--pprof-addr %q is not a loopback address: use 127.0.0.1:PORT or [::1]:PORT "+
+		"(or pass --pprof-allow-remote to serve profiles to the network)", addr)
 }
 
 func (o *serveOpts) Validate() error {
@@ -44,6 +66,9 @@ func (o *serveOpts) Validate() error {
 	}
 	if o.DBConns < 0 {
 		return Usagef("--db-conns must not be negative")
+	}
+	if o.Pprof != "" {
+		return checkPprofAddr(o.Pprof, o.PprofAllowRemote)
 	}
 	return nil
 }
@@ -73,7 +98,8 @@ expires unpaid payments, and the notification delivery workers. --role api serve
 	}
 	cmd.Flags().StringVar(&o.Addr, "addr", ":8080", "listen address")
 	cmd.Flags().StringVar(&o.Role, "role", "all", "all | api | worker")
-	cmd.Flags().StringVar(&o.Pprof, "pprof-addr", "", "serve net/http/pprof on this address (loopback only; for profiling)")
+	cmd.Flags().StringVar(&o.Pprof, "pprof-addr", "", "serve net/http/pprof on this address (loopback only, e.g. 127.0.0.1:6060; for profiling)")
+	cmd.Flags().BoolVar(&o.PprofAllowRemote, "pprof-allow-remote", false, "allow a --pprof-addr that is not loopback (profiles expose memory contents)")
 	cmd.Flags().IntVar(&o.DBConns, "db-conns", 0, "database pool size (default: 16 on PostgreSQL, 8 on SQLite)")
 	return cmd
 }
@@ -99,12 +125,6 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 	}()
 	if cfg.Tracing.Endpoint != "" {
 		log.Info().Str("endpoint", cfg.Tracing.Endpoint).Float64("sample_ratio", cfg.Tracing.SampleRatio).Msg("tracing on")
-	}
-	if s.Keys().Insecure {
-		log.Warn().Msg("PAYGW_SECRET_KEY is not set: merchant secrets are sealed with the built-in development key")
-	}
-	if ok, err := s.SchemaCurrent(ctx); err != nil || !ok {
-		log.Warn().Err(err).Msg("schema is not current; /readyz answers 503 until `paygw migrate up` runs")
 	}
 	if o.Pprof != "" {
 		go func() {
@@ -205,7 +225,7 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 	srv.SetReady(true)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Str("role", o.Role).Str("db", app.DB).Msg("serving")
+	log.Info().Str("addr", ln.Addr().String()).Str("role", o.Role).Str("db", app.RedactedDB()).Msg("serving")
 	select {
 	case err := <-errc:
 		stop()

@@ -10,6 +10,8 @@ package demo
 import (
 	"bufio"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,9 +103,11 @@ const (
 // Summary is what a run did and where its files are.
 type Summary struct {
 	Dir, DB, Config, Logs string
-	Date                  string // the business date (today in Asia/Shanghai)
-	Elapsed               time.Duration
-	Seed                  uint64
+	// KeyFile holds the run's PAYGW_SECRET_KEY (hex), for looking at its database afterwards.
+	KeyFile string
+	Date    string // the business date (today in Asia/Shanghai)
+	Elapsed time.Duration
+	Seed    uint64
 
 	Merchants []Merchant
 	// Payments by final status and by pay method; Rejected by API error code.
@@ -287,9 +291,20 @@ func (d *run) setup() error {
 		return fmt.Errorf("demo config: %w", err)
 	}
 	d.date = paygw.BusinessDate(d.o.Now(), cfg.Location())
-	d.r = &runner{exe: d.o.Exe, env: d.o.Env, db: "sqlite:" + filepath.Join(dir, "paygw.db"), cfg: cfgPath, logs: logs}
+	// The demo's own secret key: every subprocess gets it (there is no built-in key), and it
+	// is kept beside the database so that the demo's data can be looked at afterwards.
+	key := make([]byte, 32)
+	if _, err := crand.Read(key); err != nil {
+		return fmt.Errorf("demo key: %w", err)
+	}
+	keyFile := filepath.Join(dir, "secret.key")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("demo key: %w", err)
+	}
+	env := append(append([]string{}, d.o.Env...), "PAYGW_SECRET_KEY="+hex.EncodeToString(key))
+	d.r = &runner{exe: d.o.Exe, env: env, db: "sqlite:" + filepath.Join(dir, "paygw.db"), cfg: cfgPath, logs: logs}
 	s := d.sum
-	s.Dir, s.DB, s.Config, s.Logs, s.Date = d.o.Dir, d.r.db, cfgPath, logs, d.date
+	s.Dir, s.DB, s.Config, s.Logs, s.Date, s.KeyFile = d.o.Dir, d.r.db, cfgPath, logs, d.date, keyFile
 	d.recv, err = newReceiver(refuseOneIn)
 	return err
 }

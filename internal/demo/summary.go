@@ -100,7 +100,8 @@ func (s *Summary) Print(w io.Writer) {
 	for _, f := range [][2]string{
 		{"reconciliation report", s.ReconReport}, {"settlement report", s.SettleReport},
 		{"daily report", s.DailyReport}, {"payout file", s.PayoutFile},
-		{"database", strings.TrimPrefix(s.DB, "sqlite:")}, {"config", s.Config}, {"logs", s.Logs},
+		{"database", strings.TrimPrefix(s.DB, "sqlite:")}, {"config", s.Config},
+		{"secret key", s.KeyFile}, {"logs", s.Logs},
 	} {
 		p := rel(f[1])
 		if f[0] == "logs" {
