@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -124,7 +125,7 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 		}
 	}()
 	if cfg.Tracing.Endpoint != "" {
-		log.Info().Str("endpoint", cfg.Tracing.Endpoint).Float64("sample_ratio", cfg.Tracing.SampleRatio).Msg("tracing on")
+		log.Info().Str("endpoint", redactedURL(cfg.Tracing.Endpoint)).Float64("sample_ratio", cfg.Tracing.SampleRatio).Msg("tracing on")
 	}
 	if o.Pprof != "" {
 		go func() {
@@ -267,4 +268,14 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "unknown"
+}
+
+// redactedURL is u for a log line: a password in it is masked, a query dropped.
+func redactedURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	pu.RawQuery, pu.Fragment = "", ""
+	return pu.Redacted()
 }
