@@ -54,7 +54,7 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 		}
 	}
 	shard := 0
-	if t.dialect == Postgres {
+	if t.dialect.shardsBalances() {
 		shard = int(fnv32(id) % balanceShards)
 	}
 	journal := `INSERT INTO ledger_journals (id, kind, ref_id, created_at) VALUES (?, ?, ?, ?)`
@@ -70,7 +70,7 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 	for _, p := range ps {
 		pargs = append(pargs, id, p.Account, string(p.Currency), p.Amount)
 	}
-	if t.dialect == Postgres {
+	if t.dialect.writableCTE() {
 		// One round trip: the foreign keys are checked at the end of the statement.
 		args := append(append(jargs, bargs...), pargs...)
 		if _, err := exec(ctx, t.tx, t.dialect, `WITH j AS (`+journal+`), b AS (`+balances+`) `+postings, args...); err != nil {

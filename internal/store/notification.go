@@ -176,7 +176,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions, now time
 	args := []any{now, now, now, perMerchant, cand, perMerchant, o.Limit, o.Holder, Now(now.Add(o.Lease)), now}
 	var rows []notificationRow
 	var err error
-	if s.dialect == SQLite {
+	if s.dialect.SingleWriter() {
 		err = s.Transact(ctx, func(tx *Tx) error {
 			rows = rows[:0]
 			return sel(ctx, tx.tx, s.dialect, &rows, q, args...)
@@ -260,7 +260,7 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []AttemptResult, now time
 	}
 	now = Now(now)
 	record := recordAttemptsEach
-	if s.dialect == Postgres {
+	if s.dialect.bindsArrays() {
 		record = recordAttemptsPostgres
 	}
 	err = s.Transact(ctx, func(tx *Tx) error {

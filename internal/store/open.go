@@ -61,13 +61,7 @@ func Open(ctx context.Context, dsnStr string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	keys := opts.Keys
-	var s *Store
-	switch dsn.Dialect {
-	case SQLite:
-		s, err = openSQLite(ctx, dsn, opts)
-	default:
-		s, err = openPostgres(ctx, dsn, opts)
-	}
+	s, err := dsn.Dialect.open(ctx, dsn, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -223,11 +217,11 @@ func cloneValues(v url.Values) url.Values {
 // hold sealed secrets and every payment in files others may read. A PostgreSQL DSN has none.
 func PrivateFiles(dsnStr string) ([]string, error) {
 	dsn, err := ParseDSN(dsnStr)
-	if err != nil || dsn.Dialect != SQLite {
+	if err != nil {
 		return nil, err
 	}
 	var changed []string
-	for _, p := range []string{dsn.Path, dsn.Path + "-wal", dsn.Path + "-shm", dsn.Path + ".migrate-lock"} {
+	for _, p := range dsn.Dialect.files(dsn) {
 		fi, err := os.Stat(p)
 		if errors.Is(err, os.ErrNotExist) {
 			continue

@@ -16,15 +16,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 )
 
-// Dialect names the database behind a Store.
-type Dialect string
-
-// Dialects.
-const (
-	Postgres Dialect = "postgres"
-	SQLite   Dialect = "sqlite"
-)
-
 // Store is an open database. It is safe for concurrent use.
 type Store struct {
 	db      *sqlx.DB
@@ -152,26 +143,18 @@ func timePtr(n sql.NullTime) *time.Time {
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-// rebind turns ? placeholders into the dialect's.
-func rebind(d Dialect, q string) string {
-	if d == Postgres {
-		return sqlx.Rebind(sqlx.DOLLAR, q)
-	}
-	return q
-}
-
 // Rebind turns ? placeholders into the store's dialect, for packages owning their own queries.
-func (s *Store) Rebind(q string) string { return rebind(s.dialect, q) }
+func (s *Store) Rebind(q string) string { return s.dialect.rebind(q) }
 
 // Rebind turns ? placeholders into the transaction's dialect.
-func (t *Tx) Rebind(q string) string { return rebind(t.dialect, q) }
+func (t *Tx) Rebind(q string) string { return t.dialect.rebind(q) }
 
 func get(ctx context.Context, q queryer, d Dialect, dest any, query string, args ...any) error {
-	return translate(q.GetContext(stmtCtx(ctx, q, d), dest, rebind(d, query), args...))
+	return translate(q.GetContext(stmtCtx(ctx, q, d), dest, d.rebind(query), args...))
 }
 
 func sel(ctx context.Context, q queryer, d Dialect, dest any, query string, args ...any) error {
-	return translate(q.SelectContext(stmtCtx(ctx, q, d), dest, rebind(d, query), args...))
+	return translate(q.SelectContext(stmtCtx(ctx, q, d), dest, d.rebind(query), args...))
 }
 
 // stmtCtx keeps a caller's cancellation from interrupting a statement inside a SQLite write
@@ -179,14 +162,14 @@ func sel(ctx context.Context, q queryer, d Dialect, dest any, query string, args
 // shares among several callers. Such statements are short; cancellation is honoured before a
 // transaction starts.
 func stmtCtx(ctx context.Context, q queryer, d Dialect) context.Context {
-	if _, inTx := q.(*sqlx.Tx); inTx && d == SQLite {
+	if _, inTx := q.(*sqlx.Tx); inTx && d.SingleWriter() {
 		return context.WithoutCancel(ctx)
 	}
 	return ctx
 }
 
 func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) (int64, error) {
-	if db, ok := q.(*sqlx.DB); ok && d == SQLite {
+	if db, ok := q.(*sqlx.DB); ok && d.SingleWriter() {
 		if s, ok := writers.Load(db); ok {
 			// A write outside a transaction joins the writer's next group commit.
 			var n int64
@@ -198,7 +181,7 @@ func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) 
 			return n, err
 		}
 	}
-	res, err := q.ExecContext(stmtCtx(ctx, q, d), rebind(d, query), args...)
+	res, err := q.ExecContext(stmtCtx(ctx, q, d), d.rebind(query), args...)
 	if err != nil {
 		return 0, translate(err)
 	}

@@ -136,7 +136,7 @@ func (w *writer) run(batch []*writeJob) {
 			lost("savepoint", err)
 			return
 		}
-		j.tx = &Tx{tx: stx, dialect: SQLite, keys: w.s.keys, storeID: w.s.id}
+		j.tx = &Tx{tx: stx, dialect: w.s.dialect, keys: w.s.keys, storeID: w.s.id}
 		j.err = call(j)
 		if j.err != nil {
 			if _, err := stx.Exec("ROLLBACK TO w"); err != nil {
