@@ -6,5 +6,5 @@ func QueuedWrites(s *Store) int {
 	if s.w == nil {
 		return 0
 	}
-	return len(s.w.jobs)
+	return s.w.Queued()
 }
