@@ -101,9 +101,9 @@ func retryTx(ctx context.Context, d Dialect, once func() error) (err error) {
 
 func (s *Store) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if s.w != nil {
-		var tx *Tx
+		tx := &Tx{dialect: s.dialect, keys: s.keys, accounts: &s.accounts}
 		err := s.w.Do(ctx, func(stx *sqlx.Tx) error {
-			tx = &Tx{tx: stx, dialect: s.dialect, keys: s.keys, accounts: &s.accounts}
+			tx.tx = stx
 			return fn(tx)
 		})
 		if err == nil {
