@@ -81,6 +81,7 @@ func TestDependencyDirection(t *testing.T) {
 		{"internal/notify", []string{"internal/gateway", "internal/reconcile", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
 		{"internal/reconcile", []string{"internal/gateway", "internal/notify", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
 		{"internal/settle", []string{"internal/gateway", "internal/notify", "internal/reconcile", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
+		{"internal/merchant", []string{"internal/gateway", "internal/notify", "internal/reconcile", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
 		{"internal/httpapi", []string{"internal/cli"}, "only cli wires"},
 		{"jobs", []string{"internal/cli"}, "cli imports jobs"},
 	}
