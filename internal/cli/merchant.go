@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/merchant"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
@@ -17,51 +17,16 @@ import (
 
 func init() { register(newMerchantCmd) }
 
-// merchantJSON is the --json form of a merchant. The bank account is masked; the secret is
-// present only right after create and rotate-secret.
-type merchantJSON struct {
-	ID                    string      `json:"id"`
-	Name                  string      `json:"name"`
-	Secret                string      `json:"secret,omitempty"`
-	PreviousSecretExpires *time.Time  `json:"previous_secret_expires_at,omitempty"`
-	Status                string      `json:"status"`
-	FeePlan               feePlanJSON `json:"fee_plan"`
-	BankAccount           bankJSON    `json:"bank_account"`
-	NotifyURL             string      `json:"notify_url,omitempty"`
-	CreatedAt             time.Time   `json:"created_at"`
-	// Audit is the merchant's change history (merchant show only).
-	Audit []auditJSON `json:"audit,omitempty"`
-	// ReleasedHolds counts the held batches an update or resume released (update, resume).
-	ReleasedHolds *int64 `json:"released_holds,omitempty"`
-}
-
-type feePlanJSON struct {
-	RateBps int64  `json:"rate_bps"`
-	Fixed   int64  `json:"fixed"`
-	Min     *int64 `json:"min"`
-	Max     *int64 `json:"max"`
-}
-
-type bankJSON struct {
-	Name      string `json:"name,omitempty"`
-	Bank      string `json:"bank,omitempty"`
-	AccountNo string `json:"account_no,omitempty"`
-}
-
-func toMerchantJSON(m paygw.Merchant) merchantJSON {
-	return merchantJSON{
+func toMerchantJSON(m paygw.Merchant) cliout.Merchant {
+	return cliout.Merchant{
 		ID: m.ID, Name: m.Name, Status: m.Status,
-		FeePlan:     feePlanJSON{RateBps: m.FeePlan.RateBps, Fixed: m.FeePlan.Fixed, Min: m.FeePlan.Min, Max: m.FeePlan.Max},
-		BankAccount: bankJSON{Name: m.BankAccount.Name, Bank: m.BankAccount.Bank, AccountNo: m.BankAccount.Masked()},
+		FeePlan:     cliout.FeePlan{RateBps: m.FeePlan.RateBps, Fixed: m.FeePlan.Fixed, Min: m.FeePlan.Min, Max: m.FeePlan.Max},
+		BankAccount: cliout.BankAccount{Name: m.BankAccount.Name, Bank: m.BankAccount.Bank, AccountNo: m.BankAccount.Masked()},
 		NotifyURL:   m.NotifyURL, CreatedAt: m.CreatedAt.UTC(),
 	}
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
+func writeJSON(w io.Writer, v any) error { return cliout.Write(w, v) }
 
 type merchantCreateOpts struct {
 	Name, BankName, BankAccountName, BankAccount, NotifyURL string
@@ -162,12 +127,12 @@ func newMerchantCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := make([]merchantJSON, 0, len(ms))
+			out := make([]cliout.Merchant, 0, len(ms))
 			for _, m := range ms {
 				out = append(out, toMerchantJSON(m))
 			}
 			if listJSON {
-				return writeJSON(app.Stdout, map[string]any{"merchants": out})
+				return writeJSON(app.Stdout, cliout.MerchantList{Merchants: out})
 			}
 			tw := tabwriter.NewWriter(app.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tFEE BPS\tFIXED\tCREATED")
@@ -244,7 +209,7 @@ func newMerchantCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-func printMerchant(w io.Writer, m merchantJSON) {
+func printMerchant(w io.Writer, m cliout.Merchant) {
 	fmt.Fprintf(w, "id:          %s\nname:        %s\nstatus:      %s\n", m.ID, m.Name, m.Status)
 	fmt.Fprintf(w, "fee plan:    %d bps + %d fixed", m.FeePlan.RateBps, m.FeePlan.Fixed)
 	if m.FeePlan.Min != nil {

@@ -9,30 +9,20 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/merchant"
 	"github.com/paygw/paygw/internal/store"
 )
 
-// auditJSON is one recorded change to a merchant.
-type auditJSON struct {
-	At     time.Time `json:"at"`
-	By     string    `json:"by"`
-	Action string    `json:"action"`
-	Field  string    `json:"field,omitempty"`
-	Old    string    `json:"old,omitempty"`
-	New    string    `json:"new,omitempty"`
-	Reason string    `json:"reason,omitempty"`
-}
-
-func toAuditJSON(as []store.MerchantAudit) []auditJSON {
-	out := make([]auditJSON, 0, len(as))
+func toAuditJSON(as []store.MerchantAudit) []cliout.Audit {
+	out := make([]cliout.Audit, 0, len(as))
 	for _, a := range as {
-		out = append(out, auditJSON{At: a.At, By: a.Actor, Action: a.Action, Field: a.Field, Old: a.Old, New: a.New, Reason: a.Reason})
+		out = append(out, cliout.Audit{At: a.At, By: a.Actor, Action: a.Action, Field: a.Field, Old: a.Old, New: a.New, Reason: a.Reason})
 	}
 	return out
 }
 
-func printAudit(w io.Writer, as []auditJSON) {
+func printAudit(w io.Writer, as []cliout.Audit) {
 	if len(as) == 0 {
 		return
 	}
@@ -212,7 +202,7 @@ func newMerchantAuditCmd(app *App) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(app.Stdout, map[string]any{"merchant_id": args[0], "audit": toAuditJSON(as)})
+				return writeJSON(app.Stdout, cliout.MerchantAudit{MerchantID: args[0], Audit: toAuditJSON(as)})
 			}
 			if len(as) == 0 {
 				fmt.Fprintln(app.Stdout, "no recorded changes")
