@@ -1,0 +1,91 @@
+package notify_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paygw/paygw/internal/config"
+	"github.com/paygw/paygw/internal/notify"
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/storetest"
+)
+
+// Issue 10: with a receiver that refuses each event's first try, the breaker's half-open trials
+// went to never-tried events (they were due before the deferred retries), so nothing was ever
+// delivered while events kept arriving. The trial must be the oldest due notification — a retry
+// here — so that every reopening makes progress. Real time: the breaker opens for 300 ms.
+func TestBreakerTrialIsOldestDue(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		m, _ := storetest.Merchant(t, s, "flaky", 60)
+		var mu sync.Mutex
+		seen := map[string]bool{}
+		var order []string // event of each request
+		rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get(notify.HeaderEventID)
+			mu.Lock()
+			first := !seen[id]
+			seen[id] = true
+			order = append(order, id)
+			mu.Unlock()
+			if first {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		}))
+		t.Cleanup(rcv.Close)
+		created := time.Now().Add(-time.Second)
+		var ids []string
+		for i := 0; i < 12; i++ {
+			ids = append(ids, addNote(t, s, m.ID, rcv.URL, created).ID)
+		}
+		cfg := testConfig()
+		cfg.Schedule = nil
+		for i := 0; i < 30; i++ {
+			cfg.Schedule = append(cfg.Schedule, config.Duration(50*time.Millisecond))
+		}
+		cfg.BreakerFailures = 1
+		cfg.BreakerOpenFor = config.Duration(300 * time.Millisecond)
+		w := notify.NewWorker(s, cfg, quietLog(), nil)
+
+		delivered := func() int {
+			n := 0
+			for _, id := range ids {
+				if mustGet(t, s, id).Status == paygw.NotificationDelivered {
+					n++
+				}
+			}
+			return n
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for delivered() < len(ids) && time.Now().Before(deadline) {
+			step(t, w)
+			time.Sleep(10 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		// The first batch (PerMerchant events, all refused) opens the breaker; the request after it
+		// is the half-open trial.
+		if len(order) <= cfg.PerMerchant {
+			t.Fatalf("only %d requests", len(order))
+		}
+		tried := map[string]bool{}
+		for _, id := range order[:cfg.PerMerchant] {
+			tried[id] = true
+		}
+		if trial := order[cfg.PerMerchant]; !tried[trial] {
+			t.Errorf("the first half-open trial went to never-tried event %s, not to a due retry", trial)
+		}
+		if n := delivered(); n != len(ids) {
+			t.Errorf("%d of %d delivered in 15 s", n, len(ids))
+		}
+		// Each event: one refused first try, one delivery; trials never wasted on a second refusal.
+		if len(order) != 2*len(ids) {
+			t.Errorf("%d requests for %d events, want %d", len(order), len(ids), 2*len(ids))
+		}
+	})
+}
