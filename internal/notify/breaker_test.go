@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -86,6 +87,38 @@ func TestBreakerTrialIsOldestDue(t *testing.T) {
 		// Each event: one refused first try, one delivery; trials never wasted on a second refusal.
 		if len(order) != 2*len(ids) {
 			t.Errorf("%d requests for %d events, want %d", len(order), len(ids), 2*len(ids))
+		}
+	})
+}
+
+// Issue 12: one merchant's notifications were delivered at about one cap-full per poll interval,
+// because the worker slept a whole poll when a claim found the merchant still at its cap while
+// the finished deliveries were being recorded. A worker must claim the next due notifications as
+// soon as recorded deliveries free the merchant's slots: with the poll interval at an hour, every
+// notification is still delivered.
+func TestOneMerchantNeverWaitsForThePoll(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		m, _ := storetest.Merchant(t, s, "big", 60)
+		rcv := newReceiver(t, func(int) int { return http.StatusOK })
+		const n = 120
+		var ids []string
+		for i := 0; i < n; i++ {
+			ids = append(ids, addNote(t, s, m.ID, rcv.URL, time.Now().Add(-time.Second)).ID)
+		}
+		cfg := testConfig()
+		cfg.Workers, cfg.PerMerchant = 16, 2
+		cfg.PollInterval = config.Duration(time.Hour)
+		w := notify.NewWorker(s, cfg, quietLog(), nil, notify.WithStatsInterval(0))
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(ctx) }()
+		defer func() { stop(); <-done }()
+		deadline := time.Now().Add(30 * time.Second)
+		for len(rcv.requests()) < n && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := len(rcv.requests()); got < n {
+			t.Fatalf("%d of %d delivered: the worker waited for the poll", got, n)
 		}
 	})
 }
