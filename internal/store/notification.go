@@ -132,48 +132,53 @@ func (d Dialect) skipLocked() string {
 	return ""
 }
 
+// merchantHeads is the claim's candidate set: for each merchant with waiting notifications
+// (found by a loose scan of notifications_due_merchant, one probe per merchant) that is below its
+// cap, its oldest due, unleased notifications, at most perMerchant of them. Its cost grows with
+// the number of merchants waiting, never with how deep one merchant's backlog is. PostgreSQL
+// takes each merchant's head in a LATERAL subquery that locks its rows with SKIP LOCKED, so any
+// number of replicas share the queue; SQLite has no LATERAL and needs no row locks (the claim's
+// transaction holds the single write lock), so a correlated IN subquery does the same.
+// Arguments: now, now, perMerchant.
+func (d Dialect) merchantHeads() string {
+	const due = `status IN ('pending', 'failed') AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until <= ?)`
+	if d == Postgres {
+		return `SELECT h.id, h.merchant_id, h.next_attempt_at FROM open_merchants m CROSS JOIN LATERAL (
+				SELECT id, merchant_id, next_attempt_at FROM notifications
+				WHERE merchant_id = m.merchant_id AND ` + due + `
+				ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED) h`
+	}
+	// CROSS JOIN keeps SQLite's planner from scanning notifications as the outer loop.
+	return `SELECT n.id, n.merchant_id, n.next_attempt_at FROM open_merchants m CROSS JOIN notifications n
+			ON n.id IN (SELECT id FROM notifications ` + d.dueMerchantIndex() + `
+				WHERE merchant_id = m.merchant_id AND ` + due + `
+				ORDER BY next_attempt_at, id LIMIT ?)`
+}
+
+// dueMerchantIndex makes SQLite read notifications_due_merchant, which holds only waiting
+// notifications: with statistics its planner may prefer notifications_merchant, whose scan steps
+// over every delivered notification of a merchant. PostgreSQL picks the partial index itself.
+func (d Dialect) dueMerchantIndex() string {
+	if d == SQLite {
+		return "INDEXED BY notifications_due_merchant"
+	}
+	return ""
+}
+
 // ClaimNotifications leases up to o.Limit due notifications (pending or failed, next attempt at
 // or before now, not leased) to o.Holder until now+o.Lease, oldest due first. A merchant with
 // o.PerMerchant notifications in flight is skipped, and a batch never takes a merchant past its
-// cap, so one slow merchant never fills the batch or the workers. It is one statement: on
-// PostgreSQL the candidates are locked with SKIP LOCKED, so concurrent claimers never take the
-// same notification; on SQLite the immediate transaction serialises claimers. The cap is read
-// in the same statement, so two claimers racing on PostgreSQL can briefly exceed it together.
+// cap, so one slow merchant never fills the batch or the workers. It is one statement: it reads
+// each merchant's head of the queue (merchantHeads), so neither a merchant at its cap nor a
+// deep backlog makes it slower. On PostgreSQL the candidates are locked with SKIP LOCKED, so
+// concurrent claimers never take the same notification; on SQLite the immediate transaction
+// serialises claimers. The cap is read in the same statement, so two claimers racing on
+// PostgreSQL can briefly exceed it together.
 func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions, now time.Time) ([]Delivery, error) {
 	if o.Limit <= 0 || o.Holder == "" || o.Lease <= 0 {
 		return nil, fmt.Errorf("claim notifications: holder, limit and lease are required")
 	}
-	perMerchant := o.PerMerchant
-	if perMerchant <= 0 {
-		perMerchant = 1 << 30
-	}
-	// Candidates beyond the limit fill the batch when some merchant reaches its cap inside it;
-	// each is row-locked on PostgreSQL, so not too many.
-	cand := o.Limit * 2
-	if cand < 16 {
-		cand = 16
-	}
-	now = Now(now)
-	q := `WITH busy AS (
-			SELECT merchant_id, COUNT(*) AS n FROM notifications
-			WHERE locked_until IS NOT NULL AND locked_until > ? GROUP BY merchant_id
-		), cand AS (
-			SELECT id, merchant_id, next_attempt_at FROM notifications
-			WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?
-			  AND (locked_until IS NULL OR locked_until <= ?)
-			  AND merchant_id NOT IN (SELECT merchant_id FROM busy WHERE n >= ?)
-			ORDER BY next_attempt_at, id LIMIT ?` + s.dialect.skipLocked() + `
-		), pick AS (
-			SELECT id FROM (
-				SELECT cand.id, cand.next_attempt_at,
-				       ROW_NUMBER() OVER (PARTITION BY cand.merchant_id ORDER BY cand.next_attempt_at, cand.id) + COALESCE(busy.n, 0) AS slot
-				FROM cand LEFT JOIN busy ON busy.merchant_id = cand.merchant_id
-			) ranked WHERE slot <= ? ORDER BY next_attempt_at, id LIMIT ?
-		)
-		UPDATE notifications SET locked_by = ?, locked_until = ?, updated_at = ?
-		WHERE id IN (SELECT id FROM pick)
-		RETURNING ` + notificationCols
-	args := []any{now, now, now, perMerchant, cand, perMerchant, o.Limit, o.Holder, Now(now.Add(o.Lease)), now}
+	q, args := s.claimStatement(o, now)
 	var rows []notificationRow
 	var err error
 	if s.dialect == SQLite {
@@ -198,6 +203,42 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions, now time
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// claimStatement is ClaimNotifications' statement and its arguments.
+func (s *Store) claimStatement(o ClaimOptions, now time.Time) (string, []any) {
+	perMerchant := o.PerMerchant
+	if perMerchant <= 0 {
+		perMerchant = 1 << 30
+	}
+	head := min(perMerchant, o.Limit) // no merchant can take more than the batch anyway
+	now = Now(now)
+	q := `WITH RECURSIVE waiting (merchant_id) AS (
+			SELECT (SELECT merchant_id FROM notifications ` + s.dialect.dueMerchantIndex() + `
+				WHERE status IN ('pending', 'failed') ORDER BY merchant_id LIMIT 1)
+			UNION ALL
+			SELECT (SELECT n.merchant_id FROM notifications n ` + s.dialect.dueMerchantIndex() + ` WHERE n.status IN ('pending', 'failed')
+				AND n.merchant_id > w.merchant_id ORDER BY n.merchant_id LIMIT 1)
+			FROM waiting w WHERE w.merchant_id IS NOT NULL
+		), busy AS (
+			SELECT merchant_id, COUNT(*) AS n FROM notifications
+			WHERE locked_until IS NOT NULL AND locked_until > ? GROUP BY merchant_id
+		), open_merchants AS (
+			SELECT merchant_id FROM waiting WHERE merchant_id IS NOT NULL
+			  AND merchant_id NOT IN (SELECT merchant_id FROM busy WHERE n >= ?)
+		), cand AS (` + s.dialect.merchantHeads() + `
+		), pick AS (
+			SELECT id FROM (
+				SELECT cand.id, cand.next_attempt_at,
+				       ROW_NUMBER() OVER (PARTITION BY cand.merchant_id ORDER BY cand.next_attempt_at, cand.id) + COALESCE(busy.n, 0) AS slot
+				FROM cand LEFT JOIN busy ON busy.merchant_id = cand.merchant_id
+			) ranked WHERE slot <= ? ORDER BY next_attempt_at, id LIMIT ?
+		)
+		UPDATE notifications SET locked_by = ?, locked_until = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM pick)
+		RETURNING ` + notificationCols
+	args := []any{now, perMerchant, now, now, head, perMerchant, o.Limit, o.Holder, Now(now.Add(o.Lease)), now}
+	return q, args
 }
 
 // ClaimNotification leases one notification by id to holder, whatever its status, unless
