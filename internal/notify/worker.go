@@ -160,27 +160,27 @@ func NextAttempt(schedule []config.Duration, retry int, failedAt time.Time) (tim
 	return failedAt.Add(schedule[retry].D()), true
 }
 
-// Run delivers until ctx is done: it keeps up to notify.workers deliveries in flight (claimed
-// and not yet recorded), claiming more as soon as recorded deliveries free slots — a merchant at
-// its cap gets its next notifications the moment its earlier ones are recorded — and waits for
-// notify.poll_interval only when a claim found nothing and nothing is in flight. When
+// Run delivers until ctx is done: it keeps up to notify.workers deliveries in flight, claiming
+// more as slots free up and whenever a batch of attempts is recorded (its leases released: a
+// merchant at its cap gets its next notifications the moment its earlier ones are recorded),
+// and otherwise every notify.poll_interval. When
 // ctx is done it stops claiming and waits for the deliveries in flight, each bounded by the
 // request timeout (well within the lease), and records them.
 func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info().Int("concurrency", w.cfg.Workers).Int("per_merchant", w.cfg.PerMerchant).
 		Dur("lease", w.cfg.Lease.D()).Msg("notification worker started")
-	// inflight counts claims until their attempts are recorded: only then are their leases
-	// released, so only then can a claim take more of the same merchant.
 	var inflight atomic.Int64
+	// freed wakes the loop when a batch of attempts is recorded: slots are free and leases
+	// released. It holds one wake-up, so none is lost between a claim that found a merchant
+	// still at its cap and the wait after it.
 	freed := make(chan struct{}, 1)
-	recorded := func(n int) {
-		inflight.Add(-int64(n))
+	signal := func() {
 		select {
 		case freed <- struct{}{}:
 		default:
 		}
 	}
-	rec := newRecorder(w, recorded)
+	rec := newRecorder(w, signal)
 	go rec.loop()
 	if w.statsDur > 0 {
 		go w.statsLoop(ctx)
@@ -220,12 +220,14 @@ func (w *Worker) Run(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				for _, d := range lane {
-					rec.add(w.deliver(dctx, d))
+					o := w.deliver(dctx, d)
+					inflight.Add(-1)
+					rec.add(o)
 				}
 			}()
 		}
-		if int64(len(ds)) < free { // merchants at their cap, or the queue is short or empty
-			wait()
+		if int64(len(ds)) < free { // merchants at their cap, or the queue is short or empty: never
+			wait() // a plain sleep, which made a merchant at its cap wait a whole poll
 		}
 	}
 	wg.Wait()
@@ -492,16 +494,16 @@ func (w *Worker) record(ctx context.Context, outs []outcome) error {
 
 // recorder records Run's outcomes in batches: whatever has arrived while the previous batch
 // was being written goes in the next transaction (at most 256), so batches grow with load and
-// an idle worker records at once. After each batch it calls flushed with the batch's size: the
-// leases it released may let a claim take more of a merchant at its cap.
+// an idle worker records at once. After each batch it calls flushed: the leases it released
+// may let a claim take more of a merchant at its cap.
 type recorder struct {
 	w       *Worker
 	in      chan outcome
 	done    chan struct{}
-	flushed func(n int)
+	flushed func()
 }
 
-func newRecorder(w *Worker, flushed func(n int)) *recorder {
+func newRecorder(w *Worker, flushed func()) *recorder {
 	return &recorder{w: w, in: make(chan outcome, 1024), done: make(chan struct{}), flushed: flushed}
 }
 
@@ -530,7 +532,7 @@ func (r *recorder) loop() {
 			}
 		}
 		r.flush(buf)
-		r.flushed(len(buf))
+		r.flushed()
 	}
 }
 

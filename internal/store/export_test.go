@@ -2,14 +2,25 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
-// ExplainClaim returns the plan of ClaimNotifications' statement: on SQLite the EXPLAIN QUERY
-// PLAN lines (read on the writer's connection, where claims run); on PostgreSQL the JSON of
-// EXPLAIN (ANALYZE, FORMAT JSON), run in a transaction that is rolled back.
-func (s *Store) ExplainClaim(ctx context.Context, o ClaimOptions, now time.Time) ([]string, error) {
-	q, args := s.claimStatement(o, now)
+// ExplainClaim returns the plans of ClaimNotifications' two statements, the front of the queue
+// and the merchants' heads: on SQLite the EXPLAIN QUERY PLAN rows as "id parent detail" (read on
+// the writer's connection, where claims run); on PostgreSQL the JSON of EXPLAIN (ANALYZE,
+// FORMAT JSON), run in a transaction that is rolled back.
+func (s *Store) ExplainClaim(ctx context.Context, o ClaimOptions, now time.Time) (front, heads []string, err error) {
+	fq, fargs := s.claimFront(o, now)
+	hq, hargs := s.claimHeads(o, now)
+	if front, err = s.explain(ctx, fq, fargs); err != nil {
+		return nil, nil, err
+	}
+	heads, err = s.explain(ctx, hq, hargs)
+	return front, heads, err
+}
+
+func (s *Store) explain(ctx context.Context, q string, args []any) ([]string, error) {
 	if s.dialect == SQLite {
 		var plan []struct {
 			ID      int    `db:"id"`
@@ -22,7 +33,7 @@ func (s *Store) ExplainClaim(ctx context.Context, o ClaimOptions, now time.Time)
 		})
 		var out []string
 		for _, p := range plan {
-			out = append(out, p.Detail)
+			out = append(out, fmt.Sprintf("%d %d %s", p.ID, p.Parent, p.Detail))
 		}
 		return out, err
 	}
