@@ -185,9 +185,9 @@ func (d Dialect) dueMerchantIndex() string {
 //
 // Neither statement's cost grows with the backlog. The first reads the front of the due queue —
 // a fixed window of the oldest due rows — and takes what its merchants' caps allow. When that
-// came back short while some merchant is at its cap, the window may have been full of that
-// merchant's rows with other merchants' work behind them, so a second statement reads the head
-// of each waiting merchant's queue instead (merchantHeads). On PostgreSQL rows are locked with
+// came back short, the window may have been full of the rows of a merchant at its cap with other
+// merchants' work behind them, so a second statement reads the head of each waiting merchant's
+// queue instead (merchantHeads). On PostgreSQL rows are locked with
 // SKIP LOCKED, so concurrent claimers never take the same notification; on SQLite the immediate
 // transaction serialises claimers. The cap is read in the same statement, so two claimers racing
 // on PostgreSQL can briefly exceed it together.
@@ -204,12 +204,6 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions, now time
 		}
 		if len(rows) == o.Limit || o.PerMerchant <= 0 {
 			return nil
-		}
-		var atCap int
-		if err := get(ctx, q, s.dialect, &atCap, `SELECT COUNT(*) FROM (SELECT merchant_id FROM notifications
-			WHERE locked_until IS NOT NULL AND locked_until > ? GROUP BY merchant_id HAVING COUNT(*) >= ?) c`,
-			Now(now), o.PerMerchant); err != nil || atCap == 0 {
-			return err
 		}
 		more := o
 		more.Limit = o.Limit - len(rows)
