@@ -145,7 +145,6 @@ type ctxKey int
 
 const (
 	keyRequestID ctxKey = iota
-	keyMerchant
 	keyBody
 	keyLog
 	keyNonce
@@ -188,8 +187,6 @@ func capped(s string, n int) string {
 
 // RequestID returns the request's id.
 func RequestID(ctx context.Context) string { v, _ := ctx.Value(keyRequestID).(string); return v }
-
-func merchantOf(ctx context.Context) string { v, _ := ctx.Value(keyMerchant).(string); return v }
 
 func nonceOf(ctx context.Context) *gateway.Nonce {
 	v, _ := ctx.Value(keyNonce).(*gateway.Nonce)
@@ -327,7 +324,7 @@ func (s *Server) auth(h func(w http.ResponseWriter, r *http.Request, merchantID 
 		if st, ok := r.Context().Value(keyState).(*reqState); ok {
 			st.merchant = mid
 		}
-		ctx := context.WithValue(r.Context(), keyMerchant, mid)
+		ctx := r.Context()
 		if nonce != nil {
 			ctx = context.WithValue(ctx, keyNonce, nonce)
 		}

@@ -101,9 +101,8 @@ func TestOneMerchantNeverWaitsForThePoll(t *testing.T) {
 		m, _ := storetest.Merchant(t, s, "big", 60)
 		rcv := newReceiver(t, func(int) int { return http.StatusOK })
 		const n = 120
-		var ids []string
 		for i := 0; i < n; i++ {
-			ids = append(ids, addNote(t, s, m.ID, rcv.URL, time.Now().Add(-time.Second)).ID)
+			addNote(t, s, m.ID, rcv.URL, time.Now().Add(-time.Second))
 		}
 		cfg := testConfig()
 		cfg.Workers, cfg.PerMerchant = 16, 2
