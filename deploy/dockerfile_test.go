@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -130,7 +129,10 @@ func TestImageBinary(t *testing.T) {
 		}
 		args = append(args, f)
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build the image's binary: %v", err)
+	}
 	cmd := exec.Command(gobin, args...)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), env...)

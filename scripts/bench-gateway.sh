@@ -17,7 +17,7 @@ notify: {workers: 16}
 YAML
 export PAYGW_DB=$dsn PAYGW_CONFIG=$work/config.yaml PAYGW_LOG_LEVEL=${PAYGW_LOG_LEVEL:-warn}
 "$bin" migrate up
-m=$("$bin" merchant create --name bench --fee-rate-bps 60 --json)
+m=$("$bin" merchant create --name "bench $(date +%s)-$$" --fee-rate-bps 60 --bank-account 6222020000000000000 --json)  # names are unique; a reused database keeps earlier runs' merchants
 mid=$(echo "$m" | sed -E 's/.*"id":"([^"]+)".*/\1/'); sec=$(echo "$m" | sed -E 's/.*"secret":"([^"]+)".*/\1/')
 "$bin" sandbox --addr 127.0.0.1:$sb --secret bench-secret --gateway-url http://127.0.0.1:$gw --auto-pay 1s &
 "$bin" serve --addr 127.0.0.1:$gw ${PPROF:+--pprof-addr $PPROF} &

@@ -32,6 +32,10 @@ type merchantJSON struct {
 	BankAccount           bankJSON    `json:"bank_account"`
 	NotifyURL             string      `json:"notify_url,omitempty"`
 	CreatedAt             time.Time   `json:"created_at"`
+	// Audit is the merchant's change history (merchant show only).
+	Audit []auditJSON `json:"audit,omitempty"`
+	// ReleasedHolds counts the held batches an update or resume released (update, resume).
+	ReleasedHolds *int64 `json:"released_holds,omitempty"`
 }
 
 type feePlanJSON struct {
@@ -76,6 +80,7 @@ type merchantCreateOpts struct {
 	RateBps, Fixed, Min, Max                                int64
 	minSet, maxSet                                          bool
 	JSON                                                    bool
+	By                                                      string
 }
 
 func (o *merchantCreateOpts) Validate() (paygw.FeePlan, error) {
@@ -92,18 +97,30 @@ func (o *merchantCreateOpts) Validate() (paygw.FeePlan, error) {
 	if err := fee.Validate(plan); err != nil {
 		return plan, Usagef("fee plan: %v", err)
 	}
-	if o.NotifyURL != "" {
-		u, err := url.Parse(o.NotifyURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return plan, Usagef("--notify-url %q is not an http(s) URL", o.NotifyURL)
-		}
+	if err := validNotifyURL(o.NotifyURL); err != nil {
+		return plan, err
 	}
-	for _, c := range o.BankAccount {
+	return plan, validAccount(o.BankAccount)
+}
+
+func validNotifyURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Usagef("--notify-url %q is not an http(s) URL", s)
+	}
+	return nil
+}
+
+func validAccount(s string) error {
+	for _, c := range s {
 		if c < '0' || c > '9' {
-			return plan, Usagef("--bank-account: digits only")
+			return Usagef("--bank-account: digits only")
 		}
 	}
-	return plan, nil
+	return nil
 }
 
 func newMerchantCmd(app *App) *cobra.Command {
@@ -130,10 +147,24 @@ func newMerchantCmd(app *App) *cobra.Command {
 				NotifyURL:   co.NotifyURL, CreatedAt: app.Now().UTC(),
 			}
 			secret := NewSecret()
-			if err := s.CreateMerchant(cmd.Context(), m, secret); err != nil {
+			err = s.Transact(cmd.Context(), func(tx *store.Tx) error {
+				if err := uniqueName(cmd.Context(), tx, m.Name, ""); err != nil {
+					return err
+				}
+				if err := tx.CreateMerchant(cmd.Context(), m, secret); err != nil {
+					return err
+				}
+				return tx.AddMerchantAudit(cmd.Context(), []store.MerchantAudit{{MerchantID: m.ID, At: m.CreatedAt,
+					Actor: actor(app, co.By), Action: "create", Field: "name", New: m.Name}})
+			})
+			if err != nil {
 				return err
 			}
 			app.Log.Info().Str("merchant_id", m.ID).Str("name", m.Name).Msg("merchant created")
+			if m.BankAccount.AccountNo == "" {
+				app.Log.Warn().Str("merchant_id", m.ID).Msg("merchant has no bank account: its settled batches stay on hold, " +
+					"out of payout files, until `paygw merchant update ID --bank-account N` adds one")
+			}
 			j := toMerchantJSON(m)
 			j.Secret = secret
 			if co.JSON {
@@ -155,7 +186,10 @@ func newMerchantCmd(app *App) *cobra.Command {
 	f.StringVar(&co.BankAccount, "bank-account", "", "settlement account number (stored encrypted)")
 	f.StringVar(&co.NotifyURL, "notify-url", "", "default notification URL")
 	f.BoolVar(&co.JSON, "json", false, "print one JSON object")
+	f.StringVar(&co.By, "by", "", "who makes the change, for the audit trail (default: $USER)")
 	cmd.AddCommand(create)
+	cmd.AddCommand(newMerchantUpdateCmd(app), newMerchantStatusCmd(app, true), newMerchantStatusCmd(app, false),
+		newMerchantAuditCmd(app))
 
 	var listJSON bool
 	list := &cobra.Command{
@@ -206,10 +240,17 @@ func newMerchantCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if showJSON {
-				return writeJSON(app.Stdout, toMerchantJSON(m))
+			audit, err := s.MerchantAuditOf(cmd.Context(), m.ID)
+			if err != nil {
+				return err
 			}
-			printMerchant(app.Stdout, toMerchantJSON(m))
+			j := toMerchantJSON(m)
+			j.Audit = toAuditJSON(audit)
+			if showJSON {
+				return writeJSON(app.Stdout, j)
+			}
+			printMerchant(app.Stdout, j)
+			printAudit(app.Stdout, j.Audit)
 			return nil
 		},
 	}
@@ -217,6 +258,7 @@ func newMerchantCmd(app *App) *cobra.Command {
 	cmd.AddCommand(show)
 
 	var rotJSON bool
+	var rotBy string
 	var grace time.Duration
 	rotate := &cobra.Command{
 		Use:   "rotate-secret ID",
@@ -231,7 +273,14 @@ func newMerchantCmd(app *App) *cobra.Command {
 				return err
 			}
 			secret, now := NewSecret(), app.Now()
-			err = s.RotateSecret(cmd.Context(), args[0], secret, grace, now)
+			err = s.Transact(cmd.Context(), func(tx *store.Tx) error {
+				if err := tx.RotateSecret(cmd.Context(), args[0], secret, grace, now); err != nil {
+					return err
+				}
+				return tx.AddMerchantAudit(cmd.Context(), []store.MerchantAudit{{MerchantID: args[0], At: now, Actor: actor(app, rotBy),
+					Action: "rotate_secret", Field: "secret", Old: "(hidden)", New: "(hidden)",
+					Reason: fmt.Sprintf("previous secret valid until %s", now.Add(grace).UTC().Format(time.RFC3339))}})
+			})
 			if errors.Is(err, store.ErrNotFound) {
 				return Usagef("merchant %q not found", args[0])
 			}
@@ -256,6 +305,7 @@ func newMerchantCmd(app *App) *cobra.Command {
 	}
 	rotate.Flags().DurationVar(&grace, "grace", 24*time.Hour, "how long the previous secret stays valid")
 	rotate.Flags().BoolVar(&rotJSON, "json", false, "print one JSON object")
+	rotate.Flags().StringVar(&rotBy, "by", "", "who makes the change, for the audit trail (default: $USER)")
 	cmd.AddCommand(rotate)
 	return cmd
 }
@@ -272,6 +322,11 @@ func printMerchant(w io.Writer, m merchantJSON) {
 	fmt.Fprintln(w)
 	if m.BankAccount.AccountNo != "" {
 		fmt.Fprintf(w, "bank:        %s %s %s\n", m.BankAccount.Bank, m.BankAccount.Name, m.BankAccount.AccountNo)
+	} else {
+		fmt.Fprintf(w, "bank:        (none: settled batches stay on hold)\n")
+	}
+	if m.NotifyURL != "" {
+		fmt.Fprintf(w, "notify url:  %s\n", m.NotifyURL)
 	}
 	fmt.Fprintf(w, "created:     %s\n", m.CreatedAt.Format(time.RFC3339))
 }

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,11 +19,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	"github.com/paygw/paygw/internal/channel"
-	"github.com/paygw/paygw/internal/config"
+	"github.com/paygw/paygw/internal/money"
 	"github.com/paygw/paygw/internal/reconcile"
-	"github.com/paygw/paygw/internal/sandbox"
 	"github.com/paygw/paygw/internal/statement"
 	"github.com/paygw/paygw/internal/store"
 )
@@ -85,6 +88,31 @@ type reconItemJSON struct {
 	Resolution      string `json:"resolution,omitempty"`
 	ResolvedBy      string `json:"resolved_by,omitempty"`
 	ResolutionNote  string `json:"resolution_note,omitempty"`
+	// Adjustment is what `resolve --accept channel` posted for an amount or fee mismatch.
+	Adjustment *adjustmentJSON `json:"adjustment,omitempty"`
+}
+
+// adjustmentJSON is a posted reconciliation adjustment (docs/reconciliation.md).
+type adjustmentJSON struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"` // amount (settled to the merchant) | fee (our channel fee cost)
+	ObjectID string `json:"object_id"`
+	Currency string `json:"currency"`
+	Amount   int64  `json:"amount"` // signed minor units
+}
+
+// describeAdjustment says in one line what an adjustment posted and where its money goes.
+func describeAdjustment(a store.ReconAdjustment) string {
+	amt := money.Format(a.Amount, money.Currency(a.Currency))
+	if a.Amount > 0 {
+		amt = "+" + amt
+	}
+	if a.Kind == store.AdjustAmount {
+		return fmt.Sprintf("posted amount adjustment %s of %s %s for %s %s: merchant %s's next settlement includes it",
+			a.ID, amt, a.Currency, a.ObjectKind, a.ObjectID, a.MerchantID)
+	}
+	return fmt.Sprintf("posted fee adjustment %s of %s %s for %s %s to channel %s's fee cost; what the merchant is paid does not change",
+		a.ID, amt, a.Currency, a.ObjectKind, a.ObjectID, a.Channel)
 }
 
 func itemJSON(it store.ReconItem) reconItemJSON {
@@ -140,8 +168,17 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 	if format == statement.FormatMapped && ch.Mapping == nil {
 		return Usagef("--format mapped: channels.%s.mapping is not configured", o.Channel)
 	}
-	if o.File == "" && ch.Kind != "sandbox" {
-		return Usagef("--file is required for channel %q of kind %s", o.Channel, ch.Kind)
+	var fetcher channel.StatementFetcher
+	if o.File == "" {
+		c, err := channel.Build(ch.Section())
+		if err != nil {
+			return err
+		}
+		f, ok := c.(channel.StatementFetcher)
+		if !ok {
+			return Usagef("--file is required for channel %q of kind %s (it serves no statements)", o.Channel, ch.Kind)
+		}
+		fetcher = f
 	}
 	if o.File != "" {
 		if _, err := os.Stat(o.File); err != nil {
@@ -162,7 +199,7 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 	var res *reconcile.Result
 	ran, err := a.RunJob(ctx, s, JobSpec{Job: "reconcile", BusinessKey: o.Channel + "/" + date, TTL: 5 * time.Minute},
 		func(ctx context.Context) (string, error) {
-			file, name, cleanup, err := a.statementFile(ctx, cfg, o.Channel, ch, date, o.File)
+			file, name, cleanup, err := a.statementFile(ctx, o.Channel, fetcher, date, o.File)
 			if err != nil {
 				return "", err
 			}
@@ -172,7 +209,7 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 				Channel: o.Channel, Date: date, Format: format,
 				Statement: statement.Options{Location: cfg.Location(), Mapping: ch.Mapping},
 				File:      file, FileName: name, FeeRateBps: ch.FeeRateBps, PendingWindow: cfg.Reconcile.PendingWindow.D(),
-				Location: cfg.Location(), OutDir: out, Now: a.Now, Progress: prog.update,
+				Location: cfg.Location(), OutDir: out, Now: a.Now, Progress: prog.update, NoItems: true,
 			})
 			prog.done()
 			var ie *reconcile.InputError
@@ -201,12 +238,11 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 	a.Log.Info().Str("run_id", res.Run.ID).Str("channel", o.Channel).Str("date", date).Int64("rows", res.Run.StatementRows).
 		Interface("counts", counts).Int64("open", res.Open).Str("report", res.ReportPath).Msg("reconciled")
 	if o.JSON {
-		items := make([]reconItemJSON, 0, len(res.Items))
-		for _, it := range res.Items {
-			items = append(items, itemJSON(it))
-		}
-		if err := writeJSON(a.Stdout, reconcileJSON{RunID: res.Run.ID, Channel: o.Channel, Date: date, File: res.Run.FileName,
-			FileSHA256: res.Run.FileSHA256, Report: res.ReportPath, Counts: counts, Discrepancies: res.Open, Items: items}); err != nil {
+		head := reconcileJSON{RunID: res.Run.ID, Channel: o.Channel, Date: date, File: res.Run.FileName,
+			FileSHA256: res.Run.FileSHA256, Report: res.ReportPath, Counts: counts, Discrepancies: res.Open}
+		if err := writeReconcileJSON(a.Stdout, head, func(fn func(store.ReconItem) error) error {
+			return s.EachReconItem(ctx, store.ReconItemFilter{RunID: res.Run.ID}, fn)
+		}); err != nil {
 			return err
 		}
 	} else {
@@ -226,16 +262,43 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 	return nil
 }
 
+// writeReconcileJSON writes the `reconcile --json` object with its items streamed from each, a
+// page at a time: a run of a million discrepancies is never held in memory to be printed.
+func writeReconcileJSON(w io.Writer, head reconcileJSON, each func(func(store.ReconItem) error) error) error {
+	head.Items = nil
+	var hb bytes.Buffer
+	if err := writeJSON(&hb, head); err != nil {
+		return err
+	}
+	const tail = `"items":null}` + "\n"
+	if !bytes.HasSuffix(hb.Bytes(), []byte(tail)) {
+		return fmt.Errorf("reconcile --json: unexpected encoding of the result head")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(hb.Bytes()[:hb.Len()-len(tail)])
+	bw.WriteString(`"items":[`)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	n := 0
+	err := each(func(it store.ReconItem) error {
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		n++
+		return enc.Encode(itemJSON(it)) // its newline is JSON whitespace
+	})
+	if err != nil {
+		return err
+	}
+	bw.WriteString("]}\n")
+	return bw.Flush()
+}
+
 // statementFile returns the statement on disk: --file as given, or the channel's bill fetched
 // into a temporary file (so it can be hashed and read as a stream).
-func (a *App) statementFile(ctx context.Context, cfg *config.Config, name string, ch *config.Channel, date, file string) (string, string, func(), error) {
+func (a *App) statementFile(ctx context.Context, name string, c channel.StatementFetcher, date, file string) (string, string, func(), error) {
 	if file != "" {
 		return file, filepath.Base(file), func() {}, nil
-	}
-	var c channel.Channel
-	c, err := sandbox.NewChannel(name, ch.URL, ch.Secret)
-	if err != nil {
-		return "", "", nil, err
 	}
 	fname, body, err := c.Statement(ctx, date)
 	if errors.Is(err, channel.ErrNoStatement) {
@@ -272,15 +335,70 @@ type progress struct {
 	last  time.Time
 }
 
-func (a *App) newProgress() *progress {
-	pr := &progress{app: a}
-	if a.stderrIsTerminal() {
-		pr.p = mpb.New(mpb.WithOutput(a.Stderr), mpb.WithWidth(40))
-		pr.bar = pr.p.New(0, mpb.SpinnerStyle(),
-			mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { pr.mu.Lock(); defer pr.mu.Unlock(); return pr.stage }, decor.WCSyncSpaceR),
-				decor.CurrentNoUnit("%d")),
-			mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
+// progressStyle is how a command shows its progress on stderr.
+type progressStyle int
+
+const (
+	// progressLog: a log line when the stage changes and every 2 s (stderr is not a terminal).
+	progressLog progressStyle = iota
+	// progressBar: a bar sized by the terminal.
+	progressBar
+	// progressBarFixed: a bar of fixedBarWidth columns, for a terminal that reports no size
+	// (script(1), `docker exec -t`, some CI and ssh ptys report 0×0). mpb sizes its output by the
+	// terminal and, given 0 columns, drew nothing at all: 30 s of silence on a 600k-row run.
+	progressBarFixed
+)
+
+// fixedBarWidth is the line width of progressBarFixed.
+const fixedBarWidth = 80
+
+// progressStyleFor decides the progress style from what stderr is: a terminal or not, and the
+// terminal's width in columns (0 when it reports none).
+func progressStyleFor(terminal bool, width int) progressStyle {
+	switch {
+	case !terminal:
+		return progressLog
+	case width <= 0:
+		return progressBarFixed
 	}
+	return progressBar
+}
+
+// stderrWidth is the width of the terminal on stderr, 0 when unknown.
+func (a *App) stderrWidth() int {
+	f, ok := a.Stderr.(*os.File)
+	if !ok {
+		return 0
+	}
+	w, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return w
+}
+
+func (a *App) newProgress() *progress {
+	return a.newProgressStyle(progressStyleFor(a.stderrIsTerminal(), a.stderrWidth()))
+}
+
+func (a *App) newProgressStyle(style progressStyle) *progress {
+	pr := &progress{app: a}
+	var opts []mpb.ContainerOption
+	switch style {
+	case progressLog:
+		return pr
+	case progressBar:
+		opts = []mpb.ContainerOption{mpb.WithOutput(a.Stderr), mpb.WithWidth(40)}
+	case progressBarFixed:
+		// Hide the *os.File so mpb does not ask it for a size; ForceTTY keeps redrawing in place.
+		opts = []mpb.ContainerOption{mpb.WithOutput(struct{ io.Writer }{a.Stderr}), mpb.ForceTTY(), mpb.WithAutoRefresh(),
+			mpb.WithWidth(fixedBarWidth)}
+	}
+	pr.p = mpb.New(opts...)
+	pr.bar = pr.p.New(0, mpb.SpinnerStyle(),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { pr.mu.Lock(); defer pr.mu.Unlock(); return pr.stage }, decor.WCSyncSpaceR),
+			decor.CurrentNoUnit("%d")),
+		mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
 	return pr
 }
 
@@ -368,10 +486,12 @@ func newReconcileListCmd(app *App) *cobra.Command {
 					c["matched"], disc, r.Pending, r.FileName)
 			}
 			fmt.Fprintln(tw)
-			fmt.Fprintln(tw, "ITEM\tDATE\tCLASS\tKIND\tPAYMENT\tREFUND\tCHANNEL NO.\tOURS\tCHANNEL\tNOTE")
+			fmt.Fprintln(tw, "ITEM\tDATE\tCLASS\tKIND\tPAYMENT\tREFUND\tCHANNEL NO.\tCURRENCY\tOURS\tCHANNEL\tNOTE")
 			for _, it := range items {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", it.ID, it.BusinessDate, it.Class, it.Kind, it.PaymentID,
-					it.RefundID, it.ChannelTradeNo, it.InternalAmount, it.ChannelAmount, it.Note)
+				// Amounts in the currency's major units, as everywhere else in the output.
+				cur := money.Currency(it.Currency)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ID, it.BusinessDate, it.Class, it.Kind, it.PaymentID,
+					it.RefundID, it.ChannelTradeNo, it.Currency, money.Format(it.InternalAmount, cur), money.Format(it.ChannelAmount, cur), it.Note)
 			}
 			return tw.Flush()
 		},
@@ -418,7 +538,15 @@ func newReconcileResolveCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "resolve ITEM --accept channel|ours --note TEXT [--by NAME]",
 		Short: "Resolve an open reconciliation item, recording who, when and why",
-		Args:  cobra.ExactArgs(1),
+		Long: `resolve records an operator's decision on an open item and marks its transaction reconciled.
+
+--accept channel on an amount_mismatch posts the difference (a ledger adjustment the merchant's next
+settlement pays once); on a fee_mismatch it posts the fee difference to the channel's fee cost (the
+merchant's payout does not change); on a status_mismatch where the channel collected it moves the
+payment or refund to succeeded. It is refused (exit 2) on missing_channel and where the channel did
+not collect: paygw does not un-collect a payment. --accept ours moves no money: the difference is a
+claim against the channel. Details: docs/reconciliation.md.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
@@ -446,16 +574,32 @@ func newReconcileResolveCmd(app *App) *cobra.Command {
 				return Usagef("item %d: no such item", o.Item)
 			case errors.Is(err, store.ErrConflict):
 				return Usagef("item %d is already resolved (%s by %s)", o.Item, it.Resolution, it.ResolvedBy)
-			case errors.Is(err, reconcile.ErrCannotApply):
+			case errors.Is(err, reconcile.ErrCannotApply), errors.Is(err, store.ErrAlreadyAdjusted):
 				return &UsageError{Err: err}
 			case err != nil:
 				return err
 			}
+			adjs, err := s.ReconAdjustmentsOfItem(ctx, it.ID)
+			if err != nil {
+				return err
+			}
 			app.Log.Info().Int64("item", it.ID).Str("class", it.Class).Str("resolution", it.Resolution).Str("by", it.ResolvedBy).Msg("resolved")
+			out := itemJSON(it)
+			for _, a := range adjs {
+				app.Log.Info().Int64("item", it.ID).Str("adjustment_id", a.ID).Str("kind", a.Kind).Str("object_id", a.ObjectID).
+					Int64("amount", a.Amount).Str("currency", a.Currency).Msg("adjustment posted")
+				out.Adjustment = &adjustmentJSON{ID: a.ID, Kind: a.Kind, ObjectID: a.ObjectID, Currency: a.Currency, Amount: a.Amount}
+			}
 			if o.JSON {
-				return writeJSON(app.Stdout, itemJSON(it))
+				return writeJSON(app.Stdout, out)
 			}
 			fmt.Fprintf(app.Stdout, "item %d (%s) resolved: %s by %s\n", it.ID, it.Class, it.Resolution, it.ResolvedBy)
+			for _, a := range adjs {
+				fmt.Fprintln(app.Stdout, describeAdjustment(a))
+			}
+			if len(adjs) == 0 && it.Resolution == store.ReconAcceptChannel && (it.Class == "amount_mismatch" || it.Class == "fee_mismatch") {
+				fmt.Fprintln(app.Stdout, "the difference was already posted by an earlier resolution of the same transaction; nothing more posted")
+			}
 			return nil
 		},
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -16,9 +17,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paygw/paygw/internal/gateway"
+	"github.com/paygw/paygw/internal/gauge"
 	"github.com/paygw/paygw/internal/httpapi"
 	"github.com/paygw/paygw/internal/notify"
 	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/trace"
 )
 
 func init() { register(newServeCmd) }
@@ -77,11 +80,26 @@ expires unpaid payments, and the notification delivery workers. --role api serve
 
 func runServe(ctx context.Context, app *App, o serveOpts) error {
 	cfg, _ := app.Cfg()
-	s, err := app.StoreWith(ctx, store.Options{MaxConns: o.DBConns})
+	s, err := app.StoreWith(ctx, store.Options{MaxConns: o.DBConns, ReadCacheKiB: 4096})
 	if err != nil {
 		return err
 	}
 	log := app.Log
+	shutdownTracing, err := trace.Setup(ctx, trace.Config{Endpoint: cfg.Tracing.Endpoint,
+		SampleRatio: cfg.Tracing.SampleRatio, ServiceName: cfg.Tracing.ServiceName}, buildVersion())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(sctx); err != nil {
+			log.Warn().Err(err).Msg("tracing: flushing spans at shutdown")
+		}
+	}()
+	if cfg.Tracing.Endpoint != "" {
+		log.Info().Str("endpoint", cfg.Tracing.Endpoint).Float64("sample_ratio", cfg.Tracing.SampleRatio).Msg("tracing on")
+	}
 	if s.Keys().Insecure {
 		log.Warn().Msg("PAYGW_SECRET_KEY is not set: merchant secrets are sealed with the built-in development key")
 	}
@@ -101,6 +119,7 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(gauge.New(s, 30*time.Second, app.Now, log)) // job outcomes and open discrepancies, for alerts
 
 	var wg sync.WaitGroup
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -220,4 +239,12 @@ func itoa(i int) string {
 		i /= 10
 	}
 	return string(b)
+}
+
+// buildVersion is the module version the binary was built from ("(devel)" in a work tree).
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.Main.Version
+	}
+	return "unknown"
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -52,23 +54,57 @@ func (o *settleOpts) Validate() error {
 	return nil
 }
 
-// settleJSON is API.md's `settle --json` shape.
+// settleJSON is API.md's `settle --json` shape, with what issue 10 added: merchant names, the
+// batches on hold, the released batches this date's payout file carries, and what was held
+// back from settlement.
 type settleJSON struct {
-	Date    string            `json:"date"`
-	Batches []settleBatchJSON `json:"batches"`
+	Date     string            `json:"date"`
+	Batches  []settleBatchJSON `json:"batches"`
+	OnHold   []onHoldJSON      `json:"on_hold"`
+	Released []string          `json:"released"`
+	HeldBack []heldBackJSON    `json:"held_back"`
+}
+
+// onHoldJSON is a batch (of any date) kept out of payout files: its merchant cannot be paid.
+type onHoldJSON struct {
+	BatchID      string    `json:"batch_id"`
+	MerchantID   string    `json:"merchant_id"`
+	MerchantName string    `json:"merchant_name"`
+	Currency     string    `json:"currency"`
+	Date         string    `json:"date"`
+	Net          int64     `json:"net"`
+	Reason       string    `json:"reason"`
+	HeldAt       time.Time `json:"held_at"`
+}
+
+// heldBackJSON is what settlement left out for a merchant, currency, kind and reason.
+type heldBackJSON struct {
+	MerchantID   string `json:"merchant_id"`
+	MerchantName string `json:"merchant_name"`
+	Currency     string `json:"currency"`
+	Kind         string `json:"kind"`
+	Reason       string `json:"reason"`
+	Count        int64  `json:"count"`
+	Amount       int64  `json:"amount"`
+}
+
+func newSettleJSON(date string) settleJSON {
+	return settleJSON{Date: date, Batches: []settleBatchJSON{}, OnHold: []onHoldJSON{}, Released: []string{}, HeldBack: []heldBackJSON{}}
 }
 
 type settleBatchJSON struct {
-	MerchantID string `json:"merchant_id"`
-	Currency   string `json:"currency"`
-	Payments   int64  `json:"payments"`
-	Refunds    int64  `json:"refunds"`
-	Gross      int64  `json:"gross"`
-	Refunded   int64  `json:"refunded"`
-	Fee        int64  `json:"fee"`
-	CarriedIn  int64  `json:"carried_in"`
-	Net        int64  `json:"net"`
-	Status     string `json:"status"`
+	MerchantID   string `json:"merchant_id"`
+	MerchantName string `json:"merchant_name"`
+	Currency     string `json:"currency"`
+	Payments     int64  `json:"payments"`
+	Refunds      int64  `json:"refunds"`
+	Gross        int64  `json:"gross"`
+	Refunded     int64  `json:"refunded"`
+	Fee          int64  `json:"fee"`
+	CarriedIn    int64  `json:"carried_in"`
+	Net          int64  `json:"net"`
+	Status       string `json:"status"`
+	HoldReason   string `json:"hold_reason,omitempty"`
 }
 
 func newSettleCmd(app *App) *cobra.Command {
@@ -80,7 +116,12 @@ func newSettleCmd(app *App) *cobra.Command {
 Per merchant and currency it settles every succeeded payment and refund with a business date up
 to the date that no batch holds yet (only reconciled ones when settle.require_reconciled), writes
 one batch with its items and ledger journal atomically, then a payout file (0600) and an Excel
-settlement report under --out. Re-running a settled date prints its batches and changes nothing.`,
+settlement report under --out. Re-running a settled date prints its batches and changes nothing.
+A merchant without a bank account, or suspended, never fails the run: its batches are kept on
+hold (left out of the payout file, listed with the reason, exit 0 with a warning) until
+merchant update/resume releases them into the next payout file (or settle payout --date D).
+The output also lists what was held back from settlement and why (not reconciled, open
+discrepancy, refund waiting for its payment), with counts and amounts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Shard = shardDefault(cmd, app, o.Shard, o.Shards)
@@ -99,7 +140,7 @@ settlement report under --out. Re-running a settled date prints its batches and 
 	f.BoolVar(&o.AllowOpenDay, "allow-open-day", false, "settle a date that has not ended yet (demos, tests)")
 	f.StringVar(&o.Out, "out", "", "directory for the payout file and report (default: settle.out_dir of the config)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object on stdout")
-	cmd.AddCommand(newMarkPaidCmd(app))
+	cmd.AddCommand(newMarkPaidCmd(app), newPayoutCmd(app))
 	return cmd
 }
 
@@ -199,15 +240,28 @@ func runSettle(ctx context.Context, app *App, o settleOpts) error {
 		}
 		if !ran {
 			if o.JSON {
-				return writeJSON(app.Stdout, settleJSON{Date: date, Batches: []settleBatchJSON{}})
+				return writeJSON(app.Stdout, newSettleJSON(date))
 			}
 			fmt.Fprintf(app.Stdout, "settle %s: another run holds the lease; nothing done: %s\n", key, skippedBecause(ctx, s, "settle", key))
 			return nil
 		}
 	}
-	app.Log.Info().Str("date", date).Int("batches", len(res.Batches)).Int("new", res.Created).Int("deferred_refunds", res.Deferred).
-		Int("skipped_merchants", res.Skipped).Bool("dry_run", o.DryRun).Str("payout_file", res.PayoutFile).
-		Str("report", res.ReportFile).Msg("settle done")
+	held := map[string]bool{}
+	for _, h := range res.OnHold {
+		held[h.MerchantID] = true
+	}
+	var heldBack int64
+	for _, h := range res.HeldBack {
+		heldBack += h.Count
+	}
+	ev := app.Log.Info()
+	if len(res.OnHold) > 0 {
+		ev = app.Log.Warn()
+	}
+	ev.Str("date", date).Int("batches", len(res.Batches)).Int("new", res.Created).Int("deferred_refunds", res.Deferred).
+		Int("skipped_merchants", res.Skipped).Int("on_hold", len(res.OnHold)).Strs("on_hold_merchants", slices.Sorted(maps.Keys(held))).
+		Int("released", len(res.Released)).Int64("held_back_items", heldBack).Bool("dry_run", o.DryRun).
+		Str("payout_file", res.PayoutFile).Str("report", res.ReportFile).Msg("settle done")
 	if o.JSON {
 		return writeJSON(app.Stdout, toSettleJSON(res))
 	}
@@ -230,26 +284,42 @@ func skippedBecause(ctx context.Context, s *store.Store, job, key string) string
 }
 
 func toSettleJSON(res settle.Outcome) settleJSON {
-	j := settleJSON{Date: res.Date, Batches: make([]settleBatchJSON, 0, len(res.Batches))}
+	j := newSettleJSON(res.Date)
 	for _, b := range res.Batches {
-		j.Batches = append(j.Batches, settleBatchJSON{MerchantID: b.MerchantID, Currency: b.Currency, Payments: b.Payments,
-			Refunds: b.Refunds, Gross: b.Gross, Refunded: b.Refunded, Fee: b.Fee, CarriedIn: b.CarriedIn, Net: b.Net, Status: b.Status})
+		j.Batches = append(j.Batches, settleBatchJSON{MerchantID: b.MerchantID, MerchantName: b.MerchantName, Currency: b.Currency,
+			Payments: b.Payments, Refunds: b.Refunds, Gross: b.Gross, Refunded: b.Refunded, Fee: b.Fee, CarriedIn: b.CarriedIn,
+			Net: b.Net, Status: b.Shown(), HoldReason: b.HoldReason})
+	}
+	for _, h := range res.OnHold {
+		j.OnHold = append(j.OnHold, onHoldJSON{BatchID: h.ID, MerchantID: h.MerchantID, MerchantName: h.MerchantName,
+			Currency: h.Currency, Date: h.Date, Net: h.Net, Reason: h.Reason, HeldAt: h.HeldAt.UTC()})
+	}
+	for _, b := range res.Released {
+		j.Released = append(j.Released, b.ID)
+	}
+	for _, h := range res.HeldBack {
+		j.HeldBack = append(j.HeldBack, heldBackJSON{MerchantID: h.MerchantID, MerchantName: h.MerchantName, Currency: h.Currency,
+			Kind: h.Kind, Reason: h.Reason, Count: h.Count, Amount: h.Amount})
 	}
 	return j
 }
 
 func printSettle(w io.Writer, res settle.Outcome, dry bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "MERCHANT\tCURRENCY\tPAYMENTS\tREFUNDS\tGROSS\tREFUNDED\tFEE\tCARRIED IN\tNET\tSTATUS\tBATCH\t")
+	fmt.Fprintln(tw, "MERCHANT\tNAME\tCURRENCY\tPAYMENTS\tREFUNDS\tGROSS\tREFUNDED\tFEE\tCARRIED IN\tNET\tSTATUS\tBATCH\t")
 	for _, b := range res.Batches {
 		c := money.Currency(b.Currency)
 		id := b.ID
 		if dry && b.New {
 			id = "(dry run)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", b.MerchantID, b.Currency, b.Payments, b.Refunds,
+		status := b.Shown()
+		if b.HoldReason != "" {
+			status = "on hold"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", b.MerchantID, b.MerchantName, b.Currency, b.Payments, b.Refunds,
 			money.Format(b.Gross, c), money.Format(b.Refunded, c), money.Format(b.Fee, c), money.Format(b.CarriedIn, c),
-			money.Format(b.Net, c), b.Status, id)
+			money.Format(b.Net, c), status, id)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%s: %d batches, %d new", res.Date, len(res.Batches), res.Created)
@@ -260,8 +330,42 @@ func printSettle(w io.Writer, res settle.Outcome, dry bool) {
 		fmt.Fprintf(w, ", %d refunds wait for their payment", res.Deferred)
 	}
 	fmt.Fprintln(w)
+	printHolds(w, res)
+	if len(res.HeldBack) > 0 {
+		fmt.Fprintln(w, "held back from settlement (up to "+res.Date+"):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  MERCHANT\tNAME\tCURRENCY\tKIND\tREASON\tCOUNT\tAMOUNT")
+		for _, h := range res.HeldBack {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%s\n", h.MerchantID, h.MerchantName, h.Currency, h.Kind,
+				settle.HeldBackText(h.Reason), h.Count, money.Format(h.Amount, money.Currency(h.Currency)))
+		}
+		tw.Flush()
+	}
 	if res.PayoutFile != "" {
-		fmt.Fprintf(w, "payout file: %s\nreport:      %s\n", res.PayoutFile, res.ReportFile)
+		fmt.Fprintf(w, "payout file: %s\n", res.PayoutFile)
+	}
+	if res.ReportFile != "" {
+		fmt.Fprintf(w, "report:      %s\n", res.ReportFile)
+	}
+}
+
+// printHolds lists the batches on hold and those released into this payout file.
+func printHolds(w io.Writer, res settle.Outcome) {
+	if len(res.OnHold) > 0 {
+		fmt.Fprintf(w, "on hold, left out of the payout file (%d):\n", len(res.OnHold))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, h := range res.OnHold {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s %s\t%s\n", h.ID, h.MerchantID, h.MerchantName, h.Date,
+				money.Format(h.Net, money.Currency(h.Currency)), h.Currency, settle.ReasonText(h.Reason))
+		}
+		tw.Flush()
+	}
+	if len(res.Released) > 0 {
+		fmt.Fprintf(w, "released from hold, in this payout file (%d):\n", len(res.Released))
+		for _, b := range res.Released {
+			fmt.Fprintf(w, "  %s %s %s %s %s %s\n", b.ID, b.MerchantID, b.MerchantName, b.Date,
+				money.Format(b.Net, money.Currency(b.Currency)), b.Currency)
+		}
 	}
 }
 
@@ -339,7 +443,8 @@ func runMarkPaid(ctx context.Context, app *App, o markPaidOpts) error {
 		}
 		b, changed, err := settle.MarkPaid(ctx, s, r.BatchID, r.BankRef, app.Now())
 		if err != nil {
-			if errors.Is(err, store.ErrNotFound) || errors.Is(err, settle.ErrNothingToPay) || errors.Is(err, settle.ErrPaidOther) {
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, settle.ErrNothingToPay) || errors.Is(err, settle.ErrPaidOther) ||
+				errors.Is(err, settle.ErrOnHold) {
 				err = fmt.Errorf("batch %s: %w", r.BatchID, err)
 				if o.File != "" {
 					err = fmt.Errorf("%s:%d: %w", o.File, r.Line, err)
@@ -369,5 +474,72 @@ func runMarkPaid(ctx context.Context, app *App, o markPaidOpts) error {
 	if len(errs) > 0 {
 		return &UsageError{Err: errors.Join(errs...)}
 	}
+	return nil
+}
+
+type payoutOpts struct {
+	Date, Merchant, Out string
+	JSON                bool
+}
+
+func newPayoutCmd(app *App) *cobra.Command {
+	var o payoutOpts
+	cmd := &cobra.Command{
+		Use:   "payout",
+		Short: "Regenerate a date's payout file, with the batches released from hold since",
+		Long: `payout writes the payout file of --date again from the database: the date's batches awaiting
+payout that are not on hold, plus batches of earlier dates whose hold was lifted (bank account
+added, merchant resumed) and that no other date's payout file carries yet; those are claimed
+for this date, so a released batch is in exactly one payout file. Paid batches are left out.
+Batches whose merchant cannot be paid are put on hold and listed. A batch is paid once
+whatever files list it: mark-paid is idempotent per batch.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPayout(cmd.Context(), app, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Date, "date", "", "business date of the payout file, YYYY-MM-DD (default: yesterday in the settlement timezone)")
+	f.StringVar(&o.Merchant, "merchant", "", "only this merchant's batches (file payout_D_merchant-ID.csv)")
+	f.StringVar(&o.Out, "out", "", "directory for the payout file (default: settle.out_dir of the config)")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object on stdout")
+	return cmd
+}
+
+func runPayout(ctx context.Context, app *App, o payoutOpts) error {
+	cfg, err := app.Cfg()
+	if err != nil {
+		return err
+	}
+	date, err := app.Date(o.Date, cfg)
+	if err != nil {
+		return err
+	}
+	out := o.Out
+	if out == "" {
+		out = cfg.Settle.OutDir
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return Usagef("--out %s: %v", out, err)
+	}
+	s, err := app.Store(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := settle.Payout(ctx, s, settle.Options{Date: date, Merchant: o.Merchant, OutDir: out, Now: app.Now,
+		Log: app.Log.With().Str("component", "settle").Logger()})
+	if errors.Is(err, settle.ErrUnknownMerchant) {
+		return Usagef("--merchant: %v", err)
+	}
+	if err != nil {
+		return err
+	}
+	app.Log.Info().Str("date", date).Int("on_hold", len(res.OnHold)).Int("released", len(res.Released)).
+		Str("payout_file", res.PayoutFile).Msg("payout file written")
+	if o.JSON {
+		return writeJSON(app.Stdout, toSettleJSON(res))
+	}
+	printHolds(app.Stdout, res)
+	fmt.Fprintf(app.Stdout, "payout file: %s\n", res.PayoutFile)
 	return nil
 }

@@ -199,11 +199,13 @@ func (db *cliDB) seedDay() {
 	db.pay("pay_c1", "mch_c", 500, cliAt("2026-11-21", 1))
 }
 
-// wantSettleDay is seedDay's settlement of settleDay as API.md's JSON: mch_a fees 60 + 15
-// (2550 × 0.6% = 15.3) − 15 returned (2500/10000 of 60); mch_b's refund returns its whole fee.
+// wantSettleDay is seedDay's settlement of settleDay as API.md's JSON (with issue 10's added
+// fields: merchant names, on_hold, released, held_back): mch_a fees 60 + 15 (2550 × 0.6% =
+// 15.3) − 15 returned (2500/10000 of 60); mch_b's refund returns its whole fee.
 const wantSettleDay = `{"date":"2026-11-20","batches":[` +
-	`{"merchant_id":"mch_a","currency":"CNY","payments":2,"refunds":1,"gross":12550,"refunded":2500,"fee":60,"carried_in":0,"net":9990,"status":"settled"},` +
-	`{"merchant_id":"mch_b","currency":"CNY","payments":1,"refunds":1,"gross":300,"refunded":300,"fee":0,"carried_in":0,"net":0,"status":"carried"}]}`
+	`{"merchant_id":"mch_a","merchant_name":"Shop mch_a","currency":"CNY","payments":2,"refunds":1,"gross":12550,"refunded":2500,"fee":60,"carried_in":0,"net":9990,"status":"settled"},` +
+	`{"merchant_id":"mch_b","merchant_name":"Shop mch_b","currency":"CNY","payments":1,"refunds":1,"gross":300,"refunded":300,"fee":0,"carried_in":0,"net":0,"status":"carried"}],` +
+	`"on_hold":[],"released":[],"held_back":[]}`
 
 func TestSettleJSONShapeAndRerun(t *testing.T) {
 	eachCLIDB(t, func(t *testing.T, db *cliDB) {
@@ -212,19 +214,19 @@ func TestSettleJSONShapeAndRerun(t *testing.T) {
 		if got := strings.TrimSpace(out); got != wantSettleDay {
 			t.Fatalf("settle --json:\n got %s\nwant %s", got, wantSettleDay)
 		}
-		// Exactly API.md's keys, no more.
+		// API.md's keys, plus the fields issue 10 added (fields may be added, never renamed).
 		var shape map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(out), &shape); err != nil {
 			t.Fatal(err)
 		}
-		if ks := mapKeys(shape); !slices.Equal(ks, []string{"batches", "date"}) {
+		if ks := mapKeys(shape); !slices.Equal(ks, []string{"batches", "date", "held_back", "on_hold", "released"}) {
 			t.Errorf("top-level keys %v", ks)
 		}
 		var bs []map[string]any
 		if err := json.Unmarshal(shape["batches"], &bs); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"carried_in", "currency", "fee", "gross", "merchant_id", "net", "payments", "refunded", "refunds", "status"}
+		want := []string{"carried_in", "currency", "fee", "gross", "merchant_id", "merchant_name", "net", "payments", "refunded", "refunds", "status"}
 		for _, b := range bs {
 			if ks := mapKeys(b); !slices.Equal(ks, want) {
 				t.Errorf("batch keys %v, want %v", ks, want)

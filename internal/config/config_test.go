@@ -64,12 +64,18 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"channels:\n  s:\n    fee_rate_bps: 10001", "channels.s.fee_rate_bps"},
 		{"channels:\n  s:\n    kind: carrier-pigeon", "channels.s.kind"},
 		{"channels:\n  s:\n    pay_methods: [cash]", "channels.s.pay_methods[0]"},
+		{"channels:\n  s:\n    pay_methods: [wallet_jsapi]", "channels.s.pay_methods[0]"}, // the sandbox kind refuses it
+		{"channels:\n  s:\n    mchid: \"1900000109\"", "channels.s.mchid"},                // not a sandbox key
+		{"channels:\n  s:\n    url: ftp://x", "channels.s.url"},
 		{"channels:\n  s:\n    format: mapped", "channels.s.mapping"},
 		{"routing:\n  wallet_qr:\n    - {channel: nope}", "routing.wallet_qr[0].channel"},
 		{"routing:\n  wallet_qr:\n    - {channel: sandbox, min_amount: 10, max_amount: 5}", "routing.wallet_qr[0].max_amount"},
 		{"routing:\n  wallet_qr:\n    - {channel: sandbox, currencies: [XYZ]}", "routing.wallet_qr[0].currencies[0]"},
 		{"risk:\n  blocked_client_ips: [not-an-ip]", "risk.blocked_client_ips[0]"},
 		{"risk:\n  max_amount: -1", "risk.max_amount"},
+		{"risk:\n  max_amount: 100000000001", "risk.max_amount"},
+		{"risk:\n  merchant_daily_cap: 100000000001", "risk.merchant_daily_cap"},
+		{"routing:\n  wallet_qr:\n    - {channel: sandbox, max_amount: 100000000001}", "routing.wallet_qr[0].max_amount"},
 		{"notify:\n  schedule: [15s, 0s]", "notify.schedule[1]"},
 		{"notify:\n  timeout: 30s", "notify.timeout"},
 		{"sweeper:\n  schedule: [-1m]", "sweeper.schedule[0]"},
@@ -102,5 +108,28 @@ func TestLoadFixtures(t *testing.T) {
 	c, err := Load("")
 	if err != nil || c.Channels["sandbox"] == nil {
 		t.Fatal("empty path is the defaults")
+	}
+}
+
+// TestRiskDefaults: the defaults README documents are the real ones: max_amount 5,000,000 minor
+// units and routes that take CNY only; the limits may go up to money.MaxAmount and no further.
+func TestRiskDefaults(t *testing.T) {
+	c, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Risk.MaxAmount != 5_000_000 || c.Risk.DailyCap != 0 || c.Risk.PayerVelocity != 0 || c.Risk.VelocityWindow.D() != time.Hour {
+		t.Fatalf("risk defaults %+v", c.Risk)
+	}
+	for method, routes := range c.Routing {
+		for _, r := range routes {
+			if len(r.Currencies) != 1 || r.Currencies[0] != "CNY" {
+				t.Errorf("default route %s %s currencies %v, want [CNY]", method, r.Channel, r.Currencies)
+			}
+		}
+	}
+	c, err = Parse([]byte("risk:\n  max_amount: 100000000000\n  merchant_daily_cap: 100000000000\n"))
+	if err != nil || c.Risk.MaxAmount != 100_000_000_000 {
+		t.Fatalf("max_amount at money.MaxAmount: %v %+v", err, c.Risk)
 	}
 }

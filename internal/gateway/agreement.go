@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/paygw"
@@ -28,11 +29,14 @@ func (g *Service) SignAgreement(ctx context.Context, merchantID string, req Sign
 		return paygw.Agreement{}, false, paygw.Errorf(paygw.CodeNoChannelAvailable, "no channel available for %s", pm)
 	}
 	now := g.now()
+	// Findable by the sweeper from the moment it is stored: if this process dies before the
+	// channel answers, the sweeper asks the channel what became of it.
+	first := now.Add(g.cfg.Sweeper.Schedule[0].D())
 	a := paygw.Agreement{
 		ID: paygw.NewID("agr"), MerchantID: merchantID, OutAgreementNo: req.OutAgreementNo, PayMethod: pm,
 		Status: paygw.AgreementPending, Channel: cands[0], PayerName: req.Payer.Name,
 		AccountMasked: paygw.MaskAccount(req.Payer.AccountNo), PhoneMasked: paygw.MaskPhone(req.Payer.Phone),
-		AccountToken: token, CreatedAt: store.Now(now), UpdatedAt: store.Now(now),
+		AccountToken: token, CreatedAt: store.Now(now), UpdatedAt: store.Now(now), NextQueryAt: &first,
 	}
 	if err := g.store.InsertAgreement(ctx, a); err != nil {
 		if store.IsUnique(err, store.AgreementOutNoKey...) {
@@ -44,6 +48,9 @@ func (g *Service) SignAgreement(ctx context.Context, merchantID string, req Sign
 		}
 		return paygw.Agreement{}, false, err
 	}
+	// The agreement is recorded: from here the channel call and its outcome are seen through even
+	// if the merchant disconnects (bounded by the channel adapter's timeout), as for payments.
+	ctx = context.WithoutCancel(ctx)
 	ch, err := g.channel(a.Channel)
 	if err != nil {
 		return a, true, err
@@ -55,16 +62,31 @@ func (g *Service) SignAgreement(ctx context.Context, merchantID string, req Sign
 			AccountNo: req.Payer.AccountNo, Phone: req.Payer.Phone})
 		return e
 	})
-	to := paygw.AgreementActive
-	if err != nil || res.Status != channel.StatusSucceeded {
-		to = paygw.AgreementTerminated
+	switch {
+	case err == nil && res.Status == channel.StatusSucceeded:
+		err = g.finishAgreement(ctx, a, paygw.AgreementActive, res.AgreementNo)
+	case err == nil && res.Status == channel.StatusProcessing:
+		// The payer signs at the channel: pending until the channel says otherwise (its
+		// callback, or the sweeper's query at the scheduled time).
+	case err == nil || notExecuted(err):
 		g.logger(ctx).Info().Str("agreement_id", a.ID).Err(err).Str("reason", res.Reason).Msg("agreement refused by the channel")
+		err = g.finishAgreement(ctx, a, paygw.AgreementTerminated, res.AgreementNo)
+	default:
+		// Unknown outcome: the channel may have bound the account. It stays pending; the sweeper
+		// queries it at its scheduled time.
+		g.logger(ctx).Warn().Str("agreement_id", a.ID).Err(err).Msg("agreement outcome unknown; will query")
+		err = nil
 	}
-	if _, uerr := g.store.UpdateAgreementStatus(ctx, a.ID, paygw.AgreementPending, to, res.AgreementNo, g.now()); uerr != nil {
-		return a, true, uerr
+	if err != nil {
+		return a, true, err
 	}
 	out, gerr := g.store.GetMerchantAgreement(ctx, merchantID, a.ID)
 	return out, true, gerr
+}
+
+func (g *Service) finishAgreement(ctx context.Context, a paygw.Agreement, to paygw.AgreementStatus, channelNo string) error {
+	_, err := g.store.UpdateAgreementStatus(ctx, a.ID, paygw.AgreementPending, to, channelNo, g.now())
+	return err
 }
 
 // idempotentAgreement answers a repeated sign request: the same account and method get the
@@ -105,4 +127,50 @@ func (g *Service) TerminateAgreement(ctx context.Context, merchantID, id string)
 		return a, err
 	}
 	return g.GetAgreement(ctx, merchantID, id)
+}
+
+// agreementNotFoundAfter is how old a pending agreement must be before a channel's not_found
+// makes it terminated: earlier, the query may have overtaken the sign request.
+const agreementNotFoundAfter = 10 * time.Minute
+
+// sweepAgreement asks the channel what became of a pending agreement whose sign answer was lost.
+func (g *Service) sweepAgreement(ctx context.Context, a paygw.Agreement) {
+	log := g.logger(ctx).With().Str("agreement_id", a.ID).Str("channel", a.Channel).Logger()
+	ch, err := g.channel(a.Channel)
+	if err != nil {
+		log.Error().Err(err).Msg("agreement on an unconfigured channel")
+		_ = g.store.ScheduleAgreementQuery(ctx, a.ID, g.nextQuery(a.QueryCount), a.QueryCount+1, g.now())
+		return
+	}
+	q, ok := ch.(channel.AgreementQuerier)
+	if !ok {
+		log.Warn().Msg("channel cannot query agreements; the agreement stays pending")
+		_ = g.store.ScheduleAgreementQuery(ctx, a.ID, g.nextQuery(a.QueryCount), a.QueryCount+1, g.now())
+		return
+	}
+	var res channel.AgreementResult
+	err = g.router.Call(ctx, a.Channel, "query_agreement", func() error {
+		var e error
+		res, e = q.QueryAgreement(ctx, a.ID)
+		return e
+	})
+	switch {
+	case err != nil:
+		log.Warn().Err(err).Msg("agreement query failed; will retry")
+	case res.Status == channel.StatusSucceeded && res.AgreementNo != "":
+		if err := g.finishAgreement(ctx, a, paygw.AgreementActive, res.AgreementNo); err == nil {
+			g.metrics.sweeperChecks.WithLabelValues("agreement", "active").Inc()
+			log.Info().Msg("agreement resolved by query: active")
+			return
+		}
+	case res.Status == channel.StatusFailed, res.Status == channel.StatusClosed,
+		res.Status == channel.StatusNotFound && g.now().Sub(a.CreatedAt) > agreementNotFoundAfter:
+		if err := g.finishAgreement(ctx, a, paygw.AgreementTerminated, res.AgreementNo); err == nil {
+			g.metrics.sweeperChecks.WithLabelValues("agreement", "terminated").Inc()
+			log.Info().Str("status", string(res.Status)).Msg("agreement resolved by query: terminated")
+			return
+		}
+	}
+	g.metrics.sweeperChecks.WithLabelValues("agreement", "pending").Inc()
+	_ = g.store.ScheduleAgreementQuery(ctx, a.ID, g.nextQuery(a.QueryCount), a.QueryCount+1, g.now())
 }

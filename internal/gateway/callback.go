@@ -3,16 +3,20 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/trace"
 )
 
 // HandleCallback verifies and applies a channel's asynchronous notification and answers in the
 // channel's protocol. Duplicate and out-of-order callbacks are no-ops (compare-and-set).
 func (g *Service) HandleCallback(ctx context.Context, channelName string, header http.Header, body []byte, w http.ResponseWriter) {
+	ctx, span := trace.Start(ctx, "callback", trace.Channel.String(channelName))
+	defer span.End()
 	ch, ok := g.channels.Get(channelName)
 	if !ok {
 		http.Error(w, "unknown channel", http.StatusNotFound)
@@ -27,6 +31,12 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 	}
 	err = g.applyCallback(ctx, channelName, cb)
 	switch {
+	case errors.Is(err, errCallbackMismatch):
+		// Verified, but not what we asked for: believe nothing, change nothing; the channel
+		// retries and the query or reconciliation settles the truth.
+		g.metrics.callbacks.WithLabelValues(channelName, "rejected").Inc()
+		g.logger(ctx).Warn().Str("channel", channelName).Err(err).Msg("callback does not match our record")
+		ch.CallbackAck(w, false)
 	case errors.Is(err, store.ErrNotFound):
 		// Not ours (or not any more): acknowledge so the channel stops; reconciliation will see it.
 		g.metrics.callbacks.WithLabelValues(channelName, "unknown").Inc()
@@ -42,6 +52,9 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 	}
 }
 
+// errCallbackMismatch is a verified callback whose amount is not the one we recorded.
+var errCallbackMismatch = errors.New("callback does not match our record")
+
 func (g *Service) applyCallback(ctx context.Context, channelName string, cb channel.Callback) error {
 	switch cb.Kind {
 	case channel.CallbackPayment:
@@ -51,6 +64,9 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		}
 		if p.Channel != channelName {
 			return store.ErrNotFound
+		}
+		if cb.Payment.Amount != 0 && cb.Payment.Amount != p.Amount {
+			return fmt.Errorf("%w: payment %s: callback amount %d, ours %d", errCallbackMismatch, p.ID, cb.Payment.Amount, p.Amount)
 		}
 		if p.Status.Final() {
 			return nil // a duplicate or late callback: nothing to change, no write needed
@@ -68,6 +84,9 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		}
 		if r.Channel != channelName {
 			return store.ErrNotFound
+		}
+		if cb.Refund.Amount != 0 && cb.Refund.Amount != r.Amount {
+			return fmt.Errorf("%w: refund %s: callback amount %d, ours %d", errCallbackMismatch, r.ID, cb.Refund.Amount, r.Amount)
 		}
 		if r.Status != paygw.RefundProcessing {
 			return nil

@@ -145,6 +145,9 @@ func (g *Service) Authenticate(ctx context.Context, a Auth) (*Nonce, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, paygw.Errorf(paygw.CodeUnknownMerchant, "unknown merchant")
 	}
+	if errors.Is(err, store.ErrMerchantSuspended) {
+		return nil, paygw.Errorf(paygw.CodeMerchantSuspended, "merchant is suspended; contact the platform operator")
+	}
 	if err != nil {
 		return nil, err
 	}

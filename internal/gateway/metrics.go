@@ -36,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "paygw_channel_callbacks_total", Help: "Channel callbacks by channel and result.",
 		}, []string{"channel", "result"}),
 		sweeperChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "paygw_sweeper_checks_total", Help: "Active queries of unfinished payments and refunds by result.",
+			Name: "paygw_sweeper_checks_total", Help: "Active queries of unfinished payments, refunds and agreements by result.",
 		}, []string{"kind", "result"}),
 	}
 	if reg != nil {

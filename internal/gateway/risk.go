@@ -52,7 +52,9 @@ func rejected(rule, format string, args ...any) error {
 	return e
 }
 
-// Check returns a risk_rejected error naming the rule, or nil.
+// Check returns a risk_rejected error naming the rule, or nil. The merchant daily cap is not
+// checked here: it is reserved in the create's own transaction (reserveDailyCap), where a
+// counter row makes it exact under concurrency.
 func (r *Risk) Check(ctx context.Context, in RiskInput) error {
 	if ip, err := netip.ParseAddr(in.ClientIP); err == nil {
 		for _, n := range r.nets {
@@ -67,19 +69,6 @@ func (r *Risk) Check(ctx context.Context, in RiskInput) error {
 	if r.cfg.MaxAmount > 0 && in.Amount > r.cfg.MaxAmount {
 		return rejected("max_amount", "amount %d exceeds the per-transaction maximum %d", in.Amount, r.cfg.MaxAmount)
 	}
-	if r.cfg.DailyCap > 0 {
-		start, end, err := paygw.DayBounds(paygw.BusinessDate(in.Now, r.loc), r.loc)
-		if err != nil {
-			return err
-		}
-		vol, err := r.store.MerchantVolume(ctx, in.MerchantID, in.Currency, start, end)
-		if err != nil {
-			return err
-		}
-		if vol+in.Amount > r.cfg.DailyCap {
-			return rejected("merchant_daily_cap", "today's volume would exceed the daily cap %d", r.cfg.DailyCap)
-		}
-	}
 	if r.cfg.PayerVelocity > 0 && in.PayerAccount != "" {
 		n, err := r.store.PayerCount(ctx, in.MerchantID, in.PayerAccount, in.Now.Add(-r.cfg.VelocityWindow.D()))
 		if err != nil {
@@ -88,6 +77,26 @@ func (r *Risk) Check(ctx context.Context, in RiskInput) error {
 		if n >= r.cfg.PayerVelocity {
 			return rejected("payer_velocity", "payer made %d payments within %s", n, r.cfg.VelocityWindow.D())
 		}
+	}
+	return nil
+}
+
+// errDailyCap is the daily cap's refusal inside the create transaction.
+var errDailyCap = rejected("merchant_daily_cap", "today's volume would exceed the merchant daily cap")
+
+// reserveDailyCap counts a payment against its merchant's daily cap in the create's
+// transaction; errDailyCap when it does not fit. The cap counts attempted amounts: a payment
+// counts from its creation until it fails or closes (then its amount is released).
+func (r *Risk) reserveDailyCap(ctx context.Context, tx *store.Tx, p paygw.Payment, now time.Time) error {
+	if r.cfg.DailyCap <= 0 {
+		return nil
+	}
+	ok, err := tx.ReserveDailyCap(ctx, p.ID, p.MerchantID, paygw.BusinessDate(now, r.loc), string(p.Currency), p.Amount, r.cfg.DailyCap)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errDailyCap
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/config"
 	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/trace"
 )
 
 // Router picks channels for a payment by config's routing rules (priority, weight, amount
@@ -67,8 +68,8 @@ func (r *Router) Candidates(method paygw.PayMethod, amount int64, currency, only
 		if amount < rt.MinAmount || (rt.MaxAmount > 0 && amount > rt.MaxAmount) {
 			continue
 		}
-		if len(rt.Currencies) > 0 && !contains(rt.Currencies, currency) {
-			continue
+		if currency != "" && len(rt.Currencies) > 0 && !contains(rt.Currencies, currency) {
+			continue // "" (an agreement) has no currency of its own
 		}
 		if b := r.breakers[rt.Channel]; b != nil && b.State() == gobreaker.StateOpen {
 			continue
@@ -86,6 +87,43 @@ func (r *Router) Candidates(method paygw.PayMethod, amount int64, currency, only
 		i = j
 	}
 	return out
+}
+
+// Unroutable explains why no route could ever take a payment, breakers aside: no route for
+// the pay method (unsupported_pay_method), none for the currency (invalid_request naming the
+// currency) or none for the amount (invalid_amount). nil: some route would take it, so an empty
+// candidate list means every such channel's breaker is open (no_channel_available).
+func (r *Router) Unroutable(method paygw.PayMethod, amount int64, currency, only string) error {
+	routes := r.routes[method]
+	if only != "" {
+		var mine []config.Route
+		for _, rt := range routes {
+			if rt.Channel == only {
+				mine = append(mine, rt)
+			}
+		}
+		routes = mine
+	}
+	if len(routes) == 0 {
+		return paygw.Errorf(paygw.CodeUnsupportedPayMethod, "pay_method: no channel is configured for %s", method)
+	}
+	currencyOK, amountOK := false, false
+	for _, rt := range routes {
+		if len(rt.Currencies) > 0 && !contains(rt.Currencies, currency) {
+			continue
+		}
+		currencyOK = true
+		if amount >= rt.MinAmount && (rt.MaxAmount == 0 || amount <= rt.MaxAmount) {
+			amountOK = true
+		}
+	}
+	switch {
+	case !currencyOK:
+		return paygw.Errorf(paygw.CodeInvalidRequest, "currency: no channel takes %s payments in %s", method, currency)
+	case !amountOK:
+		return paygw.Errorf(paygw.CodeInvalidAmount, "amount: %d is outside every %s channel's amount range for %s", amount, method, currency)
+	}
+	return nil
 }
 
 // weighted orders one priority group by weighted random sampling without replacement.
@@ -125,7 +163,9 @@ func contains(ss []string, s string) bool {
 // Call runs a channel operation through the channel's breaker, timing it. An open breaker
 // answers gobreaker.ErrOpenState without calling: a definite non-execution. A call that failed
 // because ctx ended says nothing about the channel's health and is not counted.
-func (r *Router) Call(ctx context.Context, name, op string, f func() error) error {
+func (r *Router) Call(ctx context.Context, name, op string, f func() error) (err error) {
+	_, span := trace.Start(ctx, "channel."+op, trace.Channel.String(name))
+	defer func() { trace.End(span, err) }()
 	b := r.breakers[name]
 	start := time.Now()
 	call := func() error {
@@ -135,7 +175,6 @@ func (r *Router) Call(ctx context.Context, name, op string, f func() error) erro
 		}
 		return err
 	}
-	var err error
 	if b == nil {
 		err = call()
 	} else {
@@ -154,7 +193,10 @@ func (r *Router) BreakerOpen(name string) bool {
 }
 
 // notExecuted reports whether err proves the channel did not execute the request, so another
-// channel may be tried: a decline, or a breaker that refused to call.
+// channel may be tried: channel.ErrDeclined (not sent, or refused as a request), or a breaker
+// that refused to call. A payer's decline is not an error: adapters answer it as a result with
+// status failed, the payment's outcome (DESIGN.md §5), which neither fails over nor counts
+// against the breaker.
 func notExecuted(err error) bool {
 	return errors.Is(err, channel.ErrDeclined) || errors.Is(err, gobreaker.ErrOpenState) ||
 		errors.Is(err, gobreaker.ErrTooManyRequests)

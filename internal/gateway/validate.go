@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -27,6 +29,13 @@ type CreatePayment struct {
 	ExpiresIn   *int64          `json:"expires_in"`
 	AgreementID *string         `json:"agreement_id"`
 	Metadata    json.RawMessage `json:"metadata"`
+	Payer       *PaymentPayer   `json:"payer"`
+	ClientIP    string          `json:"client_ip"` // the payer's IP address (wallet_h5 sends it to the channel)
+}
+
+// PaymentPayer identifies the payer of a payment to the channel.
+type PaymentPayer struct {
+	OpenID string `json:"openid"` // the payer's openid under the channel's app (wallet_jsapi)
 }
 
 // CreateRefund is the refund request body.
@@ -48,8 +57,13 @@ type SignAgreement struct {
 	} `json:"payer"`
 }
 
-// Decode reads a JSON request body strictly: one object, no unknown fields, no trailing data.
+// Decode reads a JSON request body strictly: one object, no unknown fields, no trailing data,
+// and text that a database can store: no NUL, no invalid UTF-8 (json would silently turn it into
+// U+FFFD), no lone surrogate escape. A bad text answers invalid_request naming its field.
 func Decode(body []byte, v any) error {
+	if err := checkBodyText(body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
@@ -101,14 +115,115 @@ func checkURL(field, s string, required bool) error {
 }
 
 func checkText(field, s string, max int) error {
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
-		return invalid(field, "at most %d characters of valid UTF-8", max)
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		return invalid(field, "must be valid UTF-8 without NUL characters")
+	}
+	if utf8.RuneCountInString(s) > max {
+		return invalid(field, "at most %d characters", max)
 	}
 	return nil
 }
 
-// amountOf parses an integer amount in minor units: a JSON number, positive, no fraction, no
-// exponent ("12" as a string is refused).
+// checkBodyText checks every string of a JSON object body, keys included, for text no database
+// stores faithfully (see rawTextOK) and names the field that holds it (payer.name, metadata).
+// A body that is not an object is left to the decoder's own error.
+func checkBodyText(body []byte) error {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		if !rawTextOK(body) {
+			return invalid("body", "must be valid UTF-8 without NUL characters")
+		}
+		return nil
+	}
+	keys := make([]string, 0, len(top))
+	for k := range top {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		raw := top[k]
+		field := k
+		var nested map[string]json.RawMessage
+		if k == "payer" && json.Unmarshal(raw, &nested) == nil {
+			for nk, nraw := range nested {
+				if !rawTextOK(nraw) {
+					return invalid("payer."+nk, "must be valid UTF-8 without NUL characters")
+				}
+			}
+		}
+		if !rawTextOK(raw) {
+			return invalid(field, "must be valid UTF-8 without NUL characters")
+		}
+	}
+	// A bad key at the top level (the values were fine).
+	if !rawTextOK(body) {
+		return invalid("body", "must be valid UTF-8 without NUL characters")
+	}
+	return nil
+}
+
+// rawTextOK reports whether raw JSON text is valid UTF-8 and has no \u0000 escape and no
+// unpaired surrogate escape: PostgreSQL refuses all three in text (a 500 before), and SQLite
+// would store them as given.
+func rawTextOK(raw []byte) bool {
+	if !utf8.Valid(raw) || bytes.IndexByte(raw, 0) >= 0 {
+		return false
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++
+		if i >= len(raw) || raw[i] != 'u' {
+			continue // \" \\ \n … (or a truncated escape, the decoder's to refuse)
+		}
+		r, ok := hex4(raw, i+1)
+		if !ok {
+			continue
+		}
+		i += 4
+		switch {
+		case r == 0:
+			return false
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return false // a low surrogate without its high half
+		case r >= 0xD800 && r <= 0xDBFF:
+			lo, ok := rune(0), false
+			if i+2 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
+				lo, ok = hex4(raw, i+3)
+			}
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return false
+			}
+			i += 6
+		}
+	}
+	return true
+}
+
+// hex4 reads the 4 hex digits of a \u escape starting at raw[i].
+func hex4(raw []byte, i int) (rune, bool) {
+	if i+4 > len(raw) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range raw[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// amountOf parses an integer amount in minor units: a JSON number, positive, at most
+// money.MaxAmount, no fraction, no exponent ("12" as a string is refused).
 func amountOf(raw json.RawMessage) (int64, error) {
 	s := string(raw)
 	if s == "" || s == "null" {
@@ -121,8 +236,8 @@ func amountOf(raw json.RawMessage) (int64, error) {
 		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount must be a positive integer in minor units (1234 = 12.34 CNY)")
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v <= 0 {
-		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount must be a positive integer in minor units")
+	if err != nil || v <= 0 || v > money.MaxAmount {
+		return 0, paygw.Errorf(paygw.CodeInvalidAmount, "amount must be a positive integer in minor units, at most %d", money.MaxAmount)
 	}
 	return v, nil
 }
@@ -142,6 +257,8 @@ type ValidPayment struct {
 	ExpiresIn   int64
 	AgreementID string
 	Metadata    json.RawMessage
+	PayerOpenID string
+	ClientIP    string // the payer's IP as the merchant gave it; "" = the request's client address
 	Hash        string
 }
 
@@ -205,9 +322,48 @@ func ValidatePayment(r CreatePayment) (ValidPayment, error) {
 		}
 		v.Metadata = buf.Bytes()
 	}
-	v.Hash = hashFields(v.OutTradeNo, fmt.Sprint(v.Amount), string(v.Currency), string(v.PayMethod), v.Subject,
-		v.NotifyURL, v.ReturnURL, fmt.Sprint(v.ExpiresIn), v.AgreementID, string(v.Metadata))
+	if r.Payer != nil {
+		v.PayerOpenID = r.Payer.OpenID
+		if err := checkOpenID(v.PayerOpenID); err != nil {
+			return v, err
+		}
+	}
+	if pm == paygw.PayMethodWalletJSAPI && v.PayerOpenID == "" {
+		return v, invalid("payer.openid", "required for %s", pm)
+	}
+	if r.ClientIP != "" {
+		ip, err := netip.ParseAddr(r.ClientIP)
+		if err != nil || ip.Zone() != "" {
+			return v, invalid("client_ip", "%q is not an IPv4 or IPv6 address", truncate(r.ClientIP, 64))
+		}
+		v.ClientIP = ip.String()
+	}
+	fields := []string{v.OutTradeNo, fmt.Sprint(v.Amount), string(v.Currency), string(v.PayMethod), v.Subject,
+		v.NotifyURL, v.ReturnURL, fmt.Sprint(v.ExpiresIn), v.AgreementID, string(v.Metadata)}
+	if v.PayerOpenID != "" || v.ClientIP != "" {
+		// Appended only when given, so requests without them keep the fingerprint they always had.
+		fields = append(fields, v.PayerOpenID, v.ClientIP)
+	}
+	v.Hash = hashFields(fields...)
 	return v, nil
+}
+
+// checkOpenID accepts a WeChat openid: 1 to 128 characters of [A-Za-z0-9_-].
+func checkOpenID(s string) error {
+	if s == "" || len(s) > 128 {
+		return invalid("payer.openid", "1 to 128 characters")
+	}
+	if strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
+		return invalid("payer.openid", "only [A-Za-z0-9_-] allowed")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // hashFields is the idempotency fingerprint of a request: the same fields give the same hash.

@@ -31,7 +31,9 @@ const Secret = "sandbox-test-secret"
 type Options struct {
 	// Sandbox options for the channel "sandbox" (Secret and GatewayURL are filled in).
 	Sandbox sandbox.Options
-	// ExtraYAML is appended to the generated config (e.g. risk rules, routing, more channels).
+	// ExtraYAML is appended to the generated config (e.g. risk rules, routing). It follows the
+	// sandboxes' sections under `channels:`, so lines indented by two spaces add channels
+	// (of any kind: they are built by their kind's factory).
 	ExtraYAML string
 	// Channels lists extra channel names served by their own sandboxes ("sandbox" always exists).
 	Channels []string
@@ -39,6 +41,16 @@ type Options struct {
 	Now func() time.Time
 	// Log receives the gateway's logs (default: discarded).
 	Log *zerolog.Logger
+	// ChannelURL, when set, gives the URL the gateway uses for a channel instead of its
+	// sandbox's (e.g. a proxy in front of it that holds or drops answers).
+	ChannelURL func(name, sandboxURL string) string
+}
+
+func (o Options) channelURL(name, sandboxURL string) string {
+	if o.ChannelURL == nil {
+		return sandboxURL
+	}
+	return o.ChannelURL(name, sandboxURL)
 }
 
 // Env is a running gateway with sandboxes.
@@ -67,7 +79,7 @@ func Start(t testing.TB, s *store.Store, o Options) *Env {
 	t.Cleanup(gw.Close)
 	e := &Env{Store: s, Server: gw, Sandboxes: map[string]*sandbox.Server{}, SandboxTS: map[string]*httptest.Server{}}
 	names := append([]string{"sandbox"}, o.Channels...)
-	yaml := fmt.Sprintf("timezone: Asia/Shanghai\npublic_url: %s\nsweeper:\n  schedule: [100ms, 200ms, 500ms]\n  interval: 50ms\nchannels:\n", gw.URL)
+	yaml := fmt.Sprintf("timezone: Asia/Shanghai\npublic_url: %s\nsweeper:\n  schedule: [100ms, 200ms, 500ms]\n  redirect_schedule: [100ms, 200ms, 500ms]\n  interval: 50ms\nchannels:\n", gw.URL)
 	for _, name := range names {
 		so := o.Sandbox
 		so.Secret = Secret
@@ -89,7 +101,7 @@ func Start(t testing.TB, s *store.Store, o Options) *Env {
 		go func() { _ = srv.Run(ctx); close(done) }()
 		t.Cleanup(func() { cancel(); <-done; ts.Close() })
 		e.Sandboxes[name], e.SandboxTS[name] = srv, ts
-		yaml += fmt.Sprintf("  %s:\n    kind: sandbox\n    url: %s\n    secret: %s\n    fee_rate_bps: 30\n    timeout: 1s\n    breaker:\n      consecutive_failures: 3\n      open_for: 1m\n", name, ts.URL, Secret)
+		yaml += fmt.Sprintf("  %s:\n    kind: sandbox\n    url: %s\n    secret: %s\n    fee_rate_bps: 30\n    timeout: 1s\n    breaker:\n      consecutive_failures: 3\n      open_for: 1m\n", name, o.channelURL(name, ts.URL), Secret)
 	}
 	yaml += o.ExtraYAML
 	cfg, err := config.Parse([]byte(yaml))
@@ -97,13 +109,17 @@ func Start(t testing.TB, s *store.Store, o Options) *Env {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
 	e.Config = cfg
+	// Every online channel of the config, built by its kind's factory (as `paygw serve` does):
+	// the sandboxes above and whatever ExtraYAML adds (e.g. a wechatpay channel on a simulator).
 	var chs []channel.Channel
-	for _, name := range names {
-		ch, err := sandbox.NewChannel(name, e.SandboxTS[name].URL, Secret, sandbox.WithTimeout(cfg.Channels[name].Timeout.D()))
+	for _, name := range cfg.ChannelNames() {
+		ch, err := channel.Build(cfg.Channels[name].Section())
 		if err != nil {
 			t.Fatal(err)
 		}
-		chs = append(chs, ch)
+		if ch != nil {
+			chs = append(chs, ch)
+		}
 	}
 	reg, err := channel.NewRegistry(chs...)
 	if err != nil {

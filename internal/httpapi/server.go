@@ -24,6 +24,10 @@ import (
 	"github.com/paygw/paygw/internal/api"
 	"github.com/paygw/paygw/internal/gateway"
 	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/trace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // statusOf is the single code → HTTP status table.
@@ -36,6 +40,7 @@ var statusOf = map[paygw.Code]int{
 	paygw.CodeReplayedNonce:        http.StatusUnauthorized,
 	paygw.CodeUnknownMerchant:      http.StatusUnauthorized,
 	paygw.CodeRiskRejected:         http.StatusForbidden,
+	paygw.CodeMerchantSuspended:    http.StatusForbidden,
 	paygw.CodeNotFound:             http.StatusNotFound,
 	paygw.CodeIdempotencyConflict:  http.StatusConflict,
 	paygw.CodeInvalidState:         http.StatusConflict,
@@ -235,7 +240,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		l := s.log.With().Str("request_id", id).Logger()
 		st := &reqState{}
-		ctx := l.WithContext(context.WithValue(context.WithValue(r.Context(), keyRequestID, id), keyLog, &l))
+		ctx := trace.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := trace.Start(ctx, methodLabel(r.Method), trace.RequestID.String(id))
+		ctx = l.WithContext(context.WithValue(context.WithValue(ctx, keyRequestID, id), keyLog, &l))
 		ctx = context.WithValue(ctx, keyState, st)
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w}
@@ -252,6 +259,12 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			}
 			method := methodLabel(r.Method)
 			d := time.Since(start)
+			span.SetName(route)
+			span.SetAttributes(attribute.Int("http.response.status_code", rec.status), trace.MerchantID.String(st.merchant))
+			if rec.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rec.status))
+			}
+			span.End()
 			s.metrics.observe(route, method, rec.status, d)
 			if route == "GET /metrics" || route == "GET /healthz" || route == "GET /readyz" {
 				return

@@ -16,6 +16,11 @@ const (
 	KindRefund     = "refund"     // refund succeeded
 	KindSettlement = "settlement" // settlement batch
 	KindPayout     = "payout"     // payout confirmed
+	// KindAmountAdjustment is an accepted amount mismatch (reconcile resolve --accept channel),
+	// keyed by the adjustment (recon_adjustments).
+	KindAmountAdjustment = "amount_adjustment"
+	// KindFeeAdjustment is an accepted channel fee mismatch, keyed by the adjustment.
+	KindFeeAdjustment = "fee_adjustment"
 )
 
 // Account names.
@@ -26,6 +31,10 @@ const (
 
 // ChannelReceivable is what a channel owes the platform.
 func ChannelReceivable(channel string) string { return "channel:" + channel + ":receivable" }
+
+// ChannelFeeCost is what the platform pays a channel in fees beyond what paygw expected by
+// the channel's configured rate: accepted fee mismatches post their difference here.
+func ChannelFeeCost(channel string) string { return "channel:" + channel + ":fee_cost" }
 
 // MerchantPending is what the platform owes a merchant for unsettled transactions.
 func MerchantPending(merchantID string) string { return "merchant:" + merchantID + ":pending" }
@@ -121,3 +130,30 @@ func Payout(batchID, merchantID string, cur money.Currency, net int64) (Journal,
 		Posting{MerchantPayable(merchantID), cur, net},
 		Posting{PlatformCash, cur, -net})
 }
+
+// AmountAdjustment is the journal of adjustment adjID, an accepted amount mismatch: delta is the difference for the merchant (the channel's amount − ours on a payment, ours −
+// the channel's on a refund). A positive delta debits channel receivable (the channel holds more
+// of the merchant's money) and credits merchant pending; a negative one the reverse. The
+// merchant's next settlement moves it from pending to payable like any payment.
+func AmountAdjustment(adjID, channel, merchantID string, cur money.Currency, delta int64) (Journal, error) {
+	if delta == 0 || delta == minInt64 {
+		return Journal{}, fmt.Errorf("amount adjustment %s: delta %d", adjID, delta)
+	}
+	return NewJournal(KindAmountAdjustment, adjID,
+		Posting{ChannelReceivable(channel), cur, delta},
+		Posting{MerchantPending(merchantID), cur, -delta})
+}
+
+// FeeAdjustment is the journal of adjustment adjID, an accepted fee mismatch: delta is how much more the platform pays the channel in fees than expected (negative: less). The
+// channel keeps it out of what it remits, so it is debited to channel fee cost and credited to
+// channel receivable. Merchant accounts are untouched: the merchant's fee follows its own plan.
+func FeeAdjustment(adjID, channel string, cur money.Currency, delta int64) (Journal, error) {
+	if delta == 0 || delta == minInt64 {
+		return Journal{}, fmt.Errorf("fee adjustment %s: delta %d", adjID, delta)
+	}
+	return NewJournal(KindFeeAdjustment, adjID,
+		Posting{ChannelFeeCost(channel), cur, delta},
+		Posting{ChannelReceivable(channel), cur, -delta})
+}
+
+const minInt64 = -1 << 63

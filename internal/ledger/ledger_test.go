@@ -50,3 +50,49 @@ func TestEventJournalsBalance(t *testing.T) {
 		t.Error("payout of zero accepted")
 	}
 }
+
+// TestAdjustmentJournals: an accepted amount difference moves between the channel's receivable
+// and the merchant's pending account, an accepted fee difference between the channel's
+// receivable and our channel fee cost; zero and unrepresentable deltas are refused.
+func TestAdjustmentJournals(t *testing.T) {
+	cases := []struct {
+		name string
+		j    func() (Journal, error)
+		want map[string]int64
+	}{
+		{"amount up", func() (Journal, error) { return AmountAdjustment("pay_1", "sb", "m1", "CNY", 100) },
+			map[string]int64{"channel:sb:receivable": 100, "merchant:m1:pending": -100}},
+		{"amount down", func() (Journal, error) { return AmountAdjustment("ref_1", "sb", "m1", "CNY", -7) },
+			map[string]int64{"channel:sb:receivable": -7, "merchant:m1:pending": 7}},
+		{"fee up", func() (Journal, error) { return FeeAdjustment("pay_1", "sb", "CNY", 2) },
+			map[string]int64{"channel:sb:fee_cost": 2, "channel:sb:receivable": -2}},
+		{"fee down", func() (Journal, error) { return FeeAdjustment("pay_1", "sb", "CNY", -3) },
+			map[string]int64{"channel:sb:fee_cost": -3, "channel:sb:receivable": 3}},
+	}
+	for _, c := range cases {
+		j, err := c.j()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got := map[string]int64{}
+		for _, p := range j.Postings {
+			got[p.Account] += p.Amount
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("%s: postings %v, want %v", c.name, got, c.want)
+		}
+		for a, v := range c.want {
+			if got[a] != v {
+				t.Errorf("%s: %s = %d, want %d", c.name, a, got[a], v)
+			}
+		}
+	}
+	for _, d := range []int64{0, minInt64} {
+		if _, err := AmountAdjustment("pay_1", "sb", "m1", "CNY", d); err == nil {
+			t.Errorf("amount adjustment of %d accepted", d)
+		}
+		if _, err := FeeAdjustment("pay_1", "sb", "CNY", d); err == nil {
+			t.Errorf("fee adjustment of %d accepted", d)
+		}
+	}
+}

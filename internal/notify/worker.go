@@ -32,6 +32,7 @@ import (
 	"github.com/paygw/paygw/internal/config"
 	"github.com/paygw/paygw/internal/sign"
 	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/trace"
 )
 
 // Headers of an outgoing notification (API.md).
@@ -281,7 +282,19 @@ type outcome struct {
 }
 
 // deliver makes one attempt (unless the endpoint's breaker is open) and schedules the next.
-func (w *Worker) deliver(ctx context.Context, d store.Delivery) outcome {
+func (w *Worker) deliver(ctx context.Context, d store.Delivery) (o outcome) {
+	ctx, span := trace.Start(ctx, "notify.deliver", trace.EventID.String(d.ID), trace.MerchantID.String(d.MerchantID))
+	defer func() {
+		switch {
+		case o.deferred:
+			span.SetAttributes(trace.Outcome.String("deferred"))
+		case o.res.Delivered:
+			span.SetAttributes(trace.Outcome.String("delivered"))
+		default:
+			span.SetAttributes(trace.Outcome.String("failed"))
+		}
+		span.End()
+	}()
 	br := w.breaker(d.URL)
 	gen, ok, retry := br.allow(w.now())
 	if !ok {

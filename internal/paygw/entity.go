@@ -83,6 +83,7 @@ type Payment struct {
 	Channel        string
 	ChannelTradeNo string
 	PayURL         string
+	NextAction     *NextAction // nil when the payer has nothing to do (or the channel said nothing)
 	RefundedAmount int64
 	PayerAccount   string // masked payer account or token, never the full number
 	ClientIP       string
@@ -134,6 +135,8 @@ type Agreement struct {
 	AccountToken   string // sha256 of the full account number under a key: equality without storing it
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	NextQueryAt    *time.Time // a pending agreement's next active query (sweeper)
+	QueryCount     int
 }
 
 // Event types of merchant notifications.
@@ -164,4 +167,30 @@ type Notification struct {
 	LastStatus    int
 	CreatedAt     time.Time
 	DeliveredAt   *time.Time
+}
+
+// Next action types (API.md next_action.type).
+const (
+	NextActionRedirect = "redirect"
+	NextActionQRCode   = "qr_code"
+	NextActionJSAPI    = "jsapi"
+)
+
+// NextAction is what the merchant's front end does next for a payment awaiting its payer:
+// redirect to URL, render QRCode as a QR code, or hand JSAPI to WeixinJSBridge as is.
+type NextAction struct {
+	Type   string
+	URL    string
+	QRCode string
+	JSAPI  *JSAPIParams
+}
+
+// JSAPIParams are the signed client parameters of a WeChat JSAPI / mini-program payment.
+type JSAPIParams struct {
+	AppID     string
+	TimeStamp string
+	NonceStr  string
+	Package   string
+	SignType  string
+	PaySign   string
 }

@@ -29,6 +29,9 @@ const (
 	CodeNoChannelAvailable   Code = "no_channel_available"
 	CodeInternal             Code = "internal"
 	CodePayloadTooLarge      Code = "payload_too_large"
+	// CodeMerchantSuspended answers every API call of a suspended merchant (`paygw merchant
+	// suspend`); its money still settles, on hold.
+	CodeMerchantSuspended Code = "merchant_suspended"
 )
 
 // Error is the application error. Message is safe to show to the caller: it never holds a

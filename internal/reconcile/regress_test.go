@@ -25,7 +25,10 @@ func TestRerunKeepsAcceptedShortfallUnreconciled(t *testing.T) {
 		}
 		now := at(23, 59).Add(11 * time.Hour)
 		miss := itemOf(t, res, reconcile.MissingChannel, "pay_miss")
-		if _, err := reconcile.Resolve(ctx, s, miss.ID, reconcile.AcceptChannel, "never charged", "dave", now, sh); err != nil {
+		// Resolve refuses this today (TestResolveRefusesMissingChannel); a database may still hold
+		// such a resolution from before, written here as it was then.
+		if _, err := s.ResolveReconItem(ctx, miss.ID, store.ReconAcceptChannel, "dave", "never charged",
+			store.ResolutionReconciles(store.ReconAcceptChannel, miss.Class), now, nil); err != nil {
 			t.Fatal(err)
 		}
 		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra.Valid {

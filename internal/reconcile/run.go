@@ -42,8 +42,12 @@ type Options struct {
 	TempDir string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Progress, if set, is called every 64Ki statement rows and paygw records, with the stage
-	// ("statement", "payments", "refunds", "store", "report") and the count so far.
+	// NoItems leaves Result.Items empty: a run of a million discrepancies would hold them all in
+	// memory (the command streams them from the store with store.EachReconItem instead).
+	NoItems bool
+	// Progress, if set, is called at the start of a stage and every 64Ki rows, records or items
+	// of it, with the stage ("statement", "payments", "refunds", "lookup", "report", "store")
+	// and the count so far.
 	Progress func(stage string, n int64)
 }
 
@@ -61,7 +65,8 @@ type Result struct {
 	Run    store.ReconRun
 	Counts map[Class]int64
 	Totals []Totals
-	// Items are the run's stored discrepancies, with their ids, in id order.
+	// Items are the run's stored discrepancies, with their ids, in id order (none with
+	// Options.NoItems).
 	Items []store.ReconItem
 	// Open counts the items still open, pending excluded: what --fail-on-discrepancy looks at.
 	Open int64
@@ -142,7 +147,7 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 
 	// 1. The statement side, into the matcher's index. ~100 bytes a row on the wire is a fair guess.
 	m := NewMatcher(p, int(min(size/100, 4<<20)))
-	if err := readStatement(o, m, emit, progress); err != nil {
+	if err := readStatement(o, dateWindow{start: start, end: end, w: o.PendingWindow}, m, emit, progress); err != nil {
 		return nil, err
 	}
 	rows := int64(m.Len())
@@ -178,6 +183,7 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 	}
 
 	// 3. Rows left over: look them up beyond the window, a batch at a time.
+	progress("lookup", 0)
 	if err := lookupRest(ctx, s, o.Channel, m, emit); err != nil {
 		return nil, err
 	}
@@ -210,12 +216,13 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 		res.ReportPath = filepath.Join(o.OutDir, fmt.Sprintf("reconciliation_%s_%s_%s.xlsx", o.Channel, o.Date, runID))
 		tmpReport = res.ReportPath + ".tmp.xlsx"
 		defer os.Remove(tmpReport)
-		if err := writeReport(tmpReport, run, totals, sp); err != nil {
+		if err := writeReport(tmpReport, run, totals, sp, counter("report", progress)); err != nil {
 			return nil, err
 		}
 	}
 
 	progress("store", 0)
+	stored := counter("store", progress)
 	var turned []store.ReconRef
 	run.FinishedAt = o.Now()
 	err = s.SaveReconRun(ctx, store.ReconResult{
@@ -223,6 +230,7 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 		Each: func(item func(store.ReconItem) error, matched func(store.ReconRef) error) error {
 			turned = turned[:0] // a retried transaction iterates again
 			return sp.each(func(it *Item) error {
+				stored()
 				if it.ResolvesPending {
 					turned = append(turned, store.ReconRef{Refund: it.Kind == KindRefund, ID: internalID(it)})
 				}
@@ -249,12 +257,12 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 	}
 	res.Run = run
 	res.Run.Status = store.ReconCurrent
-	if res.Items, err = s.ListReconItems(ctx, store.ReconItemFilter{RunID: runID}); err != nil {
+	if res.Open, err = s.CountOpenReconDiscrepancies(ctx, runID); err != nil {
 		return nil, err
 	}
-	for _, it := range res.Items {
-		if it.State == store.ReconOpen && it.Class != string(Pending) {
-			res.Open++
+	if !o.NoItems {
+		if res.Items, err = s.ListReconItems(ctx, store.ReconItemFilter{RunID: runID}); err != nil {
+			return nil, err
 		}
 	}
 	return res, nil
@@ -281,7 +289,28 @@ func fileSHA256(path string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-func readStatement(o Options, m *Matcher, emit func(Item) error, progress func(string, int64)) error {
+// dateWindow is what a statement for one business date may hold: rows of the date itself, and
+// rows within the pending window of either cutoff (a payment at 23:59:50 the channel books the
+// next day). A row outside it means the file is for another date, or carries another date's rows.
+type dateWindow struct {
+	start, end time.Time
+	w          time.Duration
+}
+
+// check refuses a row dated outside the window with an error naming the file and line.
+func (d dateWindow) check(o Options, row statement.Row) error {
+	from, to := d.start.Add(-d.w), d.end.Add(d.w)
+	if !row.TradeTime.Before(from) && row.TradeTime.Before(to) {
+		return nil
+	}
+	const layout = "2006-01-02 15:04:05"
+	return &statement.Error{File: o.FileName, Line: row.Line, Field: "trade time", Msg: fmt.Sprintf(
+		"%s is outside business date %s (rows from %s to before %s, pending window %s): a statement for another date?",
+		row.TradeTime.In(o.Location).Format(layout), o.Date, from.In(o.Location).Format(layout),
+		to.In(o.Location).Format(layout), d.w)}
+}
+
+func readStatement(o Options, win dateWindow, m *Matcher, emit func(Item) error, progress func(string, int64)) error {
 	f, err := os.Open(o.File)
 	if err != nil {
 		return &InputError{Err: fmt.Errorf("statement: %w", err)}
@@ -298,6 +327,9 @@ func readStatement(o Options, m *Matcher, emit func(Item) error, progress func(s
 			return nil
 		}
 		if err != nil {
+			return &InputError{Err: err}
+		}
+		if err := win.check(o, row); err != nil {
 			return &InputError{Err: err}
 		}
 		it, dup, err := m.Add(row)
@@ -468,7 +500,18 @@ func storeItem(it *Item) store.ReconItem {
 	return r
 }
 
-func writeReport(path string, run store.ReconRun, totals []Totals, sp *spill) error {
+// counter returns a function to call once per item of a stage: it reports the count every
+// progressEvery items, so that a stage of a million items does not look stuck at 0.
+func counter(stage string, progress func(string, int64)) func() {
+	var n int64
+	return func() {
+		if n++; n%progressEvery == 0 {
+			progress(stage, n)
+		}
+	}
+}
+
+func writeReport(path string, run store.ReconRun, totals []Totals, sp *spill, tick func()) error {
 	date, _ := paygw.ParseDate(run.BusinessDate)
 	rt := make([]report.ReconTotal, 0, len(totals))
 	for _, t := range totals {
@@ -479,6 +522,7 @@ func writeReport(path string, run store.ReconRun, totals []Totals, sp *spill) er
 		StartedAt: run.StartedAt, Totals: rt}
 	return report.WriteReconciliation(path, rr, func(yield func(report.ReconItem) error) error {
 		return sp.each(func(it *Item) error {
+			tick()
 			ri := report.ReconItem{Class: report.Class(it.Class), ChannelTradeNo: it.ChannelTradeNo, ChannelRefundNo: it.ChannelRefundNo,
 				PaymentID: it.PaymentID, RefundID: it.RefundID, MerchantID: it.MerchantID, Kind: report.Kind(it.Kind),
 				Currency: it.Currency, InternalAmount: it.InternalAmount, ChannelAmount: it.ChannelAmount,

@@ -152,6 +152,13 @@ type classKey struct {
 	cur   money.Currency
 }
 
+// kindTotal is one line of the summary's amounts table: a class, a kind and a currency.
+// Payments and refunds are summed apart: money in and money out are not one figure.
+type kindTotal struct {
+	ReconTotal
+	Kind Kind
+}
+
 // WriteReconciliation writes the reconciliation report of run to path: a Summary sheet (run
 // facts, items per class with a chart, amounts per class and currency), a Discrepancies sheet
 // with every item that is not matched, and a Matched sheet, each continuing on further sheets
@@ -183,6 +190,7 @@ func writeReconciliation(path string, run ReconRun, items Source[ReconItem]) err
 		return err
 	}
 	totals := map[classKey]*ReconTotal{}
+	byKind := map[kindKey]*kindTotal{}
 	var n int64
 	row := make([]any, len(reconColumns))
 	err = items(func(it ReconItem) error {
@@ -196,16 +204,24 @@ func writeReconciliation(path string, run ReconRun, items Source[ReconItem]) err
 			t = &ReconTotal{Class: it.Class, Currency: it.Currency}
 			totals[k] = t
 		}
-		t.Count++
-		in, ch := it.sides()
-		if in {
-			if err := sum64(&t.InternalAmount, it.InternalAmount); err != nil {
-				return fmt.Errorf("item %d: total: %w", n, err)
-			}
+		kk := kindKey{k, it.Kind}
+		kt := byKind[kk]
+		if kt == nil {
+			kt = &kindTotal{ReconTotal: ReconTotal{Class: it.Class, Currency: it.Currency}, Kind: it.Kind}
+			byKind[kk] = kt
 		}
-		if ch {
-			if err := sum64(&t.ChannelAmount, it.ChannelAmount); err != nil {
-				return fmt.Errorf("item %d: total: %w", n, err)
+		in, ch := it.sides()
+		for _, t := range []*ReconTotal{t, &kt.ReconTotal} {
+			t.Count++
+			if in {
+				if err := sum64(&t.InternalAmount, it.InternalAmount); err != nil {
+					return fmt.Errorf("item %d: total: %w", n, err)
+				}
+			}
+			if ch {
+				if err := sum64(&t.ChannelAmount, it.ChannelAmount); err != nil {
+					return fmt.Errorf("item %d: total: %w", n, err)
+				}
 			}
 		}
 		if it.Class == ClassMatched {
@@ -222,12 +238,13 @@ func writeReconciliation(path string, run ReconRun, items Source[ReconItem]) err
 	if err := matched.close(); err != nil {
 		return err
 	}
-	list := make([]ReconTotal, 0, len(totals))
-	for _, t := range totals {
+	list := make([]kindTotal, 0, len(byKind))
+	for _, t := range byKind {
 		list = append(list, *t)
 	}
-	slices.SortFunc(list, func(a, b ReconTotal) int {
-		return cmp.Or(cmp.Compare(classIndex(a.Class), classIndex(b.Class)), cmp.Compare(a.Currency, b.Currency))
+	slices.SortFunc(list, func(a, b kindTotal) int {
+		return cmp.Or(cmp.Compare(classIndex(a.Class), classIndex(b.Class)), cmp.Compare(a.Currency, b.Currency),
+			cmp.Compare(a.Kind, b.Kind))
 	})
 	if run.Totals != nil {
 		if err := checkReconTotals(run.Totals, totals); err != nil {
@@ -326,10 +343,16 @@ const (
 	reconClassHeaderRow = 13
 )
 
-func reconSummary(f *excelize.File, st *styles, run ReconRun, totals []ReconTotal) error {
+// kindKey keys the summary's amounts by class, currency and kind.
+type kindKey struct {
+	classKey
+	kind Kind
+}
+
+func reconSummary(f *excelize.File, st *styles, run ReconRun, totals []kindTotal) error {
 	const sheet = "Summary"
 	g := &grid{f: f, sheet: sheet}
-	g.widths(26, 22, 12, 16, 16, 16)
+	g.widths(26, 22, 12, 16, 16, 16, 16)
 	counts := make([]int64, len(classes))
 	var all, discrepancies int64
 	for _, t := range totals {
@@ -371,11 +394,15 @@ func reconSummary(f *excelize.File, st *styles, run ReconRun, totals []ReconTota
 	g.row(r, excelize.Cell{StyleID: st.textBold, Value: "Total"}, nil, excelize.Cell{StyleID: st.countBold, Value: all})
 
 	r += 3
-	g.set(1, r-1, excelize.Cell{StyleID: st.label, Value: "Amounts by class and currency"})
-	g.row(r, hdr(st, "Class", "Currency", "Items", "paygw amount", "Channel amount", "Difference")...)
+	g.set(1, r-1, excelize.Cell{StyleID: st.label, Value: "Amounts by class, type and currency (refunds: money returned)"})
+	g.row(r, hdr(st, "Class", "Type", "Currency", "Items", "paygw amount", "Channel amount", "Difference")...)
 	for _, t := range totals {
 		r++
-		cells := []any{t.Class.Label(), string(t.Currency), excelize.Cell{StyleID: st.count, Value: t.Count}}
+		kind, err := t.Kind.label()
+		if err != nil {
+			return err
+		}
+		cells := []any{t.Class.Label(), kind, string(t.Currency), excelize.Cell{StyleID: st.count, Value: t.Count}}
 		for _, v := range []int64{t.InternalAmount, t.ChannelAmount, t.ChannelAmount - t.InternalAmount} {
 			c, err := st.moneyCell(v, t.Currency, false)
 			if err != nil {

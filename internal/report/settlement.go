@@ -17,6 +17,33 @@ type Settlement struct {
 	Date        time.Time // the business date closed; only the calendar date is used
 	GeneratedAt time.Time // printed in UTC; zero leaves it out
 	Batches     []SettlementBatch
+	// OnHold are batches (of any date) kept out of payout files because their merchant cannot
+	// be paid; HeldBack is what settlement left out and why. Either non-empty adds a "Held
+	// back" sheet and its counts to the Summary.
+	OnHold   []SettlementHold
+	HeldBack []SettlementHeldBack
+}
+
+// SettlementHold is a settled batch on hold: Net is what waits to be paid out.
+type SettlementHold struct {
+	MerchantID   string
+	MerchantName string
+	Currency     money.Currency
+	BatchID      string
+	Date         time.Time // the batch's business date
+	Net          int64
+	Reason       string // for people: "no bank account"
+}
+
+// SettlementHeldBack is what settlement left out for one merchant, currency, kind and reason.
+type SettlementHeldBack struct {
+	MerchantID   string
+	MerchantName string
+	Currency     money.Currency
+	Kind         Kind
+	Reason       string // for people: "not reconciled"
+	Count        int64
+	Amount       int64
 }
 
 // SettlementBatch is one merchant's batch in one currency. Amounts are minor units of
@@ -35,6 +62,10 @@ type SettlementBatch struct {
 	Net          int64
 	Status       string
 }
+
+// KindAdjustment is an accepted reconciliation difference paid in a batch: its Amount is signed
+// (positive when the merchant is owed more) and it carries no fee.
+const KindAdjustment Kind = "adjustment"
 
 // SettlementItem is one payment or refund settled in a batch. Amount and Fee are positive
 // minor units of Currency; a refund's Fee is the fee it returns to the merchant.
@@ -56,8 +87,13 @@ var batchColumns = []column{
 	{"Carried in", 14}, {"Net", 16}, {"Status", 12},
 }
 
+var heldColumns = []column{
+	{"What", 12}, {"Merchant ID", 14}, {"Merchant", 28}, {"Currency", 9}, {"Batch", 28}, {"Batch date", 13},
+	{"Type", 9}, {"Reason", 30}, {"Count", 11}, {"Amount", 16},
+}
+
 var detailColumns = []column{
-	{"Batch", 28}, {"Merchant ID", 14}, {"Type", 9}, {"Transaction ID", 28},
+	{"Batch", 28}, {"Merchant ID", 14}, {"Merchant", 28}, {"Type", 9}, {"Transaction ID", 28},
 	{"Merchant order no.", 28}, {"Business date", 13}, {"Currency", 9}, {"Amount", 16}, {"Fee", 12},
 }
 
@@ -124,6 +160,11 @@ func writeSettlement(path string, s Settlement, items Source[SettlementItem]) er
 			return err
 		}
 		if err := checkBatchSums(batches, sums); err != nil {
+			return err
+		}
+	}
+	if len(s.OnHold)+len(s.HeldBack) > 0 {
+		if err := writeHeld(f, st, s); err != nil {
 			return err
 		}
 	}
@@ -239,12 +280,21 @@ func detailRow(st *styles, it *SettlementItem, row []any, batches []SettlementBa
 	if it.Currency != b.Currency || it.MerchantID != b.MerchantID {
 		return fmt.Errorf("merchant %s %s does not match batch %q (merchant %s %s)", it.MerchantID, it.Currency, b.BatchID, b.MerchantID, b.Currency)
 	}
-	kind, err := it.Kind.label()
-	if err != nil {
-		return err
+	kind := "Adjustment"
+	var err error
+	if it.Kind != KindAdjustment {
+		if kind, err = it.Kind.label(); err != nil {
+			return err
+		}
 	}
 	s := &sums[i]
 	switch it.Kind {
+	case KindAdjustment: // signed; no fee: money in counts in gross, money out in refunded
+		if it.Amount >= 0 {
+			err = sum64(&s.gross, it.Amount)
+		} else {
+			err = sum64(&s.refunded, -it.Amount)
+		}
 	case KindPayment:
 		s.payments++
 		err = cmp.Or(sum64(&s.gross, it.Amount), sum64(&s.fee, it.Fee))
@@ -263,8 +313,8 @@ func detailRow(st *styles, it *SettlementItem, row []any, batches []SettlementBa
 	if err != nil {
 		return err
 	}
-	row[0], row[1], row[2], row[3], row[4] = it.BatchID, it.MerchantID, kind, it.ID, it.OutNo
-	row[5], row[6], row[7], row[8] = st.dateCell(it.BusinessDate), string(it.Currency), amount, fee
+	row[0], row[1], row[2], row[3], row[4], row[5] = it.BatchID, it.MerchantID, b.MerchantName, kind, it.ID, it.OutNo
+	row[6], row[7], row[8], row[9] = st.dateCell(it.BusinessDate), string(it.Currency), amount, fee
 	blankEmpty(row)
 	return nil
 }
@@ -310,6 +360,19 @@ func settlementSummary(f *excelize.File, st *styles, s Settlement, batches []Set
 			value any
 		}{"Settled items", excelize.Cell{StyleID: st.count, Value: detailRows}})
 	}
+	if len(s.OnHold)+len(s.HeldBack) > 0 {
+		var held int64
+		for _, h := range s.HeldBack {
+			held += h.Count
+		}
+		facts = append(facts, struct {
+			label string
+			value any
+		}{"Batches on hold", excelize.Cell{StyleID: st.count, Value: len(s.OnHold)}}, struct {
+			label string
+			value any
+		}{"Items held back", excelize.Cell{StyleID: st.count, Value: held}})
+	}
 	for i, fa := range facts {
 		g.row(3+i, excelize.Cell{StyleID: st.label, Value: fa.label}, fa.value)
 	}
@@ -340,6 +403,40 @@ func settlementSummary(f *excelize.File, st *styles, s Settlement, batches []Set
 	}
 	_, err := merchantCharts(f, st, g, r+3, "Net by merchant", "Net", nets)
 	return err
+}
+
+// writeHeld writes the "Held back" sheet: the batches on hold, then what settlement left out,
+// each with its reason, count and amount.
+func writeHeld(f *excelize.File, st *styles, s Settlement) error {
+	t, err := newTable(f, st, "Held back", heldColumns)
+	if err != nil {
+		return err
+	}
+	for _, h := range s.OnHold {
+		amount, err := st.moneyCell(h.Net, h.Currency, false)
+		if err != nil {
+			return fmt.Errorf("batch %q on hold: %w", h.BatchID, err)
+		}
+		if err := t.add(blankEmpty([]any{"On hold", h.MerchantID, h.MerchantName, string(h.Currency), h.BatchID, st.dateCell(h.Date),
+			"Batch", h.Reason, excelize.Cell{StyleID: st.count, Value: 1}, amount})); err != nil {
+			return err
+		}
+	}
+	for _, h := range s.HeldBack {
+		kind, err := h.Kind.label()
+		if err != nil {
+			return err
+		}
+		amount, err := st.moneyCell(h.Amount, h.Currency, false)
+		if err != nil {
+			return fmt.Errorf("held back %s %s: %w", h.MerchantID, h.Currency, err)
+		}
+		if err := t.add(blankEmpty([]any{"Held back", h.MerchantID, h.MerchantName, string(h.Currency), "", nil,
+			kind, h.Reason, excelize.Cell{StyleID: st.count, Value: h.Count}, amount})); err != nil {
+			return err
+		}
+	}
+	return t.close()
 }
 
 // blankEmpty turns empty strings into nil so they leave cells empty; it returns row.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // Channel is the gateway's adapter for a sandbox server; it implements channel.Channel.
@@ -108,6 +109,21 @@ func (e *Error) Unwrap() error {
 	}
 }
 
+// businessRefusal returns the sandbox's answer when err is a refusal with one of statuses: a
+// decision about the payer or the request's business content by a channel that works.
+func businessRefusal(err error, statuses ...int) *Error {
+	var se *Error
+	if !errors.As(err, &se) {
+		return nil
+	}
+	for _, st := range statuses {
+		if se.Status == st {
+			return se
+		}
+	}
+	return nil
+}
+
 // call POSTs a signed JSON request and decodes a 200 answer into out.
 func (c *Channel) call(ctx context.Context, path string, in, out any) error {
 	body, err := json.Marshal(in)
@@ -174,8 +190,12 @@ func payResult(w wireTrade) (channel.PayResult, error) {
 	if w.Status == string(channel.StatusSucceeded) && paid.IsZero() {
 		return channel.PayResult{}, fmt.Errorf("trade %s: succeeded without paid_at", w.OutTradeNo)
 	}
-	return channel.PayResult{PaymentID: w.OutTradeNo, ChannelTradeNo: w.TradeNo, Status: channel.Status(w.Status),
-		PayURL: w.PayURL, PaidAt: paid, Fee: w.Fee, Reason: w.Reason}, nil
+	res := channel.PayResult{PaymentID: w.OutTradeNo, ChannelTradeNo: w.TradeNo, Status: channel.Status(w.Status),
+		PayURL: w.PayURL, PaidAt: paid, Fee: w.Fee, Reason: w.Reason, Amount: w.Amount}
+	if w.PayURL != "" {
+		res.NextAction = &paygw.NextAction{Type: paygw.NextActionRedirect, URL: w.PayURL}
+	}
+	return res, nil
 }
 
 func refundResult(w wireRefund) (channel.RefundResult, error) {
@@ -190,17 +210,22 @@ func refundResult(w wireRefund) (channel.RefundResult, error) {
 		return channel.RefundResult{}, fmt.Errorf("refund %s: succeeded without succeeded_at", w.OutRefundNo)
 	}
 	return channel.RefundResult{RefundID: w.OutRefundNo, ChannelRefundNo: w.RefundNo, Status: channel.Status(w.Status),
-		SucceededAt: at, Reason: w.Reason}, nil
+		SucceededAt: at, Reason: w.Reason, Amount: w.Amount}, nil
 }
 
 // Pay creates a trade. Redirect methods answer processing with a PayURL; quick_pay and withhold
-// answer succeeded, or ErrDeclined (declined, missing or terminated agreement).
+// answer succeeded. A payer's decline (402 declined, or agreement_invalid) is the payment's
+// outcome, not a fault of the channel: it is answered as a result with status failed, so the
+// gateway neither fails over nor counts it against the breaker (DESIGN.md §5).
 func (c *Channel) Pay(ctx context.Context, req channel.PayRequest) (channel.PayResult, error) {
 	in := payRequest{OutTradeNo: req.PaymentID, Amount: req.Amount, Currency: string(req.Currency),
 		PayMethod: req.PayMethod, Subject: req.Subject, NotifyURL: req.NotifyURL, ReturnURL: req.ReturnURL,
 		ExpireTime: formatTime(req.ExpiresAt), AgreementNo: req.AgreementNo}
 	var out wireTrade
 	if err := c.call(ctx, PathPay, in, &out); err != nil {
+		if se := businessRefusal(err, http.StatusPaymentRequired); se != nil {
+			return channel.PayResult{PaymentID: req.PaymentID, Status: channel.StatusFailed, Reason: se.Code + ": " + se.Message}, nil
+		}
 		return channel.PayResult{}, err
 	}
 	res, err := payResult(out)
@@ -231,12 +256,15 @@ func (c *Channel) ClosePayment(ctx context.Context, paymentID string) error {
 }
 
 // Refund asks for a refund (idempotent on RefundID). Refunds answer processing and complete
-// asynchronously with a callback; over-refunds are ErrDeclined (code refund_exceeds).
+// asynchronously with a callback; an over-refund (422 refund_exceeds) is a failed result.
 func (c *Channel) Refund(ctx context.Context, req channel.RefundRequest) (channel.RefundResult, error) {
 	in := refundRequest{OutTradeNo: req.PaymentID, TradeNo: req.ChannelTradeNo, OutRefundNo: req.RefundID,
 		Amount: req.Amount, Currency: string(req.Currency), Reason: req.Reason, NotifyURL: req.NotifyURL}
 	var out wireRefund
 	if err := c.call(ctx, PathRefund, in, &out); err != nil {
+		if se := businessRefusal(err, http.StatusUnprocessableEntity); se != nil {
+			return channel.RefundResult{RefundID: req.RefundID, Status: channel.StatusFailed, Reason: se.Code + ": " + se.Message}, nil
+		}
 		return channel.RefundResult{}, err
 	}
 	res, err := refundResult(out)
@@ -260,17 +288,41 @@ func (c *Channel) QueryRefund(ctx context.Context, refundID string) (channel.Ref
 }
 
 // Sign creates an agreement (idempotent on AgreementID). The sandbox keeps only masked account
-// data. Invalid payer data is ErrDeclined.
+// data. Refused payer data (400, 402) is a failed result: the agreement's outcome.
 func (c *Channel) Sign(ctx context.Context, req channel.SignRequest) (channel.SignResult, error) {
 	in := signRequest{OutAgreementNo: req.AgreementID, PayMethod: req.PayMethod, PayerName: req.PayerName,
 		AccountNo: req.AccountNo, Phone: req.Phone}
 	var out wireAgreement
 	if err := c.call(ctx, PathSignAgreement, in, &out); err != nil {
+		if se := businessRefusal(err, http.StatusBadRequest, http.StatusPaymentRequired); se != nil {
+			return channel.SignResult{Status: channel.StatusFailed, Reason: se.Code + ": " + se.Message}, nil
+		}
 		return channel.SignResult{}, err
 	}
 	res := channel.SignResult{AgreementNo: out.AgreementNo, Status: channel.StatusSucceeded}
 	if out.Status != agreementActive {
 		res.Status, res.Reason = channel.StatusFailed, "agreement is "+out.Status
+	}
+	return res, nil
+}
+
+// QueryAgreement returns the sandbox's view of an agreement by paygw's agreement id: succeeded
+// (active), closed (terminated) or StatusNotFound if the sign request never arrived.
+func (c *Channel) QueryAgreement(ctx context.Context, agreementID string) (channel.AgreementResult, error) {
+	var out wireAgreement
+	if err := c.call(ctx, PathQueryAgreement, outAgreementNoRequest{OutAgreementNo: agreementID}, &out); err != nil {
+		return channel.AgreementResult{}, err
+	}
+	res := channel.AgreementResult{AgreementID: agreementID, AgreementNo: out.AgreementNo}
+	switch out.Status {
+	case agreementActive:
+		res.Status = channel.StatusSucceeded
+	case string(channel.StatusNotFound):
+		res.Status = channel.StatusNotFound
+	case agreementTerminated:
+		res.Status = channel.StatusClosed
+	default:
+		return channel.AgreementResult{}, fmt.Errorf("sandbox agreement query %s: %w: status %q", agreementID, channel.ErrUnknownOutcome, out.Status)
 	}
 	return res, nil
 }

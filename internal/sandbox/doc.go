@@ -25,6 +25,7 @@
 //	POST /api/v1/agreement/sign      {out_agreement_no, pay_method, payer_name, account_no, phone}
 //	                                  -> agreement {agreement_no, status active, account_masked, …}
 //	POST /api/v1/agreement/terminate {agreement_no}  -> agreement (status terminated)
+//	POST /api/v1/agreement/query     {out_agreement_no} -> agreement (status not_found if unknown)
 //	POST /admin/inject               Injection       -> Injection (statement discrepancies)
 //	GET  /cashier/{trade_no}         payer's HTML page; its form POSTs to the same URL and pays
 //	GET  /statements/YYYY-MM-DD.csv  the business date's statement (unsigned; 404 for a future date)

@@ -33,6 +33,7 @@ const (
 	PathQueryRefund        = "/api/v1/refund/query"
 	PathSignAgreement      = "/api/v1/agreement/sign"
 	PathTerminateAgreement = "/api/v1/agreement/terminate"
+	PathQueryAgreement     = "/api/v1/agreement/query"
 	PathInject             = "/admin/inject"
 )
 
@@ -99,6 +100,11 @@ type refundRequest struct {
 	Currency    string `json:"currency"`
 	Reason      string `json:"reason,omitempty"`
 	NotifyURL   string `json:"notify_url,omitempty"`
+}
+
+// outAgreementNoRequest is the body of an agreement query.
+type outAgreementNoRequest struct {
+	OutAgreementNo string `json:"out_agreement_no"`
 }
 
 // outRefundNoRequest is the body of a refund query.

@@ -158,9 +158,9 @@ func TestWithholdAgreement(t *testing.T) {
 				}
 				return
 			}
-			var se *Error
-			if !errors.Is(err, tt.wantErr) || !errors.As(err, &se) || se.Code != tt.wantCode {
-				t.Fatalf("withhold err = %v, want %v (%s)", err, tt.wantErr, tt.wantCode)
+			// A payer's decline is the payment's outcome: a failed result, not an error.
+			if err != nil || res.Status != channel.StatusFailed || !strings.HasPrefix(res.Reason, tt.wantCode+":") {
+				t.Fatalf("withhold = %+v, %v; want failed with reason %s", res, err, tt.wantCode)
 			}
 			q, err := e.ch.QueryPayment(context.Background(), id)
 			if err != nil || q.Status != channel.StatusFailed {
@@ -190,8 +190,8 @@ func TestSignRejectsBadPayerData(t *testing.T) {
 		{AgreementID: "a2", PayMethod: MethodWalletQR, PayerName: "X", AccountNo: "12345678"},
 		{AgreementID: "a3", PayMethod: MethodQuickPay, PayerName: "", AccountNo: "12345678"},
 	} {
-		if _, err := e.ch.Sign(context.Background(), req); !errors.Is(err, channel.ErrDeclined) {
-			t.Errorf("Sign(%+v) = %v, want declined", req, err)
+		if res, err := e.ch.Sign(context.Background(), req); err != nil || res.Status != channel.StatusFailed || res.Reason == "" {
+			t.Errorf("Sign(%+v) = %+v, %v; want a failed result with a reason", req, res, err)
 		}
 	}
 }
@@ -225,6 +225,13 @@ func TestRefunds(t *testing.T) {
 	}
 	for _, st := range steps {
 		res, err := refund(st.id, st.amount)
+		if st.wantCode == CodeExceedsAmount {
+			// An over-refund is the refund's outcome: a failed result, not an error.
+			if err != nil || res.Status != channel.StatusFailed || !strings.HasPrefix(res.Reason, st.wantCode+":") {
+				t.Fatalf("refund %s = %+v, %v; want failed with reason %s", st.id, res, err, st.wantCode)
+			}
+			continue
+		}
 		if st.wantCode != "" {
 			var se *Error
 			if !errors.Is(err, channel.ErrDeclined) || !errors.As(err, &se) || se.Code != st.wantCode {
@@ -341,12 +348,12 @@ func outcomes(t *testing.T, opts Options, n int) string {
 	agr := e.signAgreement(t, "agr_f")
 	var b strings.Builder
 	for i := range n {
-		_, err := e.withhold(fmt.Sprintf("pay_f%03d", i), 100, agr)
+		res, err := e.withhold(fmt.Sprintf("pay_f%03d", i), 100, agr)
 		switch {
+		case err == nil && res.Status == channel.StatusFailed:
+			b.WriteByte('D')
 		case err == nil:
 			b.WriteByte('.')
-		case errors.Is(err, channel.ErrDeclined):
-			b.WriteByte('D')
 		default:
 			t.Fatalf("withhold %d: %v", i, err)
 		}

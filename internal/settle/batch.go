@@ -29,6 +29,9 @@ const (
 const (
 	KindPayment = "payment"
 	KindRefund  = "refund"
+	// KindAdjustment is an accepted reconciliation difference (recon_adjustments), shown as its
+	// own line; it is not a settle_items row.
+	KindAdjustment = "adjustment"
 )
 
 // Payment is a succeeded payment waiting to be settled.
@@ -85,6 +88,73 @@ type Batch struct {
 	Net       int64 // Gross − Refunded − Fee + CarriedIn
 	Status    string
 	Items     []Item
+	// Adjustments are the accepted reconciliation differences paid in this batch: a positive one
+	// is counted in Gross, a negative one in Refunded (money in, money out); they carry no fee.
+	Adjustments []Adjustment
+}
+
+// Adjustment is an accepted reconciliation difference waiting to be settled (DESIGN.md §4,
+// docs/reconciliation.md): Amount is signed, positive when the merchant is owed more.
+type Adjustment struct {
+	ID           string
+	ObjectID     string // the payment or refund it corrects
+	PaymentID    string
+	OutNo        string
+	Currency     money.Currency
+	BusinessDate string
+	Amount       int64
+}
+
+// AddAdjustments adds a merchant's accepted differences to res: each into the batch of its
+// currency (a batch is created, carrying in carried[currency], when the merchant has nothing
+// else to settle in it), a positive amount into Gross and a negative one into Refunded, then
+// recomputes Net and Status. An adjustment is paid with its transaction or after it: the
+// caller passes only those whose payment or refund is settled or in res.
+func AddAdjustments(res *Result, carried map[money.Currency]int64, adjs []Adjustment) error {
+	if len(adjs) == 0 {
+		return nil
+	}
+	touched := map[money.Currency]bool{}
+	for _, a := range adjs {
+		if a.Amount == 0 {
+			return fmt.Errorf("adjustment %s: zero amount", a.ID)
+		}
+		if !a.Currency.Valid() {
+			return fmt.Errorf("adjustment %s: unknown currency %q", a.ID, a.Currency)
+		}
+		i := slices.IndexFunc(res.Batches, func(b Batch) bool { return b.Currency == a.Currency })
+		if i < 0 {
+			res.Batches = append(res.Batches, Batch{Currency: a.Currency, CarriedIn: min(carried[a.Currency], 0)})
+			i = len(res.Batches) - 1
+		}
+		b := &res.Batches[i]
+		var err error
+		if a.Amount > 0 {
+			b.Gross, err = money.Add(b.Gross, a.Amount)
+		} else if a.Amount == -1<<63 {
+			err = fmt.Errorf("amount %d out of range", a.Amount)
+		} else {
+			b.Refunded, err = money.Add(b.Refunded, -a.Amount)
+		}
+		if err != nil {
+			return fmt.Errorf("adjustment %s: %w", a.ID, err)
+		}
+		b.Adjustments = append(b.Adjustments, a)
+		touched[a.Currency] = true
+	}
+	for i := range res.Batches {
+		b := &res.Batches[i]
+		if !touched[b.Currency] {
+			continue
+		}
+		net, err := Net(b.Gross, b.Refunded, b.Fee, b.CarriedIn)
+		if err != nil {
+			return fmt.Errorf("%s batch: %w", b.Currency, err)
+		}
+		b.Net, b.Status = net, StatusOf(net)
+	}
+	slices.SortFunc(res.Batches, func(a, b Batch) int { return cmp.Compare(a.Currency, b.Currency) })
+	return nil
 }
 
 // Result is what Compute decides for one merchant.

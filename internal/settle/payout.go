@@ -22,7 +22,7 @@ import (
 var PayoutHeader = []string{"batch_id", "date", "merchant_id", "account_name", "bank", "account_no", "currency", "amount"}
 
 // WritePayoutFile writes the bank transfer file for batches: one line per batch awaiting
-// payout (status settled, net > 0), the batch id as the bank's idempotency key, the merchant's
+// payout (status settled, net > 0; the caller leaves batches on hold out), the batch id as the bank's idempotency key, the merchant's
 // full account number and the amount in major units. It carries account numbers, so the file
 // is 0600; it is written to a temporary file beside path and renamed into place.
 func WritePayoutFile(ctx context.Context, s *store.Store, path string, batches []View) (err error) {
@@ -81,6 +81,57 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	return nil
 }
 
+// Payout regenerates the payout file of opts.Date for the merchants in scope, from the
+// database: the date's batches awaiting payout that are not on hold, and the batches of earlier
+// dates whose hold was lifted and that no other date's file carries (they are claimed for this
+// date). Batches whose merchant cannot be paid now are put on hold and left out. The file is
+// opts.OutDir/payout_D[suffix].csv; nothing else is written.
+func Payout(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
+	if err := opts.Validate(); err != nil {
+		return Outcome{}, err
+	}
+	if opts.OutDir == "" {
+		return Outcome{}, errors.New("payout: no output directory")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	all, err := s.SettleMerchants(ctx)
+	if err != nil {
+		return Outcome{}, err
+	}
+	byID := make(map[string]store.SettleMerchant, len(all))
+	found := opts.Merchant == ""
+	for _, m := range all {
+		byID[m.ID] = m
+		found = found || m.ID == opts.Merchant
+	}
+	if !found {
+		return Outcome{}, fmt.Errorf("%w %q", ErrUnknownMerchant, opts.Merchant)
+	}
+	bs, err := s.SettleBatchesOn(ctx, opts.Date)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{Date: opts.Date}
+	for _, b := range bs {
+		if opts.inScope(b.MerchantID) {
+			out.Batches = append(out.Batches, View{SettleBatch: b, MerchantName: byID[b.MerchantID].Name})
+		}
+	}
+	pp := payoutPlan{s: s, date: opts.Date, ms: byID, inScope: opts.inScope, hold: true, claim: true, now: opts.Now(), log: opts.Log}
+	if err := pp.run(ctx, out.Batches); err != nil {
+		return out, err
+	}
+	pp.warn()
+	out.OnHold, out.Released = pp.held, pp.released
+	out.PayoutFile = filepath.Join(opts.OutDir, "payout_"+opts.Date+opts.Suffix()+".csv")
+	if err := WritePayoutFile(ctx, s, out.PayoutFile, pp.lines); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
 // Errors of MarkPaid.
 var (
 	ErrNothingToPay = errors.New("batch has nothing to pay out")
@@ -90,7 +141,8 @@ var (
 // MarkPaid records the bank's confirmation of a batch's payout: the batch becomes paid with
 // bankRef and its payout journal (merchant payable / platform cash) is posted, in one
 // transaction. A batch is paid once: marking it again with the same reference changes nothing
-// (changed is false); another reference is ErrPaidOther; a carried batch is ErrNothingToPay.
+// (changed is false); another reference is ErrPaidOther; a carried batch is ErrNothingToPay; a
+// batch on hold is ErrOnHold.
 func MarkPaid(ctx context.Context, s *store.Store, batchID, bankRef string, now time.Time) (b store.SettleBatch, changed bool, err error) {
 	if batchID == "" || bankRef == "" {
 		return b, false, errors.New("mark paid: batch id and bank reference are required")
@@ -109,6 +161,9 @@ func MarkPaid(ctx context.Context, s *store.Store, batchID, bankRef string, now 
 				return nil
 			case b.Status == StatusPaid:
 				return fmt.Errorf("%w: batch %s paid with %q", ErrPaidOther, batchID, b.BankRef)
+			case b.Status == StatusSettled:
+				return fmt.Errorf("%w: batch %s of merchant %s: its merchant cannot be paid yet (see settle's on_hold list)",
+					ErrOnHold, batchID, b.MerchantID)
 			default:
 				return fmt.Errorf("%w: batch %s is %s with net %s", ErrNothingToPay, batchID, b.Status,
 					money.Format(b.Net, money.Currency(b.Currency)))

@@ -74,7 +74,16 @@ func (o *Options) Suffix() string {
 type View struct {
 	store.SettleBatch
 	MerchantName string
-	New          bool // written (or, in a dry run, computed) by this run
+	New          bool   // written (or, in a dry run, computed) by this run
+	HoldReason   string // why the batch is on hold ("" when it is not)
+}
+
+// Shown is the batch's status as reports show it: StatusOnHold for a settled batch on hold.
+func (v View) Shown() string {
+	if v.HoldReason != "" && v.Status == StatusSettled {
+		return StatusOnHold
+	}
+	return v.Status
 }
 
 // Outcome is what a run did.
@@ -86,6 +95,15 @@ type Outcome struct {
 	Skipped    int    // merchants already settled on a later date
 	PayoutFile string // "" when none was written
 	ReportFile string
+	// OnHold lists the batches in scope, of any date, kept out of payout files because their
+	// merchant cannot be paid (no bank account, suspended).
+	OnHold []Held
+	// Released lists the batches whose hold was lifted that this date's payout file carries.
+	Released []View
+	// HeldBack is what settlement left out up to the date, and why.
+	HeldBack []HeldBackItem
+
+	planned map[string]bool // a dry run's items, still pending
 }
 
 // Run settles opts.Date for the merchants in scope. Each merchant is written atomically: its
@@ -104,9 +122,12 @@ func Run(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
+	inScope := opts.inScope
 	var ms []store.SettleMerchant
+	byID := make(map[string]store.SettleMerchant, len(all))
 	for _, m := range all {
-		if (opts.Merchant == "" || m.ID == opts.Merchant) && (opts.Shards <= 1 || Shard(m.ID, opts.Shards) == opts.Shard) {
+		byID[m.ID] = m
+		if inScope(m.ID) {
 			ms = append(ms, m)
 		}
 	}
@@ -127,19 +148,35 @@ func Run(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
 	slices.SortFunc(out.Batches, func(a, b View) int {
 		return cmp.Or(cmp.Compare(a.MerchantID, b.MerchantID), cmp.Compare(a.Currency, b.Currency))
 	})
+	// A merchant that cannot be paid holds back its own batches, never the run.
+	pp := payoutPlan{s: s, date: opts.Date, ms: byID, inScope: inScope, hold: !opts.DryRun,
+		claim: !opts.DryRun && opts.OutDir != "", now: opts.Now(), log: opts.Log}
+	if err := pp.run(ctx, out.Batches); err != nil {
+		return out, err
+	}
+	pp.warn()
+	out.OnHold, out.Released = pp.held, pp.released
+	if out.HeldBack, err = heldBack(ctx, s, opts, byID, inScope, out.planned); err != nil {
+		return out, err
+	}
 	if opts.DryRun || opts.OutDir == "" {
 		return out, nil
 	}
 	base := opts.Date + opts.Suffix()
 	out.PayoutFile = filepath.Join(opts.OutDir, "payout_"+base+".csv")
-	if err := WritePayoutFile(ctx, s, out.PayoutFile, out.Batches); err != nil {
+	if err := WritePayoutFile(ctx, s, out.PayoutFile, pp.lines); err != nil {
 		return out, err
 	}
 	out.ReportFile = filepath.Join(opts.OutDir, "settlement_"+base+".xlsx")
-	if err := WriteReport(ctx, s, out.ReportFile, opts.Date, opts.Now(), out.Batches); err != nil {
+	if err := WriteReport(ctx, s, out.ReportFile, opts.Date, opts.Now(), out); err != nil {
 		return out, err
 	}
 	return out, nil
+}
+
+// inScope reports whether the options' scope (--merchant, or the shard) takes a merchant.
+func (o *Options) inScope(id string) bool {
+	return (o.Merchant == "" || id == o.Merchant) && (o.Shards <= 1 || Shard(id, o.Shards) == o.Shard)
 }
 
 // record adds one merchant's result to out.
@@ -154,6 +191,12 @@ func (out *Outcome) record(r merchantResult) {
 		}
 	}
 	out.Batches = append(out.Batches, r.views...)
+	for _, id := range r.planned {
+		if out.planned == nil {
+			out.planned = map[string]bool{}
+		}
+		out.planned[id] = true
+	}
 }
 
 // runEach settles merchants workers at a time, each in its own transaction. Merchants are
@@ -208,8 +251,9 @@ func runEach(ctx context.Context, s *store.Store, ms []store.SettleMerchant, opt
 // merchantResult is what settling one merchant did.
 type merchantResult struct {
 	views    []View
-	deferred int  // refunds waiting for their payment
-	skipped  bool // settled on a later date already
+	deferred int      // refunds waiting for their payment
+	skipped  bool     // settled on a later date already
+	planned  []string // a dry run's item ids
 }
 
 // plan is one merchant's settlement, computed and not yet written: writes is empty when the
@@ -224,8 +268,10 @@ type plan struct {
 }
 
 type batchWrite struct {
-	b     store.SettleBatch
-	items []store.SettleItem
+	b           store.SettleBatch
+	items       []store.SettleItem
+	hold        string   // the hold reason, written with the batch
+	adjustments []string // recon_adjustments paid in the batch
 }
 
 // settleWithRetry settles one merchant in its own transaction, re-reading its state when
@@ -282,7 +328,11 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 	if err != nil {
 		return p, err
 	}
-	if len(ps) == 0 && len(rs) == 0 {
+	adjs, err := s.UnsettledAdjustments(ctx, m.ID, opts.Date)
+	if err != nil {
+		return p, err
+	}
+	if len(ps) == 0 && len(rs) == 0 && len(adjs) == 0 {
 		return p, nil
 	}
 	carried := map[money.Currency]int64{}
@@ -292,6 +342,9 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 	fp := paygw.FeePlan{RateBps: m.FeeRateBps, Fixed: m.FeeFixed, Min: m.MinFee(), Max: m.MaxFee()}
 	res, err := Compute(fp, carried, toPayments(ps), toRefunds(rs))
 	if err != nil {
+		return p, err
+	}
+	if err := AddAdjustments(&res, carried, eligibleAdjustments(adjs, res, opts.Log)); err != nil {
 		return p, err
 	}
 	p.res.deferred = len(res.Deferred)
@@ -308,10 +361,22 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 			items[i] = store.SettleItem{ObjectID: it.ID, BatchID: sb.ID, Kind: it.Kind, PaymentID: it.PaymentID,
 				OutNo: it.OutNo, BusinessDate: it.BusinessDate, Amount: it.Amount, Fee: it.Fee}
 		}
+		adjIDs := make([]string, len(b.Adjustments))
+		for i, a := range b.Adjustments {
+			adjIDs[i] = a.ID
+		}
 		p.items += len(items)
-		p.res.views = append(p.res.views, View{SettleBatch: sb, MerchantName: m.Name, New: true})
+		v := View{SettleBatch: sb, MerchantName: m.Name, New: true}
+		if sb.Status == StatusSettled {
+			v.HoldReason = HoldReason(m)
+		}
+		p.res.views = append(p.res.views, v)
 		if !opts.DryRun {
-			p.writes = append(p.writes, batchWrite{sb, items})
+			p.writes = append(p.writes, batchWrite{b: sb, items: items, hold: v.HoldReason, adjustments: adjIDs})
+		} else {
+			for _, it := range items {
+				p.res.planned = append(p.res.planned, it.ObjectID)
+			}
 		}
 	}
 	return p, nil
@@ -323,6 +388,15 @@ func (p *plan) write(ctx context.Context, tx *store.Tx) error {
 	for _, w := range p.writes {
 		if err := tx.InsertSettleBatch(ctx, w.b, w.items); err != nil {
 			return err
+		}
+		if err := tx.SettleAdjustments(ctx, w.b.ID, w.adjustments); err != nil {
+			return err
+		}
+		if w.hold != "" {
+			// Held in the batch's own transaction: no payout file can list it in between.
+			if err := tx.HoldBatch(ctx, w.b.ID, w.b.MerchantID, w.hold, p.now); err != nil {
+				return err
+			}
 		}
 		j, err := ledger.Settlement(w.b.ID, p.m.ID, money.Currency(w.b.Currency), w.b.Gross, w.b.Refunded, w.b.Fee)
 		if err != nil {
@@ -344,8 +418,34 @@ func (p *plan) write(ctx context.Context, tx *store.Tx) error {
 func (p *plan) logWritten(log zerolog.Logger) {
 	for _, v := range p.res.views {
 		log.Info().Str("merchant_id", p.m.ID).Str("batch_id", v.ID).Str("currency", v.Currency).
-			Int64("payments", v.Payments).Int64("refunds", v.Refunds).Int64("net", v.Net).Str("status", v.Status).Msg("batch settled")
+			Int64("payments", v.Payments).Int64("refunds", v.Refunds).Int64("net", v.Net).Str("status", v.Shown()).Str("hold_reason", v.HoldReason).Msg("batch settled")
 	}
+}
+
+// eligibleAdjustments keeps the adjustments whose payment or refund is settled already or in
+// res: a difference is never paid before the transaction it corrects.
+func eligibleAdjustments(adjs []store.UnsettledAdjustment, res Result, log zerolog.Logger) []Adjustment {
+	var in map[string]bool
+	var out []Adjustment
+	for _, a := range adjs {
+		if !a.ObjectSettled {
+			if in == nil {
+				in = map[string]bool{}
+				for _, b := range res.Batches {
+					for _, it := range b.Items {
+						in[it.ID] = true
+					}
+				}
+			}
+			if !in[a.ObjectID] {
+				log.Info().Str("adjustment_id", a.ID).Str("object_id", a.ObjectID).Msg("adjustment waits for its transaction to settle")
+				continue
+			}
+		}
+		out = append(out, Adjustment{ID: a.ID, ObjectID: a.ObjectID, PaymentID: a.PaymentID, OutNo: a.OutNo,
+			Currency: money.Currency(a.Currency), BusinessDate: a.BusinessDate, Amount: a.Amount})
+	}
+	return out
 }
 
 func toPayments(ps []store.UnsettledPayment) []Payment {
@@ -371,20 +471,37 @@ func toRefunds(rs []store.UnsettledRefund) []Refund {
 	return out
 }
 
-// WriteReport writes the settlement report of date for batches (a run's scope), streaming the
-// detail from the database.
-func WriteReport(ctx context.Context, s *store.Store, path, date string, now time.Time, batches []View) error {
+// WriteReport writes the settlement report of date for a run's outcome (its batches, those on
+// hold and what was held back), streaming the detail from the database.
+func WriteReport(ctx context.Context, s *store.Store, path, date string, now time.Time, out Outcome) error {
 	d, err := paygw.ParseDate(date)
 	if err != nil {
 		return err
 	}
+	batches := out.Batches
 	rs := report.Settlement{Date: d, GeneratedAt: now.UTC()}
 	for _, b := range batches {
+		status := b.Shown()
+		if b.HoldReason != "" {
+			status = "on hold: " + ReasonText(b.HoldReason)
+		}
 		rs.Batches = append(rs.Batches, report.SettlementBatch{
 			MerchantID: b.MerchantID, MerchantName: b.MerchantName, Currency: money.Currency(b.Currency), BatchID: b.ID,
 			Payments: b.Payments, Refunds: b.Refunds, Gross: b.Gross, Refunded: b.Refunded, Fee: b.Fee,
-			CarriedIn: b.CarriedIn, Net: b.Net, Status: b.Status,
+			CarriedIn: b.CarriedIn, Net: b.Net, Status: status,
 		})
+	}
+	for _, h := range out.OnHold {
+		bd, err := paygw.ParseDate(h.Date)
+		if err != nil {
+			return fmt.Errorf("batch %s: %w", h.ID, err)
+		}
+		rs.OnHold = append(rs.OnHold, report.SettlementHold{MerchantID: h.MerchantID, MerchantName: h.MerchantName,
+			Currency: money.Currency(h.Currency), BatchID: h.ID, Date: bd, Net: h.Net, Reason: ReasonText(h.Reason)})
+	}
+	for _, h := range out.HeldBack {
+		rs.HeldBack = append(rs.HeldBack, report.SettlementHeldBack{MerchantID: h.MerchantID, MerchantName: h.MerchantName,
+			Currency: money.Currency(h.Currency), Kind: report.Kind(h.Kind), Reason: HeldBackText(h.Reason), Count: h.Count, Amount: h.Amount})
 	}
 	// The detail follows the Batches sheet's order (currency, merchant), batch by batch.
 	order := slices.Clone(batches)
@@ -397,7 +514,7 @@ func WriteReport(ctx context.Context, s *store.Store, path, date string, now tim
 	}
 	items := func(yield func(report.SettlementItem) error) error {
 		dates := map[string]time.Time{} // business dates repeat; parse each once
-		return s.EachSettleItem(ctx, ids, func(r store.SettleItemRow) error {
+		err := s.EachSettleItem(ctx, ids, func(r store.SettleItemRow) error {
 			bd, ok := dates[r.BusinessDate]
 			if !ok {
 				t, err := paygw.ParseDate(r.BusinessDate)
@@ -408,6 +525,19 @@ func WriteReport(ctx context.Context, s *store.Store, path, date string, now tim
 			}
 			return yield(report.SettlementItem{BatchID: r.BatchID, MerchantID: r.MerchantID, Kind: report.Kind(r.Kind),
 				ID: r.ObjectID, OutNo: r.OutNo, BusinessDate: bd, Amount: r.Amount, Fee: r.Fee, Currency: money.Currency(r.Currency)})
+		})
+		if err != nil {
+			return err
+		}
+		// Accepted reconciliation differences follow, each as its own line (ID: the transaction
+		// it corrects).
+		return s.EachBatchAdjustment(ctx, ids, func(a store.ReconAdjustment) error {
+			bd, err := paygw.ParseDate(a.BusinessDate)
+			if err != nil {
+				return fmt.Errorf("adjustment %s: %w", a.ID, err)
+			}
+			return yield(report.SettlementItem{BatchID: a.BatchID.String, MerchantID: a.MerchantID, Kind: report.KindAdjustment,
+				ID: a.ObjectID, OutNo: a.OutNo, BusinessDate: bd, Amount: a.Amount, Currency: money.Currency(a.Currency)})
 		})
 	}
 	return report.WriteSettlement(path, rs, items)

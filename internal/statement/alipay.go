@@ -71,7 +71,11 @@ type alipaySource struct {
 	endSeen  bool
 	trade    *alipayTotals
 	refund   *alipayTotals
-	// raw sums by 业务类型, signed, minor units
+	sums     alipaySums
+}
+
+// alipaySums are the raw sums by 业务类型, signed, minor units, checked against the # totals lines.
+type alipaySums struct {
 	tradeCount, refundCount int
 	tradeRecv, tradeDisc    int64
 	refundRecv, refundDisc  int64
@@ -115,6 +119,9 @@ func alipayDetailEntry(name string, r io.Reader) (io.Reader, error) {
 	if err != nil {
 		return nil, &Error{File: name, Msg: "bad zip", Err: err}
 	}
+	if len(zr.File) > maxZipEntries {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("zip holds %d entries, more than %d: not an Alipay bill", len(zr.File), maxZipEntries)}
+	}
 	var names []string
 	for _, f := range zr.File {
 		entryName := f.Name
@@ -123,13 +130,13 @@ func alipayDetailEntry(name string, r io.Reader) (io.Reader, error) {
 				entryName = dec
 			}
 		}
-		names = append(names, entryName)
+		names = append(names, short(entryName))
 		if f.FileInfo().IsDir() {
 			continue
 		}
 		rc, err := f.Open()
 		if err != nil {
-			return nil, &Error{File: name, Msg: fmt.Sprintf("zip entry %q", entryName), Err: err}
+			return nil, &Error{File: name, Msg: fmt.Sprintf("zip entry %q", short(entryName)), Err: err}
 		}
 		head := make([]byte, 64)
 		n, _ := io.ReadFull(rc, head)
@@ -139,9 +146,11 @@ func alipayDetailEntry(name string, r io.Reader) (io.Reader, error) {
 		}
 		rc, err = f.Open()
 		if err != nil {
-			return nil, &Error{File: name, Msg: fmt.Sprintf("zip entry %q", entryName), Err: err}
+			return nil, &Error{File: name, Msg: fmt.Sprintf("zip entry %q", short(entryName)), Err: err}
 		}
-		return rc, nil // the zip.Reader reads from memory; nothing to close
+		// archive/zip stops at the entry's declared sizes; the ratio bounds what they may declare.
+		compressed := int64(min(f.CompressedSize64, 1<<62))
+		return &expandLimit{name: name, r: rc, compressed: func() int64 { return compressed }}, nil // the zip.Reader reads from memory; nothing to close
 	}
 	return nil, &Error{File: name, Msg: fmt.Sprintf("zip holds no Alipay detail file (first line %s); entries: %q", apDetailTitle, names)}
 }
@@ -242,15 +251,99 @@ func (s *alipaySource) next() (Row, error) {
 			return Row{}, &Error{File: s.name, Line: ln, Msg: "line is not valid text"}
 		}
 		cells := strings.Split(line, ",")
+		if len(cells) > s.ncols {
+			return s.recoverRow(cells, ln)
+		}
 		if len(cells) != s.ncols {
-			return Row{}, &Error{File: s.name, Line: ln, Msg: fmt.Sprintf("row has %d fields, header has %d (unquoted comma in 商品名称 or 备注?)", len(cells), s.ncols)}
+			return Row{}, &Error{File: s.name, Line: ln, Msg: fmt.Sprintf("row has %d fields, header has %d", len(cells), s.ncols)}
 		}
-		for i := range cells {
-			cells[i] = strings.Trim(cells[i], " \t")
-		}
+		trimCells(cells)
 		return s.parseRow(cells, ln)
 	}
 }
+
+func trimCells(cells []string) {
+	for i := range cells {
+		cells[i] = strings.Trim(cells[i], " \t")
+	}
+}
+
+// alipayFreeText are the columns of free text a merchant or payer writes, where Alipay leaves
+// commas unquoted ("年度会员,自动续费").
+var alipayFreeText = []string{"商品名称", "备注", "门店名称", "券名称", "操作员"}
+
+// recoverRow reads a row with more cells than the header, the way splitWeChat keeps commas inside
+// WeChat Pay's 商品名称: it tries each free-text column in turn as the one holding the extra
+// commas, and keeps the reading if exactly one distinct row parses (every typed column — ids,
+// type, times, amounts — then lines up with the header). Anything else is refused: the comma is
+// somewhere a row cannot be read back from.
+func (s *alipaySource) recoverRow(cells []string, ln int) (Row, error) {
+	extra := len(cells) - s.ncols
+	refuse := &Error{File: s.name, Line: ln, Msg: fmt.Sprintf("row has %d fields, header has %d, and no single free-text column (%s) can hold the extra commas",
+		len(cells), s.ncols, strings.Join(alipayFreeText, ", "))}
+	if extra > maxAlipayExtraCommas {
+		return Row{}, refuse
+	}
+	saved := s.sums
+	var found Row
+	var foundSums alipaySums
+	n := 0
+	for _, col := range alipayFreeText {
+		i, ok := s.cols[col]
+		if !ok {
+			continue
+		}
+		merged := make([]string, 0, s.ncols)
+		merged = append(merged, cells[:i]...)
+		merged = append(merged, strings.Join(cells[i:i+extra+1], ","))
+		merged = append(merged, cells[i+extra+1:]...)
+		trimCells(merged)
+		if !s.shapeOK(merged, ln) {
+			continue
+		}
+		s.sums = saved
+		row, err := s.parseRow(merged, ln)
+		if err != nil {
+			continue
+		}
+		if n > 0 && row != found {
+			s.sums = saved
+			refuse.Msg = fmt.Sprintf("row has %d fields, header has %d: the extra commas fit more than one free-text column, with different results", len(cells), s.ncols)
+			return Row{}, refuse
+		}
+		found, foundSums, n = row, s.sums, n+1
+	}
+	if n == 0 {
+		s.sums = saved
+		return Row{}, refuse
+	}
+	s.sums = foundSums
+	return found, nil
+}
+
+// shapeOK reports whether every typed column of the header holds a value of its type: times in
+// 创建时间 and 完成时间, amounts (or nothing) in every （元） column. It tells a recovered row whose
+// cells line up with the header from one shifted by a wrong guess.
+func (s *alipaySource) shapeOK(cells []string, ln int) bool {
+	for name, i := range s.cols {
+		v := cells[i]
+		switch {
+		case v == "":
+		case name == apCreated || name == apFinished:
+			if _, err := parseBillTime(s.name, ln, name, v, s.opts.Location); err != nil {
+				return false
+			}
+		case strings.HasSuffix(name, "（元）"):
+			if _, err := parseAmount(s.name, ln, name, v, s.opts.Currency, true); err != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// maxAlipayExtraCommas bounds the commas one free-text cell may add (each try re-parses the row).
+const maxAlipayExtraCommas = 64
 
 func (s *alipaySource) footerLine(line string, ln int) error {
 	switch {
@@ -275,7 +368,7 @@ func (s *alipaySource) footerLine(line string, ln int) error {
 func parseAlipayTotals(file string, ln int, line string, re *regexp.Regexp, field string) (*alipayTotals, error) {
 	m := re.FindStringSubmatch(line)
 	if m == nil {
-		return nil, &Error{File: file, Line: ln, Field: field, Msg: fmt.Sprintf("cannot read totals line %q", line)}
+		return nil, &Error{File: file, Line: ln, Field: field, Msg: fmt.Sprintf("cannot read totals line %q", short(line))}
 	}
 	n, err := strconv.Atoi(m[1])
 	if err != nil {
@@ -299,7 +392,7 @@ func (s *alipaySource) parseRow(cells []string, ln int) (Row, error) {
 	case "退款":
 		row.Kind = KindRefund
 	default:
-		return Row{}, fieldErr(name, ln, apType, "unsupported business type %q (want 交易 or 退款)", t)
+		return Row{}, fieldErr(name, ln, apType, "unsupported business type %q (want 交易 or 退款)", short(t))
 	}
 	var err error
 	if row.TradeTime, err = parseBillTime(name, ln, apFinished, get(apFinished), s.opts.Location); err != nil {
@@ -346,9 +439,9 @@ func (s *alipaySource) parseRow(cells []string, ln int) (Row, error) {
 		if order < 0 {
 			return Row{}, fieldErr(name, ln, apOrderAmount, "negative amount on a 交易 row")
 		}
-		s.tradeCount++
-		s.tradeRecv += recv
-		s.tradeDisc += disc
+		s.sums.tradeCount++
+		s.sums.tradeRecv += recv
+		s.sums.tradeDisc += disc
 		row.Amount, row.Fee = order, -fee
 		if get(apRefundNo) != "" {
 			return Row{}, fieldErr(name, ln, apRefundNo, "set on a 交易 row")
@@ -358,9 +451,9 @@ func (s *alipaySource) parseRow(cells []string, ln int) (Row, error) {
 	if order > 0 {
 		return Row{}, fieldErr(name, ln, apOrderAmount, "positive amount on a 退款 row (refunds are negative)")
 	}
-	s.refundCount++
-	s.refundRecv += recv
-	s.refundDisc += disc
+	s.sums.refundCount++
+	s.sums.refundRecv += recv
+	s.sums.refundDisc += disc
 	row.Amount, row.Fee = -order, fee
 	row.OutRefundNo = get(apRefundNo)
 	if err := checkID(name, ln, apRefundNo, row.OutRefundNo, false); err != nil {
@@ -407,10 +500,10 @@ func (s *alipaySource) verify() error {
 		}
 		return nil
 	}
-	if err := check(s.trade, "#交易合计", s.tradeCount, s.tradeRecv, s.tradeDisc); err != nil {
+	if err := check(s.trade, "#交易合计", s.sums.tradeCount, s.sums.tradeRecv, s.sums.tradeDisc); err != nil {
 		return err
 	}
-	return check(s.refund, "#退款合计", s.refundCount, s.refundRecv, s.refundDisc)
+	return check(s.refund, "#退款合计", s.sums.refundCount, s.sums.refundRecv, s.sums.refundDisc)
 }
 
 // WriteAlipayZip writes rows as a downloaded Alipay trade bill: a zip holding

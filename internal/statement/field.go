@@ -1,6 +1,7 @@
 package statement
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ func fieldErr(file string, line int, field, format string, args ...any) *Error {
 func parseBillTime(file string, line int, field, s string, loc *time.Location) (time.Time, error) {
 	if len(s) != len(billTimeLayout) && s != "" {
 		// time.Parse accepts "9:05:00" for "15:04:05"; bills always print two digits.
-		return time.Time{}, fieldErr(file, line, field, "time %q does not match layout %q", s, billTimeLayout)
+		return time.Time{}, fieldErr(file, line, field, "time %q does not match layout %q", short(s), billTimeLayout)
 	}
 	return parseTimeLayout(file, line, field, s, billTimeLayout, loc)
 }
@@ -31,10 +32,14 @@ func parseTimeLayout(file string, line int, field, s, layout string, loc *time.L
 	if s == "" {
 		return time.Time{}, fieldErr(file, line, field, "empty time")
 	}
-	t, err := time.ParseInLocation(layout, s, loc)
+	var t time.Time
+	err := errors.New("too long")
+	if len(s) <= maxQuote {
+		t, err = time.ParseInLocation(layout, s, loc)
+	}
 	if err != nil {
 		return time.Time{}, &Error{File: file, Line: line, Field: field,
-			Msg: fmt.Sprintf("time %q does not match layout %q", s, layout)}
+			Msg: fmt.Sprintf("time %q does not match layout %q", short(s), layout)}
 	}
 	return t.UTC(), nil
 }
@@ -46,6 +51,9 @@ func parseAmount(file string, line int, field, s string, cur money.Currency, len
 		if v, ok := fastMinor(s, exp); ok {
 			return v, nil
 		}
+	}
+	if len(s) > maxQuote {
+		return 0, fieldErr(file, line, field, "bad amount %q: too long", short(s))
 	}
 	var v int64
 	var err error
@@ -65,6 +73,9 @@ func parseCurrency(file string, line int, field, s string, def money.Currency) (
 	if s == "" {
 		return def, nil
 	}
+	if len(s) > maxQuote {
+		return "", fieldErr(file, line, field, "bad currency %q", short(s))
+	}
 	c, err := money.ParseCurrency(s)
 	if err != nil {
 		return "", &Error{File: file, Line: line, Field: field, Msg: "bad currency", Err: err}
@@ -81,6 +92,9 @@ func checkID(file string, line int, field, s string, required bool) error {
 		}
 		return nil
 	}
+	if len(s) > maxID {
+		return fieldErr(file, line, field, "id %q longer than %d bytes", short(s), maxID)
+	}
 	if !utf8.ValidString(s) {
 		return fieldErr(file, line, field, "invalid UTF-8")
 	}
@@ -90,7 +104,7 @@ func checkID(file string, line int, field, s string, required bool) error {
 		}
 	}
 	if strings.TrimSpace(s) != s {
-		return fieldErr(file, line, field, "leading or trailing space in id %q", s)
+		return fieldErr(file, line, field, "leading or trailing space in id %q", short(s))
 	}
 	return nil
 }

@@ -6,11 +6,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/paygw/paygw/internal/money"
 )
+
+const sandboxHead = "trade_time,type,channel_trade_no,channel_refund_no,out_trade_no,out_refund_no,amount,fee,currency,status\n"
 
 // seed adds every file of testdata/<dir> to the fuzz corpus.
 func seed(f *testing.F, dir string) {
@@ -53,6 +58,9 @@ func fuzzRoundTrip(t *testing.T, format Format, data []byte, write func(io.Write
 
 func FuzzSandbox(f *testing.F) {
 	seed(f, "sandbox")
+	// issue 14: an amount above money.MaxAmount, a line longer than maxRecord
+	f.Add([]byte(sandboxHead + "2026-11-22 10:01:02,payment,SBX1,,pay_1,,1000000000.01,0.07,CNY,SUCCESS\n"))
+	f.Add([]byte(sandboxHead + "2026-11-22 10:01:02,payment,SBX" + strings.Repeat("1", maxRecord+1) + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzRoundTrip(t, FormatSandbox, data, WriteSandbox)
 	})
@@ -60,6 +68,8 @@ func FuzzSandbox(f *testing.F) {
 
 func FuzzWeChatPay(f *testing.F) {
 	seed(f, "wechatpay")
+	// issue 14 item 15: gzip of blank lines past the expansion ratio (20 KB -> 20 MB)
+	f.Add(gzipBytes(f, blankLines(strings.Join(wechatHeaders[WeChatAll], ",")+"\n", expandFloor+(4<<20))))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzRoundTrip(t, FormatWeChatPay, data, func(w io.Writer, rows []Row) error {
 			return WriteWeChatPay(w, rows, WeChatAll)
@@ -69,6 +79,14 @@ func FuzzWeChatPay(f *testing.F) {
 
 func FuzzAlipay(f *testing.F) {
 	seed(f, "alipay")
+	// issue 14 items 5 and 15: a zip bomb past the expansion ratio, a zip of too many entries
+	head := apDetailTitle + "\n" + strings.Join(alipayHeader, ",") + "\n"
+	f.Add(zipBytes(f, map[string][]byte{"d.csv": blankLines(head, expandFloor+(4<<20))}))
+	many := map[string][]byte{}
+	for i := range maxZipEntries + 1 {
+		many[fmt.Sprintf("%03d.csv", i)] = []byte("x")
+	}
+	f.Add(zipBytes(f, many))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzRoundTrip(t, FormatAlipay, data, func(w io.Writer, rows []Row) error {
 			return WriteAlipayZip(w, rows, time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC), "2088012345678901")
@@ -78,6 +96,13 @@ func FuzzAlipay(f *testing.F) {
 
 func FuzzMapped(f *testing.F) {
 	seed(f, "mapped")
+	// issue 14 item 5: a long line, a long id, a long time cell, too many cells
+	const bankHead = "某银行收单对账单 2025-03-14\n交易时间,渠道流水号,商户订单号,商户退款单号,交易金额,手续费,币种,状态\n"
+	f.Add([]byte(bankHead + "2025/03/14 09:05:00," + strings.Repeat("9", maxRecord+1) + "\n"))
+	f.Add([]byte(bankHead + "2025/03/14 09:05:00," + strings.Repeat("B", 300) + ",P1,,128.00,0.38,CNY,成功\n"))
+	f.Add([]byte(bankHead + strings.Repeat("2", 70000) + ",B1,P1,,128.00,0.38,CNY,成功\n"))
+	f.Add([]byte(bankHead + "2025/03/14 09:05:00,B1,P1,,128.00,0.38,CNY,成功" + strings.Repeat(",x", maxCells) + "\n"))
+	f.Add([]byte(bankHead + "2025/03/14 09:05:00,B1,P1,,1000000000.01,0.38,CNY,成功\n"))
 	mappings := []*Mapping{bankMapping, stripeMapping, xlsxMapping}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for i, m := range mappings {
@@ -87,7 +112,7 @@ func FuzzMapped(f *testing.F) {
 				continue
 			}
 			for _, r := range rows {
-				if r.Amount < 0 || r.Fee < 0 || (r.Kind != KindPayment && r.Kind != KindRefund) || r.ChannelTradeNo == "" {
+				if r.Amount < 0 || r.Fee < 0 || r.Amount > money.MaxAmount || r.Fee > money.MaxAmount || (r.Kind != KindPayment && r.Kind != KindRefund) || r.ChannelTradeNo == "" {
 					t.Fatalf("accepted an impossible row %+v", r)
 				}
 			}

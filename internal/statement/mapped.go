@@ -219,7 +219,7 @@ func (s *mappedSource) readHeader() error {
 			s.idx[f.key] = i
 		}
 		if len(missing) > 0 {
-			return &Error{File: s.name, Line: line, Msg: fmt.Sprintf("header lacks mapped columns %s; header is %q", strings.Join(missing, ", "), rec)}
+			return &Error{File: s.name, Line: line, Msg: fmt.Sprintf("header lacks mapped columns %s; header is %s", strings.Join(missing, ", "), short(fmt.Sprintf("%q", rec)))}
 		}
 		return nil
 	}
@@ -278,7 +278,7 @@ func (s *mappedSource) parse(rec []string, ln int) (Row, error) {
 		case s.refVals[t]:
 			row.Kind = KindRefund
 		default:
-			return Row{}, fieldErr(name, ln, c.Type, "%q is neither a payment nor a refund value of the mapping", get("type"))
+			return Row{}, fieldErr(name, ln, c.Type, "%q is neither a payment nor a refund value of the mapping", short(get("type")))
 		}
 	} else if amount < 0 {
 		row.Kind = KindRefund
@@ -328,6 +328,9 @@ func (s *mappedSource) parse(rec []string, ln int) (Row, error) {
 		if st == "" {
 			return Row{}, fieldErr(name, ln, c.Status, "empty")
 		}
+		if len(st) > maxQuote {
+			return Row{}, fieldErr(name, ln, c.Status, "status %q too long", short(st))
+		}
 		if v, ok := s.statusV[strings.ToLower(st)]; ok {
 			row.Status = v
 		} else {
@@ -344,13 +347,13 @@ func (s *mappedSource) amount(ln int, field, v string, cur money.Currency) (int6
 	if s.m.AmountUnit == "minor" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || strings.HasPrefix(v, "+") || n == minInt64 {
-			return 0, fieldErr(s.name, ln, field, "bad amount %q: want an integer number of minor units", v)
+			return 0, fieldErr(s.name, ln, field, "bad amount %q: want an integer number of minor units", short(v))
 		}
 		return n, nil
 	}
 	n, err := parseAmount(s.name, ln, field, v, cur, false)
 	if err == nil && n == minInt64 {
-		err = fieldErr(s.name, ln, field, "amount %q out of range", v)
+		err = fieldErr(s.name, ln, field, "amount %q out of range", short(v))
 	}
 	return n, err
 }
@@ -387,6 +390,8 @@ func (s *mappedSource) verify() error { return nil }
 type csvRecords struct {
 	name string
 	cr   *csv.Reader
+	lim  *recordLimit
+	line int // line of the last record
 }
 
 func openCSVRecords(name string, br *bufio.Reader, m *Mapping) (recordSource, error) {
@@ -406,13 +411,15 @@ func openCSVRecords(name string, br *bufio.Reader, m *Mapping) (recordSource, er
 			r = transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder())
 		}
 	}
-	cr := csv.NewReader(r)
+	lim := &recordLimit{name: name, r: r}
+	cr := csv.NewReader(lim)
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = false
+	cr.ReuseRecord = true
 	if m.Delimiter != "" {
 		cr.Comma, _ = utf8.DecodeRuneInString(m.Delimiter)
 	}
-	return &csvRecords{name: name, cr: cr}, nil
+	return &csvRecords{name: name, cr: cr, lim: lim}, nil
 }
 
 // validUTF8Prefix reports whether b is valid UTF-8, allowing a rune cut at the end of the window.
@@ -432,10 +439,31 @@ func (c *csvRecords) record() ([]string, int, error) {
 		return nil, 0, io.EOF
 	}
 	if err != nil {
+		var se *Error
+		if errors.As(err, &se) && se.Line == 0 {
+			se.Line = c.line + 1 // the record after the last one read
+		}
 		return nil, 0, csvErr(c.name, err)
 	}
-	line, _ := c.cr.FieldPos(0)
-	return rec, line, nil
+	c.lim.mark = c.cr.InputOffset()
+	c.line, _ = c.cr.FieldPos(0)
+	if err := checkCells(c.name, c.line, rec); err != nil {
+		return nil, 0, err
+	}
+	return rec, c.line, nil
+}
+
+// checkCells bounds the cells of one mapped record and their size.
+func checkCells(name string, line int, rec []string) error {
+	if len(rec) > maxCells {
+		return &Error{File: name, Line: line, Msg: fmt.Sprintf("%d cells, more than %d", len(rec), maxCells)}
+	}
+	for i, v := range rec {
+		if len(v) > maxField {
+			return &Error{File: name, Line: line, Msg: fmt.Sprintf("cell %d is %d bytes, more than %d: %q", i+1, len(v), maxField, short(v))}
+		}
+	}
+	return nil
 }
 
 func (c *csvRecords) close() error { return nil }
@@ -455,9 +483,13 @@ func openXLSXRecords(name string, r io.Reader, sheet string) (rs recordSource, e
 			rs, err = nil, &Error{File: name, Msg: fmt.Sprintf("unreadable XLSX: %v", p)}
 		}
 	}()
-	f, err := excelize.OpenReader(r)
+	f, err := excelize.OpenReader(r, excelize.Options{UnzipSizeLimit: maxXLSXUnzip, UnzipXMLSizeLimit: maxXLSXXML})
 	if err != nil {
-		return nil, &Error{File: name, Msg: "unreadable XLSX", Err: err}
+		msg := "unreadable XLSX"
+		if errors.Is(err, excelize.ErrOptionsUnzipSizeLimit) || strings.Contains(err.Error(), "unzip size") {
+			msg = fmt.Sprintf("XLSX expands to more than %d bytes (decompression bomb?)", maxXLSXUnzip)
+		}
+		return nil, &Error{File: name, Msg: msg, Err: err}
 	}
 	if sheet == "" {
 		sheet = f.GetSheetName(0)
@@ -465,7 +497,7 @@ func openXLSXRecords(name string, r io.Reader, sheet string) (rs recordSource, e
 	rows, err := f.Rows(sheet)
 	if err != nil {
 		_ = f.Close()
-		return nil, &Error{File: name, Msg: fmt.Sprintf("sheet %q (sheets: %q)", sheet, f.GetSheetList()), Err: err}
+		return nil, &Error{File: name, Msg: fmt.Sprintf("sheet %q (sheets: %s)", short(sheet), short(fmt.Sprintf("%q", f.GetSheetList()))), Err: err}
 	}
 	return &xlsxRecords{name: name, f: f, rows: rows}, nil
 }
@@ -483,9 +515,15 @@ func (x *xlsxRecords) record() (rec []string, line int, err error) {
 		return nil, 0, io.EOF
 	}
 	x.n++
+	if x.n > maxSheetRows {
+		return nil, 0, &Error{File: x.name, Line: x.n, Msg: fmt.Sprintf("more than %d rows", maxSheetRows)}
+	}
 	cols, err := x.rows.Columns()
 	if err != nil {
 		return nil, 0, &Error{File: x.name, Line: x.n, Msg: "read XLSX row", Err: err}
+	}
+	if err := checkCells(x.name, x.n, cols); err != nil {
+		return nil, 0, err
 	}
 	return cols, x.n, nil
 }

@@ -21,6 +21,7 @@ type sandboxSource struct {
 	name string
 	opts Options
 	cr   *csv.Reader
+	lim  *recordLimit
 }
 
 func openSandbox(name string, r io.Reader, opts Options) (source, error) {
@@ -28,7 +29,8 @@ func openSandbox(name string, r io.Reader, opts Options) (source, error) {
 	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
 		_, _ = br.Discard(3)
 	}
-	cr := csv.NewReader(br)
+	lim := &recordLimit{name: name, r: br}
+	cr := csv.NewReader(lim)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	head, err := cr.Read()
@@ -43,11 +45,12 @@ func openSandbox(name string, r io.Reader, opts Options) (source, error) {
 	}
 	for i, h := range head {
 		if h != sandboxHeader[i] {
-			return nil, &Error{File: name, Line: 1, Field: sandboxHeader[i], Msg: fmt.Sprintf("header column %d is %q, want %q", i+1, h, sandboxHeader[i])}
+			return nil, &Error{File: name, Line: 1, Field: sandboxHeader[i], Msg: fmt.Sprintf("header column %d is %q, want %q", i+1, short(h), sandboxHeader[i])}
 		}
 	}
 	cr.FieldsPerRecord = len(sandboxHeader)
-	return &sandboxSource{name: name, opts: opts, cr: cr}, nil
+	lim.mark = cr.InputOffset()
+	return &sandboxSource{name: name, opts: opts, cr: cr, lim: lim}, nil
 }
 
 // csvErr turns an encoding/csv error into an *Error with its line.
@@ -67,6 +70,7 @@ func (s *sandboxSource) next() (Row, error) {
 		}
 		return Row{}, csvErr(s.name, err)
 	}
+	s.lim.mark = s.cr.InputOffset()
 	line, _ := s.cr.FieldPos(0)
 	return parseSandboxRecord(s.name, line, rec, s.opts)
 }
@@ -83,7 +87,7 @@ func parseSandboxRecord(name string, line int, rec []string, opts Options) (Row,
 	case "refund":
 		row.Kind = KindRefund
 	default:
-		return Row{}, fieldErr(name, line, "type", "%q is neither payment nor refund", rec[1])
+		return Row{}, fieldErr(name, line, "type", "%q is neither payment nor refund", short(rec[1]))
 	}
 	refund := row.Kind == KindRefund
 	for i := 2; i <= 5; i++ {
@@ -106,16 +110,16 @@ func parseSandboxRecord(name string, line int, rec []string, opts Options) (Row,
 		return Row{}, err
 	}
 	if row.Amount <= 0 {
-		return Row{}, fieldErr(name, line, "amount", "must be positive, got %q", rec[6])
+		return Row{}, fieldErr(name, line, "amount", "must be positive, got %q", short(rec[6]))
 	}
 	if row.Fee, err = parseAmount(name, line, "fee", rec[7], row.Currency, false); err != nil {
 		return Row{}, err
 	}
 	if row.Fee < 0 {
-		return Row{}, fieldErr(name, line, "fee", "must not be negative, got %q", rec[7])
+		return Row{}, fieldErr(name, line, "fee", "must not be negative, got %q", short(rec[7]))
 	}
 	if !sandboxStatuses[rec[9]] {
-		return Row{}, fieldErr(name, line, "status", "unknown status %q", rec[9])
+		return Row{}, fieldErr(name, line, "status", "unknown status %q", short(rec[9]))
 	}
 	row.Status = normalizeStatus(row.Kind, rec[9])
 	return row, nil

@@ -18,6 +18,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/paygw/paygw/internal/money"
 )
@@ -131,7 +132,17 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
-	return b.String()
+	s := b.String()
+	if len(s) > maxErrorText {
+		// Messages quote short prefixes of outside input; this bounds whatever else got in (and
+		// what job_runs and logs store).
+		cut := maxErrorText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
+	}
+	return s
 }
 
 // Unwrap returns the cause.
@@ -198,6 +209,7 @@ type source interface {
 
 // Reader reads a statement one row at a time.
 type Reader struct {
+	name   string
 	src    source
 	totals Totals
 	err    error
@@ -229,7 +241,7 @@ func Open(format Format, name string, r io.Reader, opts Options) (*Reader, error
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{src: src}, nil
+	return &Reader{name: name, src: src}, nil
 }
 
 // Next returns the next row. After the last row it returns io.EOF, but only once the file's own
@@ -247,6 +259,9 @@ func (r *Reader) Next() (Row, error) {
 		}
 		r.err = io.EOF
 		return Row{}, io.EOF
+	}
+	if err == nil {
+		err = checkAmountLimit(r.name, row)
 	}
 	if err != nil {
 		r.err = err

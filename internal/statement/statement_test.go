@@ -134,6 +134,8 @@ func TestRead(t *testing.T) {
 		{"alipay half-width brackets", FormatAlipay, "alipay/halfwidth.csv", Options{}, alipayRows,
 			Totals{Count: 5, PaymentCount: 3, RefundCount: 2, PaymentAmount: 23350, RefundAmount: 2800, Fee: 117}},
 		{"alipay empty day", FormatAlipay, "alipay/empty.csv", Options{}, nil, Totals{}},
+		{"alipay unquoted commas in 商品名称 and 备注", FormatAlipay, "alipay/comma.csv", Options{}, alipayRows,
+			Totals{Count: 5, PaymentCount: 3, RefundCount: 2, PaymentAmount: 23350, RefundAmount: 2800, Fee: 117}},
 		{"mapped GBK bank CSV, refunds negative, no type column", FormatMapped, "mapped/bank_gbk.csv", Options{Mapping: bankMapping}, []Row{
 			{Line: 3, Kind: KindPayment, TradeTime: cst("2025-03-14 09:05:00"), ChannelTradeNo: "BK202503140001", OutTradeNo: "PGW20250314090500M1", Amount: 12800, Fee: 38, Currency: "CNY", Status: StatusSucceeded},
 			{Line: 4, Kind: KindRefund, TradeTime: cst("2025-03-14 10:00:00"), ChannelTradeNo: "BK202503140002", OutTradeNo: "PGW20250310100000M2", OutRefundNo: "PGWR20250314100000M2", Amount: 2000, Fee: 6, Currency: "CNY", Status: StatusSucceeded},
@@ -182,7 +184,7 @@ func TestReadErrors(t *testing.T) {
 		{"wechat given an Alipay file", FormatWeChatPay, "alipay/detail.csv", Options{}, "alipay/detail.csv:1: header is not valid UTF-8", false},
 		{"alipay totals do not add up", FormatAlipay, "alipay/bad_totals.csv", Options{}, "alipay/bad_totals.csv:12: field #交易合计: totals say 商家实收 233.50, rows add up to 223.50", true},
 		{"alipay truncated", FormatAlipay, "alipay/truncated.csv", Options{}, "alipay/truncated.csv:8: footer", true},
-		{"alipay comma in 商品名称", FormatAlipay, "alipay/comma.csv", Options{}, "alipay/comma.csv:7: row has 26 fields, header has 25", false},
+		{"alipay comma in an amount", FormatAlipay, "alipay/comma_amount.csv", Options{}, "alipay/comma_amount.csv:7: row has 26 fields, header has 25", false},
 		{"alipay summary file given", FormatAlipay, "alipay/summary.csv", Options{}, "alipay/summary.csv:1: this is the Alipay summary", false},
 		{"alipay zip without detail", FormatAlipay, "alipay/no_detail.zip", Options{}, "alipay/no_detail.zip: zip holds no Alipay detail file", false},
 		{"mapped missing column", FormatMapped, "mapped/stripe.csv", Options{Mapping: &Mapping{Columns: MappingColumns{TradeTime: "created", Type: "reporting_category", ChannelTradeNo: "source_id", Amount: "gross"}}},

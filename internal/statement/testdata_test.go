@@ -47,6 +47,7 @@ var fixtures = []fixture{
 	{"alipay_bad_totals.txt", "alipay/bad_totals.csv", false, true, true},
 	{"alipay_truncated.txt", "alipay/truncated.csv", false, true, true},
 	{"alipay_comma.txt", "alipay/comma.csv", false, true, true},
+	{"alipay_comma_amount.txt", "alipay/comma_amount.csv", false, true, true},
 	{"alipay_summary.txt", "alipay/summary.csv", false, true, true},
 	{"mapped_bank.txt", "mapped/bank_gbk.csv", false, true, true},
 	{"mapped_stripe.txt", "mapped/stripe.csv", false, false, false},

@@ -104,11 +104,12 @@ type wechatSource struct {
 func openWeChatPay(name string, r io.Reader, opts Options) (source, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+		cr := &countReader{r: br}
+		zr, err := gzip.NewReader(cr)
 		if err != nil {
 			return nil, &Error{File: name, Msg: "bad gzip stream", Err: err}
 		}
-		br = bufio.NewReaderSize(zr, 64<<10)
+		br = bufio.NewReaderSize(&expandLimit{name: name, r: zr, compressed: func() int64 { return cr.n }}, 64<<10)
 	}
 	s := &wechatSource{name: name, opts: opts, lr: newLineReader(name, br), currency: opts.Currency}
 	line, err := s.lr.next()

@@ -85,7 +85,7 @@ type JobRun struct {
 func (s *Store) StartJobRun(ctx context.Context, r JobRun) error {
 	_, err := exec(ctx, s.db, s.dialect, `INSERT INTO job_runs (id, job, business_key, host, trigger, status, started_at, finished_at, summary, error)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Job, r.BusinessKey, r.Host, r.Trigger, r.Status, Now(r.StartedAt),
-		nullTime(timePtr(r.FinishedAt)), r.Summary, r.Error)
+		nullTime(timePtr(r.FinishedAt)), capText(r.Summary, MaxJobText), capText(r.Error, MaxJobText))
 	if err != nil {
 		return fmt.Errorf("start job run %s: %w", r.Job, err)
 	}
@@ -95,7 +95,7 @@ func (s *Store) StartJobRun(ctx context.Context, r JobRun) error {
 // FinishJobRun records a run's outcome.
 func (s *Store) FinishJobRun(ctx context.Context, id, status, summary, errMsg string, now time.Time) error {
 	_, err := exec(ctx, s.db, s.dialect, `UPDATE job_runs SET status = ?, summary = ?, error = ?, finished_at = ? WHERE id = ?`,
-		status, summary, errMsg, Now(now), id)
+		status, capText(summary, MaxJobText), capText(errMsg, MaxJobText), Now(now), id)
 	if err != nil {
 		return fmt.Errorf("finish job run %s: %w", id, err)
 	}

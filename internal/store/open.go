@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,12 @@ type Options struct {
 	StatementTimeout time.Duration
 	// Keys seals merchant secrets; nil uses KeyringFromEnv.
 	Keys *Keyring
+	// ReadCacheKiB is SQLite's page cache per reading connection (default 32 MiB, which batch
+	// jobs' parallel readers use). Each of the MaxConns readers fills its cache as the database
+	// grows, so a long-running process passes less: serve's memory would otherwise grow with the
+	// database's history up to MaxConns × 32 MiB. The writer's cache stays 32 MiB (a group
+	// commit's dirty pages stay in memory).
+	ReadCacheKiB int
 }
 
 // Open connects to dsn. It does not migrate: `paygw migrate up` does.
@@ -72,15 +79,21 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "cache_size(-32768)") // 32 MiB: a group commit's dirty pages stay in memory
 	q.Add("_pragma", "temp_store(memory)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
-	db, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+q.Encode())
+	readCache := opts.ReadCacheKiB
+	if readCache <= 0 {
+		readCache = 32768
+	}
+	rq, wq := cloneValues(q), cloneValues(q)
+	rq.Add("_pragma", "cache_size(-"+strconv.Itoa(readCache)+")")
+	wq.Add("_pragma", "cache_size(-32768)") // 32 MiB: a group commit's dirty pages stay in memory
+	db, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+rq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
-	wdb, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+q.Encode())
+	wdb, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+wq.Encode())
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
@@ -163,4 +176,12 @@ func openPostgres(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
 	return &Store{db: db, dialect: Postgres, dsn: dsn, closers: []func(){pool.Close}}, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
 }

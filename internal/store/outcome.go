@@ -9,6 +9,7 @@ import (
 
 	"github.com/paygw/paygw/internal/api"
 	"github.com/paygw/paygw/internal/ledger"
+	"github.com/paygw/paygw/internal/money"
 	"github.com/paygw/paygw/internal/paygw"
 )
 
@@ -130,6 +131,11 @@ func (t *Tx) ApplyPaymentOutcome(ctx context.Context, id string, o PaymentOutcom
 	case paygw.PaymentClosed:
 		event = paygw.EventPaymentClosed
 	}
+	if o.Status == paygw.PaymentFailed || o.Status == paygw.PaymentClosed {
+		if err := t.releaseDailyCap(ctx, p.ID, p.MerchantID, string(p.Currency), p.Amount); err != nil {
+			return p, false, err
+		}
+	}
 	if event != "" {
 		if err := t.notify(ctx, p.MerchantID, p.NotifyURL, p.ID, "", event, api.FromPayment(p), now); err != nil {
 			return p, false, err
@@ -213,7 +219,12 @@ func (t *Tx) ApplyRefundOutcome(ctx context.Context, id string, o RefundOutcome,
 	}
 	event := paygw.EventRefundFailed
 	if o.Status == paygw.RefundSucceeded {
-		refunded := p.RefundedAmount + r.Amount
+		refunded, err := money.Add(p.RefundedAmount, r.Amount)
+		if err != nil || refunded > p.Amount {
+			// The reservation makes this impossible; refuse rather than post a wrong journal.
+			return r, false, fmt.Errorf("refund %s: refunded total %d + %d exceeds payment %s amount %d: %w",
+				r.ID, p.RefundedAmount, r.Amount, p.ID, p.Amount, ErrRefundExceeds)
+		}
 		status := paygw.PaymentPartiallyRefunded
 		if refunded == p.Amount {
 			status = paygw.PaymentRefunded

@@ -482,8 +482,8 @@ func newItemInserter(ctx context.Context, tx *Tx) *itemInserter {
 func (w *itemInserter) add(it ReconItem) error {
 	w.args = append(w.args, it.RunID, it.Channel, it.BusinessDate, it.Class, it.Kind, it.PaymentID, it.RefundID, it.MerchantID,
 		it.ChannelTradeNo, it.ChannelRefundNo, it.Currency, it.InternalAmount, it.ChannelAmount, it.InternalFee, it.ChannelFee,
-		it.InternalStatus, it.ChannelStatus, nullTime(timePtr(it.TradeTime)), it.Line, it.Note, it.State, it.Resolution,
-		it.ResolvedBy, nullTime(timePtr(it.ResolvedAt)), it.ResolutionNote)
+		it.InternalStatus, it.ChannelStatus, nullTime(timePtr(it.TradeTime)), it.Line, capText(it.Note, MaxNoteText), it.State, it.Resolution,
+		it.ResolvedBy, nullTime(timePtr(it.ResolvedAt)), capText(it.ResolutionNote, MaxNoteText))
 	w.n++
 	if w.n == reconBatch {
 		return w.flush()
@@ -722,6 +722,55 @@ func (s *Store) ListReconItems(ctx context.Context, f ReconItemFilter) ([]ReconI
 	return out, nil
 }
 
+// reconItemPage is how many items EachReconItem reads per query.
+const reconItemPage = 5000
+
+// EachReconItem calls fn with every item the filter selects (Limit is ignored), in id order, one
+// page of reconItemPage items at a time (keyset on id), so that the items of a run of a million
+// discrepancies are never all in memory and no query stays open while fn runs.
+func (s *Store) EachReconItem(ctx context.Context, f ReconItemFilter, fn func(ReconItem) error) error {
+	where, args := []string{"id > ?"}, []any{int64(0)}
+	if f.RunID != "" {
+		where, args = append(where, "run_id = ?"), append(args, f.RunID)
+	}
+	if f.Channel != "" {
+		where, args = append(where, "channel = ?"), append(args, f.Channel)
+	}
+	if f.BusinessDate != "" {
+		where, args = append(where, "business_date = ?"), append(args, f.BusinessDate)
+	}
+	if f.OpenOnly {
+		where = append(where, "state = 'open'")
+	}
+	q := `SELECT * FROM recon_items WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id LIMIT ` + strconv.Itoa(reconItemPage)
+	var page []ReconItem
+	for {
+		page = page[:0]
+		if err := sel(ctx, s.db, s.dialect, &page, q, args...); err != nil {
+			return fmt.Errorf("list recon items: %w", err)
+		}
+		for _, it := range page {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		if len(page) < reconItemPage {
+			return nil
+		}
+		args[0] = page[len(page)-1].ID
+	}
+}
+
+// CountOpenReconDiscrepancies counts a run's items that are open and not pending: what
+// `reconcile --fail-on-discrepancy` looks at.
+func (s *Store) CountOpenReconDiscrepancies(ctx context.Context, runID string) (int64, error) {
+	var n int64
+	if err := get(ctx, s.db, s.dialect, &n, `SELECT COUNT(*) FROM recon_items WHERE run_id = ? AND state = 'open' AND class <> 'pending'`, runID); err != nil {
+		return 0, fmt.Errorf("count recon items: %w", err)
+	}
+	return n, nil
+}
+
 // GetReconItem returns one item; ErrNotFound if there is none.
 func (s *Store) GetReconItem(ctx context.Context, id int64) (ReconItem, error) {
 	var it ReconItem
@@ -740,7 +789,7 @@ func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, 
 	var it ReconItem
 	err := s.Transact(ctx, func(tx *Tx) error {
 		n, err := exec(ctx, tx.tx, tx.dialect, `UPDATE recon_items SET state = 'resolved', resolution = ?, resolved_by = ?,
-			resolved_at = ?, resolution_note = ? WHERE id = ? AND state = 'open'`, resolution, by, Now(now), note, id)
+			resolved_at = ?, resolution_note = ? WHERE id = ? AND state = 'open'`, resolution, by, Now(now), capText(note, MaxNoteText), id)
 		if err != nil {
 			return err
 		}

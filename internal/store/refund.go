@@ -80,12 +80,25 @@ var (
 	ErrPaymentNotRefundable = errors.New("store: payment is not in a refundable state")
 )
 
-// CreateRefund reserves the amount on the payment and inserts the refund, atomically. The
-// reservation is one conditional UPDATE (refund_reserved + amount ≤ amount), so concurrent
-// refunds are serialised by the payment row and can never exceed the amount together; a
-// CHECK constraint backs it. A second refund with the same out_refund_no fails with IsUnique.
+// CreateRefund inserts the refund and reserves its amount on the payment, atomically. The
+// insert comes first so that the unique key on (merchant_id, out_refund_no) decides concurrent
+// retries of the same refund before any reservation: a retry fails with IsUnique (and the caller
+// answers the stored refund) instead of seeing the first one's reservation as an over-refund.
+// The reservation is one conditional UPDATE (refund_reserved + amount ≤ amount), so concurrent
+// different refunds are serialised by the payment row and can never exceed the amount
+// together; a CHECK constraint backs it. The refund is stored with its first active query
+// (r.NextQueryAt) already set, so the sweeper finds it even if the process dies before the
+// channel answers.
 func (s *Store) CreateRefund(ctx context.Context, r paygw.Refund) error {
 	return s.Transact(ctx, func(tx *Tx) error {
+		_, err := exec(ctx, tx.tx, tx.dialect, `INSERT INTO refunds (id, payment_id, merchant_id, out_refund_no, amount, currency,
+			reason, notify_url, request_hash, status, channel, created_at, updated_at, next_query_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.PaymentID, r.MerchantID, r.OutRefundNo, r.Amount, string(r.Currency), r.Reason, r.NotifyURL,
+			r.RequestHash, string(r.Status), r.Channel, Now(r.CreatedAt), Now(r.CreatedAt), nullTime(r.NextQueryAt))
+		if err != nil {
+			return fmt.Errorf("insert refund: %w", err)
+		}
 		n, err := exec(ctx, tx.tx, tx.dialect, `UPDATE payments SET refund_reserved = refund_reserved + ?, updated_at = ?
 			WHERE id = ? AND merchant_id = ? AND status IN ('succeeded', 'partially_refunded') AND refund_reserved + ? <= amount`,
 			r.Amount, Now(r.CreatedAt), r.PaymentID, r.MerchantID, r.Amount)
@@ -101,13 +114,6 @@ func (s *Store) CreateRefund(ctx context.Context, r paygw.Refund) error {
 				return ErrPaymentNotRefundable
 			}
 			return ErrRefundExceeds
-		}
-		_, err = exec(ctx, tx.tx, tx.dialect, `INSERT INTO refunds (id, payment_id, merchant_id, out_refund_no, amount, currency,
-			reason, notify_url, request_hash, status, channel, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.PaymentID, r.MerchantID, r.OutRefundNo, r.Amount, string(r.Currency), r.Reason, r.NotifyURL,
-			r.RequestHash, string(r.Status), r.Channel, Now(r.CreatedAt), Now(r.CreatedAt))
-		if err != nil {
-			return fmt.Errorf("insert refund: %w", err)
 		}
 		return nil
 	})

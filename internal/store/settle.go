@@ -18,6 +18,8 @@ type SettleMerchant struct {
 	FeeFixed   int64         `db:"fee_fixed"`
 	FeeMin     sql.NullInt64 `db:"fee_min"`
 	FeeMax     sql.NullInt64 `db:"fee_max"`
+	Status     string        `db:"status"`      // active | suspended
+	HasAccount bool          `db:"has_account"` // a bank account number is on file
 }
 
 // MinFee and MaxFee return the plan's optional clamps.
@@ -29,7 +31,8 @@ func (m SettleMerchant) MaxFee() *int64 { return intPtr(m.FeeMax) }
 // SettleMerchants lists every merchant by id, for a settlement run to shard and walk.
 func (s *Store) SettleMerchants(ctx context.Context) ([]SettleMerchant, error) {
 	var out []SettleMerchant
-	if err := sel(ctx, s.db, s.dialect, &out, `SELECT id, name, fee_rate_bps, fee_fixed, fee_min, fee_max FROM merchants ORDER BY id`); err != nil {
+	if err := sel(ctx, s.db, s.dialect, &out, `SELECT id, name, fee_rate_bps, fee_fixed, fee_min, fee_max, status,
+		CASE WHEN bank_account_enc <> '' THEN 1 = 1 ELSE 1 = 0 END AS has_account FROM merchants ORDER BY id`); err != nil {
 		return nil, fmt.Errorf("settle merchants: %w", err)
 	}
 	return out, nil
@@ -261,10 +264,12 @@ func (t *Tx) GetSettleBatch(ctx context.Context, id string) (SettleBatch, error)
 }
 
 // MarkBatchPaid moves a settled batch to paid with the bank's reference, compare-and-set on
-// its status: it reports false (and changes nothing) when the batch is not settled any more.
+// its status: it reports false (and changes nothing) when the batch is not settled any more or
+// is on hold (a settle_holds row not released).
 func (t *Tx) MarkBatchPaid(ctx context.Context, id, bankRef string, now time.Time) (bool, error) {
 	n, err := exec(ctx, t.tx, t.dialect, `UPDATE settle_batches SET status = 'paid', bank_ref = ?, paid_at = ?, updated_at = ?
-		WHERE id = ? AND status = 'settled'`, bankRef, Now(now), Now(now), id)
+		WHERE id = ? AND status = 'settled'
+			AND NOT EXISTS (SELECT 1 FROM settle_holds h WHERE h.batch_id = settle_batches.id AND h.released_at IS NULL)`, bankRef, Now(now), Now(now), id)
 	if err != nil {
 		return false, fmt.Errorf("mark batch %s paid: %w", id, err)
 	}
@@ -335,11 +340,12 @@ const (
 	CheckPayoutJournal     = "payout_journal"
 	CheckReferences        = "references"
 	CheckPending           = "pending"
+	CheckAdjustment        = "adjustment"
 )
 
 // LedgerChecks lists every check LedgerCheck runs, in order.
 var LedgerChecks = []string{CheckJournalBalanced, CheckAccountBalance, CheckPaymentJournal, CheckRefundJournal,
-	CheckSettledOnce, CheckBatchTotals, CheckSettlementJournal, CheckPayoutJournal, CheckReferences, CheckPending}
+	CheckSettledOnce, CheckBatchTotals, CheckSettlementJournal, CheckPayoutJournal, CheckReferences, CheckPending, CheckAdjustment}
 
 // LedgerCheck verifies DESIGN.md §3's invariants over the whole database and returns what is
 // wrong, at most limit findings per check (0: 1000):
@@ -349,7 +355,8 @@ var LedgerChecks = []string{CheckJournalBalanced, CheckAccountBalance, CheckPaym
 //     payment or refund has one;
 //   - each payment and refund is in at most one batch, and an item's kind matches its object;
 //   - each batch's counts and sums equal its items' and its net follows from them;
-//   - a batch moving money has its settlement journal; a paid batch exactly its payout journal.
+//   - a batch moving money has its settlement journal; a paid batch exactly its payout journal;
+//   - each accepted amount or fee mismatch has its adjustment and journal (CheckAdjustment).
 func (s *Store) LedgerCheck(ctx context.Context, limit int) ([]LedgerProblem, error) {
 	if limit <= 0 {
 		limit = 1000
@@ -425,7 +432,8 @@ func (s *Store) LedgerCheck(ctx context.Context, limit int) ([]LedgerProblem, er
 		{CheckBatchTotals, `SELECT b.id AS ref, 'batch has ' || CAST(b.payments AS TEXT) || ' payments ' || CAST(b.gross AS TEXT) || ', ' ||
 				CAST(b.refunds AS TEXT) || ' refunds ' || CAST(b.refunded AS TEXT) || ', fee ' || CAST(b.fee AS TEXT) || '; items have ' ||
 				CAST(COALESCE(t.payments, 0) AS TEXT) || ' payments ' || CAST(COALESCE(t.gross, 0) AS TEXT) || ', ' ||
-				CAST(COALESCE(t.refunds, 0) AS TEXT) || ' refunds ' || CAST(COALESCE(t.refunded, 0) AS TEXT) || ', fee ' || CAST(COALESCE(t.fee, 0) AS TEXT) AS detail
+				CAST(COALESCE(t.refunds, 0) AS TEXT) || ' refunds ' || CAST(COALESCE(t.refunded, 0) AS TEXT) || ', fee ' || CAST(COALESCE(t.fee, 0) AS TEXT) ||
+				', adjustments +' || CAST(COALESCE(a.adj_in, 0) AS TEXT) || ' -' || CAST(COALESCE(a.adj_out, 0) AS TEXT) AS detail
 			FROM settle_batches b LEFT JOIN (
 				SELECT batch_id,
 					SUM(CASE WHEN kind = 'payment' THEN 1 ELSE 0 END) AS payments,
@@ -434,8 +442,14 @@ func (s *Store) LedgerCheck(ctx context.Context, limit int) ([]LedgerProblem, er
 					SUM(CASE WHEN kind = 'refund' THEN amount ELSE 0 END) AS refunded,
 					SUM(CASE WHEN kind = 'payment' THEN fee ELSE -fee END) AS fee
 				FROM settle_items GROUP BY batch_id) t ON t.batch_id = b.id
-			WHERE b.payments <> COALESCE(t.payments, 0) OR b.gross <> COALESCE(t.gross, 0) OR b.refunds <> COALESCE(t.refunds, 0)
-				OR b.refunded <> COALESCE(t.refunded, 0) OR b.fee <> COALESCE(t.fee, 0)
+			LEFT JOIN (
+				SELECT batch_id,
+					SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) AS adj_in,
+					SUM(CASE WHEN amount < 0 THEN -amount ELSE 0 END) AS adj_out
+				FROM recon_adjustments WHERE batch_id IS NOT NULL GROUP BY batch_id) a ON a.batch_id = b.id
+			WHERE b.payments <> COALESCE(t.payments, 0) OR b.gross <> COALESCE(t.gross, 0) + COALESCE(a.adj_in, 0)
+				OR b.refunds <> COALESCE(t.refunds, 0)
+				OR b.refunded <> COALESCE(t.refunded, 0) + COALESCE(a.adj_out, 0) OR b.fee <> COALESCE(t.fee, 0)
 				OR b.net <> b.gross - b.refunded - b.fee + b.carried_in
 			ORDER BY ref`},
 		{CheckSettlementJournal, `SELECT b.id AS ref, 'batch moves ' || CAST(b.gross - b.refunded AS TEXT) || ' with fee ' || CAST(b.fee AS TEXT) || ' but has no settlement journal' AS detail
@@ -449,6 +463,33 @@ func (s *Store) LedgerCheck(ctx context.Context, limit int) ([]LedgerProblem, er
 			SELECT j.ref_id AS ref, 'payout journal ' || j.id || ' for a batch that is ' || COALESCE(b.status, 'missing') AS detail
 			FROM ledger_journals j LEFT JOIN settle_batches b ON b.id = j.ref_id
 			WHERE j.kind = 'payout' AND (b.id IS NULL OR b.status <> 'paid')
+			ORDER BY ref`},
+		// Accepted reconciliation differences (migration 0016): each adjustment has its one journal
+		// with the same amount; each such journal its adjustment; each accepted amount or fee
+		// mismatch its adjustment; a paid adjustment is in a batch of its merchant and currency.
+		{CheckAdjustment, `SELECT a.object_id AS ref, a.kind || ' adjustment ' || a.id || ' of ' || CAST(a.amount AS TEXT) ||
+				' has no matching journal' AS detail
+			FROM recon_adjustments a
+			WHERE NOT EXISTS (SELECT 1 FROM ledger_journals j JOIN ledger_postings p ON p.journal_id = j.id
+				WHERE j.ref_id = a.id AND j.kind = a.kind || '_adjustment' AND p.currency = a.currency
+					AND ((a.kind = 'amount' AND p.account = 'merchant:' || a.merchant_id || ':pending' AND p.amount = -a.amount)
+						OR (a.kind = 'fee' AND p.account = 'channel:' || a.channel || ':fee_cost' AND p.amount = a.amount)))
+			UNION ALL
+			SELECT j.ref_id AS ref, j.kind || ' journal ' || j.id || ' without its adjustment' AS detail
+			FROM ledger_journals j
+			WHERE j.kind IN ('amount_adjustment', 'fee_adjustment') AND NOT EXISTS (SELECT 1 FROM recon_adjustments a
+				WHERE a.id = j.ref_id AND a.kind || '_adjustment' = j.kind)
+			UNION ALL
+			SELECT CAST(i.id AS TEXT) AS ref, i.class || ' item accepted as the channel''s but no adjustment was posted' AS detail
+			FROM recon_items i
+			WHERE i.state = 'resolved' AND i.resolution = 'accept_channel' AND i.class IN ('amount_mismatch', 'fee_mismatch')
+				AND NOT EXISTS (SELECT 1 FROM recon_adjustments a
+					WHERE a.object_id = CASE WHEN i.kind = 'refund' THEN i.refund_id ELSE i.payment_id END
+						AND a.kind = CASE WHEN i.class = 'amount_mismatch' THEN 'amount' ELSE 'fee' END)
+			UNION ALL
+			SELECT a.object_id AS ref, 'adjustment ' || a.id || ' paid in batch ' || a.batch_id || ' of another merchant or currency' AS detail
+			FROM recon_adjustments a JOIN settle_batches b ON b.id = a.batch_id
+			WHERE b.merchant_id <> a.merchant_id OR b.currency <> a.currency
 			ORDER BY ref`},
 	}
 	var out []LedgerProblem

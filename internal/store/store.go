@@ -7,12 +7,13 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/paygw/paygw/internal/trace"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Dialect names the database behind a Store.
@@ -88,8 +89,9 @@ func (t *Tx) AfterCommit(f func()) { t.after = append(t.after, f) }
 
 // Transact runs fn in a transaction, committing when fn returns nil. A serialization failure
 // or deadlock on PostgreSQL, or a busy database on SQLite, is retried a few times.
-func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) error {
-	var err error
+func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	ctx, span := trace.Start(ctx, "db.transact", attribute.String("db.system", string(s.dialect)))
+	defer func() { trace.End(span, err) }()
 	for attempt := 0; attempt < 5; attempt++ {
 		err = s.transactOnce(ctx, fn)
 		if err == nil || !isRetryable(err) || ctx.Err() != nil {
@@ -210,8 +212,3 @@ func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) 
 // writers maps a SQLite Store's read pool to the Store, so exec on the pool routes writes
 // through the Store's group-committing writer.
 var writers sync.Map
-
-// errNoRows is exported through ErrNotFound.
-var errNoRows = sql.ErrNoRows
-
-func isNoRows(err error) bool { return errors.Is(err, errNoRows) }

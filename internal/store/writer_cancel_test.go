@@ -2,26 +2,33 @@ package store_test
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/storetest"
 )
 
+// waitQueued yields until n transactions wait for the writer.
+func waitQueued(s *store.Store, n int) {
+	for store.QueuedWrites(s) < n {
+		runtime.Gosched()
+	}
+}
+
 func TestCancelledCallerDoesNotFailItsGroup(t *testing.T) {
 	s := storetest.Open(t, store.SQLite)
 	ctx := context.Background()
-	// a blocker job so that A and B queue into the same next group
-	started := make(chan struct{})
+	// A blocker holds the writer until A and B are both queued, so they share the next group.
+	started, release := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		_ = s.Transact(ctx, func(tx *store.Tx) error {
 			close(started)
-			time.Sleep(200 * time.Millisecond)
+			<-release
 			_, err := tx.SQL().ExecContext(ctx, `CREATE TABLE IF NOT EXISTS zz (v INTEGER)`)
 			return err
 		})
@@ -36,16 +43,23 @@ func TestCancelledCallerDoesNotFailItsGroup(t *testing.T) {
 			return err
 		})
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitQueued(s, 1) // A first in the group
+	bctx, cancel := context.WithCancel(ctx)
+	bRunning := make(chan struct{})
 	go func() {
 		defer wg.Done()
-		bctx, cancel := context.WithCancel(ctx)
+		once := sync.Once{}
 		errB = s.Transact(bctx, func(tx *store.Tx) error {
-			go func() { time.Sleep(30 * time.Millisecond); cancel() }()
+			once.Do(func() { close(bRunning) })
+			// Long enough (seconds) that the cancel below lands while it runs.
 			_, err := tx.SQL().ExecContext(bctx, `INSERT INTO zz (v) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 50000000) SELECT x FROM c`)
 			return err
 		})
 	}()
+	waitQueued(s, 2)
+	close(release)
+	<-bRunning
+	cancel()
 	wg.Wait()
 	var n int
 	_ = s.DB().GetContext(ctx, &n, `SELECT COUNT(*) FROM zz WHERE v = 1`)
