@@ -220,11 +220,10 @@ func (w *Worker) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for _, d := range lane {
-					o := w.deliver(dctx, d)
+				w.runLane(dctx, lane, func(o outcome) {
 					inflight.Add(-1)
 					rec.add(o)
-				}
+				})
 			}()
 		}
 		if int64(len(ds)) < free { // merchants at their cap, or the queue is short or empty: never
@@ -252,12 +251,11 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, d := range lane {
-				o := w.deliver(ctx, d)
+			w.runLane(ctx, lane, func(o outcome) {
 				mu.Lock()
 				outs = append(outs, o)
 				mu.Unlock()
-			}
+			})
 		}()
 	}
 	wg.Wait()
@@ -309,6 +307,34 @@ func (w *Worker) deliver(ctx context.Context, d store.Delivery) (o outcome) {
 		res.NextAttemptAt, _ = NextAttempt(w.cfg.Schedule, d.Retry, w.now())
 	}
 	return outcome{res: res, d: d}
+}
+
+// runLane delivers a lane (lanes), passing each outcome to done. The first delivery goes alone:
+// to a non-closed endpoint it is the half-open trial. If the breaker is closed after it, the
+// rest go concurrently, as they would have to a healthy endpoint (one after another they could
+// outlast their leases behind a slow endpoint); otherwise they go in order, and are deferred at
+// once while the breaker is open.
+func (w *Worker) runLane(ctx context.Context, lane []store.Delivery, done func(outcome)) {
+	done(w.deliver(ctx, lane[0]))
+	rest := lane[1:]
+	if len(rest) == 0 {
+		return
+	}
+	if !w.breaker(lane[0].URL).closed() {
+		for _, d := range rest {
+			done(w.deliver(ctx, d))
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for _, d := range rest {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done(w.deliver(ctx, d))
+		}()
+	}
+	wg.Wait()
 }
 
 // lanes splits a claimed batch into what may run concurrently: each delivery to an endpoint
