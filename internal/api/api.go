@@ -98,6 +98,9 @@ type Agreement struct {
 	Channel        string `json:"channel"`
 	Payer          Payer  `json:"payer"`
 	CreatedAt      string `json:"created_at"`
+	// NextAction sends the payer to the channel's signing page while the agreement is pending
+	// (channels where the payer signs, e.g. Alipay); omitted otherwise.
+	NextAction *NextAction `json:"next_action,omitempty"`
 }
 
 // Event is a merchant notification body.
@@ -164,7 +167,7 @@ func FromAgreement(a paygw.Agreement) Agreement {
 	return Agreement{
 		ID: a.ID, OutAgreementNo: a.OutAgreementNo, PayMethod: string(a.PayMethod), Status: string(a.Status),
 		Channel: a.Channel, Payer: Payer{Name: a.PayerName, AccountNo: a.AccountMasked, Phone: a.PhoneMasked},
-		CreatedAt: Time(a.CreatedAt),
+		CreatedAt: Time(a.CreatedAt), NextAction: fromNextAction(a.NextAction, paygw.PaymentProcessing),
 	}
 }
 

@@ -116,15 +116,25 @@ type CallbackKind string
 
 // Callback kinds.
 const (
-	CallbackPayment CallbackKind = "payment"
-	CallbackRefund  CallbackKind = "refund"
+	CallbackPayment   CallbackKind = "payment"
+	CallbackRefund    CallbackKind = "refund"
+	CallbackAgreement CallbackKind = "agreement" // channels with AsyncAgreements
 )
+
+// AsyncAgreements is the capability of a channel whose agreements the payer signs on the
+// channel's own page (Alipay): Sign answers processing, SignAction is where to send the payer,
+// and the agreement becomes active when a callback or QueryAgreement says so.
+type AsyncAgreements interface {
+	AgreementQuerier
+	SignAction(agreementID string) (*paygw.NextAction, error)
+}
 
 // Callback is a verified asynchronous notification from the channel.
 type Callback struct {
-	Kind    CallbackKind
-	Payment PayResult    // when Kind is payment
-	Refund  RefundResult // when Kind is refund
+	Kind      CallbackKind
+	Payment   PayResult       // when Kind is payment
+	Refund    RefundResult    // when Kind is refund
+	Agreement AgreementResult // when Kind is agreement
 }
 
 // Channel is one third-party channel.

@@ -10,6 +10,8 @@ package demo
 import (
 	"bufio"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,9 +103,11 @@ const (
 // Summary is what a run did and where its files are.
 type Summary struct {
 	Dir, DB, Config, Logs string
-	Date                  string // the business date (today in Asia/Shanghai)
-	Elapsed               time.Duration
-	Seed                  uint64
+	// KeyFile holds the run's PAYGW_SECRET_KEY (hex), for looking at its database afterwards.
+	KeyFile string
+	Date    string // the business date (today in Asia/Shanghai)
+	Elapsed time.Duration
+	Seed    uint64
 
 	Merchants []Merchant
 	// Payments by final status and by pay method; Rejected by API error code.
@@ -133,6 +137,7 @@ type Summary struct {
 
 	ReconReport, SettleReport, DailyReport, PayoutFile string
 
+	Alipay    *AlipayRun // the Alipay simulator leg (alipay.go)
 	WeChatPay *WeChatPay // the WeChat Pay simulator part (wechatpay.go)
 }
 
@@ -196,9 +201,11 @@ func Run(ctx context.Context, o Options) (_ *Summary, err error) {
 		{"start", d.startServers},
 		{"merchants", d.merchants},
 		{"traffic", d.traffic},
+		{"alipay", d.alipayTraffic},
 		{"notifications", d.awaitNotifications},
 		{"inject", d.inject},
 		{"reconcile", d.reconcile},
+		{"reconcile alipay", d.alipayReconcile},
 		{"wechatpay", d.wechatpay},
 		{"settle", d.settle},
 		{"report", d.report},
@@ -235,6 +242,7 @@ type run struct {
 	orders   []*order
 	injected string
 	stopped  bool
+	ali      *alipayDemo
 	wx       *wechat
 }
 
@@ -270,7 +278,11 @@ func (d *run) setup() error {
 		return err
 	}
 	cfgPath := filepath.Join(dir, "paygw.yaml")
-	yaml := configYAML(d.gwURL, d.sbURL, d.secret, reports, d.wechatConfig())
+	aliChannel, err := d.alipaySetup(dir)
+	if err != nil {
+		return err
+	}
+	yaml := configYAML(d.gwURL, d.sbURL, d.secret, reports, d.wechatConfig()+aliChannel)
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -279,9 +291,20 @@ func (d *run) setup() error {
 		return fmt.Errorf("demo config: %w", err)
 	}
 	d.date = paygw.BusinessDate(d.o.Now(), cfg.Location())
-	d.r = &runner{exe: d.o.Exe, env: d.o.Env, db: "sqlite:" + filepath.Join(dir, "paygw.db"), cfg: cfgPath, logs: logs}
+	// The demo's own secret key: every subprocess gets it (there is no built-in key), and it
+	// is kept beside the database so that the demo's data can be looked at afterwards.
+	key := make([]byte, 32)
+	if _, err := crand.Read(key); err != nil {
+		return fmt.Errorf("demo key: %w", err)
+	}
+	keyFile := filepath.Join(dir, "secret.key")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("demo key: %w", err)
+	}
+	env := append(append([]string{}, d.o.Env...), "PAYGW_SECRET_KEY="+hex.EncodeToString(key))
+	d.r = &runner{exe: d.o.Exe, env: env, db: "sqlite:" + filepath.Join(dir, "paygw.db"), cfg: cfgPath, logs: logs}
 	s := d.sum
-	s.Dir, s.DB, s.Config, s.Logs, s.Date = d.o.Dir, d.r.db, cfgPath, logs, d.date
+	s.Dir, s.DB, s.Config, s.Logs, s.Date, s.KeyFile = d.o.Dir, d.r.db, cfgPath, logs, d.date, keyFile
 	d.recv, err = newReceiver(refuseOneIn)
 	return err
 }
@@ -358,6 +381,9 @@ func (d *run) startServers(ctx context.Context) error {
 		return err
 	}
 	if err := waitHTTP(ctx, d.serve, d.gwURL+"/readyz", 15*time.Second); err != nil {
+		return err
+	}
+	if err := d.startAlipay(ctx); err != nil {
 		return err
 	}
 	d.step("sandbox channel on %s (auto-pay %s, %.0f%% declines, %.1f%% timeouts); gateway on %s",
@@ -682,6 +708,9 @@ func (d *run) stopAll() error {
 	}
 	if d.sandbox != nil {
 		errs = append(errs, d.sandbox.stop(stopGrace))
+	}
+	if d.ali != nil && d.ali.proc != nil {
+		errs = append(errs, d.ali.proc.stop(stopGrace))
 	}
 	if d.wx != nil && d.wx.sim != nil {
 		errs = append(errs, d.wx.sim.stop(stopGrace))

@@ -88,6 +88,10 @@ func TestRun(t *testing.T) {
 			t.Errorf("batch %+v: want settled with payments and a positive net", b)
 		}
 	}
+	if a := sum.Alipay; a == nil || a.Payments["succeeded"]+a.Payments["partially_refunded"] != demo.AlipayPayments ||
+		a.Reconcile.Counts["missing_internal"] != 1 || a.Reconcile.Counts["matched"] != demo.AlipayPayments+1 {
+		t.Errorf("alipay leg %+v", sum.Alipay)
+	}
 	// One held per channel whose bill carries an injected discrepancy (sandbox, and WeChat Pay).
 	if want := 1 + btoi(sum.WeChatPay != nil); sum.Held != want {
 		t.Errorf("held back %d payments, want the %d with an injected discrepancy", sum.Held, want)

@@ -77,6 +77,15 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 			return err
 		}
 		return nil
+	case channel.CallbackAgreement:
+		a, err := g.store.GetAgreement(ctx, cb.Agreement.AgreementID)
+		if err != nil {
+			return err
+		}
+		if a.Channel != channelName {
+			return store.ErrNotFound
+		}
+		return g.applyAgreement(ctx, a, cb.Agreement)
 	case channel.CallbackRefund:
 		r, err := g.store.GetRefund(ctx, cb.Refund.RefundID)
 		if err != nil {

@@ -35,6 +35,10 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 			return paygw.Payment{}, false, err
 		}
 		if err == nil {
+			// A pending agreement may have been signed at the channel meanwhile.
+			if a, err = g.refreshAgreement(ctx, a); err != nil {
+				return paygw.Payment{}, false, err
+			}
 			agr = &a
 		}
 	}

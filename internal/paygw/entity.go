@@ -137,6 +137,9 @@ type Agreement struct {
 	UpdatedAt      time.Time
 	NextQueryAt    *time.Time // a pending agreement's next active query (sweeper)
 	QueryCount     int
+	// NextAction is where to send the payer to sign a pending agreement at the channel (Alipay);
+	// computed when the agreement is read, never stored.
+	NextAction *NextAction
 }
 
 // Event types of merchant notifications.

@@ -6,8 +6,10 @@ package kinds
 import (
 	"github.com/paygw/paygw/internal/channel"
 
-	_ "github.com/paygw/paygw/internal/channel/wechatpay" // kind wechatpay
-	_ "github.com/paygw/paygw/internal/sandbox"           // kind sandbox
+	_ "github.com/paygw/paygw/internal/channel/alipay"           // kind alipay
+	_ "github.com/paygw/paygw/internal/channel/alipay/alipaysim" // sandbox protocol alipay
+	_ "github.com/paygw/paygw/internal/channel/wechatpay"        // kind wechatpay
+	_ "github.com/paygw/paygw/internal/sandbox"                  // kind sandbox
 )
 
 // Statement is the kind of a channel paygw does not call online: its bills are reconciled from
