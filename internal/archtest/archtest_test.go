@@ -81,7 +81,9 @@ func TestDependencyDirection(t *testing.T) {
 		{"internal/notify", []string{"internal/gateway", "internal/reconcile", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
 		{"internal/reconcile", []string{"internal/gateway", "internal/notify", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
 		{"internal/settle", []string{"internal/gateway", "internal/notify", "internal/reconcile", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
+		{"internal/merchant", []string{"internal/gateway", "internal/notify", "internal/reconcile", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
 		{"internal/httpapi", []string{"internal/cli"}, "only cli wires"},
+		{"internal/api/cliout", []string{"internal/store", "internal/cli"}, "--json shapes are wire types"},
 		{"jobs", []string{"internal/cli"}, "cli imports jobs"},
 	}
 	for _, r := range rules {
@@ -105,6 +107,18 @@ func TestDependencyDirection(t *testing.T) {
 		for _, imp := range p.Imports {
 			if strings.HasPrefix(imp, "github.com/spf13/") {
 				t.Errorf("%s imports %s: only internal/cli reads flags", name, imp)
+			}
+		}
+	}
+	// The --json shapes are wire types: the CLI fills them, the demo reads them; they depend on
+	// nothing of this module. Use-case packages never reach up into the CLI.
+	for _, imp := range internalDeps(pkgs["internal/api/cliout"]) {
+		t.Errorf("internal/api/cliout depends on %s: --json shapes are plain types", imp)
+	}
+	for _, uc := range []string{"internal/gateway", "internal/notify", "internal/reconcile", "internal/settle", "internal/merchant", "internal/demo"} {
+		for _, d := range internalDeps(pkgs[uc]) {
+			if d == "internal/cli" || strings.HasPrefix(d, "internal/cli/") {
+				t.Errorf("%s depends on %s: the CLI wires use cases, not the reverse", uc, d)
 			}
 		}
 	}

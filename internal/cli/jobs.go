@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/jobs"
 )
@@ -35,19 +36,8 @@ func (o jobsListOpts) Validate() error {
 	return nil
 }
 
-// jobRunJSON is one job_runs row in `jobs list --json`.
-type jobRunJSON struct {
-	ID          string     `json:"id"`
-	Job         string     `json:"job"`
-	BusinessKey string     `json:"business_key"`
-	Host        string     `json:"host"`
-	Trigger     string     `json:"trigger"`
-	Status      string     `json:"status"`
-	StartedAt   time.Time  `json:"started_at"`
-	FinishedAt  *time.Time `json:"finished_at"`
-	Summary     string     `json:"summary"`
-	Error       string     `json:"error"`
-}
+// jobRunJSON is cliout.JobRun (the shape is declared once, in cliout).
+type jobRunJSON = cliout.JobRun
 
 func newJobsListCmd(app *App) *cobra.Command {
 	o := jobsListOpts{}
@@ -151,15 +141,8 @@ func (o jobsScheduleOpts) Validate() error {
 	return nil
 }
 
-// scheduledJobJSON is one job in `jobs show-schedule --json`.
-type scheduledJobJSON struct {
-	Name        string      `json:"name"`
-	Schedule    string      `json:"schedule"`
-	Args        []string    `json:"args"`
-	Description string      `json:"description"`
-	Shardable   bool        `json:"shardable"`
-	Next        []time.Time `json:"next"`
-}
+// scheduledJobJSON is cliout.ScheduledJob (the shape is declared once, in cliout).
+type scheduledJobJSON = cliout.ScheduledJob
 
 func newJobsScheduleCmd(app *App) *cobra.Command {
 	o := jobsScheduleOpts{}

@@ -21,6 +21,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/money"
 	"github.com/paygw/paygw/internal/reconcile"
@@ -54,52 +55,14 @@ func (o *reconcileOptions) Validate() error {
 	return nil
 }
 
-// reconcileJSON is API.md's `reconcile --json` object.
-type reconcileJSON struct {
-	RunID         string           `json:"run_id"`
-	Channel       string           `json:"channel"`
-	Date          string           `json:"date"`
-	Skipped       bool             `json:"skipped,omitempty"`
-	File          string           `json:"file,omitempty"`
-	FileSHA256    string           `json:"file_sha256,omitempty"`
-	Report        string           `json:"report,omitempty"`
-	Counts        map[string]int64 `json:"counts"`
-	Discrepancies int64            `json:"discrepancies"`
-	Items         []reconItemJSON  `json:"items"`
-}
+// reconcileJSON is cliout.Reconcile (the shape is declared once, in cliout).
+type reconcileJSON = cliout.Reconcile
 
-type reconItemJSON struct {
-	ID              int64  `json:"id"`
-	Class           string `json:"class"`
-	Kind            string `json:"kind"`
-	State           string `json:"state"`
-	ChannelTradeNo  string `json:"channel_trade_no"`
-	ChannelRefundNo string `json:"channel_refund_no,omitempty"`
-	PaymentID       string `json:"payment_id"`
-	RefundID        string `json:"refund_id"`
-	Currency        string `json:"currency"`
-	InternalAmount  int64  `json:"internal_amount"`
-	ChannelAmount   int64  `json:"channel_amount"`
-	InternalFee     int64  `json:"internal_fee"`
-	ChannelFee      int64  `json:"channel_fee"`
-	Line            int64  `json:"line,omitempty"`
-	Note            string `json:"note"`
-	BusinessDate    string `json:"date,omitempty"`
-	Resolution      string `json:"resolution,omitempty"`
-	ResolvedBy      string `json:"resolved_by,omitempty"`
-	ResolutionNote  string `json:"resolution_note,omitempty"`
-	// Adjustment is what `resolve --accept channel` posted for an amount or fee mismatch.
-	Adjustment *adjustmentJSON `json:"adjustment,omitempty"`
-}
+// reconItemJSON is cliout.ReconItem (the shape is declared once, in cliout).
+type reconItemJSON = cliout.ReconItem
 
-// adjustmentJSON is a posted reconciliation adjustment (docs/reconciliation.md).
-type adjustmentJSON struct {
-	ID       string `json:"id"`
-	Kind     string `json:"kind"` // amount (settled to the merchant) | fee (our channel fee cost)
-	ObjectID string `json:"object_id"`
-	Currency string `json:"currency"`
-	Amount   int64  `json:"amount"` // signed minor units
-}
+// adjustmentJSON is cliout.Adjustment (the shape is declared once, in cliout).
+type adjustmentJSON = cliout.Adjustment
 
 // describeAdjustment says in one line what an adjustment posted and where its money goes.
 func describeAdjustment(a store.ReconAdjustment) string {

@@ -89,7 +89,7 @@ type Server struct {
 	limiters sync.Map // merchant id -> *limiterEntry
 	mux      *http.ServeMux
 	hops     int
-	ready    atomic.Bool
+	health   *Health
 	metrics  *httpMetrics
 }
 
@@ -114,7 +114,7 @@ func New(g *gateway.Service, check Checker, opts Options) *Server {
 	}
 	s := &Server{g: g, check: check, log: opts.Log.With().Str("component", "http").Logger(), reg: opts.Registry,
 		maxBody: opts.MaxBodyBytes, limit: rate.Limit(opts.RateLimit), burst: opts.RateBurst, mux: http.NewServeMux(),
-		hops:    opts.TrustedProxyHops,
+		hops: opts.TrustedProxyHops, health: NewHealth(check),
 		metrics: newHTTPMetrics(opts.Registry)}
 	s.routes()
 	return s
@@ -132,8 +132,7 @@ func (s *Server) routes() {
 	m.Handle("GET /v1/agreements/{id}", s.merchant(s.getAgreement))
 	m.Handle("DELETE /v1/agreements/{id}", s.merchant(s.terminateAgreement))
 	m.Handle("POST /v1/channels/{channel}/notify", s.body(http.HandlerFunc(s.channelNotify)))
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
-	m.HandleFunc("GET /readyz", s.readyz)
+	s.health.Register(m)
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, paygw.Errorf(paygw.CodeNotFound, "no route %s %s", capped(r.Method, 16), capped(r.URL.Path, maxLogValue)))
@@ -144,7 +143,7 @@ func (s *Server) routes() {
 func (s *Server) Handler() http.Handler { return s.observe(s.mux) }
 
 // SetReady marks the server ready or draining (during shutdown /readyz answers 503).
-func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+func (s *Server) SetReady(v bool) { s.health.SetReady(v) }
 
 type ctxKey int
 
@@ -366,25 +365,6 @@ func (s *Server) EvictIdleLimiters(idle time.Duration) {
 		}
 		return true
 	})
-}
-
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if !s.ready.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.check.Ping(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
-		return
-	}
-	ok, err := s.check.SchemaCurrent(ctx)
-	if err != nil || !ok {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "schema not current: run paygw migrate up"})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

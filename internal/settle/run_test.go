@@ -43,7 +43,6 @@ type fixture struct {
 	t   testing.TB
 	s   *store.Store
 	ctx context.Context
-	n   int
 }
 
 func newFixture(t testing.TB, s *store.Store) *fixture {
