@@ -301,12 +301,12 @@ func TestReconcileEndToEnd(t *testing.T) {
 			check("duplicate", pays[3].ID)
 			check("missing_internal", "pay_phantom")
 			for _, id := range []string{pays[4].ID, pays[5].ID, pays[6].ID, pays[3].ID} {
-				if ra, err := s.ReconciledAt(ctx, false, id); err != nil || !ra.Valid {
+				if ra, err := s.ReconciledAt(ctx, false, id); err != nil || ra == nil {
 					t.Errorf("%s not reconciled: %v", id, err)
 				}
 			}
 			for _, id := range []string{pays[0].ID, pays[1].ID, pays[2].ID} {
-				if ra, _ := s.ReconciledAt(ctx, false, id); ra.Valid {
+				if ra, _ := s.ReconciledAt(ctx, false, id); ra != nil {
 					t.Errorf("%s reconciled despite its discrepancy", id)
 				}
 			}

@@ -37,7 +37,7 @@ func TestResolveAcceptedSidesSettleOnce(t *testing.T) {
 			out := db.must(ExitOK, nil, "--config", cfg, "reconcile", "--channel", "sandbox", "--date", settleDay, "--file", file, "--json")
 			items := map[string]reconItemJSON{}
 			for _, it := range decodeJSON[reconcileJSON](t, out).Items {
-				if it.State == store.ReconOpen {
+				if it.State == string(paygw.ReconItemOpen) {
 					items[it.PaymentID] = it
 				}
 			}
@@ -215,7 +215,7 @@ func TestResolvedDifferenceWaitsForItsPayment(t *testing.T) {
 				up = it
 			}
 		}
-		if up.State != store.ReconOpen {
+		if up.State != string(paygw.ReconItemOpen) {
 			t.Fatalf("pay_up item %+v", up)
 		}
 		out := db.must(ExitOK, nil, "--config", cfg, "reconcile", "resolve", strconv.FormatInt(up.ID, 10), "--accept", "channel",

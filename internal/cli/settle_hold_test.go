@@ -168,10 +168,10 @@ func (db *cliDB) payUnreconciled(id, merchant string, amount int64, paidAt time.
 func (db *cliDB) openDiscrepancy(id, merchant string, ours, theirs int64) {
 	db.t.Helper()
 	at := cliAt(settleDay, 23)
-	run := store.ReconRun{ID: paygw.NewID("rcn"), Channel: "sandbox", BusinessDate: settleDay, Format: "sandbox", FileName: "s.csv",
-		FileSHA256: strings.Repeat("a", 64), StatementRows: 1, AmountMismatch: 1, Totals: "[]", StartedAt: at, FinishedAt: at}
-	err := db.s.SaveReconRun(db.ctx, store.ReconResult{Run: run, Each: func(item func(store.ReconItem) error, _ func(store.ReconRef) error) error {
-		return item(store.ReconItem{RunID: run.ID, Channel: "sandbox", BusinessDate: settleDay, Class: "amount_mismatch", Kind: "payment",
+	run := paygw.ReconRun{ID: paygw.NewID("rcn"), Channel: "sandbox", BusinessDate: settleDay, Format: "sandbox", FileName: "s.csv",
+		FileSHA256: strings.Repeat("a", 64), StatementRows: 1, Counts: map[paygw.ReconClass]int64{paygw.ReconAmountMismatch: 1}, Totals: "[]", StartedAt: at, FinishedAt: at}
+	err := db.s.SaveReconRun(db.ctx, store.ReconResult{Run: run, Each: func(item func(paygw.ReconItem) error, _ func(store.ReconRef) error) error {
+		return item(paygw.ReconItem{RunID: run.ID, Channel: "sandbox", BusinessDate: settleDay, Class: "amount_mismatch", Kind: "payment",
 			PaymentID: id, MerchantID: merchant, ChannelTradeNo: "ct-" + id, Currency: "CNY", InternalAmount: ours, ChannelAmount: theirs,
 			InternalStatus: "succeeded", ChannelStatus: "SUCCESS", State: "open"})
 	}}, at)

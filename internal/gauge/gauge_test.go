@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygw/paygw/internal/gauge"
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/storetest"
 )
@@ -39,15 +40,15 @@ func TestCollector(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		items := []store.ReconItem{
+		items := []paygw.ReconItem{
 			{Class: "amount_mismatch", Kind: "payment", Currency: "CNY", PaymentID: "pay_1"},
 			{Class: "amount_mismatch", Kind: "payment", Currency: "CNY", PaymentID: "pay_2"},
 			{Class: "missing_internal", Kind: "payment", Currency: "CNY", ChannelTradeNo: "T3"},
 		}
 		res := store.ReconResult{
-			Run: store.ReconRun{ID: "rr1", Channel: "sandbox", BusinessDate: "2026-11-30", Format: "sandbox", FileSHA256: strings.Repeat("0", 64),
+			Run: paygw.ReconRun{ID: "rr1", Channel: "sandbox", BusinessDate: "2026-11-30", Format: "sandbox", FileSHA256: strings.Repeat("0", 64),
 				StartedAt: t0, FinishedAt: t0, Totals: "{}"},
-			Each: func(item func(store.ReconItem) error, _ func(store.ReconRef) error) error {
+			Each: func(item func(paygw.ReconItem) error, _ func(store.ReconRef) error) error {
 				for _, it := range items {
 					it.Channel, it.BusinessDate = "sandbox", "2026-11-30"
 					if err := item(it); err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 )
 
@@ -12,10 +13,10 @@ import (
 // kind, and the inputs refused before anything is written.
 func TestAdjustmentRules(t *testing.T) {
 	const big = int64(1) << 62
-	base := store.ReconItem{ID: 7, Channel: "sandbox", MerchantID: "mch_a", Currency: "CNY", PaymentID: "pay_1"}
-	item := func(class Class, kind Kind, ours, theirs int64, note string) store.ReconItem {
+	base := paygw.ReconItem{ID: 7, Channel: "sandbox", MerchantID: "mch_a", Currency: "CNY", PaymentID: "pay_1"}
+	item := func(class Class, kind Kind, ours, theirs int64, note string) paygw.ReconItem {
 		it := base
-		it.Class, it.Kind, it.Note = string(class), string(kind), note
+		it.Class, it.Kind, it.Note = class, kind, note
 		if kind == KindRefund {
 			it.RefundID = "ref_1"
 		}
@@ -29,7 +30,7 @@ func TestAdjustmentRules(t *testing.T) {
 	}
 	cases := []struct {
 		name     string
-		it       store.ReconItem
+		it       paygw.ReconItem
 		kind     string
 		object   string
 		want     int64

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/ledger"
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/statement"
 	"github.com/paygw/paygw/internal/store"
@@ -75,7 +76,7 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 		if n, _ := s.JournalCount(ctx, ledger.KindAmountAdjustment, a.ID); n != 1 {
 			t.Errorf("%d amount adjustment journals of %s, want 1", n, a.ID)
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_amt"); !ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_amt"); ra == nil {
 			t.Error("pay_amt not reconciled after accepting the channel's amount")
 		}
 		mch := "merchant:" + a.MerchantID + ":pending CNY"
@@ -88,7 +89,7 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 		// channel returned 0.09 where 0.03 was expected, 0.06 less cost. The merchant's accounts
 		// do not move.
 		for _, c := range []struct {
-			item         store.ReconItem
+			item         paygw.ReconItem
 			object       string
 			want         int64
 			wantFeeCost  int64
@@ -137,7 +138,7 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 			t.Fatal(err)
 		}
 		amt2 := itemOf(t, res2, reconcile.AmountMismatch, "pay_amt")
-		if amt2.State != store.ReconOpen {
+		if amt2.State != paygw.ReconItemOpen {
 			t.Fatalf("new item %+v", amt2)
 		}
 		if _, err := reconcile.Resolve(ctx, s, amt2.ID, reconcile.AcceptChannel, "corrected bill", "carol", now, sh); err != nil {
@@ -187,7 +188,7 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 			t.Fatal(err)
 		}
 		amt5 := itemOf(t, res5, reconcile.AmountMismatch, "pay_amt")
-		if amt5.State != store.ReconOpen {
+		if amt5.State != paygw.ReconItemOpen {
 			t.Fatalf("item after a run without pay_amt: %+v", amt5)
 		}
 		if _, err := reconcile.Resolve(ctx, s, amt5.ID, reconcile.AcceptChannel, "same as before", "carol", now, sh); err != nil {
@@ -196,7 +197,7 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 		if adjs5, _ := s.ReconAdjustmentsOfItem(ctx, amt5.ID); len(adjs5) != 0 {
 			t.Errorf("an item whose difference was posted posted again: %+v", adjs5)
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_amt"); !ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_amt"); ra == nil {
 			t.Error("pay_amt not reconciled after its item was accepted")
 		}
 		if bal := balancesOf(t, s); bal[mch] != -1 {
@@ -220,15 +221,15 @@ func sameBalances(a, b map[string]int64) bool {
 	return true
 }
 
-func refundItem(t *testing.T, res *reconcile.Result, class reconcile.Class, refundID string) store.ReconItem {
+func refundItem(t *testing.T, res *reconcile.Result, class reconcile.Class, refundID string) paygw.ReconItem {
 	t.Helper()
 	for _, it := range res.Items {
-		if it.Class == string(class) && it.RefundID == refundID {
+		if it.Class == class && it.RefundID == refundID {
 			return it
 		}
 	}
 	t.Fatalf("no %s item for %s in %+v", class, refundID, res.Items)
-	return store.ReconItem{}
+	return paygw.ReconItem{}
 }
 
 // TestResolveRefusesMissingChannel: the channel never collected; accepting its side would need
@@ -249,13 +250,13 @@ func TestResolveRefusesMissingChannel(t *testing.T) {
 		if _, err := reconcile.Resolve(ctx, s, miss.ID, reconcile.AcceptChannel, "never charged", "dave", now, sh); !errors.Is(err, reconcile.ErrCannotApply) {
 			t.Fatalf("accept channel on missing_channel: %v, want ErrCannotApply", err)
 		}
-		if got, _ := s.GetReconItem(ctx, miss.ID); got.State != store.ReconOpen || got.Resolution != "" {
+		if got, _ := s.GetReconItem(ctx, miss.ID); got.State != paygw.ReconItemOpen || got.Resolution != "" {
 			t.Errorf("item after refusal: %+v", got)
 		}
 		if after, _ := s.GetPayment(ctx, "pay_miss"); after.Status != before.Status || after.Version != before.Version {
 			t.Errorf("payment changed: %+v -> %+v", before, after)
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra != nil {
 			t.Error("pay_miss reconciled after a refused resolution")
 		}
 		if adjs, _ := s.ReconAdjustmentsOfItem(ctx, miss.ID); len(adjs) != 0 {
@@ -265,7 +266,7 @@ func TestResolveRefusesMissingChannel(t *testing.T) {
 		if _, err := reconcile.Resolve(ctx, s, miss.ID, reconcile.AcceptOurs, "channel owes it; claim 12", "dave", now, sh); err != nil {
 			t.Fatal(err)
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); !ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra == nil {
 			t.Error("pay_miss not reconciled after accepting ours")
 		}
 	})
@@ -307,14 +308,14 @@ func TestResolveRefundAmountAdjusts(t *testing.T) {
 		if bal["merchant:"+it.MerchantID+":pending CNY"] != 100 || bal["channel:sandbox:receivable CNY"] != -100 {
 			t.Errorf("balances %v", bal)
 		}
-		if ra, _ := s.ReconciledAt(ctx, true, "ref_1"); !ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, true, "ref_1"); ra == nil {
 			t.Error("ref_1 not reconciled")
 		}
 		big := refundItem(t, res, reconcile.AmountMismatch, "ref_2")
 		if _, err := reconcile.Resolve(ctx, s, big.ID, reconcile.AcceptChannel, "?", "erin", now, sh); !errors.Is(err, reconcile.ErrCannotApply) {
 			t.Errorf("a channel refund larger than its payment: %v, want ErrCannotApply", err)
 		}
-		if got, _ := s.GetReconItem(ctx, big.ID); got.State != store.ReconOpen {
+		if got, _ := s.GetReconItem(ctx, big.ID); got.State != paygw.ReconItemOpen {
 			t.Errorf("refused item %+v", got)
 		}
 		if ps := adjustmentProblems(t, s); len(ps) != 0 {

@@ -43,51 +43,51 @@ var ErrCannotApply = errors.New("reconcile: cannot apply the channel's side")
 //
 // Accepting ours moves no money. Either way the decision is recorded and the internal side is
 // marked reconciled so that settlement takes it.
-func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note, by string, now time.Time, loc *time.Location) (store.ReconItem, error) {
+func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note, by string, now time.Time, loc *time.Location) (paygw.ReconItem, error) {
 	if accept != AcceptChannel && accept != AcceptOurs {
-		return store.ReconItem{}, fmt.Errorf("accept %q: want channel or ours", accept)
+		return paygw.ReconItem{}, fmt.Errorf("accept %q: want channel or ours", accept)
 	}
 	if note == "" || by == "" {
-		return store.ReconItem{}, errors.New("a resolution needs a note and who made it")
+		return paygw.ReconItem{}, errors.New("a resolution needs a note and who made it")
 	}
 	it, err := s.GetReconItem(ctx, id)
 	if err != nil {
 		return it, err
 	}
-	resolution := store.ReconAcceptOurs
+	resolution := paygw.ReconAcceptOurs
 	if accept == AcceptChannel {
-		resolution = store.ReconAcceptChannel
+		resolution = paygw.ReconAcceptChannel
 	}
 	reconcile := store.ResolutionReconciles(resolution, it.Class)
-	var apply func(tx *store.Tx, it store.ReconItem) error
+	var apply func(tx *store.Tx, it paygw.ReconItem) error
 	switch {
 	case accept != AcceptChannel:
-	case it.Class == string(MissingChannel):
+	case it.Class == MissingChannel:
 		what := "payment " + it.PaymentID
-		if it.Kind == string(KindRefund) {
+		if it.Kind == KindRefund {
 			what = "refund " + it.RefundID
 		}
 		return it, fmt.Errorf("item %d: %w: the channel never collected %s (missing_channel) and paygw does not un-collect a succeeded "+
 			"transaction; re-run reconcile when the channel's corrected bill arrives, or refund it, or accept ours (a claim against the channel)",
 			id, ErrCannotApply, what)
-	case it.Class == string(AmountMismatch) || it.Class == string(FeeMismatch):
+	case it.Class == AmountMismatch || it.Class == FeeMismatch:
 		adj, err := adjustment(it, by, now)
 		if err != nil {
 			return it, fmt.Errorf("item %d: %w", id, err)
 		}
-		apply = func(tx *store.Tx, it store.ReconItem) error { return postAdjustment(ctx, tx, it, adj) }
+		apply = func(tx *store.Tx, it paygw.ReconItem) error { return postAdjustment(ctx, tx, it, adj) }
 	}
-	if accept == AcceptChannel && it.Class == string(StatusMismatch) {
+	if accept == AcceptChannel && it.Class == StatusMismatch {
 		if it.ChannelStatus != statement.StatusSucceeded {
 			return it, fmt.Errorf("item %d: %w: the channel did not collect (%s) but paygw did (%s); refund it, or accept ours",
 				id, ErrCannotApply, it.ChannelStatus, it.InternalStatus)
 		}
 		at := now
-		if it.TradeTime.Valid {
-			at = it.TradeTime.Time
+		if it.TradeTime != nil {
+			at = *it.TradeTime
 		}
-		apply = func(tx *store.Tx, it store.ReconItem) error {
-			if it.Kind == string(KindRefund) {
+		apply = func(tx *store.Tx, it paygw.ReconItem) error {
+			if it.Kind == KindRefund {
 				_, changed, err := tx.ApplyRefundOutcome(ctx, it.RefundID, store.RefundOutcome{Status: paygw.RefundSucceeded,
 					ChannelRefundNo: it.ChannelRefundNo, SucceededAt: at}, now, loc)
 				if err == nil && !changed {
@@ -118,10 +118,10 @@ var currencyNote = regexp.MustCompile(`channel -?[0-9.,]+ ([A-Z]{3}), paygw -?[0
 
 // adjustment computes what accepting the channel's side of an amount or fee mismatch posts,
 // without reading the database: the signed difference (checked arithmetic) and its kind.
-func adjustment(it store.ReconItem, by string, now time.Time) (store.ReconAdjustment, error) {
-	a := store.ReconAdjustment{ID: paygw.NewID("adj"), ItemID: it.ID, ObjectKind: it.Kind, ObjectID: it.PaymentID,
+func adjustment(it paygw.ReconItem, by string, now time.Time) (store.ReconAdjustment, error) {
+	a := store.ReconAdjustment{ID: paygw.NewID("adj"), ItemID: it.ID, ObjectKind: string(it.Kind), ObjectID: it.PaymentID,
 		PaymentID: it.PaymentID, MerchantID: it.MerchantID, Channel: it.Channel, Currency: it.Currency, CreatedBy: by, CreatedAt: now}
-	refund := it.Kind == string(KindRefund)
+	refund := it.Kind == KindRefund
 	if refund {
 		a.ObjectID = it.RefundID
 	}
@@ -129,7 +129,7 @@ func adjustment(it store.ReconItem, by string, now time.Time) (store.ReconAdjust
 		return a, fmt.Errorf("%w: the item names no transaction of paygw or no valid currency", ErrCannotApply)
 	}
 	var ours, theirs int64
-	if it.Class == string(AmountMismatch) {
+	if it.Class == AmountMismatch {
 		a.Kind = store.AdjustAmount
 		if m := currencyNote.FindStringSubmatch(it.Note); m != nil && m[1] != m[2] {
 			return a, fmt.Errorf("%w: the channel's currency %s is not paygw's %s; nothing can be posted as a difference", ErrCannotApply, m[1], m[2])
@@ -168,7 +168,7 @@ func adjustment(it store.ReconItem, by string, now time.Time) (store.ReconAdjust
 // checking the transaction it corrects: still collected, same merchant and currency, and (for a
 // refund's amount) not beyond its payment. What earlier adjustments of the transaction posted
 // counts: only the rest is posted, nothing when it is all there.
-func postAdjustment(ctx context.Context, tx *store.Tx, it store.ReconItem, a store.ReconAdjustment) error {
+func postAdjustment(ctx context.Context, tx *store.Tx, it paygw.ReconItem, a store.ReconAdjustment) error {
 	refund := a.ObjectKind == string(KindRefund)
 	t, err := tx.AdjustTarget(ctx, refund, a.ObjectID)
 	if err != nil {

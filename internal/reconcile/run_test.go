@@ -137,13 +137,13 @@ func TestRunFormats(t *testing.T) {
 					t.Errorf("report: %v", err)
 				}
 				// matched are reconciled; a discrepancy is not
-				if ra, _ := s.ReconciledAt(context.Background(), false, "pay_oka"); !ra.Valid {
+				if ra, _ := s.ReconciledAt(context.Background(), false, "pay_oka"); ra == nil {
 					t.Error("pay_oka not reconciled")
 				}
-				if ra, _ := s.ReconciledAt(context.Background(), true, "ref_1"); !ra.Valid {
+				if ra, _ := s.ReconciledAt(context.Background(), true, "ref_1"); ra == nil {
 					t.Error("ref_1 not reconciled")
 				}
-				if ra, _ := s.ReconciledAt(context.Background(), false, "pay_amt"); ra.Valid {
+				if ra, _ := s.ReconciledAt(context.Background(), false, "pay_amt"); ra != nil {
 					t.Error("pay_amt reconciled")
 				}
 				// a re-run replaces the open result
@@ -261,7 +261,7 @@ func TestRunCrossDayPendingResolvedNextDay(t *testing.T) {
 				t.Errorf("pending item %+v not resolved automatically", it)
 			}
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_late"); !ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_late"); ra == nil {
 			t.Error("pay_late not reconciled")
 		}
 	})

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // ReconTxn is one of paygw's payments or refunds as reconciliation reads it.
@@ -20,7 +22,7 @@ type ReconTxn struct {
 	Amount          int64
 	Currency        string
 	Status          string
-	At              sql.NullTime // paid_at / succeeded_at
+	At              time.Time // paid_at / succeeded_at; zero when not succeeded
 	Reconciled      bool
 	PaymentAmount   int64   // refunds: the refunded payment's amount
 	EarlierRefunds  []int64 // refunds: amounts of the payment's earlier succeeded refunds
@@ -214,18 +216,17 @@ func (s *Store) streamRecon(ctx context.Context, q string, refund bool, fn func(
 		if err != nil {
 			return translate(err)
 		}
-		t.At = t0
+		if t0.Valid {
+			t.At = t0.Time.UTC()
+		}
 		if atText.Valid {
 			tm, perr := parseSQLiteTime(atText.String)
 			if perr != nil {
 				return fmt.Errorf("payment %s refund %s: %w", t.PaymentID, t.RefundID, perr)
 			}
-			t.At = sql.NullTime{Time: tm, Valid: true}
+			t.At = tm
 		}
 		t.Reconciled = rec != 0
-		if t.At.Valid {
-			t.At.Time = t.At.Time.UTC()
-		}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -244,23 +245,8 @@ func appendStrings(args []any, ss []string) []any {
 	return args
 }
 
-// Reconciliation run statuses.
-const (
-	ReconCurrent    = "current"
-	ReconSuperseded = "superseded"
-)
-
-// Reconciliation item states and resolutions.
-const (
-	ReconOpen          = "open"
-	ReconResolved      = "resolved"
-	ReconAcceptChannel = "accept_channel"
-	ReconAcceptOurs    = "accept_ours"
-	ReconAuto          = "auto"
-)
-
-// ReconRun is one stored reconciliation run.
-type ReconRun struct {
+// reconRunRow is a recon_runs row.
+type reconRunRow struct {
 	ID              string    `db:"id"`
 	Channel         string    `db:"channel"`
 	BusinessDate    string    `db:"business_date"`
@@ -277,13 +263,23 @@ type ReconRun struct {
 	FeeMismatch     int64     `db:"fee_mismatch"`
 	Duplicate       int64     `db:"duplicate"`
 	Pending         int64     `db:"pending"`
-	Totals          string    `db:"totals"` // JSON: counts and amounts per class and currency
+	Totals          string    `db:"totals"`
 	StartedAt       time.Time `db:"started_at"`
 	FinishedAt      time.Time `db:"finished_at"`
 }
 
-// ReconItem is one stored discrepancy.
-type ReconItem struct {
+func (r reconRunRow) domain() paygw.ReconRun {
+	return paygw.ReconRun{ID: r.ID, Channel: r.Channel, BusinessDate: r.BusinessDate, Status: paygw.ReconRunStatus(r.Status),
+		Format: r.Format, FileName: r.FileName, FileSHA256: r.FileSHA256, StatementRows: r.StatementRows,
+		Counts: map[paygw.ReconClass]int64{paygw.ReconMatched: r.Matched, paygw.ReconMissingInternal: r.MissingInternal,
+			paygw.ReconMissingChannel: r.MissingChannel, paygw.ReconAmountMismatch: r.AmountMismatch,
+			paygw.ReconStatusMismatch: r.StatusMismatch, paygw.ReconFeeMismatch: r.FeeMismatch,
+			paygw.ReconDuplicate: r.Duplicate, paygw.ReconPending: r.Pending},
+		Totals: r.Totals, StartedAt: r.StartedAt.UTC(), FinishedAt: r.FinishedAt.UTC()}
+}
+
+// reconItemRow is a recon_items row.
+type reconItemRow struct {
 	ID              int64        `db:"id"`
 	RunID           string       `db:"run_id"`
 	Channel         string       `db:"channel"`
@@ -312,14 +308,35 @@ type ReconItem struct {
 	ResolutionNote  string       `db:"resolution_note"`
 }
 
+func (r *reconItemRow) domain() paygw.ReconItem {
+	return paygw.ReconItem{ID: r.ID, RunID: r.RunID, Channel: r.Channel, BusinessDate: r.BusinessDate,
+		Class: paygw.ReconClass(r.Class), Kind: paygw.ReconKind(r.Kind), PaymentID: r.PaymentID, RefundID: r.RefundID,
+		MerchantID: r.MerchantID, ChannelTradeNo: r.ChannelTradeNo, ChannelRefundNo: r.ChannelRefundNo, Currency: r.Currency,
+		InternalAmount: r.InternalAmount, ChannelAmount: r.ChannelAmount, InternalFee: r.InternalFee, ChannelFee: r.ChannelFee,
+		InternalStatus: r.InternalStatus, ChannelStatus: r.ChannelStatus, TradeTime: timePtr(r.TradeTime), Line: r.Line,
+		Note: r.Note, State: paygw.ReconItemState(r.State), Resolution: paygw.ReconResolution(r.Resolution),
+		ResolvedBy: r.ResolvedBy, ResolvedAt: timePtr(r.ResolvedAt), ResolutionNote: r.ResolutionNote}
+}
+
+func reconItems(rows []reconItemRow) []paygw.ReconItem {
+	if rows == nil {
+		return nil
+	}
+	out := make([]paygw.ReconItem, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
+	}
+	return out
+}
+
 // hasInternal reports whether the item names one of paygw's payments or refunds.
-func (it *ReconItem) hasInternal() bool {
-	return it.Class != "missing_internal" && it.Class != "duplicate"
+func hasInternal(it *paygw.ReconItem) bool {
+	return it.Class != paygw.ReconMissingInternal && it.Class != paygw.ReconDuplicate
 }
 
 // sameAs is the identity under which a resolution carries over to a re-run's item.
-func (it *ReconItem) sameAs() string {
-	return strings.Join([]string{it.Class, it.Kind, it.PaymentID, it.RefundID, it.ChannelTradeNo, it.ChannelRefundNo,
+func sameAs(it *paygw.ReconItem) string {
+	return strings.Join([]string{string(it.Class), string(it.Kind), it.PaymentID, it.RefundID, it.ChannelTradeNo, it.ChannelRefundNo,
 		strconv.FormatInt(it.InternalAmount, 10), strconv.FormatInt(it.ChannelAmount, 10),
 		strconv.FormatInt(it.ChannelFee, 10), it.ChannelStatus, it.InternalStatus}, "\x00")
 }
@@ -332,11 +349,11 @@ type ReconRef struct {
 
 // ReconResult is what one run stores.
 type ReconResult struct {
-	Run ReconRun
+	Run paygw.ReconRun
 	// Each yields, in one pass, the discrepancies (every class but matched) to item and the
 	// payments and refunds matched (and collected) to matched: those are marked reconciled. It is
 	// called once per transaction attempt.
-	Each func(item func(ReconItem) error, matched func(ReconRef) error) error
+	Each func(item func(paygw.ReconItem) error, matched func(ReconRef) error) error
 	// Turned, called after Each, names the payments and refunds whose open pending items of
 	// other dates this run settles.
 	Turned func() []ReconRef
@@ -353,18 +370,19 @@ const reconBatch = 400
 func (s *Store) SaveReconRun(ctx context.Context, res ReconResult, now time.Time) error {
 	now = Now(now)
 	run := res.Run
-	run.Status = ReconCurrent
+	run.Status = paygw.ReconRunCurrent
 	err := s.Transact(ctx, func(tx *Tx) error {
 		q := tx.tx
-		var prev []ReconItem
+		var prev []reconItemRow
 		if err := sel(ctx, q, tx.dialect, &prev, `SELECT i.* FROM recon_items i JOIN recon_runs r ON r.id = i.run_id
 			WHERE r.channel = ? AND r.business_date = ? AND r.status = 'current' AND i.state = 'resolved'`,
 			run.Channel, run.BusinessDate); err != nil {
 			return fmt.Errorf("previous resolutions: %w", err)
 		}
-		carried := make(map[string]ReconItem, len(prev))
-		for _, p := range prev {
-			carried[p.sameAs()] = p
+		carried := make(map[string]paygw.ReconItem, len(prev))
+		for i := range prev {
+			p := prev[i].domain()
+			carried[sameAs(&p)] = p
 		}
 		if _, err := exec(ctx, q, tx.dialect, `DELETE FROM recon_items WHERE state = 'open' AND run_id IN
 			(SELECT id FROM recon_runs WHERE channel = ? AND business_date = ? AND status = 'current')`, run.Channel, run.BusinessDate); err != nil {
@@ -378,26 +396,24 @@ func (s *Store) SaveReconRun(ctx context.Context, res ReconResult, now time.Time
 			statement_rows, matched, missing_internal, missing_channel, amount_mismatch, status_mismatch, fee_mismatch, duplicate,
 			pending, totals, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			run.ID, run.Channel, run.BusinessDate, run.Status, run.Format, run.FileName, run.FileSHA256, run.StatementRows,
-			run.Matched, run.MissingInternal, run.MissingChannel, run.AmountMismatch, run.StatusMismatch, run.FeeMismatch,
-			run.Duplicate, run.Pending, run.Totals, Now(run.StartedAt), Now(run.FinishedAt)); err != nil {
+			run.Count(paygw.ReconMatched), run.Count(paygw.ReconMissingInternal), run.Count(paygw.ReconMissingChannel),
+			run.Count(paygw.ReconAmountMismatch), run.Count(paygw.ReconStatusMismatch), run.Count(paygw.ReconFeeMismatch),
+			run.Count(paygw.ReconDuplicate), run.Count(paygw.ReconPending), run.Totals, Now(run.StartedAt), Now(run.FinishedAt)); err != nil {
 			return fmt.Errorf("insert run: %w", err)
 		}
 		ins := newItemInserter(ctx, tx)
 		mark := newMarker(ctx, tx, run.ID, now)
 		if res.Each != nil {
-			err := res.Each(func(it ReconItem) error {
+			err := res.Each(func(it paygw.ReconItem) error {
 				it.RunID, it.Channel, it.BusinessDate = run.ID, run.Channel, run.BusinessDate
-				it.State, it.Resolution, it.ResolvedBy, it.ResolutionNote, it.ResolvedAt = ReconOpen, "", "", "", sql.NullTime{}
-				if p, ok := carried[it.sameAs()]; ok {
-					it.State, it.Resolution, it.ResolvedBy, it.ResolvedAt = ReconResolved, p.Resolution, p.ResolvedBy, p.ResolvedAt
+				it.State, it.Resolution, it.ResolvedBy, it.ResolutionNote, it.ResolvedAt = paygw.ReconItemOpen, "", "", "", nil
+				if p, ok := carried[sameAs(&it)]; ok {
+					it.State, it.Resolution, it.ResolvedBy, it.ResolvedAt = paygw.ReconItemResolved, p.Resolution, p.ResolvedBy, p.ResolvedAt
 					it.ResolutionNote = fmt.Sprintf("%s (carried over from item %d)", p.ResolutionNote, p.ID)
 				}
-				if it.hasInternal() {
-					ref := ReconRef{Refund: it.Kind == "refund", ID: it.PaymentID}
-					if ref.Refund {
-						ref.ID = it.RefundID
-					}
-					if err := mark.add(ref, it.State == ReconResolved && ResolutionReconciles(it.Resolution, it.Class)); err != nil {
+				if hasInternal(&it) {
+					ref := ReconRef{Refund: it.Kind == paygw.ReconKindRefund, ID: it.InternalID()}
+					if err := mark.add(ref, it.State == paygw.ReconItemResolved && ResolutionReconciles(it.Resolution, it.Class)); err != nil {
 						return err
 					}
 				}
@@ -425,7 +441,7 @@ func (s *Store) SaveReconRun(ctx context.Context, res ReconResult, now time.Time
 }
 
 // autoResolve settles open pending items of other dates of the run's channel for turned.
-func autoResolve(ctx context.Context, tx *Tx, run ReconRun, turned []ReconRef, now time.Time) error {
+func autoResolve(ctx context.Context, tx *Tx, run paygw.ReconRun, turned []ReconRef, now time.Time) error {
 	note := fmt.Sprintf("re-checked by run %s of %s", run.ID, run.BusinessDate)
 	for start := 0; start < len(turned); start += reconBatch {
 		end := min(start+reconBatch, len(turned))
@@ -479,11 +495,11 @@ func newItemInserter(ctx context.Context, tx *Tx) *itemInserter {
 	return &itemInserter{ctx: ctx, tx: tx, args: make([]any, 0, reconBatch*len(reconItemCols))}
 }
 
-func (w *itemInserter) add(it ReconItem) error {
-	w.args = append(w.args, it.RunID, it.Channel, it.BusinessDate, it.Class, it.Kind, it.PaymentID, it.RefundID, it.MerchantID,
+func (w *itemInserter) add(it paygw.ReconItem) error {
+	w.args = append(w.args, it.RunID, it.Channel, it.BusinessDate, string(it.Class), string(it.Kind), it.PaymentID, it.RefundID, it.MerchantID,
 		it.ChannelTradeNo, it.ChannelRefundNo, it.Currency, it.InternalAmount, it.ChannelAmount, it.InternalFee, it.ChannelFee,
-		it.InternalStatus, it.ChannelStatus, nullTime(timePtr(it.TradeTime)), it.Line, capText(it.Note, MaxNoteText), it.State, it.Resolution,
-		it.ResolvedBy, nullTime(timePtr(it.ResolvedAt)), capText(it.ResolutionNote, MaxNoteText))
+		it.InternalStatus, it.ChannelStatus, nullTime(it.TradeTime), it.Line, capText(it.Note, MaxNoteText), string(it.State), string(it.Resolution),
+		it.ResolvedBy, nullTime(it.ResolvedAt), capText(it.ResolutionNote, MaxNoteText))
 	w.n++
 	if w.n == reconBatch {
 		return w.flush()
@@ -644,13 +660,13 @@ func (s *Store) ReconRunExists(ctx context.Context, channel, date string) (bool,
 }
 
 // OpenReconPending lists the open pending items of channel on dates other than date.
-func (s *Store) OpenReconPending(ctx context.Context, channel, date string) ([]ReconItem, error) {
-	var out []ReconItem
+func (s *Store) OpenReconPending(ctx context.Context, channel, date string) ([]paygw.ReconItem, error) {
+	var out []reconItemRow
 	if err := sel(ctx, s.db, s.dialect, &out, `SELECT * FROM recon_items WHERE channel = ? AND state = 'open' AND class = 'pending'
 		AND business_date <> ? ORDER BY id`, channel, date); err != nil {
 		return nil, fmt.Errorf("open pending items of %s: %w", channel, err)
 	}
-	return out, nil
+	return reconItems(out), nil
 }
 
 // ReconRunFilter selects runs for ListReconRuns; zero fields match everything.
@@ -662,7 +678,7 @@ type ReconRunFilter struct {
 }
 
 // ListReconRuns lists runs, newest first.
-func (s *Store) ListReconRuns(ctx context.Context, f ReconRunFilter) ([]ReconRun, error) {
+func (s *Store) ListReconRuns(ctx context.Context, f ReconRunFilter) ([]paygw.ReconRun, error) {
 	where, args := []string{"1 = 1"}, []any{}
 	if f.Channel != "" {
 		where, args = append(where, "channel = ?"), append(args, f.Channel)
@@ -676,13 +692,14 @@ func (s *Store) ListReconRuns(ctx context.Context, f ReconRunFilter) ([]ReconRun
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	var out []ReconRun
-	if err := sel(ctx, s.db, s.dialect, &out, `SELECT * FROM recon_runs WHERE `+strings.Join(where, " AND ")+
+	var rows []reconRunRow
+	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT * FROM recon_runs WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY started_at DESC, id DESC LIMIT `+strconv.Itoa(f.Limit), args...); err != nil {
 		return nil, fmt.Errorf("list recon runs: %w", err)
 	}
-	for i := range out {
-		out[i].StartedAt, out[i].FinishedAt = out[i].StartedAt.UTC(), out[i].FinishedAt.UTC()
+	var out []paygw.ReconRun
+	for _, r := range rows {
+		out = append(out, r.domain())
 	}
 	return out, nil
 }
@@ -697,7 +714,7 @@ type ReconItemFilter struct {
 }
 
 // ListReconItems lists items in id order.
-func (s *Store) ListReconItems(ctx context.Context, f ReconItemFilter) ([]ReconItem, error) {
+func (s *Store) ListReconItems(ctx context.Context, f ReconItemFilter) ([]paygw.ReconItem, error) {
 	where, args := []string{"1 = 1"}, []any{}
 	if f.RunID != "" {
 		where, args = append(where, "run_id = ?"), append(args, f.RunID)
@@ -715,11 +732,11 @@ func (s *Store) ListReconItems(ctx context.Context, f ReconItemFilter) ([]ReconI
 	if f.Limit > 0 {
 		q += ` LIMIT ` + strconv.Itoa(f.Limit)
 	}
-	var out []ReconItem
+	var out []reconItemRow
 	if err := sel(ctx, s.db, s.dialect, &out, q, args...); err != nil {
 		return nil, fmt.Errorf("list recon items: %w", err)
 	}
-	return out, nil
+	return reconItems(out), nil
 }
 
 // reconItemPage is how many items EachReconItem reads per query.
@@ -728,7 +745,7 @@ const reconItemPage = 5000
 // EachReconItem calls fn with every item the filter selects (Limit is ignored), in id order, one
 // page of reconItemPage items at a time (keyset on id), so that the items of a run of a million
 // discrepancies are never all in memory and no query stays open while fn runs.
-func (s *Store) EachReconItem(ctx context.Context, f ReconItemFilter, fn func(ReconItem) error) error {
+func (s *Store) EachReconItem(ctx context.Context, f ReconItemFilter, fn func(paygw.ReconItem) error) error {
 	where, args := []string{"id > ?"}, []any{int64(0)}
 	if f.RunID != "" {
 		where, args = append(where, "run_id = ?"), append(args, f.RunID)
@@ -743,14 +760,14 @@ func (s *Store) EachReconItem(ctx context.Context, f ReconItemFilter, fn func(Re
 		where = append(where, "state = 'open'")
 	}
 	q := `SELECT * FROM recon_items WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id LIMIT ` + strconv.Itoa(reconItemPage)
-	var page []ReconItem
+	var page []reconItemRow
 	for {
 		page = page[:0]
 		if err := sel(ctx, s.db, s.dialect, &page, q, args...); err != nil {
 			return fmt.Errorf("list recon items: %w", err)
 		}
-		for _, it := range page {
-			if err := fn(it); err != nil {
+		for i := range page {
+			if err := fn(page[i].domain()); err != nil {
 				return err
 			}
 		}
@@ -772,30 +789,32 @@ func (s *Store) CountOpenReconDiscrepancies(ctx context.Context, runID string) (
 }
 
 // GetReconItem returns one item; ErrNotFound if there is none.
-func (s *Store) GetReconItem(ctx context.Context, id int64) (ReconItem, error) {
-	var it ReconItem
+func (s *Store) GetReconItem(ctx context.Context, id int64) (paygw.ReconItem, error) {
+	var it reconItemRow
 	if err := get(ctx, s.db, s.dialect, &it, `SELECT * FROM recon_items WHERE id = ?`, id); err != nil {
-		return it, fmt.Errorf("recon item %d: %w", id, err)
+		return paygw.ReconItem{}, fmt.Errorf("recon item %d: %w", id, err)
 	}
-	return it, nil
+	return it.domain(), nil
 }
 
 // ResolveReconItem records an operator's resolution of an open item (compare-and-set on its
 // open state: ErrConflict when it is no longer open), runs apply (if not nil: the state change the
 // resolution implies, e.g. Tx.ApplyPaymentOutcome) and marks the internal side reconciled when
 // reconcile is true, all in one transaction.
-func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, note string, reconcile bool, now time.Time,
-	apply func(tx *Tx, it ReconItem) error) (ReconItem, error) {
-	var it ReconItem
+func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution paygw.ReconResolution, by, note string, reconcile bool,
+	now time.Time, apply func(tx *Tx, it paygw.ReconItem) error) (paygw.ReconItem, error) {
+	var it paygw.ReconItem
 	err := s.Transact(ctx, func(tx *Tx) error {
 		n, err := exec(ctx, tx.tx, tx.dialect, `UPDATE recon_items SET state = 'resolved', resolution = ?, resolved_by = ?,
-			resolved_at = ?, resolution_note = ? WHERE id = ? AND state = 'open'`, resolution, by, Now(now), capText(note, MaxNoteText), id)
+			resolved_at = ?, resolution_note = ? WHERE id = ? AND state = 'open'`, string(resolution), by, Now(now), capText(note, MaxNoteText), id)
 		if err != nil {
 			return err
 		}
-		if err := get(ctx, tx.tx, tx.dialect, &it, `SELECT * FROM recon_items WHERE id = ?`, id); err != nil {
+		var row reconItemRow
+		if err := get(ctx, tx.tx, tx.dialect, &row, `SELECT * FROM recon_items WHERE id = ?`, id); err != nil {
 			return err
 		}
+		it = row.domain()
 		if n == 0 {
 			return ErrConflict
 		}
@@ -804,12 +823,9 @@ func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, 
 				return err
 			}
 		}
-		if reconcile && it.hasInternal() {
+		if reconcile && hasInternal(&it) {
 			m := newMarker(ctx, tx, it.RunID, Now(now))
-			ref := ReconRef{Refund: it.Kind == "refund", ID: it.PaymentID}
-			if ref.Refund {
-				ref.ID = it.RefundID
-			}
+			ref := ReconRef{Refund: it.Kind == paygw.ReconKindRefund, ID: it.InternalID()}
 			if err := m.add(ref, true); err != nil {
 				return err
 			}
@@ -824,16 +840,17 @@ func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, 
 }
 
 // ReconciledAt returns when a payment (refund false) or refund was marked reconciled (its
-// recon_matches row); null when it is not.
-func (s *Store) ReconciledAt(ctx context.Context, refund bool, id string) (sql.NullTime, error) {
+// recon_matches row); nil when it is not.
+func (s *Store) ReconciledAt(ctx context.Context, refund bool, id string) (*time.Time, error) {
 	var ts []time.Time
 	if err := sel(ctx, s.db, s.dialect, &ts, `SELECT reconciled_at FROM recon_matches WHERE object_id = ?`, id); err != nil {
-		return sql.NullTime{}, fmt.Errorf("reconciled_at of %s: %w", id, err)
+		return nil, fmt.Errorf("reconciled_at of %s: %w", id, err)
 	}
 	if len(ts) == 0 {
-		return sql.NullTime{}, nil
+		return nil, nil
 	}
-	return sql.NullTime{Time: ts[0].UTC(), Valid: true}, nil
+	t := ts[0].UTC()
+	return &t, nil
 }
 
 // ReconSeedPayment is a payment (and its refunds) written directly by SeedReconPayments, for tests,
@@ -937,6 +954,6 @@ func reconSucceededRefunds(p ReconSeedPayment) int64 {
 // transaction reconciled (eligible for settlement). Accepting the channel's side of a
 // missing_channel item (短款: the channel never collected) does not: the money was not received,
 // so it must never be paid out. Resolve and a re-run carrying a resolution over both use it.
-func ResolutionReconciles(resolution, class string) bool {
-	return !(resolution == ReconAcceptChannel && class == "missing_channel")
+func ResolutionReconciles(resolution paygw.ReconResolution, class paygw.ReconClass) bool {
+	return !(resolution == paygw.ReconAcceptChannel && class == paygw.ReconMissingChannel)
 }
