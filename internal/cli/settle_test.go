@@ -434,7 +434,7 @@ func TestSettleLeaseHeld(t *testing.T) {
 			t.Errorf("loser --json: %+v %v", res, err)
 		}
 		runs, err := db.s.ListJobRuns(db.ctx, "settle", 10)
-		if err != nil || len(runs) != 2 || runs[0].Status != store.JobSkipped {
+		if err != nil || len(runs) != 2 || runs[0].Status != paygw.JobSkipped {
 			t.Errorf("job runs %+v (%v), want two skipped", runs, err)
 		}
 		// Another date is not blocked.

@@ -21,19 +21,20 @@ func TestCollector(t *testing.T) {
 		t0 := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
 		now := t0.Add(6 * time.Hour)
 		runs := []struct {
-			id, job, status string
-			at              time.Time
+			id, job string
+			status  paygw.JobStatus
+			at      time.Time
 		}{
-			{"r1", "settle", store.JobSucceeded, t0},
-			{"r2", "settle", store.JobFailed, t0.Add(time.Hour)},
-			{"r3", "reconcile", store.JobSucceeded, t0.Add(2 * time.Hour)},
-			{"r3b", "reconcile", store.JobFailed, t0.Add(150 * time.Minute)},
-			{"r4", "report-daily", store.JobSkipped, t0.Add(3 * time.Hour)},
-			{"r0", "settle", store.JobSucceeded, t0.Add(-gauge.Horizon - time.Hour)}, // too old to read
+			{"r1", "settle", paygw.JobSucceeded, t0},
+			{"r2", "settle", paygw.JobFailed, t0.Add(time.Hour)},
+			{"r3", "reconcile", paygw.JobSucceeded, t0.Add(2 * time.Hour)},
+			{"r3b", "reconcile", paygw.JobFailed, t0.Add(150 * time.Minute)},
+			{"r4", "report-daily", paygw.JobSkipped, t0.Add(3 * time.Hour)},
+			{"r0", "settle", paygw.JobSucceeded, t0.Add(-gauge.Horizon - time.Hour)}, // too old to read
 		}
 		for _, r := range runs {
-			if err := s.StartJobRun(ctx, store.JobRun{ID: r.id, Job: r.job, Host: "h", Trigger: "manual",
-				Status: store.JobRunning, StartedAt: r.at, BusinessKey: key(r.id)}); err != nil {
+			if err := s.StartJobRun(ctx, paygw.JobRun{ID: r.id, Job: r.job, Host: "h", Trigger: "manual",
+				Status: paygw.JobRunning, StartedAt: r.at, BusinessKey: key(r.id)}); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.FinishJobRun(ctx, r.id, r.status, "", "", r.at.Add(time.Minute)); err != nil {
@@ -89,11 +90,11 @@ func TestCollector(t *testing.T) {
 		}
 
 		// Within the TTL the cached values are served; after it, the store is read again.
-		if err := s.StartJobRun(ctx, store.JobRun{ID: "r5", Job: "settle", Host: "h", Trigger: "cron",
-			Status: store.JobRunning, StartedAt: now}); err != nil {
+		if err := s.StartJobRun(ctx, paygw.JobRun{ID: "r5", Job: "settle", Host: "h", Trigger: "cron",
+			Status: paygw.JobRunning, StartedAt: now}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.FinishJobRun(ctx, "r5", store.JobSucceeded, "", "", now.Add(time.Minute)); err != nil {
+		if err := s.FinishJobRun(ctx, "r5", paygw.JobSucceeded, "", "", now.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		clock = now.Add(30 * time.Second)

@@ -21,13 +21,14 @@ const (
 var ReconClasses = []ReconClass{ReconMatched, ReconMissingInternal, ReconMissingChannel, ReconAmountMismatch,
 	ReconStatusMismatch, ReconFeeMismatch, ReconDuplicate, ReconPending}
 
-// ReconKind says whether a reconciliation item is a payment or a refund.
-type ReconKind string
+// ObjectKind says whether a reconciliation item, settlement item or adjustment is about a
+// payment or a refund.
+type ObjectKind string
 
-// The item kinds.
+// The object kinds.
 const (
-	ReconKindPayment ReconKind = "payment"
-	ReconKindRefund  ReconKind = "refund"
+	ObjectPayment ObjectKind = "payment"
+	ObjectRefund  ObjectKind = "refund"
 )
 
 // ReconRunStatus says whether a run is its channel and date's current one.
@@ -86,7 +87,7 @@ type ReconItem struct {
 	Channel         string
 	BusinessDate    string
 	Class           ReconClass
-	Kind            ReconKind
+	Kind            ObjectKind
 	PaymentID       string
 	RefundID        string
 	MerchantID      string
@@ -111,7 +112,7 @@ type ReconItem struct {
 
 // InternalID is the id of the payment or refund the item names.
 func (it ReconItem) InternalID() string {
-	if it.Kind == ReconKindRefund {
+	if it.Kind == ObjectRefund {
 		return it.RefundID
 	}
 	return it.PaymentID

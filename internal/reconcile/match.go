@@ -37,12 +37,12 @@ const (
 var Classes = paygw.ReconClasses
 
 // Kind says whether an item is a payment or a refund.
-type Kind = paygw.ReconKind
+type Kind = paygw.ObjectKind
 
 // The item kinds.
 const (
-	KindPayment = paygw.ReconKindPayment
-	KindRefund  = paygw.ReconKindRefund
+	KindPayment = paygw.ObjectPayment
+	KindRefund  = paygw.ObjectRefund
 )
 
 // Ours is paygw's side of one payment or refund, as the matcher needs it.

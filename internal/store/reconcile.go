@@ -310,7 +310,7 @@ type reconItemRow struct {
 
 func (r *reconItemRow) domain() paygw.ReconItem {
 	return paygw.ReconItem{ID: r.ID, RunID: r.RunID, Channel: r.Channel, BusinessDate: r.BusinessDate,
-		Class: paygw.ReconClass(r.Class), Kind: paygw.ReconKind(r.Kind), PaymentID: r.PaymentID, RefundID: r.RefundID,
+		Class: paygw.ReconClass(r.Class), Kind: paygw.ObjectKind(r.Kind), PaymentID: r.PaymentID, RefundID: r.RefundID,
 		MerchantID: r.MerchantID, ChannelTradeNo: r.ChannelTradeNo, ChannelRefundNo: r.ChannelRefundNo, Currency: r.Currency,
 		InternalAmount: r.InternalAmount, ChannelAmount: r.ChannelAmount, InternalFee: r.InternalFee, ChannelFee: r.ChannelFee,
 		InternalStatus: r.InternalStatus, ChannelStatus: r.ChannelStatus, TradeTime: timePtr(r.TradeTime), Line: r.Line,
@@ -412,7 +412,7 @@ func (s *Store) SaveReconRun(ctx context.Context, res ReconResult, now time.Time
 					it.ResolutionNote = fmt.Sprintf("%s (carried over from item %d)", p.ResolutionNote, p.ID)
 				}
 				if hasInternal(&it) {
-					ref := ReconRef{Refund: it.Kind == paygw.ReconKindRefund, ID: it.InternalID()}
+					ref := ReconRef{Refund: it.Kind == paygw.ObjectRefund, ID: it.InternalID()}
 					if err := mark.add(ref, it.State == paygw.ReconItemResolved && ResolutionReconciles(it.Resolution, it.Class)); err != nil {
 						return err
 					}
@@ -825,7 +825,7 @@ func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution paygw
 		}
 		if reconcile && hasInternal(&it) {
 			m := newMarker(ctx, tx, it.RunID, Now(now))
-			ref := ReconRef{Refund: it.Kind == paygw.ReconKindRefund, ID: it.InternalID()}
+			ref := ReconRef{Refund: it.Kind == paygw.ObjectRefund, ID: it.InternalID()}
 			if err := m.add(ref, true); err != nil {
 				return err
 			}
