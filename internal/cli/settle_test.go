@@ -160,7 +160,7 @@ func (db *cliDB) refund(id, payment string, amount int64, at time.Time) {
 	}
 }
 
-func (db *cliDB) batches(date string) []store.SettleBatch {
+func (db *cliDB) batches(date string) []paygw.SettleBatch {
 	db.t.Helper()
 	bs, err := db.s.SettleBatchesOn(db.ctx, date)
 	if err != nil {
@@ -251,7 +251,7 @@ func TestSettleJSONShapeAndRerun(t *testing.T) {
 		if !strings.Contains(text, "2 batches, 0 new") {
 			t.Errorf("re-run summary:\n%s", text)
 		}
-		if got := db.batches(settleDay); !slices.EqualFunc(first, got, func(a, b store.SettleBatch) bool { return a.ID == b.ID }) {
+		if got := db.batches(settleDay); !slices.EqualFunc(first, got, func(a, b paygw.SettleBatch) bool { return a.ID == b.ID }) {
 			t.Errorf("re-run changed the batches: %+v", got)
 		}
 		db.must(ExitOK, nil, "verify")
@@ -510,7 +510,7 @@ func TestSettlePayoutFileAndMarkPaid(t *testing.T) {
 			t.Errorf("payout file mode %v, want 0600", st.Mode().Perm())
 		}
 		bs := db.batches(settleDay)
-		var paid, carried store.SettleBatch
+		var paid, carried paygw.SettleBatch
 		for _, b := range bs {
 			if b.MerchantID == "mch_a" {
 				paid = b
@@ -597,7 +597,7 @@ func TestSettleMarkPaidReturnFile(t *testing.T) {
 		if strings.TrimSpace(out) != want {
 			t.Errorf("return file --json:\n got %s\nwant %s", out, want)
 		}
-		for i, st := range []string{settle.StatusPaid, settle.StatusSettled, settle.StatusSettled} {
+		for i, st := range []paygw.SettleStatus{settle.StatusPaid, settle.StatusSettled, settle.StatusSettled} {
 			if b, _ := db.s.GetSettleBatch(db.ctx, bs[i].ID); b.Status != st {
 				t.Errorf("batch %d is %s, want %s", i, b.Status, st)
 			}

@@ -72,7 +72,7 @@ func (o *Options) Suffix() string {
 
 // View is a batch as a run reports it.
 type View struct {
-	store.SettleBatch
+	paygw.SettleBatch
 	MerchantName string
 	New          bool   // written (or, in a dry run, computed) by this run
 	HoldReason   string // why the batch is on hold ("" when it is not)
@@ -83,7 +83,7 @@ func (v View) Shown() string {
 	if v.HoldReason != "" && v.Status == StatusSettled {
 		return StatusOnHold
 	}
-	return v.Status
+	return string(v.Status)
 }
 
 // Outcome is what a run did.
@@ -268,8 +268,8 @@ type plan struct {
 }
 
 type batchWrite struct {
-	b           store.SettleBatch
-	items       []store.SettleItem
+	b           paygw.SettleBatch
+	items       []paygw.SettleItem
 	hold        string   // the hold reason, written with the batch
 	adjustments []string // recon_adjustments paid in the batch
 }
@@ -350,15 +350,15 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 	p.res.deferred = len(res.Deferred)
 	p.now = store.Now(opts.Now())
 	for _, b := range res.Batches {
-		sb := store.SettleBatch{
+		sb := paygw.SettleBatch{
 			ID: paygw.NewID("stb"), MerchantID: m.ID, Currency: string(b.Currency), Date: opts.Date,
 			PrevBatchID: latest[string(b.Currency)].ID,
 			Payments:    b.Payments, Refunds: b.Refunds, Gross: b.Gross, Refunded: b.Refunded, Fee: b.Fee,
 			CarriedIn: b.CarriedIn, Net: b.Net, Status: b.Status, CreatedAt: p.now, UpdatedAt: p.now,
 		}
-		items := make([]store.SettleItem, len(b.Items))
+		items := make([]paygw.SettleItem, len(b.Items))
 		for i, it := range b.Items {
-			items[i] = store.SettleItem{ObjectID: it.ID, BatchID: sb.ID, Kind: it.Kind, PaymentID: it.PaymentID,
+			items[i] = paygw.SettleItem{ObjectID: it.ID, BatchID: sb.ID, Kind: paygw.ObjectKind(it.Kind), PaymentID: it.PaymentID,
 				OutNo: it.OutNo, BusinessDate: it.BusinessDate, Amount: it.Amount, Fee: it.Fee}
 		}
 		adjIDs := make([]string, len(b.Adjustments))

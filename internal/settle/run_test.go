@@ -152,7 +152,7 @@ type batchKey struct {
 func keys(vs []settle.View) []batchKey {
 	out := make([]batchKey, 0, len(vs))
 	for _, v := range vs {
-		out = append(out, batchKey{v.MerchantID, v.Currency, v.Date, v.Status, v.Payments, v.Refunds, v.Gross, v.Refunded, v.Fee, v.CarriedIn, v.Net})
+		out = append(out, batchKey{v.MerchantID, v.Currency, v.Date, string(v.Status), v.Payments, v.Refunds, v.Gross, v.Refunded, v.Fee, v.CarriedIn, v.Net})
 	}
 	return out
 }
@@ -609,7 +609,7 @@ func TestRandomizedDays(t *testing.T) {
 				if _, dup := items[r.ObjectID]; dup {
 					t.Errorf("%s settled twice", r.ObjectID)
 				}
-				items[r.ObjectID] = item{r.Kind, r.PaymentID, r.Amount, r.Fee}
+				items[r.ObjectID] = item{string(r.Kind), r.PaymentID, r.Amount, r.Fee}
 				return nil
 			})
 			if err != nil {

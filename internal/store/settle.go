@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // SettleMerchant is what settlement needs of a merchant: its id, name and fee plan (the bank
@@ -38,8 +40,8 @@ func (s *Store) SettleMerchants(ctx context.Context) ([]SettleMerchant, error) {
 	return out, nil
 }
 
-// SettleBatch is a stored settlement batch.
-type SettleBatch struct {
+// settleBatchRow is a settle_batches row.
+type settleBatchRow struct {
 	ID          string       `db:"id"`
 	MerchantID  string       `db:"merchant_id"`
 	Currency    string       `db:"currency"`
@@ -62,29 +64,28 @@ type SettleBatch struct {
 const batchCols = `id, merchant_id, currency, date, prev_batch_id, payments, refunds, gross, refunded, fee,
 	carried_in, net, status, bank_ref, paid_at, created_at, updated_at`
 
-// SettleItem is one payment or refund in a batch, with the fee recorded for it.
-type SettleItem struct {
-	ObjectID     string `db:"object_id"`
-	BatchID      string `db:"batch_id"`
-	Kind         string `db:"kind"` // payment | refund
-	PaymentID    string `db:"payment_id"`
-	OutNo        string `db:"out_no"`
-	BusinessDate string `db:"business_date"`
-	Amount       int64  `db:"amount"`
-	Fee          int64  `db:"fee"`
+func (b *settleBatchRow) domain() paygw.SettleBatch {
+	return paygw.SettleBatch{ID: b.ID, MerchantID: b.MerchantID, Currency: b.Currency, Date: b.Date, PrevBatchID: b.PrevBatchID,
+		Payments: b.Payments, Refunds: b.Refunds, Gross: b.Gross, Refunded: b.Refunded, Fee: b.Fee, CarriedIn: b.CarriedIn,
+		Net: b.Net, Status: paygw.SettleStatus(b.Status), BankRef: b.BankRef, PaidAt: timePtr(b.PaidAt),
+		CreatedAt: b.CreatedAt.UTC(), UpdatedAt: b.UpdatedAt.UTC()}
 }
 
-func fixBatch(b *SettleBatch) {
-	b.CreatedAt, b.UpdatedAt = b.CreatedAt.UTC(), b.UpdatedAt.UTC()
-	if b.PaidAt.Valid {
-		b.PaidAt.Time = b.PaidAt.Time.UTC()
+func settleBatches(rows []settleBatchRow) []paygw.SettleBatch {
+	if rows == nil {
+		return nil
 	}
+	out := make([]paygw.SettleBatch, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
+	}
+	return out
 }
 
 // MerchantBatchState returns a merchant's batches on date and, per currency, its latest batch
 // (the one a new batch chains to and takes its carried-in amount from).
-func (s *Store) MerchantBatchState(ctx context.Context, merchantID, date string) (onDate []SettleBatch, latest map[string]SettleBatch, err error) {
-	var rows []SettleBatch
+func (s *Store) MerchantBatchState(ctx context.Context, merchantID, date string) (onDate []paygw.SettleBatch, latest map[string]paygw.SettleBatch, err error) {
+	var rows []settleBatchRow
 	err = sel(ctx, s.db, s.dialect, &rows, `SELECT `+batchCols+` FROM settle_batches b
 		WHERE merchant_id = ? AND (date = ? OR date = (SELECT MAX(date) FROM settle_batches x
 			WHERE x.merchant_id = b.merchant_id AND x.currency = b.currency))
@@ -92,9 +93,8 @@ func (s *Store) MerchantBatchState(ctx context.Context, merchantID, date string)
 	if err != nil {
 		return nil, nil, fmt.Errorf("batches of merchant %s: %w", merchantID, err)
 	}
-	latest = map[string]SettleBatch{}
-	for _, b := range rows {
-		fixBatch(&b)
+	latest = map[string]paygw.SettleBatch{}
+	for _, b := range settleBatches(rows) {
 		if b.Date == date {
 			onDate = append(onDate, b)
 		}
@@ -185,11 +185,11 @@ var ErrBatchRace = errors.New("store: batch or item settled by another run")
 // InsertSettleBatch writes a batch and its items in the transaction. The unique keys decide
 // races: a second batch for (merchant, currency, date), a second batch chained to the same
 // previous one, or an item already settled fail with ErrBatchRace.
-func (t *Tx) InsertSettleBatch(ctx context.Context, b SettleBatch, items []SettleItem) error {
+func (t *Tx) InsertSettleBatch(ctx context.Context, b paygw.SettleBatch, items []paygw.SettleItem) error {
 	_, err := exec(ctx, t.tx, t.dialect, `INSERT INTO settle_batches (`+batchCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		b.ID, b.MerchantID, b.Currency, b.Date, b.PrevBatchID, b.Payments, b.Refunds, b.Gross, b.Refunded, b.Fee,
-		b.CarriedIn, b.Net, b.Status, b.BankRef, nullTime(timePtr(b.PaidAt)), Now(b.CreatedAt), Now(b.UpdatedAt))
+		b.CarriedIn, b.Net, string(b.Status), b.BankRef, nullTime(b.PaidAt), Now(b.CreatedAt), Now(b.UpdatedAt))
 	if err != nil {
 		if IsUnique(err) {
 			return fmt.Errorf("insert batch %s (%s %s %s): %w: %w", b.ID, b.MerchantID, b.Currency, b.Date, ErrBatchRace, err)
@@ -209,7 +209,7 @@ func (t *Tx) InsertSettleBatch(ctx context.Context, b SettleBatch, items []Settl
 				sb.WriteString(", ")
 			}
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, it.ObjectID, b.ID, it.Kind, it.PaymentID, it.OutNo, it.BusinessDate, it.Amount, it.Fee)
+			args = append(args, it.ObjectID, b.ID, string(it.Kind), it.PaymentID, it.OutNo, it.BusinessDate, it.Amount, it.Fee)
 		}
 		if _, err := exec(ctx, t.tx, t.dialect, sb.String(), args...); err != nil {
 			if IsUnique(err) {
@@ -232,35 +232,30 @@ func (t *Tx) InsertSettleBatch(ctx context.Context, b SettleBatch, items []Settl
 }
 
 // SettleBatchesOn returns every batch of a business date, by merchant and currency.
-func (s *Store) SettleBatchesOn(ctx context.Context, date string) ([]SettleBatch, error) {
-	var out []SettleBatch
+func (s *Store) SettleBatchesOn(ctx context.Context, date string) ([]paygw.SettleBatch, error) {
+	var out []settleBatchRow
 	if err := sel(ctx, s.db, s.dialect, &out, `SELECT `+batchCols+` FROM settle_batches WHERE date = ? ORDER BY merchant_id, currency`, date); err != nil {
 		return nil, fmt.Errorf("batches of %s: %w", date, err)
 	}
-	for i := range out {
-		fixBatch(&out[i])
-	}
-	return out, nil
+	return settleBatches(out), nil
 }
 
 // GetSettleBatch returns one batch or ErrNotFound.
-func (s *Store) GetSettleBatch(ctx context.Context, id string) (SettleBatch, error) {
-	var b SettleBatch
+func (s *Store) GetSettleBatch(ctx context.Context, id string) (paygw.SettleBatch, error) {
+	var b settleBatchRow
 	if err := get(ctx, s.db, s.dialect, &b, `SELECT `+batchCols+` FROM settle_batches WHERE id = ?`, id); err != nil {
-		return SettleBatch{}, fmt.Errorf("get batch %s: %w", id, err)
+		return paygw.SettleBatch{}, fmt.Errorf("get batch %s: %w", id, err)
 	}
-	fixBatch(&b)
-	return b, nil
+	return b.domain(), nil
 }
 
 // GetSettleBatch reads one batch inside the transaction.
-func (t *Tx) GetSettleBatch(ctx context.Context, id string) (SettleBatch, error) {
-	var b SettleBatch
+func (t *Tx) GetSettleBatch(ctx context.Context, id string) (paygw.SettleBatch, error) {
+	var b settleBatchRow
 	if err := get(ctx, t.tx, t.dialect, &b, `SELECT `+batchCols+` FROM settle_batches WHERE id = ?`, id); err != nil {
-		return SettleBatch{}, fmt.Errorf("get batch %s: %w", id, err)
+		return paygw.SettleBatch{}, fmt.Errorf("get batch %s: %w", id, err)
 	}
-	fixBatch(&b)
-	return b, nil
+	return b.domain(), nil
 }
 
 // MarkBatchPaid moves a settled batch to paid with the bank's reference, compare-and-set on
@@ -278,9 +273,9 @@ func (t *Tx) MarkBatchPaid(ctx context.Context, id, bankRef string, now time.Tim
 
 // SettleItemRow is a settled item with its batch's merchant and currency, for reports.
 type SettleItemRow struct {
-	SettleItem
-	MerchantID string `db:"merchant_id"`
-	Currency   string `db:"currency"`
+	paygw.SettleItem
+	MerchantID string
+	Currency   string
 }
 
 // EachSettleItem streams the items of the given batches to fn, batch by batch in the order
@@ -307,10 +302,12 @@ func (s *Store) eachBatchItem(ctx context.Context, q, batchID string, fn func(Se
 	defer rows.Close()
 	var r SettleItemRow
 	for rows.Next() {
-		if err := rows.Scan(&r.ObjectID, &r.BatchID, &r.Kind, &r.PaymentID, &r.OutNo, &r.BusinessDate,
+		var kind string
+		if err := rows.Scan(&r.ObjectID, &r.BatchID, &kind, &r.PaymentID, &r.OutNo, &r.BusinessDate,
 			&r.Amount, &r.Fee, &r.MerchantID, &r.Currency); err != nil {
 			return fmt.Errorf("items of batch %s: %w", batchID, translate(err))
 		}
+		r.Kind = paygw.ObjectKind(kind)
 		if err := fn(r); err != nil {
 			return err
 		}
