@@ -105,12 +105,12 @@ type adjustmentJSON struct {
 }
 
 // describeAdjustment says in one line what an adjustment posted and where its money goes.
-func describeAdjustment(a store.ReconAdjustment) string {
+func describeAdjustment(a paygw.ReconAdjustment) string {
 	amt := money.Format(a.Amount, money.Currency(a.Currency))
 	if a.Amount > 0 {
 		amt = "+" + amt
 	}
-	if a.Kind == store.AdjustAmount {
+	if a.Kind == paygw.AdjustAmount {
 		return fmt.Sprintf("posted amount adjustment %s of %s %s for %s %s: merchant %s's next settlement includes it",
 			a.ID, amt, a.Currency, a.ObjectKind, a.ObjectID, a.MerchantID)
 	}
@@ -586,9 +586,9 @@ claim against the channel. Details: docs/reconciliation.md.`,
 			app.Log.Info().Int64("item", it.ID).Str("class", string(it.Class)).Str("resolution", string(it.Resolution)).Str("by", it.ResolvedBy).Msg("resolved")
 			out := itemJSON(it)
 			for _, a := range adjs {
-				app.Log.Info().Int64("item", it.ID).Str("adjustment_id", a.ID).Str("kind", a.Kind).Str("object_id", a.ObjectID).
+				app.Log.Info().Int64("item", it.ID).Str("adjustment_id", a.ID).Str("kind", string(a.Kind)).Str("object_id", a.ObjectID).
 					Int64("amount", a.Amount).Str("currency", a.Currency).Msg("adjustment posted")
-				out.Adjustment = &adjustmentJSON{ID: a.ID, Kind: a.Kind, ObjectID: a.ObjectID, Currency: a.Currency, Amount: a.Amount}
+				out.Adjustment = &adjustmentJSON{ID: a.ID, Kind: string(a.Kind), ObjectID: a.ObjectID, Currency: a.Currency, Amount: a.Amount}
 			}
 			if o.JSON {
 				return writeJSON(app.Stdout, out)

@@ -132,3 +132,34 @@ func (r ReconRun) Discrepancies() int64 {
 	}
 	return n
 }
+
+// AdjustKind says what an accepted difference corrects.
+type AdjustKind string
+
+// The adjustment kinds.
+const (
+	AdjustAmount AdjustKind = "amount" // an accepted amount mismatch: paid to (or taken from) the merchant by settlement
+	AdjustFee    AdjustKind = "fee"    // an accepted channel fee mismatch: our channel fee cost; never settled
+)
+
+// ReconAdjustment is what accepting the channel's side of an amount or fee mismatch posted.
+// Amount is signed: for AdjustAmount the difference for the merchant, for AdjustFee the
+// difference in the platform's channel fee cost.
+type ReconAdjustment struct {
+	ID           string
+	ItemID       int64
+	Kind         AdjustKind
+	ObjectKind   ObjectKind
+	ObjectID     string
+	PaymentID    string
+	OutNo        string
+	MerchantID   string
+	Channel      string
+	Currency     string
+	BusinessDate string
+	Seq          int64 // 1, 2, … per object and kind
+	Amount       int64
+	BatchID      string // the settlement batch that paid it; '' while unsettled (and always for fees)
+	CreatedBy    string
+	CreatedAt    time.Time
+}

@@ -118,8 +118,8 @@ var currencyNote = regexp.MustCompile(`channel -?[0-9.,]+ ([A-Z]{3}), paygw -?[0
 
 // adjustment computes what accepting the channel's side of an amount or fee mismatch posts,
 // without reading the database: the signed difference (checked arithmetic) and its kind.
-func adjustment(it paygw.ReconItem, by string, now time.Time) (store.ReconAdjustment, error) {
-	a := store.ReconAdjustment{ID: paygw.NewID("adj"), ItemID: it.ID, ObjectKind: string(it.Kind), ObjectID: it.PaymentID,
+func adjustment(it paygw.ReconItem, by string, now time.Time) (paygw.ReconAdjustment, error) {
+	a := paygw.ReconAdjustment{ID: paygw.NewID("adj"), ItemID: it.ID, ObjectKind: it.Kind, ObjectID: it.PaymentID,
 		PaymentID: it.PaymentID, MerchantID: it.MerchantID, Channel: it.Channel, Currency: it.Currency, CreatedBy: by, CreatedAt: now}
 	refund := it.Kind == KindRefund
 	if refund {
@@ -130,7 +130,7 @@ func adjustment(it paygw.ReconItem, by string, now time.Time) (store.ReconAdjust
 	}
 	var ours, theirs int64
 	if it.Class == AmountMismatch {
-		a.Kind = store.AdjustAmount
+		a.Kind = paygw.AdjustAmount
 		if m := currencyNote.FindStringSubmatch(it.Note); m != nil && m[1] != m[2] {
 			return a, fmt.Errorf("%w: the channel's currency %s is not paygw's %s; nothing can be posted as a difference", ErrCannotApply, m[1], m[2])
 		}
@@ -139,7 +139,7 @@ func adjustment(it paygw.ReconItem, by string, now time.Time) (store.ReconAdjust
 		}
 		ours, theirs = it.InternalAmount, it.ChannelAmount
 	} else {
-		a.Kind = store.AdjustFee
+		a.Kind = paygw.AdjustFee
 		if it.ChannelFee < 0 || it.ChannelFee > MaxAcceptedAmount {
 			return a, fmt.Errorf("%w: the channel's fee %d is outside 0..%d", ErrCannotApply, it.ChannelFee, MaxAcceptedAmount)
 		}
@@ -168,8 +168,8 @@ func adjustment(it paygw.ReconItem, by string, now time.Time) (store.ReconAdjust
 // checking the transaction it corrects: still collected, same merchant and currency, and (for a
 // refund's amount) not beyond its payment. What earlier adjustments of the transaction posted
 // counts: only the rest is posted, nothing when it is all there.
-func postAdjustment(ctx context.Context, tx *store.Tx, it paygw.ReconItem, a store.ReconAdjustment) error {
-	refund := a.ObjectKind == string(KindRefund)
+func postAdjustment(ctx context.Context, tx *store.Tx, it paygw.ReconItem, a paygw.ReconAdjustment) error {
+	refund := a.ObjectKind == KindRefund
 	t, err := tx.AdjustTarget(ctx, refund, a.ObjectID)
 	if err != nil {
 		return err
@@ -179,14 +179,14 @@ func postAdjustment(ctx context.Context, tx *store.Tx, it paygw.ReconItem, a sto
 		collected = paygw.PaymentStatus(t.Status) == paygw.PaymentSucceeded || paygw.PaymentStatus(t.Status) == paygw.PaymentPartiallyRefunded ||
 			paygw.PaymentStatus(t.Status) == paygw.PaymentRefunded
 	}
-	if !collected || !t.BusinessDate.Valid {
+	if !collected || t.BusinessDate == "" {
 		return fmt.Errorf("%w: %s %s is %s, not collected; there is nothing to adjust", ErrCannotApply, a.ObjectKind, a.ObjectID, t.Status)
 	}
 	if t.MerchantID != a.MerchantID || t.Currency != a.Currency || t.Amount != it.InternalAmount {
 		return fmt.Errorf("%w: %s %s changed since the run (merchant %s, %s %d)", ErrCannotApply, a.ObjectKind, a.ObjectID,
 			t.MerchantID, t.Currency, t.Amount)
 	}
-	if refund && a.Kind == store.AdjustAmount {
+	if refund && a.Kind == paygw.AdjustAmount {
 		p, err := tx.AdjustTarget(ctx, false, t.PaymentID)
 		if err != nil {
 			return err
@@ -195,7 +195,7 @@ func postAdjustment(ctx context.Context, tx *store.Tx, it paygw.ReconItem, a sto
 			return fmt.Errorf("%w: the channel's refund %d exceeds payment %s's amount %d", ErrCannotApply, it.ChannelAmount, p.PaymentID, p.Amount)
 		}
 	}
-	a.PaymentID, a.OutNo, a.Channel, a.BusinessDate = t.PaymentID, t.OutNo, t.Channel, t.BusinessDate.String
+	a.PaymentID, a.OutNo, a.Channel, a.BusinessDate = t.PaymentID, t.OutNo, t.Channel, t.BusinessDate
 	// a.Amount is the whole accepted difference; post only what earlier adjustments of the same
 	// transaction (a resolved item of an earlier run of the date) lack.
 	sum, n, err := tx.Adjusted(ctx, a.ObjectID, a.Kind)
@@ -214,7 +214,7 @@ func postAdjustment(ctx context.Context, tx *store.Tx, it paygw.ReconItem, a sto
 	a.Seq = n + 1
 	cur := money.Currency(a.Currency)
 	var j ledger.Journal
-	if a.Kind == store.AdjustAmount {
+	if a.Kind == paygw.AdjustAmount {
 		j, err = ledger.AmountAdjustment(a.ID, a.Channel, a.MerchantID, cur, a.Amount)
 	} else {
 		j, err = ledger.FeeAdjustment(a.ID, a.Channel, cur, a.Amount)

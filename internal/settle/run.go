@@ -531,12 +531,12 @@ func WriteReport(ctx context.Context, s *store.Store, path, date string, now tim
 		}
 		// Accepted reconciliation differences follow, each as its own line (ID: the transaction
 		// it corrects).
-		return s.EachBatchAdjustment(ctx, ids, func(a store.ReconAdjustment) error {
+		return s.EachBatchAdjustment(ctx, ids, func(a paygw.ReconAdjustment) error {
 			bd, err := paygw.ParseDate(a.BusinessDate)
 			if err != nil {
 				return fmt.Errorf("adjustment %s: %w", a.ID, err)
 			}
-			return yield(report.SettlementItem{BatchID: a.BatchID.String, MerchantID: a.MerchantID, Kind: report.KindAdjustment,
+			return yield(report.SettlementItem{BatchID: a.BatchID, MerchantID: a.MerchantID, Kind: report.KindAdjustment,
 				ID: a.ObjectID, OutNo: a.OutNo, BusinessDate: bd, Amount: a.Amount, Currency: money.Currency(a.Currency)})
 		})
 	}
