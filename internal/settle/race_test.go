@@ -22,7 +22,7 @@ func TestLostRaceRereads(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		const day = "2026-11-22"
-		m := store.SettleMerchant{ID: "mch_1", Name: "Shop mch_1", FeeRateBps: 50}
+		m := store.SettleMerchant{ID: "mch_1", Name: "Shop mch_1", FeePlan: paygw.FeePlan{RateBps: 50}}
 		if err := s.CreateMerchant(ctx, paygw.Merchant{ID: m.ID, Name: m.Name, FeePlan: paygw.FeePlan{RateBps: 50}, CreatedAt: t0}, "sk"); err != nil {
 			t.Fatal(err)
 		}

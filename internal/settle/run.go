@@ -339,8 +339,7 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 	for c, l := range latest {
 		carried[money.Currency(c)] = CarryOut(l.Net)
 	}
-	fp := paygw.FeePlan{RateBps: m.FeeRateBps, Fixed: m.FeeFixed, Min: m.MinFee(), Max: m.MaxFee()}
-	res, err := Compute(fp, carried, toPayments(ps), toRefunds(rs))
+	res, err := Compute(m.FeePlan, carried, toPayments(ps), toRefunds(rs))
 	if err != nil {
 		return p, err
 	}
@@ -462,11 +461,7 @@ func toRefunds(rs []store.UnsettledRefund) []Refund {
 	for i, r := range rs {
 		out[i] = Refund{ID: r.ID, PaymentID: r.PaymentID, OutNo: r.OutRefundNo, Currency: money.Currency(r.Currency),
 			Amount: r.Amount, BusinessDate: r.BusinessDate, SucceededAt: r.SucceededAt, PaymentAmount: r.PaymentAmount,
-			RefundedBefore: r.RefundedBefore, ReturnedBefore: r.ReturnedBefore}
-		if r.PaymentFee.Valid {
-			f := r.PaymentFee.Int64
-			out[i].PaymentFee = &f
-		}
+			PaymentFee: r.PaymentFee, RefundedBefore: r.RefundedBefore, ReturnedBefore: r.ReturnedBefore}
 	}
 	return out
 }

@@ -14,28 +14,35 @@ import (
 // SettleMerchant is what settlement needs of a merchant: its id, name and fee plan (the bank
 // account is decrypted only for the payout file, by GetMerchant).
 type SettleMerchant struct {
+	ID         string
+	Name       string
+	FeePlan    paygw.FeePlan
+	Status     string // active | suspended
+	HasAccount bool   // a bank account number is on file
+}
+
+type settleMerchantRow struct {
 	ID         string        `db:"id"`
 	Name       string        `db:"name"`
 	FeeRateBps int64         `db:"fee_rate_bps"`
 	FeeFixed   int64         `db:"fee_fixed"`
 	FeeMin     sql.NullInt64 `db:"fee_min"`
 	FeeMax     sql.NullInt64 `db:"fee_max"`
-	Status     string        `db:"status"`      // active | suspended
-	HasAccount bool          `db:"has_account"` // a bank account number is on file
+	Status     string        `db:"status"`
+	HasAccount bool          `db:"has_account"`
 }
-
-// MinFee and MaxFee return the plan's optional clamps.
-func (m SettleMerchant) MinFee() *int64 { return intPtr(m.FeeMin) }
-
-// MaxFee returns the plan's optional upper clamp.
-func (m SettleMerchant) MaxFee() *int64 { return intPtr(m.FeeMax) }
 
 // SettleMerchants lists every merchant by id, for a settlement run to shard and walk.
 func (s *Store) SettleMerchants(ctx context.Context) ([]SettleMerchant, error) {
-	var out []SettleMerchant
-	if err := sel(ctx, s.db, s.dialect, &out, `SELECT id, name, fee_rate_bps, fee_fixed, fee_min, fee_max, status,
+	var rows []settleMerchantRow
+	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT id, name, fee_rate_bps, fee_fixed, fee_min, fee_max, status,
 		CASE WHEN bank_account_enc <> '' THEN 1 = 1 ELSE 1 = 0 END AS has_account FROM merchants ORDER BY id`); err != nil {
 		return nil, fmt.Errorf("settle merchants: %w", err)
+	}
+	out := make([]SettleMerchant, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, SettleMerchant{ID: r.ID, Name: r.Name, Status: r.Status, HasAccount: r.HasAccount,
+			FeePlan: paygw.FeePlan{RateBps: r.FeeRateBps, Fixed: r.FeeFixed, Min: intPtr(r.FeeMin), Max: intPtr(r.FeeMax)}})
 	}
 	return out, nil
 }
@@ -107,6 +114,15 @@ func (s *Store) MerchantBatchState(ctx context.Context, merchantID, date string)
 
 // UnsettledPayment is a succeeded payment not in any batch.
 type UnsettledPayment struct {
+	ID           string
+	OutTradeNo   string
+	Currency     string
+	Amount       int64
+	BusinessDate string
+	PaidAt       time.Time
+}
+
+type unsettledPaymentRow struct {
 	ID           string    `db:"id"`
 	OutTradeNo   string    `db:"out_trade_no"`
 	Currency     string    `db:"currency"`
@@ -119,6 +135,20 @@ type UnsettledPayment struct {
 // recorded for the payment when it was settled (null if it is not), and the amount and fee of
 // the payment's refunds settled so far.
 type UnsettledRefund struct {
+	ID             string
+	PaymentID      string
+	OutRefundNo    string
+	Currency       string
+	Amount         int64
+	BusinessDate   string
+	SucceededAt    time.Time
+	PaymentAmount  int64
+	PaymentFee     *int64
+	RefundedBefore int64
+	ReturnedBefore int64
+}
+
+type unsettledRefundRow struct {
 	ID             string        `db:"id"`
 	PaymentID      string        `db:"payment_id"`
 	OutRefundNo    string        `db:"out_refund_no"`
@@ -140,7 +170,7 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 		recP = " AND EXISTS (SELECT 1 FROM recon_matches m WHERE m.object_id = p.id)"
 		recR = " AND EXISTS (SELECT 1 FROM recon_matches m WHERE m.object_id = r.id)"
 	}
-	var ps []UnsettledPayment
+	var ps []unsettledPaymentRow
 	// A succeeded payment stays in a paid state; its pending row carries what settle needs.
 	err := sel(ctx, s.db, s.dialect, &ps, `SELECT p.object_id AS id, p.out_no AS out_trade_no, p.currency, p.amount,
 			p.business_date, p.done_at AS paid_at
@@ -151,7 +181,7 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 	if err != nil {
 		return nil, nil, fmt.Errorf("unsettled payments of %s: %w", merchantID, err)
 	}
-	var rs []UnsettledRefund
+	var rs []unsettledRefundRow
 	err = sel(ctx, s.db, s.dialect, &rs, `SELECT r.id, r.payment_id, r.out_refund_no, r.currency, r.amount, r.business_date,
 			r.succeeded_at, p.amount AS payment_amount, pi.fee AS payment_fee,
 			CAST(COALESCE((SELECT SUM(x.amount) FROM settle_items x WHERE x.kind = 'refund' AND x.payment_id = r.payment_id), 0) AS BIGINT) AS refunded_before,
@@ -165,13 +195,18 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 	if err != nil {
 		return nil, nil, fmt.Errorf("unsettled refunds of %s: %w", merchantID, err)
 	}
-	for i := range ps {
-		ps[i].PaidAt = ps[i].PaidAt.UTC()
+	outP := make([]UnsettledPayment, len(ps))
+	for i, p := range ps {
+		outP[i] = UnsettledPayment{ID: p.ID, OutTradeNo: p.OutTradeNo, Currency: p.Currency, Amount: p.Amount,
+			BusinessDate: p.BusinessDate, PaidAt: p.PaidAt.UTC()}
 	}
-	for i := range rs {
-		rs[i].SucceededAt = rs[i].SucceededAt.UTC()
+	outR := make([]UnsettledRefund, len(rs))
+	for i, r := range rs {
+		outR[i] = UnsettledRefund{ID: r.ID, PaymentID: r.PaymentID, OutRefundNo: r.OutRefundNo, Currency: r.Currency,
+			Amount: r.Amount, BusinessDate: r.BusinessDate, SucceededAt: r.SucceededAt.UTC(), PaymentAmount: r.PaymentAmount,
+			PaymentFee: intPtr(r.PaymentFee), RefundedBefore: r.RefundedBefore, ReturnedBefore: r.ReturnedBefore}
 	}
-	return ps, rs, nil
+	return outP, outR, nil
 }
 
 // pendingCols are settle_pending's columns, for bulk inserts.
