@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/report"
 	"github.com/paygw/paygw/internal/settle"
 	"github.com/paygw/paygw/internal/store"
@@ -170,7 +171,7 @@ func (db *cliDB) openDiscrepancy(id, merchant string, ours, theirs int64) {
 	at := cliAt(settleDay, 23)
 	run := paygw.ReconRun{ID: paygw.NewID("rcn"), Channel: "sandbox", BusinessDate: settleDay, Format: "sandbox", FileName: "s.csv",
 		FileSHA256: strings.Repeat("a", 64), StatementRows: 1, Counts: map[paygw.ReconClass]int64{paygw.ReconAmountMismatch: 1}, Totals: "[]", StartedAt: at, FinishedAt: at}
-	err := db.s.SaveReconRun(db.ctx, store.ReconResult{Run: run, Each: func(item func(paygw.ReconItem) error, _ func(store.ReconRef) error) error {
+	err := reconcile.Save(db.ctx, db.s, reconcile.Stored{Run: run, Each: func(item func(paygw.ReconItem) error, _ func(store.ReconRef) error) error {
 		return item(paygw.ReconItem{RunID: run.ID, Channel: "sandbox", BusinessDate: settleDay, Class: "amount_mismatch", Kind: "payment",
 			PaymentID: id, MerchantID: merchant, ChannelTradeNo: "ct-" + id, Currency: "CNY", InternalAmount: ours, ChannelAmount: theirs,
 			InternalStatus: "succeeded", ChannelStatus: "SUCCESS", State: "open"})

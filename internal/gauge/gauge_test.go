@@ -11,6 +11,7 @@ import (
 
 	"github.com/paygw/paygw/internal/gauge"
 	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/storetest"
 )
@@ -46,7 +47,7 @@ func TestCollector(t *testing.T) {
 			{Class: "amount_mismatch", Kind: "payment", Currency: "CNY", PaymentID: "pay_2"},
 			{Class: "missing_internal", Kind: "payment", Currency: "CNY", ChannelTradeNo: "T3"},
 		}
-		res := store.ReconResult{
+		res := reconcile.Stored{
 			Run: paygw.ReconRun{ID: "rr1", Channel: "sandbox", BusinessDate: "2026-11-30", Format: "sandbox", FileSHA256: strings.Repeat("0", 64),
 				StartedAt: t0, FinishedAt: t0, Totals: "{}"},
 			Each: func(item func(paygw.ReconItem) error, _ func(store.ReconRef) error) error {
@@ -60,7 +61,7 @@ func TestCollector(t *testing.T) {
 			},
 			Turned: func() []store.ReconRef { return nil },
 		}
-		if err := s.SaveReconRun(ctx, res, t0); err != nil {
+		if err := reconcile.Save(ctx, s, res, t0); err != nil {
 			t.Fatal(err)
 		}
 

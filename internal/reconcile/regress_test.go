@@ -28,8 +28,7 @@ func TestRerunKeepsAcceptedShortfallUnreconciled(t *testing.T) {
 		miss := itemOf(t, res, reconcile.MissingChannel, "pay_miss")
 		// Resolve refuses this today (TestResolveRefusesMissingChannel); a database may still hold
 		// such a resolution from before, written here as it was then.
-		if _, err := s.ResolveReconItem(ctx, miss.ID, paygw.ReconAcceptChannel, "dave", "never charged",
-			store.ResolutionReconciles(paygw.ReconAcceptChannel, miss.Class), now, nil); err != nil {
+		if _, err := s.ResolveReconItem(ctx, miss.ID, paygw.ReconAcceptChannel, "dave", "never charged", now, nil); err != nil {
 			t.Fatal(err)
 		}
 		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra != nil {

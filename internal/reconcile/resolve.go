@@ -58,7 +58,7 @@ func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note,
 	if accept == AcceptChannel {
 		resolution = paygw.ReconAcceptChannel
 	}
-	reconcile := store.ResolutionReconciles(resolution, it.Class)
+	reconcile := ResolutionReconciles(resolution, it.Class)
 	var apply func(tx *store.Tx, it paygw.ReconItem) error
 	switch {
 	case accept != AcceptChannel:
@@ -105,7 +105,17 @@ func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note,
 			return err
 		}
 	}
-	return s.ResolveReconItem(ctx, id, resolution, by, note, reconcile, now, apply)
+	return s.ResolveReconItem(ctx, id, resolution, by, note, now, func(tx *store.Tx, it paygw.ReconItem) error {
+		if apply != nil {
+			if err := apply(tx, it); err != nil {
+				return err
+			}
+		}
+		if reconcile && HasInternal(&it) {
+			return tx.MarkReconciled(ctx, it.RunID, refOf(&it), now)
+		}
+		return nil
+	})
 }
 
 // MaxAcceptedAmount bounds the amounts and fees an accepted side may carry: the product's

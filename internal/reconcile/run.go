@@ -223,7 +223,7 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 	stored := counter("store", progress)
 	var turned []store.ReconRef
 	run.FinishedAt = o.Now()
-	err = s.SaveReconRun(ctx, store.ReconResult{
+	err = Save(ctx, s, Stored{
 		Run: run,
 		Each: func(item func(paygw.ReconItem) error, matched func(store.ReconRef) error) error {
 			turned = turned[:0] // a retried transaction iterates again

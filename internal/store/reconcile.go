@@ -329,151 +329,124 @@ func reconItems(rows []reconItemRow) []paygw.ReconItem {
 	return out
 }
 
-// hasInternal reports whether the item names one of paygw's payments or refunds.
-func hasInternal(it *paygw.ReconItem) bool {
-	return it.Class != paygw.ReconMissingInternal && it.Class != paygw.ReconDuplicate
-}
-
-// sameAs is the identity under which a resolution carries over to a re-run's item.
-func sameAs(it *paygw.ReconItem) string {
-	return strings.Join([]string{string(it.Class), string(it.Kind), it.PaymentID, it.RefundID, it.ChannelTradeNo, it.ChannelRefundNo,
-		strconv.FormatInt(it.InternalAmount, 10), strconv.FormatInt(it.ChannelAmount, 10),
-		strconv.FormatInt(it.ChannelFee, 10), it.ChannelStatus, it.InternalStatus}, "\x00")
-}
-
 // ReconRef names one payment (Refund false) or refund by id.
 type ReconRef struct {
 	Refund bool
 	ID     string
 }
 
-// ReconResult is what one run stores.
-type ReconResult struct {
-	Run paygw.ReconRun
-	// Each yields, in one pass, the discrepancies (every class but matched) to item and the
-	// payments and refunds matched (and collected) to matched: those are marked reconciled. It is
-	// called once per transaction attempt.
-	Each func(item func(paygw.ReconItem) error, matched func(ReconRef) error) error
-	// Turned, called after Each, names the payments and refunds whose open pending items of
-	// other dates this run settles.
-	Turned func() []ReconRef
-}
-
 const reconBatch = 400
 
-// SaveReconRun stores a run in one transaction: the date's previous current run becomes
-// superseded and its open items are replaced; the new run and its items are inserted (an item
-// identical to one resolved in the previous run keeps that resolution); matched transactions are
-// marked reconciled and the internal side of every open discrepancy is unmarked; open pending
-// items of other dates named in Turned are resolved automatically. Either all of it is stored or
-// nothing.
-func (s *Store) SaveReconRun(ctx context.Context, res ReconResult, now time.Time) error {
-	now = Now(now)
-	run := res.Run
-	run.Status = paygw.ReconRunCurrent
-	err := s.Transact(ctx, func(tx *Tx) error {
-		q := tx.tx
-		var prev []reconItemRow
-		if err := sel(ctx, q, tx.dialect, &prev, `SELECT i.* FROM recon_items i JOIN recon_runs r ON r.id = i.run_id
-			WHERE r.channel = ? AND r.business_date = ? AND r.status = 'current' AND i.state = 'resolved'`,
-			run.Channel, run.BusinessDate); err != nil {
-			return fmt.Errorf("previous resolutions: %w", err)
-		}
-		carried := make(map[string]paygw.ReconItem, len(prev))
-		for i := range prev {
-			p := prev[i].domain()
-			carried[sameAs(&p)] = p
-		}
-		if _, err := exec(ctx, q, tx.dialect, `DELETE FROM recon_items WHERE state = 'open' AND run_id IN
-			(SELECT id FROM recon_runs WHERE channel = ? AND business_date = ? AND status = 'current')`, run.Channel, run.BusinessDate); err != nil {
-			return fmt.Errorf("replace open items: %w", err)
-		}
-		if _, err := exec(ctx, q, tx.dialect, `UPDATE recon_runs SET status = 'superseded' WHERE channel = ? AND business_date = ? AND status = 'current'`,
-			run.Channel, run.BusinessDate); err != nil {
-			return fmt.Errorf("supersede run: %w", err)
-		}
-		if _, err := exec(ctx, q, tx.dialect, `INSERT INTO recon_runs (id, channel, business_date, status, format, file_name, file_sha256,
-			statement_rows, matched, missing_internal, missing_channel, amount_mismatch, status_mismatch, fee_mismatch, duplicate,
-			pending, totals, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			run.ID, run.Channel, run.BusinessDate, run.Status, run.Format, run.FileName, run.FileSHA256, run.StatementRows,
-			run.Count(paygw.ReconMatched), run.Count(paygw.ReconMissingInternal), run.Count(paygw.ReconMissingChannel),
-			run.Count(paygw.ReconAmountMismatch), run.Count(paygw.ReconStatusMismatch), run.Count(paygw.ReconFeeMismatch),
-			run.Count(paygw.ReconDuplicate), run.Count(paygw.ReconPending), run.Totals, Now(run.StartedAt), Now(run.FinishedAt)); err != nil {
-			return fmt.Errorf("insert run: %w", err)
-		}
-		ins := newItemInserter(ctx, tx)
-		mark := newMarker(ctx, tx, run.ID, now)
-		if res.Each != nil {
-			err := res.Each(func(it paygw.ReconItem) error {
-				it.RunID, it.Channel, it.BusinessDate = run.ID, run.Channel, run.BusinessDate
-				it.State, it.Resolution, it.ResolvedBy, it.ResolutionNote, it.ResolvedAt = paygw.ReconItemOpen, "", "", "", nil
-				if p, ok := carried[sameAs(&it)]; ok {
-					it.State, it.Resolution, it.ResolvedBy, it.ResolvedAt = paygw.ReconItemResolved, p.Resolution, p.ResolvedBy, p.ResolvedAt
-					it.ResolutionNote = fmt.Sprintf("%s (carried over from item %d)", p.ResolutionNote, p.ID)
-				}
-				if hasInternal(&it) {
-					ref := ReconRef{Refund: it.Kind == paygw.ObjectRefund, ID: it.InternalID()}
-					if err := mark.add(ref, it.State == paygw.ReconItemResolved && ResolutionReconciles(it.Resolution, it.Class)); err != nil {
-						return err
-					}
-				}
-				return ins.add(it)
-			}, func(r ReconRef) error { return mark.add(r, true) })
-			if err != nil {
-				return err
-			}
-		}
-		if err := ins.flush(); err != nil {
-			return err
-		}
-		if err := mark.flush(); err != nil {
-			return err
-		}
-		if res.Turned == nil {
-			return nil
-		}
-		return autoResolve(ctx, tx, run, res.Turned(), now)
-	})
-	if err != nil {
-		return fmt.Errorf("save reconciliation run %s: %w", run.ID, err)
+// ResolvedReconItems returns the resolved items of channel's current run of date (none when
+// there is no run yet), for a re-run to carry their resolutions over.
+func (t *Tx) ResolvedReconItems(ctx context.Context, channel, date string) ([]paygw.ReconItem, error) {
+	var rows []reconItemRow
+	if err := sel(ctx, t.tx, t.dialect, &rows, `SELECT i.* FROM recon_items i JOIN recon_runs r ON r.id = i.run_id
+		WHERE r.channel = ? AND r.business_date = ? AND r.status = 'current' AND i.state = 'resolved'`,
+		channel, date); err != nil {
+		return nil, fmt.Errorf("previous resolutions: %w", err)
+	}
+	return reconItems(rows), nil
+}
+
+// SupersedeReconRun deletes the open items of channel's current run of date and marks that run
+// superseded; its resolved items stay, as the record of what was decided.
+func (t *Tx) SupersedeReconRun(ctx context.Context, channel, date string) error {
+	if _, err := exec(ctx, t.tx, t.dialect, `DELETE FROM recon_items WHERE state = 'open' AND run_id IN
+		(SELECT id FROM recon_runs WHERE channel = ? AND business_date = ? AND status = 'current')`, channel, date); err != nil {
+		return fmt.Errorf("replace open items: %w", err)
+	}
+	if _, err := exec(ctx, t.tx, t.dialect, `UPDATE recon_runs SET status = 'superseded' WHERE channel = ? AND business_date = ? AND status = 'current'`,
+		channel, date); err != nil {
+		return fmt.Errorf("supersede run: %w", err)
 	}
 	return nil
 }
 
-// autoResolve settles open pending items of other dates of the run's channel for turned.
-func autoResolve(ctx context.Context, tx *Tx, run paygw.ReconRun, turned []ReconRef, now time.Time) error {
-	note := fmt.Sprintf("re-checked by run %s of %s", run.ID, run.BusinessDate)
-	for start := 0; start < len(turned); start += reconBatch {
-		end := min(start+reconBatch, len(turned))
-		var pays, refs []string
-		for _, r := range turned[start:end] {
+// InsertReconRun inserts a run; the unique index on the current run of a channel and date
+// refuses a second one (supersede the previous run first).
+func (t *Tx) InsertReconRun(ctx context.Context, run paygw.ReconRun) error {
+	if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO recon_runs (id, channel, business_date, status, format, file_name, file_sha256,
+		statement_rows, matched, missing_internal, missing_channel, amount_mismatch, status_mismatch, fee_mismatch, duplicate,
+		pending, totals, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		run.ID, run.Channel, run.BusinessDate, string(run.Status), run.Format, run.FileName, run.FileSHA256, run.StatementRows,
+		run.Count(paygw.ReconMatched), run.Count(paygw.ReconMissingInternal), run.Count(paygw.ReconMissingChannel),
+		run.Count(paygw.ReconAmountMismatch), run.Count(paygw.ReconStatusMismatch), run.Count(paygw.ReconFeeMismatch),
+		run.Count(paygw.ReconDuplicate), run.Count(paygw.ReconPending), run.Totals, Now(run.StartedAt), Now(run.FinishedAt)); err != nil {
+		return fmt.Errorf("insert run: %w", err)
+	}
+	return nil
+}
+
+// ReconWriter writes a run's items and reconciled marks inside a transaction, in multi-row
+// batches; Flush writes what is left. A million items never sit in memory at once.
+type ReconWriter struct {
+	ins  *itemInserter
+	mark *marker
+}
+
+// NewReconWriter returns a writer for run runID; marks are stamped now.
+func (t *Tx) NewReconWriter(ctx context.Context, runID string, now time.Time) *ReconWriter {
+	return &ReconWriter{ins: newItemInserter(ctx, t), mark: newMarker(ctx, t, runID, Now(now))}
+}
+
+// Item queues one item, stored as given (run, state and resolution included).
+func (w *ReconWriter) Item(it paygw.ReconItem) error { return w.ins.add(it) }
+
+// Mark queues r to be marked reconciled (on) or not: a recon_matches row or none. Of an id both
+// unmarked and marked before a flush, the mark wins.
+func (w *ReconWriter) Mark(r ReconRef, on bool) error { return w.mark.add(r, on) }
+
+// Flush writes the queued items, then the queued marks.
+func (w *ReconWriter) Flush() error {
+	if err := w.ins.flush(); err != nil {
+		return err
+	}
+	return w.mark.flush()
+}
+
+// ResolveOpenReconItems resolves the open items of class on channel, of dates other than
+// exceptDate, whose payment or refund refs names, with resolution, by and note.
+func (t *Tx) ResolveOpenReconItems(ctx context.Context, channel, exceptDate string, class paygw.ReconClass, refs []ReconRef,
+	resolution paygw.ReconResolution, by, note string, now time.Time) error {
+	for start := 0; start < len(refs); start += reconBatch {
+		end := min(start+reconBatch, len(refs))
+		var pays, rfs []string
+		for _, r := range refs[start:end] {
 			if r.Refund {
-				refs = append(refs, r.ID)
+				rfs = append(rfs, r.ID)
 			} else {
 				pays = append(pays, r.ID)
 			}
 		}
 		for _, c := range []struct {
-			col string
-			ids []string
-		}{{"payment_id", pays}, {"refund_id", refs}} {
+			col  string
+			kind paygw.ObjectKind
+			ids  []string
+		}{{"payment_id", paygw.ObjectPayment, pays}, {"refund_id", paygw.ObjectRefund, rfs}} {
 			if len(c.ids) == 0 {
 				continue
 			}
-			kind := "payment"
-			if c.col == "refund_id" {
-				kind = "refund"
-			}
-			args := []any{now, note, run.Channel, run.BusinessDate, kind}
-			if _, err := exec(ctx, tx.tx, tx.dialect, `UPDATE recon_items SET state = 'resolved', resolution = 'auto',
-				resolved_by = 'reconcile', resolved_at = ?, resolution_note = ?
-				WHERE channel = ? AND business_date <> ? AND class = 'pending' AND state = 'open' AND kind = ?
+			args := []any{string(resolution), by, Now(now), capText(note, MaxNoteText), channel, exceptDate, string(class), string(c.kind)}
+			if _, err := exec(ctx, t.tx, t.dialect, `UPDATE recon_items SET state = 'resolved', resolution = ?,
+				resolved_by = ?, resolved_at = ?, resolution_note = ?
+				WHERE channel = ? AND business_date <> ? AND class = ? AND state = 'open' AND kind = ?
 				AND `+c.col+` IN (`+placeholders(len(c.ids))+`)`, appendStrings(args, c.ids)...); err != nil {
 				return fmt.Errorf("resolve pending items: %w", err)
 			}
 		}
 	}
 	return nil
+}
+
+// MarkReconciled marks one payment or refund reconciled by run runID (a recon_matches row; kept
+// when there is one).
+func (t *Tx) MarkReconciled(ctx context.Context, runID string, r ReconRef, now time.Time) error {
+	m := newMarker(ctx, t, runID, Now(now))
+	if err := m.add(r, true); err != nil {
+		return err
+	}
+	return m.flush()
 }
 
 var reconItemCols = []string{"run_id", "channel", "business_date", "class", "kind", "payment_id", "refund_id", "merchant_id",
@@ -798,10 +771,9 @@ func (s *Store) GetReconItem(ctx context.Context, id int64) (paygw.ReconItem, er
 }
 
 // ResolveReconItem records an operator's resolution of an open item (compare-and-set on its
-// open state: ErrConflict when it is no longer open), runs apply (if not nil: the state change the
-// resolution implies, e.g. Tx.ApplyPaymentOutcome) and marks the internal side reconciled when
-// reconcile is true, all in one transaction.
-func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution paygw.ReconResolution, by, note string, reconcile bool,
+// open state: ErrConflict when it is no longer open) and runs apply (if not nil: what the
+// resolution implies, e.g. Tx.ApplyPaymentOutcome and Tx.MarkReconciled), in one transaction.
+func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution paygw.ReconResolution, by, note string,
 	now time.Time, apply func(tx *Tx, it paygw.ReconItem) error) (paygw.ReconItem, error) {
 	var it paygw.ReconItem
 	err := s.Transact(ctx, func(tx *Tx) error {
@@ -819,17 +791,7 @@ func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution paygw
 			return ErrConflict
 		}
 		if apply != nil {
-			if err := apply(tx, it); err != nil {
-				return err
-			}
-		}
-		if reconcile && hasInternal(&it) {
-			m := newMarker(ctx, tx, it.RunID, Now(now))
-			ref := ReconRef{Refund: it.Kind == paygw.ObjectRefund, ID: it.InternalID()}
-			if err := m.add(ref, true); err != nil {
-				return err
-			}
-			return m.flush()
+			return apply(tx, it)
 		}
 		return nil
 	})
@@ -948,12 +910,4 @@ func reconSucceededRefunds(p ReconSeedPayment) int64 {
 		}
 	}
 	return n
-}
-
-// ResolutionReconciles reports whether resolving an item of class with resolution makes its
-// transaction reconciled (eligible for settlement). Accepting the channel's side of a
-// missing_channel item (短款: the channel never collected) does not: the money was not received,
-// so it must never be paid out. Resolve and a re-run carrying a resolution over both use it.
-func ResolutionReconciles(resolution paygw.ReconResolution, class paygw.ReconClass) bool {
-	return !(resolution == paygw.ReconAcceptChannel && class == paygw.ReconMissingChannel)
 }
