@@ -70,14 +70,12 @@ func TestReconcileCommand(t *testing.T) {
 			dsn := storetest.DSN(t, d)
 			s := storetest.OpenDSN(t, dsn)
 			mch, _ := storetest.Merchant(t, s, "Shop", 0)
-			var ps []store.ReconSeedPayment
+			var ps []storetest.Payment
 			for i, id := range []string{"pay_a", "pay_b", "pay_c", "pay_amt", "pay_miss"} {
-				ps = append(ps, store.ReconSeedPayment{ID: id, MerchantID: mch.ID, Channel: "sandbox", ChannelTradeNo: "C" + id,
-					Currency: "CNY", Status: "succeeded", Amount: 10000, CreatedAt: at(10, i), PaidAt: at(10, i)})
+				ps = append(ps, storetest.Payment{ID: id, MerchantID: mch.ID, OutTradeNo: id, ChannelTradeNo: "C" + id,
+					Amount: 10000, CreatedAt: at(10, i), PaidAt: at(10, i)})
 			}
-			if err := s.SeedReconPayments(ctx, ps, sh); err != nil {
-				t.Fatal(err)
-			}
+			storetest.NewFixture(t, s, sh).Payments(ps...)
 			row := func(id string, amount int64, m int) statement.Row {
 				return statement.Row{Kind: statement.KindPayment, TradeTime: at(10, m), ChannelTradeNo: "C" + id, OutTradeNo: id,
 					Amount: amount, Fee: 30, Currency: "CNY", Status: statement.StatusSucceeded}
