@@ -23,6 +23,7 @@ type Payment struct {
 	Channel        string          `json:"channel"`
 	ChannelTradeNo string          `json:"channel_trade_no"`
 	PayURL         string          `json:"pay_url"`
+	NextAction     *NextAction     `json:"next_action"`
 	RefundedAmount int64           `json:"refunded_amount"`
 	AgreementID    *string         `json:"agreement_id"`
 	Metadata       json.RawMessage `json:"metadata,omitempty"`
@@ -31,6 +32,38 @@ type Payment struct {
 	ExpiresAt      *string         `json:"expires_at"`
 	PaidAt         *string         `json:"paid_at"`
 	BusinessDate   *string         `json:"business_date"`
+}
+
+// NextAction is API.md's next_action: what the merchant's front end does next, or null.
+type NextAction struct {
+	Type   string `json:"type"`
+	URL    string `json:"url,omitempty"`
+	QRCode string `json:"qr_code,omitempty"`
+	JSAPI  *JSAPI `json:"jsapi,omitempty"`
+}
+
+// JSAPI are the client parameters of a WeChat JSAPI payment, handed to WeixinJSBridge as is.
+type JSAPI struct {
+	AppID     string `json:"appId"`
+	TimeStamp string `json:"timeStamp"`
+	NonceStr  string `json:"nonceStr"`
+	Package   string `json:"package"`
+	SignType  string `json:"signType"`
+	PaySign   string `json:"paySign"`
+}
+
+// fromNextAction converts the stored next action; a payment that is no longer awaiting its
+// payer has nothing left to do (null).
+func fromNextAction(a *paygw.NextAction, st paygw.PaymentStatus) *NextAction {
+	if a == nil || (st != paygw.PaymentCreated && st != paygw.PaymentProcessing) {
+		return nil
+	}
+	out := &NextAction{Type: a.Type, URL: a.URL, QRCode: a.QRCode}
+	if a.JSAPI != nil {
+		j := JSAPI(*a.JSAPI)
+		out.JSAPI = &j
+	}
+	return out
 }
 
 // Refund is API.md's refund object.
@@ -65,6 +98,9 @@ type Agreement struct {
 	Channel        string `json:"channel"`
 	Payer          Payer  `json:"payer"`
 	CreatedAt      string `json:"created_at"`
+	// NextAction sends the payer to the channel's signing page while the agreement is pending
+	// (channels where the payer signs, e.g. Alipay); omitted otherwise.
+	NextAction *NextAction `json:"next_action,omitempty"`
 }
 
 // Event is a merchant notification body.
@@ -110,7 +146,7 @@ func FromPayment(p paygw.Payment) Payment {
 	return Payment{
 		ID: p.ID, MerchantID: p.MerchantID, OutTradeNo: p.OutTradeNo, Amount: p.Amount, Currency: string(p.Currency),
 		PayMethod: string(p.PayMethod), Subject: p.Subject, Status: string(p.Status), Channel: p.Channel,
-		ChannelTradeNo: p.ChannelTradeNo, PayURL: p.PayURL, RefundedAmount: p.RefundedAmount,
+		ChannelTradeNo: p.ChannelTradeNo, PayURL: p.PayURL, NextAction: fromNextAction(p.NextAction, p.Status), RefundedAmount: p.RefundedAmount,
 		AgreementID: strPtr(p.AgreementID), Metadata: p.Metadata, FailReason: p.FailReason,
 		CreatedAt: Time(p.CreatedAt), ExpiresAt: timePtr(p.ExpiresAt), PaidAt: timePtr(p.PaidAt),
 		BusinessDate: strPtr(p.BusinessDate),
@@ -131,7 +167,7 @@ func FromAgreement(a paygw.Agreement) Agreement {
 	return Agreement{
 		ID: a.ID, OutAgreementNo: a.OutAgreementNo, PayMethod: string(a.PayMethod), Status: string(a.Status),
 		Channel: a.Channel, Payer: Payer{Name: a.PayerName, AccountNo: a.AccountMasked, Phone: a.PhoneMasked},
-		CreatedAt: Time(a.CreatedAt),
+		CreatedAt: Time(a.CreatedAt), NextAction: fromNextAction(a.NextAction, paygw.PaymentProcessing),
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // Status is a channel-side outcome of a payment or refund.
@@ -55,6 +56,8 @@ type PayRequest struct {
 	ReturnURL   string
 	ExpiresAt   time.Time
 	AgreementNo string // the channel's agreement number, for quick_pay and withhold
+	PayerOpenID string // the payer's openid under the channel's app (wallet_jsapi)
+	PayerIP     string // the payer's IP address (wallet_h5 and channels that ask for it)
 }
 
 // PayResult is the channel's view of a payment.
@@ -62,17 +65,20 @@ type PayResult struct {
 	PaymentID      string
 	ChannelTradeNo string
 	Status         Status
-	PayURL         string    // redirect products
-	PaidAt         time.Time // zero unless succeeded
-	Fee            int64     // the channel's fee, when it tells
-	Reason         string    // failure reason
+	PayURL         string            // redirect products
+	NextAction     *paygw.NextAction // what the merchant's front end does next (nil: nothing)
+	Amount         int64             // the amount the channel reports (callbacks, queries); 0 = not told
+	PaidAt         time.Time         // zero unless succeeded
+	Fee            int64             // the channel's fee, when it tells
+	Reason         string            // failure reason
 }
 
 // RefundRequest asks the channel to refund part or all of a payment.
 type RefundRequest struct {
 	PaymentID      string
 	ChannelTradeNo string
-	RefundID       string // paygw's refund id, sent as out_refund_no
+	RefundID       string // paygw's refund id, sent as out_refund_no (the same on every retry)
+	PaymentAmount  int64  // the refunded payment's amount (WeChat Pay's amount.total)
 	Amount         int64
 	Currency       money.Currency
 	Reason         string
@@ -86,6 +92,7 @@ type RefundResult struct {
 	Status          Status
 	SucceededAt     time.Time
 	Reason          string
+	Amount          int64 // the refund amount the channel reports; 0 = not told
 }
 
 // SignRequest binds a payer's account to a merchant for quick_pay / withhold.
@@ -109,15 +116,25 @@ type CallbackKind string
 
 // Callback kinds.
 const (
-	CallbackPayment CallbackKind = "payment"
-	CallbackRefund  CallbackKind = "refund"
+	CallbackPayment   CallbackKind = "payment"
+	CallbackRefund    CallbackKind = "refund"
+	CallbackAgreement CallbackKind = "agreement" // channels with AsyncAgreements
 )
+
+// AsyncAgreements is the capability of a channel whose agreements the payer signs on the
+// channel's own page (Alipay): Sign answers processing, SignAction is where to send the payer,
+// and the agreement becomes active when a callback or QueryAgreement says so.
+type AsyncAgreements interface {
+	AgreementQuerier
+	SignAction(agreementID string) (*paygw.NextAction, error)
+}
 
 // Callback is a verified asynchronous notification from the channel.
 type Callback struct {
-	Kind    CallbackKind
-	Payment PayResult    // when Kind is payment
-	Refund  RefundResult // when Kind is refund
+	Kind      CallbackKind
+	Payment   PayResult       // when Kind is payment
+	Refund    RefundResult    // when Kind is refund
+	Agreement AgreementResult // when Kind is agreement
 }
 
 // Channel is one third-party channel.
@@ -134,7 +151,14 @@ type Channel interface {
 	ParseCallback(header http.Header, body []byte) (Callback, error)
 	// CallbackAck writes the channel-protocol answer to a callback (ok=false asks for a retry).
 	CallbackAck(w http.ResponseWriter, ok bool)
-	// Statement fetches the channel's bill for a business date (YYYY-MM-DD): the file name and body.
+}
+
+// StatementFetcher is the capability of a channel that serves its bills: reconcile fetches the
+// statement through it when no --file is given. The format of the body is the channel kind's
+// statement format (Factory.Format).
+type StatementFetcher interface {
+	// Statement fetches the channel's bill for a business date (YYYY-MM-DD): the file name and
+	// body. ErrNoStatement when the channel has no bill for the date (yet).
 	Statement(ctx context.Context, date string) (name string, body io.ReadCloser, err error)
 }
 

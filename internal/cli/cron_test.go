@@ -99,7 +99,7 @@ func (s *syncBuffer) String() string {
 func testApp(t *testing.T, dsn string, out, errw *syncBuffer) *App {
 	t.Helper()
 	app := &App{DB: dsn, LogLevel: "debug", LogFormat: "json", Stdout: out, Stderr: errw, Now: time.Now,
-		Getenv: func(string) string { return "" }}
+		Getenv: func(string) string { return "" }, Keys: storetest.TestKeys()}
 	root := NewRoot(app)
 	root.SetArgs([]string{"--db", dsn, "--log-level", "debug", "--log-format", "json", "jobs", "list", "--limit", "1"})
 	root.SetOut(out)

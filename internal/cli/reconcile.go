@@ -22,11 +22,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/paygw/paygw/internal/channel"
-	"github.com/paygw/paygw/internal/config"
 	"github.com/paygw/paygw/internal/money"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/reconcile"
-	"github.com/paygw/paygw/internal/sandbox"
 	"github.com/paygw/paygw/internal/statement"
 	"github.com/paygw/paygw/internal/store"
 )
@@ -171,8 +169,17 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 	if format == statement.FormatMapped && ch.Mapping == nil {
 		return Usagef("--format mapped: channels.%s.mapping is not configured", o.Channel)
 	}
-	if o.File == "" && ch.Kind != "sandbox" {
-		return Usagef("--file is required for channel %q of kind %s", o.Channel, ch.Kind)
+	var fetcher channel.StatementFetcher
+	if o.File == "" {
+		c, err := channel.Build(ch.Section())
+		if err != nil {
+			return err
+		}
+		f, ok := c.(channel.StatementFetcher)
+		if !ok {
+			return Usagef("--file is required for channel %q of kind %s (it serves no statements)", o.Channel, ch.Kind)
+		}
+		fetcher = f
 	}
 	if o.File != "" {
 		if _, err := os.Stat(o.File); err != nil {
@@ -193,7 +200,7 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 	var res *reconcile.Result
 	ran, err := a.RunJob(ctx, s, JobSpec{Job: "reconcile", BusinessKey: o.Channel + "/" + date, TTL: 5 * time.Minute},
 		func(ctx context.Context) (string, error) {
-			file, name, cleanup, err := a.statementFile(ctx, cfg, o.Channel, ch, date, o.File)
+			file, name, cleanup, err := a.statementFile(ctx, o.Channel, fetcher, date, o.File)
 			if err != nil {
 				return "", err
 			}
@@ -290,14 +297,9 @@ func writeReconcileJSON(w io.Writer, head reconcileJSON, each func(func(paygw.Re
 
 // statementFile returns the statement on disk: --file as given, or the channel's bill fetched
 // into a temporary file (so it can be hashed and read as a stream).
-func (a *App) statementFile(ctx context.Context, cfg *config.Config, name string, ch *config.Channel, date, file string) (string, string, func(), error) {
+func (a *App) statementFile(ctx context.Context, name string, c channel.StatementFetcher, date, file string) (string, string, func(), error) {
 	if file != "" {
 		return file, filepath.Base(file), func() {}, nil
-	}
-	var c channel.Channel
-	c, err := sandbox.NewChannel(name, ch.URL, ch.Secret)
-	if err != nil {
-		return "", "", nil, err
 	}
 	fname, body, err := c.Statement(ctx, date)
 	if errors.Is(err, channel.ErrNoStatement) {

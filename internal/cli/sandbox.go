@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +18,8 @@ func init() { register(newSandboxCmd) }
 
 type sandboxOpts struct {
 	Addr, GatewayURL, Secret, PublicURL, StateFile, Channel string
+	Protocol, Keys                                          string
+	SystemErrors, CallbackScale                             float64
 	FeeRateBps                                              int64
 	AutoPay, Latency, CallbackDelay, TimeoutHang, RefundDel time.Duration
 	FailureRate, TimeoutRate, DupCallbacks, DropCallbacks   float64
@@ -31,15 +35,26 @@ func rate01(name string, v float64) error {
 }
 
 func (o *sandboxOpts) Validate() error {
-	if o.Secret == "" {
+	if o.Protocol != "" {
+		if _, err := sandbox.LookupProtocol(o.Protocol); err != nil {
+			return Usagef("--protocol: %v", err)
+		}
+		if o.Keys == "" {
+			return Usagef("--keys DIR is required with --protocol %s (write one with `paygw sandbox keygen --protocol %s --dir DIR`)", o.Protocol, o.Protocol)
+		}
+	} else if o.Secret == "" {
 		return Usagef("--secret is required (shared with the channel's secret in paygw's config)")
+	}
+	if o.CallbackScale < 0 {
+		return Usagef("--callback-scale %v: want a positive factor", o.CallbackScale)
 	}
 	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
 		return Usagef("--addr %q: %v", o.Addr, err)
 	}
 	for name, v := range map[string]float64{"failure-rate": o.FailureRate, "timeout-rate": o.TimeoutRate,
 		"duplicate-callbacks": o.DupCallbacks, "drop-callbacks": o.DropCallbacks,
-		"statement-drop-rate": o.StatementDrop, "statement-amount-skew-rate": o.StatementSkew} {
+		"statement-drop-rate": o.StatementDrop, "statement-amount-skew-rate": o.StatementSkew,
+		"system-error-rate": o.SystemErrors} {
 		if err := rate01(name, v); err != nil {
 			return err
 		}
@@ -60,7 +75,7 @@ func newSandboxCmd(app *App) *cobra.Command {
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return runSandbox(cmd.Context(), app, o)
+			return runSandbox(cmd.Context(), app, o, cmd.Flags().Changed("fee-rate-bps"))
 		},
 	}
 	f := cmd.Flags()
@@ -83,18 +98,76 @@ func newSandboxCmd(app *App) *cobra.Command {
 	f.Float64Var(&o.StatementDrop, "statement-drop-rate", 0, "probability a statement row is left out")
 	f.Float64Var(&o.StatementSkew, "statement-amount-skew-rate", 0, "probability a statement row's amount is off")
 	f.Uint64Var(&o.Seed, "seed", 0, "seed for repeatable faults (0: random)")
+	f.StringVar(&o.Protocol, "protocol", "", "speak a real channel's wire protocol: "+strings.Join(sandbox.Protocols(), ", ")+" (default: the sandbox's own)")
+	f.StringVar(&o.Keys, "keys", "", "key directory of the --protocol simulator (written by `paygw sandbox keygen`)")
+	f.Float64Var(&o.SystemErrors, "system-error-rate", 0, "probability a pay is recorded but answered with a server error (unknown outcome)")
+	f.Float64Var(&o.CallbackScale, "callback-scale", 1, "compress the protocol's real callback retry schedule by this factor (0.001: 15s -> 15ms)")
+	cmd.AddCommand(newSandboxKeygenCmd(app))
 	return cmd
 }
 
-func runSandbox(ctx context.Context, app *App, o sandboxOpts) error {
-	srv, err := sandbox.NewServer(sandbox.Options{
+type sandboxKeygenOpts struct {
+	Protocol, Dir, Channel, SimulatorURL string
+}
+
+func (o *sandboxKeygenOpts) Validate() error {
+	if _, err := sandbox.LookupProtocol(o.Protocol); err != nil {
+		return Usagef("--protocol: %v", err)
+	}
+	if o.Dir == "" {
+		return Usagef("--dir is required")
+	}
+	return nil
+}
+
+func newSandboxKeygenCmd(app *App) *cobra.Command {
+	var o sandboxKeygenOpts
+	cmd := &cobra.Command{
+		Use:   "keygen --protocol NAME --dir DIR",
+		Short: "Write a matching key set for a protocol simulator and paygw, and print the config of both sides",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			p, _ := sandbox.LookupProtocol(o.Protocol)
+			ks, err := p.Keygen(o.Dir, sandbox.KeygenInput{Channel: o.Channel, SimulatorURL: o.SimulatorURL})
+			if err != nil {
+				return err
+			}
+			app.Log.Info().Strs("files", ks.Files).Str("protocol", o.Protocol).Msg("key set written")
+			fmt.Fprintf(app.Stdout, "# paygw config (under channels:)\n%s\n# simulator\npaygw sandbox %s\n", ks.GatewayConfig, ks.SimulatorFlags)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Protocol, "protocol", "", "protocol: "+strings.Join(sandbox.Protocols(), ", "))
+	f.StringVar(&o.Dir, "dir", "", "directory to write the key files into")
+	f.StringVar(&o.Channel, "channel-name", "", "paygw's name for the channel (default per protocol)")
+	f.StringVar(&o.SimulatorURL, "simulator-url", "", "the simulator's base URL as paygw dials it")
+	return cmd
+}
+
+func runSandbox(ctx context.Context, app *App, o sandboxOpts, feeSet bool) error {
+	core := sandbox.Options{
 		Secret: o.Secret, GatewayURL: o.GatewayURL, ChannelName: o.Channel, PublicURL: o.PublicURL,
 		FeeRateBps: o.FeeRateBps, AutoPay: o.AutoPay, RefundDelay: o.RefundDel, StateFile: o.StateFile,
 		Latency: o.Latency, FailureRate: o.FailureRate, TimeoutRate: o.TimeoutRate, TimeoutHang: o.TimeoutHang,
 		DuplicateCallbacks: o.DupCallbacks, DropCallbacks: o.DropCallbacks, CallbackDelay: o.CallbackDelay,
 		Seed: o.Seed, StatementDropRate: o.StatementDrop, StatementAmountSkewRate: o.StatementSkew,
-		Logger: app.Log,
-	})
+		SystemErrorRate: o.SystemErrors, CallbackScale: o.CallbackScale, Logger: app.Log,
+	}
+	var srv sandbox.Front
+	var err error
+	if o.Protocol == "" {
+		srv, err = sandbox.NewServer(core)
+	} else {
+		if !feeSet {
+			core.FeeRateBps = 0 // the protocol's own default (its channel's usual rate)
+		}
+		p, _ := sandbox.LookupProtocol(o.Protocol)
+		srv, err = p.New(o.Keys, core, o.PublicURL)
+	}
 	if err != nil {
 		return Usagef("sandbox: %v", err)
 	}
@@ -108,7 +181,7 @@ func runSandbox(ctx context.Context, app *App, o sandboxOpts) error {
 	go func() { done <- srv.Run(runCtx) }()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	app.Log.Info().Str("addr", ln.Addr().String()).Int64("fee_rate_bps", o.FeeRateBps).Msg("sandbox channel listening")
+	app.Log.Info().Str("addr", ln.Addr().String()).Str("protocol", o.Protocol).Int64("fee_rate_bps", core.FeeRateBps).Msg("sandbox channel listening")
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

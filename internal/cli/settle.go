@@ -179,14 +179,15 @@ func runSettle(ctx context.Context, app *App, o settleOpts) error {
 	if out == "" {
 		out = cfg.Settle.OutDir
 	}
+	// The database first: a command that cannot run leaves no output directory behind.
+	s, err := app.StoreWith(ctx, store.Options{StatementTimeout: 30 * time.Minute})
+	if err != nil {
+		return err
+	}
 	if !o.DryRun {
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			return Usagef("--out %s: %v", out, err)
 		}
-	}
-	s, err := app.StoreWith(ctx, store.Options{StatementTimeout: 30 * time.Minute})
-	if err != nil {
-		return err
 	}
 	opts := settle.Options{
 		Date: date, Merchant: o.Merchant, Shard: o.Shard, Shards: o.Shards, DryRun: o.DryRun,
@@ -519,12 +520,13 @@ func runPayout(ctx context.Context, app *App, o payoutOpts) error {
 	if out == "" {
 		out = cfg.Settle.OutDir
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return Usagef("--out %s: %v", out, err)
-	}
+	// The database first: a command that cannot run leaves no output directory behind.
 	s, err := app.Store(ctx)
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return Usagef("--out %s: %v", out, err)
 	}
 	res, err := settle.Payout(ctx, s, settle.Options{Date: date, Merchant: o.Merchant, OutDir: out, Now: app.Now,
 		Log: app.Log.With().Str("component", "settle").Logger()})

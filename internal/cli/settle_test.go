@@ -31,18 +31,14 @@ type cliDB struct {
 }
 
 // eachCLIDB runs fn on a fresh SQLite file and, with PAYGW_TEST_POSTGRES, a fresh PostgreSQL
-// schema. The test's store uses the keyring the command does (KeyringFromEnv), so bank
-// accounts it seals are readable by settle's payout file.
+// schema. The test's store uses the keyring the command does (the test key, given to commands
+// as PAYGW_SECRET_KEY by run), so bank accounts it seals are readable by settle's payout file.
 func eachCLIDB(t *testing.T, fn func(t *testing.T, db *cliDB)) {
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := context.Background()
 			dsn := storetest.DSN(t, d)
-			keys, err := store.KeyringFromEnv()
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := store.Open(ctx, dsn, store.Options{Keys: keys})
+			s, err := store.Open(ctx, dsn, store.Options{Keys: storetest.TestKeys()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,7 +74,13 @@ func (l *lockedBuffer) String() string {
 func (db *cliDB) run(env map[string]string, args ...string) (code int, stdout, stderr string) {
 	var o, e lockedBuffer
 	all := append([]string{"--db", db.dsn}, args...)
-	code = Main(context.Background(), all, strings.NewReader(""), &o, &e, func(k string) string { return env[k] })
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok || k != "PAYGW_SECRET_KEY" {
+			return v
+		}
+		return "3031323334353637383961626364656630313233343536373839616263646566" // storetest.TestKeys
+	}
+	code = Main(context.Background(), all, strings.NewReader(""), &o, &e, getenv)
 	return code, o.String(), e.String()
 }
 

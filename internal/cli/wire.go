@@ -1,27 +1,23 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/config"
-	"github.com/paygw/paygw/internal/sandbox"
 )
 
-// Channels builds the adapters of every channel paygw calls online (kind sandbox). Channels of
-// kind statement have no adapter: paygw only reconciles their bills from files.
+// Channels builds the adapter of every channel paygw calls online, each by its kind's factory
+// (channel.Register). Channels of an offline kind (statement) have no adapter: paygw only
+// reconciles their bills from files.
 func Channels(cfg *config.Config) (*channel.Registry, error) {
 	var chs []channel.Channel
 	for _, name := range cfg.ChannelNames() {
-		c := cfg.Channels[name]
-		if c.Kind != "sandbox" {
-			continue
-		}
-		ch, err := sandbox.NewChannel(name, c.URL, c.Secret, sandbox.WithTimeout(c.Timeout.D()))
+		ch, err := channel.Build(cfg.Channels[name].Section())
 		if err != nil {
-			return nil, fmt.Errorf("channel %s: %w", name, err)
+			return nil, err
 		}
-		chs = append(chs, ch)
+		if ch != nil {
+			chs = append(chs, ch)
+		}
 	}
 	return channel.NewRegistry(chs...)
 }

@@ -15,6 +15,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/paygw/paygw/internal/channel"
+	_ "github.com/paygw/paygw/internal/channel/kinds" // every channel kind registers itself
 	"github.com/paygw/paygw/internal/money"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/statement"
@@ -73,6 +75,12 @@ type Channel struct {
 	Mapping     *statement.Mapping `yaml:"mapping"` // for format mapped
 	Breaker     Breaker            `yaml:"breaker"`
 	PublishedAt string             `yaml:"statement_published_at"` // HH:MM local time the bill is ready
+	// Keys are the kind's own keys (e.g. wechatpay's mchid): only the kind interprets them
+	// (channel.Factory.Configure refuses the ones it does not know).
+	Keys map[string]any `yaml:",inline"`
+
+	name      string
+	publicURL string
 }
 
 // Breaker configures a channel's circuit breaker.
@@ -117,8 +125,12 @@ type Server struct {
 // Sweeper configures the active query of payments and refunds whose outcome is unknown.
 type Sweeper struct {
 	Schedule []Duration `yaml:"schedule"`
-	Interval Duration   `yaml:"interval"`
-	Batch    int        `yaml:"batch"`
+	// RedirectSchedule is when an unpaid redirect payment (the payer pays on the channel's page,
+	// QR code or wallet) is queried, from its creation; the last delay repeats until it expires.
+	// A lost callback is found within the first delays instead of at expiry.
+	RedirectSchedule []Duration `yaml:"redirect_schedule"`
+	Interval         Duration   `yaml:"interval"`
+	Batch            int        `yaml:"batch"`
 }
 
 // Notify configures merchant notification delivery.
@@ -237,13 +249,14 @@ func (c *Config) finish() error {
 		return err
 	}
 	if c.Channels == nil {
-		c.Channels = map[string]*Channel{"sandbox": {}}
+		def := channel.DefaultKind()
+		c.Channels = map[string]*Channel{def: {Kind: def}}
 	}
 	if len(c.Channels) == 0 {
 		return keyErr("channels", "at least one channel is needed")
 	}
 	for _, name := range c.ChannelNames() {
-		if err := c.Channels[name].finish("channels."+name, name); err != nil {
+		if err := c.Channels[name].finish("channels."+name, name, c.PublicURL); err != nil {
 			return err
 		}
 	}
@@ -258,6 +271,12 @@ func (c *Config) finish() error {
 		c.Sweeper.Schedule = durations("1m", "5m", "15m", "1h", "6h")
 	}
 	if err := positive("sweeper.schedule", c.Sweeper.Schedule); err != nil {
+		return err
+	}
+	if len(c.Sweeper.RedirectSchedule) == 0 {
+		c.Sweeper.RedirectSchedule = durations("30s", "1m", "2m", "5m")
+	}
+	if err := positive("sweeper.redirect_schedule", c.Sweeper.RedirectSchedule); err != nil {
 		return err
 	}
 	defDur(&c.Sweeper.Interval, "1s")
@@ -314,46 +333,40 @@ func (c *Config) ChannelNames() []string {
 	return names
 }
 
-func (ch *Channel) finish(key, name string) error {
+func (ch *Channel) finish(key, name, publicURL string) error {
 	if ch == nil {
 		return keyErr(key, "empty channel")
 	}
+	ch.name, ch.publicURL = name, publicURL
 	if ch.Kind == "" {
-		ch.Kind = "sandbox"
+		ch.Kind = channel.DefaultKind()
 	}
-	switch ch.Kind {
-	case "sandbox":
-		if ch.URL == "" {
-			ch.URL = "http://127.0.0.1:9090"
-		}
-		if ch.Secret == "" {
-			ch.Secret = "change-me"
-		}
-		if err := checkURL(key+".url", ch.URL); err != nil {
-			return err
-		}
-	case "statement":
-		// A channel whose bills paygw reconciles but does not call online (e.g. WeChat Pay, Alipay).
-	default:
-		return keyErr(key+".kind", "unknown kind %q (want sandbox or statement)", ch.Kind)
+	kind, ok := channel.Lookup(ch.Kind)
+	if !ok {
+		return keyErr(key+".kind", "unknown kind %q (want one of %s)", ch.Kind, strings.Join(channel.Kinds(), ", "))
 	}
-	if len(ch.PayMethods) == 0 && ch.Kind == "sandbox" {
-		for _, m := range paygw.PayMethods {
-			ch.PayMethods = append(ch.PayMethods, string(m))
-		}
-	}
+	defDur(&ch.Timeout, "5s")
 	for i, m := range ch.PayMethods {
 		if _, err := paygw.ParsePayMethod(m); err != nil {
 			return keyErr(fmt.Sprintf("%s.pay_methods[%d]", key, i), "unknown pay method %q", m)
 		}
 	}
+	// The kind checks its own keys and sets its defaults (url, secret, pay_methods).
+	sec := ch.Section()
+	if err := kind.Configure(&sec); err != nil {
+		var ke *channel.KeyError
+		if errors.As(err, &ke) {
+			return keyErr(ke.Key, "%s", ke.Msg)
+		}
+		return err
+	}
+	ch.URL, ch.Secret, ch.PayMethods = sec.URL, sec.Secret, sec.PayMethods
 	if ch.FeeRateBps < 0 || ch.FeeRateBps > 10000 {
 		return keyErr(key+".fee_rate_bps", "%d out of range 0..10000", ch.FeeRateBps)
 	}
-	defDur(&ch.Timeout, "5s")
 	if ch.Format == "" {
-		ch.Format = "sandbox"
-		if ch.Kind == "statement" {
+		ch.Format = kind.Format
+		if ch.Format == "" {
 			ch.Format = name
 		}
 	}
@@ -381,13 +394,26 @@ func (ch *Channel) finish(key, name string) error {
 	return nil
 }
 
+// Online reports whether paygw calls this channel (its kind has an adapter): only online
+// channels take payments.
+func (ch *Channel) Online() bool {
+	k, ok := channel.Lookup(ch.Kind)
+	return ok && k.Online()
+}
+
+// Section is the channel's configuration as its kind sees it (channel.Build builds the adapter).
+func (ch *Channel) Section() channel.Section {
+	return channel.Section{Name: ch.name, Kind: ch.Kind, URL: ch.URL, Secret: ch.Secret,
+		PayMethods: ch.PayMethods, Timeout: ch.Timeout.D(), PublicURL: ch.publicURL, Keys: ch.Keys}
+}
+
 // finishRouting defaults to every online channel for each of its pay methods, and checks routes.
 func (c *Config) finishRouting() error {
 	if c.Routing == nil {
 		c.Routing = map[string][]Route{}
 		for _, name := range c.ChannelNames() {
 			ch := c.Channels[name]
-			if ch.Kind != "sandbox" {
+			if !ch.Online() {
 				continue
 			}
 			for _, m := range ch.PayMethods {
@@ -407,7 +433,7 @@ func (c *Config) finishRouting() error {
 			if !ok {
 				return keyErr(rk+".channel", "unknown channel %q", r.Channel)
 			}
-			if ch.Kind != "sandbox" {
+			if !ch.Online() {
 				return keyErr(rk+".channel", "channel %q of kind %s cannot take payments", r.Channel, ch.Kind)
 			}
 			if !contains(ch.PayMethods, method) {

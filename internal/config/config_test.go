@@ -64,6 +64,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"channels:\n  s:\n    fee_rate_bps: 10001", "channels.s.fee_rate_bps"},
 		{"channels:\n  s:\n    kind: carrier-pigeon", "channels.s.kind"},
 		{"channels:\n  s:\n    pay_methods: [cash]", "channels.s.pay_methods[0]"},
+		{"channels:\n  s:\n    pay_methods: [wallet_jsapi]", "channels.s.pay_methods[0]"}, // the sandbox kind refuses it
+		{"channels:\n  s:\n    mchid: \"1900000109\"", "channels.s.mchid"},                // not a sandbox key
+		{"channels:\n  s:\n    url: ftp://x", "channels.s.url"},
 		{"channels:\n  s:\n    format: mapped", "channels.s.mapping"},
 		{"routing:\n  wallet_qr:\n    - {channel: nope}", "routing.wallet_qr[0].channel"},
 		{"routing:\n  wallet_qr:\n    - {channel: sandbox, min_amount: 10, max_amount: 5}", "routing.wallet_qr[0].max_amount"},

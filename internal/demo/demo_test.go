@@ -88,8 +88,16 @@ func TestRun(t *testing.T) {
 			t.Errorf("batch %+v: want settled with payments and a positive net", b)
 		}
 	}
-	if sum.Held != 1 {
-		t.Errorf("held back %d payments, want the 1 with the injected discrepancy", sum.Held)
+	if a := sum.Alipay; a == nil || a.Payments["succeeded"]+a.Payments["partially_refunded"] != demo.AlipayPayments ||
+		a.Reconcile.Counts["missing_internal"] != 1 || a.Reconcile.Counts["matched"] != demo.AlipayPayments+1 {
+		t.Errorf("alipay leg %+v", sum.Alipay)
+	}
+	// One held per channel whose bill carries an injected discrepancy (sandbox, and WeChat Pay).
+	if want := 1 + btoi(sum.WeChatPay != nil); sum.Held != want {
+		t.Errorf("held back %d payments, want the %d with an injected discrepancy", sum.Held, want)
+	}
+	if w := sum.WeChatPay; w == nil || w.Payments["succeeded"] == 0 || w.Refunds != 2 || w.Reconcile.Counts["amount_mismatch"] != 1 {
+		t.Errorf("wechatpay part: %+v", w)
 	}
 	if !sum.LedgerOK {
 		t.Error("ledger not consistent")
@@ -149,4 +157,11 @@ func TestOptionsValidate(t *testing.T) {
 	if err := o.Validate(); err != nil || o.Payments != 300 || o.Concurrency != 12 || o.Seed == 0 {
 		t.Fatalf("defaults: %+v, %v", o, err)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -67,6 +67,10 @@ func (s *Summary) Print(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "\t%s %s: paygw %s, channel %s%s\n", it.Class, id, fmtMoney(it.InternalAmount), fmtMoney(it.ChannelAmount), mark)
 	}
+	if a := s.Alipay; a != nil {
+		fmt.Fprintf(tw, "alipay simulator\t%s: %s; refunded CNY %s\n", counts(a.Methods), counts(a.Payments), fmtMoney(a.Refunded))
+		fmt.Fprintf(tw, "\tbill zip reconciled: %s (run %s)\n", counts(nonZero(a.Reconcile.Counts)), a.Reconcile.RunID)
+	}
 	tw.Flush()
 
 	names := map[string]string{}
@@ -96,7 +100,8 @@ func (s *Summary) Print(w io.Writer) {
 	for _, f := range [][2]string{
 		{"reconciliation report", s.ReconReport}, {"settlement report", s.SettleReport},
 		{"daily report", s.DailyReport}, {"payout file", s.PayoutFile},
-		{"database", strings.TrimPrefix(s.DB, "sqlite:")}, {"config", s.Config}, {"logs", s.Logs},
+		{"database", strings.TrimPrefix(s.DB, "sqlite:")}, {"config", s.Config},
+		{"secret key", s.KeyFile}, {"logs", s.Logs},
 	} {
 		p := rel(f[1])
 		if f[0] == "logs" {
@@ -105,4 +110,15 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(fw, "  %s\t%s\n", f[0], p)
 	}
 	fw.Flush()
+}
+
+// nonZero keeps the classes that occurred.
+func nonZero(m map[string]int64) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		if v > 0 {
+			out[k] = int(v)
+		}
+	}
+	return out
 }

@@ -20,7 +20,8 @@ func (g *Service) SignAgreement(ctx context.Context, merchantID string, req Sign
 	}
 	token := g.store.Keys().Token(req.Payer.AccountNo)
 	if existing, err := g.store.GetAgreementByOutNo(ctx, merchantID, req.OutAgreementNo); err == nil {
-		return g.idempotentAgreement(existing, token, pm)
+		out, created, err := g.idempotentAgreement(existing, token, pm)
+		return g.withSignAction(ctx, out), created, err
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return paygw.Agreement{}, false, err
 	}
@@ -81,7 +82,10 @@ func (g *Service) SignAgreement(ctx context.Context, merchantID string, req Sign
 		return a, true, err
 	}
 	out, gerr := g.store.GetMerchantAgreement(ctx, merchantID, a.ID)
-	return out, true, gerr
+	if gerr != nil {
+		return out, true, gerr
+	}
+	return g.withSignAction(ctx, out), true, nil
 }
 
 func (g *Service) finishAgreement(ctx context.Context, a paygw.Agreement, to paygw.AgreementStatus, channelNo string) error {
@@ -99,10 +103,89 @@ func (g *Service) idempotentAgreement(existing paygw.Agreement, token string, pm
 	return existing, false, nil
 }
 
-// GetAgreement returns a merchant's agreement.
+// GetAgreement returns a merchant's agreement. A pending agreement of a channel where the payer
+// signs is first asked about at the channel (its callback may have been lost), and carries the
+// signing page as next_action while still pending.
 func (g *Service) GetAgreement(ctx context.Context, merchantID, id string) (paygw.Agreement, error) {
 	a, err := g.store.GetMerchantAgreement(ctx, merchantID, id)
-	return a, notFound(err, "agreement")
+	if err != nil {
+		return a, notFound(err, "agreement")
+	}
+	a, err = g.refreshAgreement(ctx, a)
+	if err != nil {
+		return a, err
+	}
+	return g.withSignAction(ctx, a), nil
+}
+
+// asyncAgreements returns the channel of an agreement when the payer signs there.
+func (g *Service) asyncAgreements(name string) (channel.AsyncAgreements, bool) {
+	ch, ok := g.channels.Get(name)
+	if !ok {
+		return nil, false
+	}
+	aa, ok := ch.(channel.AsyncAgreements)
+	return aa, ok
+}
+
+// refreshAgreement asks the channel about a pending agreement and applies a final answer. A
+// failed query leaves the agreement as it is (logged): reading it must not fail for that.
+func (g *Service) refreshAgreement(ctx context.Context, a paygw.Agreement) (paygw.Agreement, error) {
+	aa, ok := g.asyncAgreements(a.Channel)
+	if a.Status != paygw.AgreementPending || !ok {
+		return a, nil
+	}
+	var res channel.AgreementResult
+	err := g.router.Call(ctx, a.Channel, "query_agreement", func() error {
+		var e error
+		res, e = aa.QueryAgreement(ctx, a.ID)
+		return e
+	})
+	if err != nil {
+		g.logger(ctx).Warn().Str("agreement_id", a.ID).Err(err).Msg("agreement query failed")
+		return a, nil
+	}
+	if err := g.applyAgreement(ctx, a, res); err != nil {
+		return a, err
+	}
+	return g.store.GetMerchantAgreement(ctx, a.MerchantID, a.ID)
+}
+
+// applyAgreement moves a pending agreement by the channel's answer: active with its number, or
+// terminated when the channel says closed. Compare-and-set: a late answer changes nothing.
+func (g *Service) applyAgreement(ctx context.Context, a paygw.Agreement, res channel.AgreementResult) error {
+	var to paygw.AgreementStatus
+	switch res.Status {
+	case channel.StatusSucceeded:
+		if a.Status != paygw.AgreementPending || res.AgreementNo == "" {
+			return nil
+		}
+		to = paygw.AgreementActive
+	case channel.StatusClosed:
+		if a.Status == paygw.AgreementTerminated {
+			return nil
+		}
+		to = paygw.AgreementTerminated
+	default:
+		return nil
+	}
+	_, err := g.store.UpdateAgreementStatus(ctx, a.ID, a.Status, to, res.AgreementNo, g.now())
+	return err
+}
+
+// withSignAction attaches the channel's signing page to a pending agreement.
+func (g *Service) withSignAction(ctx context.Context, a paygw.Agreement) paygw.Agreement {
+	if a.Status != paygw.AgreementPending {
+		return a
+	}
+	if aa, ok := g.asyncAgreements(a.Channel); ok {
+		na, err := aa.SignAction(a.ID)
+		if err != nil {
+			g.logger(ctx).Warn().Str("agreement_id", a.ID).Err(err).Msg("no signing page")
+		}
+		a.NextAction = na
+	}
+	return a
 }
 
 // TerminateAgreement ends an agreement at the channel and here; later withholds are refused.

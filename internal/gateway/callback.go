@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/paygw/paygw/internal/channel"
@@ -30,6 +31,12 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 	}
 	err = g.applyCallback(ctx, channelName, cb)
 	switch {
+	case errors.Is(err, errCallbackMismatch):
+		// Verified, but not what we asked for: believe nothing, change nothing; the channel
+		// retries and the query or reconciliation settles the truth.
+		g.metrics.callbacks.WithLabelValues(channelName, "rejected").Inc()
+		g.logger(ctx).Warn().Str("channel", channelName).Err(err).Msg("callback does not match our record")
+		ch.CallbackAck(w, false)
 	case errors.Is(err, store.ErrNotFound):
 		// Not ours (or not any more): acknowledge so the channel stops; reconciliation will see it.
 		g.metrics.callbacks.WithLabelValues(channelName, "unknown").Inc()
@@ -45,6 +52,9 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 	}
 }
 
+// errCallbackMismatch is a verified callback whose amount is not the one we recorded.
+var errCallbackMismatch = errors.New("callback does not match our record")
+
 func (g *Service) applyCallback(ctx context.Context, channelName string, cb channel.Callback) error {
 	switch cb.Kind {
 	case channel.CallbackPayment:
@@ -55,6 +65,9 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		if p.Channel != channelName {
 			return store.ErrNotFound
 		}
+		if cb.Payment.Amount != 0 && cb.Payment.Amount != p.Amount {
+			return fmt.Errorf("%w: payment %s: callback amount %d, ours %d", errCallbackMismatch, p.ID, cb.Payment.Amount, p.Amount)
+		}
 		if p.Status.Final() {
 			return nil // a duplicate or late callback: nothing to change, no write needed
 		}
@@ -64,6 +77,15 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 			return err
 		}
 		return nil
+	case channel.CallbackAgreement:
+		a, err := g.store.GetAgreement(ctx, cb.Agreement.AgreementID)
+		if err != nil {
+			return err
+		}
+		if a.Channel != channelName {
+			return store.ErrNotFound
+		}
+		return g.applyAgreement(ctx, a, cb.Agreement)
 	case channel.CallbackRefund:
 		r, err := g.store.GetRefund(ctx, cb.Refund.RefundID)
 		if err != nil {
@@ -71,6 +93,9 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		}
 		if r.Channel != channelName {
 			return store.ErrNotFound
+		}
+		if cb.Refund.Amount != 0 && cb.Refund.Amount != r.Amount {
+			return fmt.Errorf("%w: refund %s: callback amount %d, ours %d", errCallbackMismatch, r.ID, cb.Refund.Amount, r.Amount)
 		}
 		if r.Status != paygw.RefundProcessing {
 			return nil

@@ -89,6 +89,19 @@ func New(s *store.Store, cfg *config.Config, chs *channel.Registry, opts Options
 	if err != nil {
 		return nil, err
 	}
+	// A channel that queries refunds by payment and refund (Alipay's fastpay.refund.query) is told
+	// how to find a refund's payment.
+	for _, name := range chs.Names() {
+		ch, _ := chs.Get(name)
+		if rp, ok := ch.(interface {
+			SetRefundPayment(func(context.Context, string) (string, error))
+		}); ok {
+			rp.SetRefundPayment(func(ctx context.Context, refundID string) (string, error) {
+				rf, err := s.GetRefund(ctx, refundID)
+				return rf.PaymentID, err
+			})
+		}
+	}
 	return &Service{
 		store: s, cfg: cfg, channels: chs, router: r, risk: NewRisk(cfg.Risk, s, s.Keys(), cfg.Location()),
 		log: opts.Log.With().Str("component", "gateway").Logger(), now: opts.Now, metrics: opts.Metrics,

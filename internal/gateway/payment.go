@@ -35,6 +35,10 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 			return paygw.Payment{}, false, err
 		}
 		if err == nil {
+			// A pending agreement may have been signed at the channel meanwhile.
+			if a, err = g.refreshAgreement(ctx, a); err != nil {
+				return paygw.Payment{}, false, err
+			}
 			agr = &a
 		}
 	}
@@ -96,6 +100,9 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 		AgreementID: v.AgreementID, Metadata: v.Metadata, RequestHash: v.Hash, Status: paygw.PaymentCreated,
 		Channel: cands[0], ClientIP: clientIP, CreatedAt: store.Now(now), UpdatedAt: store.Now(now),
 	}
+	if v.ClientIP != "" {
+		p.ClientIP = v.ClientIP // the payer's own address, as the merchant saw it
+	}
 	if agr != nil {
 		p.PayerAccount = agr.AccountToken
 	}
@@ -138,7 +145,7 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 	g.metrics.payment(string(paygw.PaymentCreated), p.Channel)
 	// The payment is recorded: from here the channel call and its outcome are seen through even
 	// if the merchant goes away (bounded by the channel timeout), so nothing is left half done.
-	out, err := g.pay(context.WithoutCancel(ctx), p, agr, cands)
+	out, err := g.pay(context.WithoutCancel(ctx), p, agr, v.PayerOpenID, cands)
 	return out, true, err
 }
 
@@ -153,7 +160,7 @@ func (g *Service) idempotent(existing paygw.Payment, hash string) (paygw.Payment
 // pay calls the channels in order; it fails over only on a definite non-execution (not sent,
 // breaker open). A payer's decline is a failed result: the payment fails on that channel. An
 // unknown outcome is queried.
-func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement, cands []string) (paygw.Payment, error) {
+func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement, openID string, cands []string) (paygw.Payment, error) {
 	var lastErr error
 	for i, name := range cands {
 		if i > 0 {
@@ -169,6 +176,7 @@ func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement
 		req := channel.PayRequest{
 			PaymentID: p.ID, Amount: p.Amount, Currency: p.Currency, PayMethod: string(p.PayMethod), Subject: p.Subject,
 			NotifyURL: g.notifyURL(name), ReturnURL: p.ReturnURL, ExpiresAt: *p.ExpiresAt,
+			PayerOpenID: openID, PayerIP: p.ClientIP,
 		}
 		if agr != nil {
 			req.AgreementNo = agr.ChannelNo
@@ -219,15 +227,12 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 		out, _, err := g.apply(ctx, p.ID, o)
 		return out, err
 	default:
-		// Awaiting the payer (redirect) or the channel: query when it should have expired, or
-		// after the first sweep delay, whichever the product calls for.
-		next := g.now().Add(g.cfg.Sweeper.Schedule[0].D())
-		if p.PayMethod.Redirect() && p.ExpiresAt != nil {
-			next = *p.ExpiresAt
-		}
+		// Awaiting the payer (redirect: queried early and then on the redirect schedule until it
+		// expires, so a lost callback is found soon) or the channel (the first sweep delay).
+		next := g.nextPaymentQuery(p, 0)
 		if _, err := g.store.MarkPaymentSent(ctx, p.ID, store.ChannelUpdate{
-			Channel: p.Channel, ChannelTradeNo: res.ChannelTradeNo, PayURL: res.PayURL,
-			Status: paygw.PaymentProcessing, NextQueryAt: &next, Attempt: att,
+			Channel: p.Channel, ChannelTradeNo: res.ChannelTradeNo, PayURL: res.PayURL, NextAction: res.NextAction,
+			Status: paygw.PaymentProcessing, NextQueryAt: next, Attempt: att,
 		}, g.now()); err != nil {
 			return p, err
 		}

@@ -58,8 +58,8 @@ func (g *Service) CreateRefund(ctx context.Context, merchantID, paymentID string
 	err = g.router.Call(ctx, p.Channel, "refund", func() error {
 		var e error
 		res, e = ch.Refund(ctx, channel.RefundRequest{
-			PaymentID: p.ID, ChannelTradeNo: p.ChannelTradeNo, RefundID: r.ID, Amount: r.Amount, Currency: r.Currency,
-			Reason: r.Reason, NotifyURL: g.notifyURL(p.Channel),
+			PaymentID: p.ID, ChannelTradeNo: p.ChannelTradeNo, RefundID: r.ID, PaymentAmount: p.Amount, Amount: r.Amount,
+			Currency: r.Currency, Reason: r.Reason, NotifyURL: g.notifyURL(p.Channel),
 		})
 		return e
 	})

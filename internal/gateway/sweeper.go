@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/config"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 )
@@ -15,7 +16,7 @@ import (
 // configured schedule (e.g. 1m, 5m, 15m, 1h, 6h, then every 6h). It returns how many it looked at.
 func (g *Service) Sweep(ctx context.Context) (int, error) {
 	now := g.now()
-	ps, err := g.store.DuePayments(ctx, now, g.cfg.Sweeper.Batch)
+	ps, err := g.store.ClaimDuePayments(ctx, now, g.cfg.Sweeper.Batch, g.queryLease())
 	if err != nil {
 		return 0, err
 	}
@@ -48,8 +49,36 @@ func (g *Service) Sweep(ctx context.Context) (int, error) {
 	return len(ps) + len(rs) + len(as), nil
 }
 
+// queryLease is how long a sweep holds the payments it claimed: long enough to query the whole
+// batch one after the other at the slowest channel's timeout, so another replica's sweep never
+// queries them meanwhile; a payment whose sweeper died is due again after it.
+func (g *Service) queryLease() time.Duration {
+	slowest := time.Second
+	for _, ch := range g.cfg.Channels {
+		slowest = max(slowest, ch.Timeout.D())
+	}
+	return time.Duration(g.cfg.Sweeper.Batch)*slowest + 10*time.Second
+}
+
 func (g *Service) nextQuery(count int) *time.Time {
-	sched := g.cfg.Sweeper.Schedule
+	return g.nextQueryOn(g.cfg.Sweeper.Schedule, count)
+}
+
+// nextPaymentQuery is when a payment awaiting its payer is queried for the count-th time:
+// redirect payments follow the early redirect schedule, capped at their expiry (when the
+// sweeper closes them); others the sweeper schedule.
+func (g *Service) nextPaymentQuery(p paygw.Payment, count int) *time.Time {
+	if !p.PayMethod.Redirect() {
+		return g.nextQuery(count)
+	}
+	next := g.nextQueryOn(g.cfg.Sweeper.RedirectSchedule, count)
+	if p.ExpiresAt != nil && next.After(*p.ExpiresAt) {
+		next = p.ExpiresAt
+	}
+	return next
+}
+
+func (g *Service) nextQueryOn(sched []config.Duration, count int) *time.Time {
 	if count >= len(sched) {
 		count = len(sched) - 1
 	}
@@ -84,8 +113,8 @@ func (g *Service) sweepPayment(ctx context.Context, p paygw.Payment) {
 	}
 	g.metrics.sweeperChecks.WithLabelValues("payment", "pending").Inc()
 	next := g.nextQuery(p.QueryCount)
-	if p.ExpiresAt != nil && p.PayMethod.Redirect() && next.After(*p.ExpiresAt) {
-		next = p.ExpiresAt
+	if p.PayMethod.Redirect() {
+		next = g.nextPaymentQuery(p, p.QueryCount+1) // the create used the schedule's first delay
 	}
 	_ = g.store.SchedulePaymentQuery(ctx, p.ID, next, p.QueryCount+1, g.now())
 }

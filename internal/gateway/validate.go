@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
@@ -28,6 +29,13 @@ type CreatePayment struct {
 	ExpiresIn   *int64          `json:"expires_in"`
 	AgreementID *string         `json:"agreement_id"`
 	Metadata    json.RawMessage `json:"metadata"`
+	Payer       *PaymentPayer   `json:"payer"`
+	ClientIP    string          `json:"client_ip"` // the payer's IP address (wallet_h5 sends it to the channel)
+}
+
+// PaymentPayer identifies the payer of a payment to the channel.
+type PaymentPayer struct {
+	OpenID string `json:"openid"` // the payer's openid under the channel's app (wallet_jsapi)
 }
 
 // CreateRefund is the refund request body.
@@ -249,6 +257,8 @@ type ValidPayment struct {
 	ExpiresIn   int64
 	AgreementID string
 	Metadata    json.RawMessage
+	PayerOpenID string
+	ClientIP    string // the payer's IP as the merchant gave it; "" = the request's client address
 	Hash        string
 }
 
@@ -312,9 +322,48 @@ func ValidatePayment(r CreatePayment) (ValidPayment, error) {
 		}
 		v.Metadata = buf.Bytes()
 	}
-	v.Hash = hashFields(v.OutTradeNo, fmt.Sprint(v.Amount), string(v.Currency), string(v.PayMethod), v.Subject,
-		v.NotifyURL, v.ReturnURL, fmt.Sprint(v.ExpiresIn), v.AgreementID, string(v.Metadata))
+	if r.Payer != nil {
+		v.PayerOpenID = r.Payer.OpenID
+		if err := checkOpenID(v.PayerOpenID); err != nil {
+			return v, err
+		}
+	}
+	if pm == paygw.PayMethodWalletJSAPI && v.PayerOpenID == "" {
+		return v, invalid("payer.openid", "required for %s", pm)
+	}
+	if r.ClientIP != "" {
+		ip, err := netip.ParseAddr(r.ClientIP)
+		if err != nil || ip.Zone() != "" {
+			return v, invalid("client_ip", "%q is not an IPv4 or IPv6 address", truncate(r.ClientIP, 64))
+		}
+		v.ClientIP = ip.String()
+	}
+	fields := []string{v.OutTradeNo, fmt.Sprint(v.Amount), string(v.Currency), string(v.PayMethod), v.Subject,
+		v.NotifyURL, v.ReturnURL, fmt.Sprint(v.ExpiresIn), v.AgreementID, string(v.Metadata)}
+	if v.PayerOpenID != "" || v.ClientIP != "" {
+		// Appended only when given, so requests without them keep the fingerprint they always had.
+		fields = append(fields, v.PayerOpenID, v.ClientIP)
+	}
+	v.Hash = hashFields(fields...)
 	return v, nil
+}
+
+// checkOpenID accepts a WeChat openid: 1 to 128 characters of [A-Za-z0-9_-].
+func checkOpenID(s string) error {
+	if s == "" || len(s) > 128 {
+		return invalid("payer.openid", "1 to 128 characters")
+	}
+	if strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
+		return invalid("payer.openid", "only [A-Za-z0-9_-] allowed")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // hashFields is the idempotency fingerprint of a request: the same fields give the same hash.

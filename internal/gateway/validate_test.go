@@ -37,6 +37,15 @@ func TestValidatePayment(t *testing.T) {
 		{"expires_in too short", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","expires_in":5}`, paygw.CodeInvalidRequest},
 		{"metadata not object", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","metadata":[1]}`, paygw.CodeInvalidRequest},
 		{"unknown field", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","x":1}`, paygw.CodeInvalidRequest},
+		{"ok jsapi with openid", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_jsapi","payer":{"openid":"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}}`, ""},
+		{"jsapi without openid", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_jsapi"}`, paygw.CodeInvalidRequest},
+		{"jsapi empty payer", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_jsapi","payer":{}}`, paygw.CodeInvalidRequest},
+		{"openid bad chars", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_jsapi","payer":{"openid":"o<script>"}}`, paygw.CodeInvalidRequest},
+		{"payer unknown field", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","payer":{"name":"x"}}`, paygw.CodeInvalidRequest},
+		{"ok h5 with client_ip", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_h5","client_ip":"203.0.113.7"}`, ""},
+		{"ok h5 ipv6", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_h5","client_ip":"2001:db8::1"}`, ""},
+		{"bad client_ip", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_h5","client_ip":"203.0.113"}`, paygw.CodeInvalidRequest},
+		{"client_ip with zone", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_h5","client_ip":"fe80::1%eth0"}`, paygw.CodeInvalidRequest},
 		{"trailing data", `{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr"} {}`, paygw.CodeInvalidRequest},
 	}
 	_ = agr
@@ -75,6 +84,34 @@ func TestHashIgnoresKeyOrder(t *testing.T) {
 	}
 }
 
+func TestHashCoversPayerAndKeepsOldFingerprints(t *testing.T) {
+	hash := func(body string) string {
+		var r CreatePayment
+		if err := Decode([]byte(body), &r); err != nil {
+			t.Fatal(err)
+		}
+		v, err := ValidatePayment(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Hash
+	}
+	base := `{"out_trade_no":"A","amount":5,"currency":"CNY","pay_method":"wallet_jsapi"`
+	a := hash(base + `,"payer":{"openid":"o1"}}`)
+	if a == hash(base+`,"payer":{"openid":"o2"}}`) {
+		t.Fatal("different openid, same fingerprint")
+	}
+	if hash(`{"out_trade_no":"A","amount":5,"currency":"CNY","pay_method":"wallet_h5","client_ip":"1.2.3.4"}`) ==
+		hash(`{"out_trade_no":"A","amount":5,"currency":"CNY","pay_method":"wallet_h5","client_ip":"1.2.3.5"}`) {
+		t.Fatal("different client_ip, same fingerprint")
+	}
+	// A request without payer/client_ip keeps the fingerprint stored payments were created with.
+	old := hashFields("A", "5", "CNY", "wallet_qr", "", "", "", "900", "", "")
+	if got := hash(`{"out_trade_no":"A","amount":5,"currency":"CNY","pay_method":"wallet_qr"}`); got != old {
+		t.Fatalf("fingerprint of an old-style request changed: %s != %s", got, old)
+	}
+}
+
 // FuzzDecodeAndValidate feeds arbitrary bodies to the request decoder and validators: they never
 // panic, every refusal carries an API error code, and whatever is accepted is well-formed.
 func FuzzDecodeAndValidate(f *testing.F) {
@@ -83,6 +120,7 @@ func FuzzDecodeAndValidate(f *testing.F) {
 		`{"out_trade_no":"W1","amount":1,"currency":"JPY","pay_method":"withhold","agreement_id":"agr_1"}`,
 		`{"out_refund_no":"R1","amount":500,"reason":"x"}`,
 		`{"out_agreement_no":"G1","pay_method":"withhold","payer":{"name":"Zhang","account_no":"6222021234560123","phone":"13800000000"}}`,
+		`{"out_trade_no":"J1","amount":1,"currency":"CNY","pay_method":"wallet_jsapi","payer":{"openid":"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},"client_ip":"203.0.113.7"}`,
 		`{"amount":1e309}`, `[]`, `null`, ``, `{"amount":-0}`,
 		// Issue 14 item 9: NUL, invalid UTF-8 and lone surrogates in text fields.
 		`{"out_trade_no":"A","amount":1,"currency":"CNY","pay_method":"wallet_qr","subject":"a\u0000b"}`,

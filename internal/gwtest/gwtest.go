@@ -31,7 +31,9 @@ const Secret = "sandbox-test-secret"
 type Options struct {
 	// Sandbox options for the channel "sandbox" (Secret and GatewayURL are filled in).
 	Sandbox sandbox.Options
-	// ExtraYAML is appended to the generated config (e.g. risk rules, routing, more channels).
+	// ExtraYAML is appended to the generated config (e.g. risk rules, routing). It follows the
+	// sandboxes' sections under `channels:`, so lines indented by two spaces add channels
+	// (of any kind: they are built by their kind's factory).
 	ExtraYAML string
 	// Channels lists extra channel names served by their own sandboxes ("sandbox" always exists).
 	Channels []string
@@ -77,7 +79,7 @@ func Start(t testing.TB, s *store.Store, o Options) *Env {
 	t.Cleanup(gw.Close)
 	e := &Env{Store: s, Server: gw, Sandboxes: map[string]*sandbox.Server{}, SandboxTS: map[string]*httptest.Server{}}
 	names := append([]string{"sandbox"}, o.Channels...)
-	yaml := fmt.Sprintf("timezone: Asia/Shanghai\npublic_url: %s\nsweeper:\n  schedule: [100ms, 200ms, 500ms]\n  interval: 50ms\nchannels:\n", gw.URL)
+	yaml := fmt.Sprintf("timezone: Asia/Shanghai\npublic_url: %s\nsweeper:\n  schedule: [100ms, 200ms, 500ms]\n  redirect_schedule: [100ms, 200ms, 500ms]\n  interval: 50ms\nchannels:\n", gw.URL)
 	for _, name := range names {
 		so := o.Sandbox
 		so.Secret = Secret
@@ -107,13 +109,17 @@ func Start(t testing.TB, s *store.Store, o Options) *Env {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
 	e.Config = cfg
+	// Every online channel of the config, built by its kind's factory (as `paygw serve` does):
+	// the sandboxes above and whatever ExtraYAML adds (e.g. a wechatpay channel on a simulator).
 	var chs []channel.Channel
-	for _, name := range names {
-		ch, err := sandbox.NewChannel(name, o.channelURL(name, e.SandboxTS[name].URL), Secret, sandbox.WithTimeout(cfg.Channels[name].Timeout.D()))
+	for _, name := range cfg.ChannelNames() {
+		ch, err := channel.Build(cfg.Channels[name].Section())
 		if err != nil {
 			t.Fatal(err)
 		}
-		chs = append(chs, ch)
+		if ch != nil {
+			chs = append(chs, ch)
+		}
 	}
 	reg, err := channel.NewRegistry(chs...)
 	if err != nil {

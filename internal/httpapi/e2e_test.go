@@ -77,10 +77,23 @@ func TestPaymentFlowsAndErrorCodes(t *testing.T) {
 		if err != nil || st != 201 || rp.Status != "processing" || !strings.Contains(rp.PayURL, "/cashier/") {
 			t.Fatalf("redirect: %d %v %+v", st, err, rp)
 		}
+		// next_action: the redirect to pay_url, as answered and as stored (read back before paid).
+		if na := rp.NextAction; na == nil || na.Type != "redirect" || na.URL != rp.PayURL {
+			t.Fatalf("redirect next_action: %+v", na)
+		}
+		if got, err := c.GetPayment(ctx, rp.ID); err != nil || got.Status == "processing" && (got.NextAction == nil || got.NextAction.URL != rp.PayURL) {
+			t.Fatalf("stored next_action: %v %+v", err, got.NextAction)
+		}
+		if p.NextAction != nil {
+			t.Fatalf("withhold has a next_action: %+v", p.NextAction)
+		}
 		gwtest.Eventually(t, 5*time.Second, "callback success", func() bool {
 			got, _ := c.GetPayment(ctx, rp.ID)
 			return got.Status == "succeeded"
 		})
+		if got, _ := c.GetPayment(ctx, rp.ID); got.NextAction != nil {
+			t.Fatalf("paid payment still has a next_action: %+v", got.NextAction)
+		}
 		// Query by out_trade_no.
 		var byNo api.Payment
 		if _, err := c.Do(ctx, "GET", "/v1/payments?out_trade_no=R1", nil, &byNo); err != nil || byNo.ID != rp.ID {

@@ -83,6 +83,7 @@ type Payment struct {
 	Channel        string
 	ChannelTradeNo string
 	PayURL         string
+	NextAction     *NextAction // nil when the payer has nothing to do (or the channel said nothing)
 	RefundedAmount int64
 	PayerAccount   string // masked payer account or token, never the full number
 	ClientIP       string
@@ -136,6 +137,9 @@ type Agreement struct {
 	UpdatedAt      time.Time
 	NextQueryAt    *time.Time // a pending agreement's next active query (sweeper)
 	QueryCount     int
+	// NextAction is where to send the payer to sign a pending agreement at the channel (Alipay);
+	// computed when the agreement is read, never stored.
+	NextAction *NextAction
 }
 
 // Event types of merchant notifications.
@@ -166,4 +170,30 @@ type Notification struct {
 	LastStatus    int
 	CreatedAt     time.Time
 	DeliveredAt   *time.Time
+}
+
+// Next action types (API.md next_action.type).
+const (
+	NextActionRedirect = "redirect"
+	NextActionQRCode   = "qr_code"
+	NextActionJSAPI    = "jsapi"
+)
+
+// NextAction is what the merchant's front end does next for a payment awaiting its payer:
+// redirect to URL, render QRCode as a QR code, or hand JSAPI to WeixinJSBridge as is.
+type NextAction struct {
+	Type   string
+	URL    string
+	QRCode string
+	JSAPI  *JSAPIParams
+}
+
+// JSAPIParams are the signed client parameters of a WeChat JSAPI / mini-program payment.
+type JSAPIParams struct {
+	AppID     string
+	TimeStamp string
+	NonceStr  string
+	Package   string
+	SignType  string
+	PaySign   string
 }

@@ -130,10 +130,14 @@ const (
 	PayMethodOnlineBanking PayMethod = "online_banking"
 	PayMethodQuickPay      PayMethod = "quick_pay"
 	PayMethodWithhold      PayMethod = "withhold"
+	PayMethodWalletH5      PayMethod = "wallet_h5"    // a mobile browser redirect (WeChat H5, Alipay wap pay)
+	PayMethodWalletJSAPI   PayMethod = "wallet_jsapi" // inside WeChat / a mini program; needs payer.openid
+	PayMethodWebPage       PayMethod = "web_page"     // a desktop redirect (Alipay page pay)
 )
 
 // PayMethods lists every pay method paygw knows.
-var PayMethods = []PayMethod{PayMethodWalletQR, PayMethodOnlineBanking, PayMethodQuickPay, PayMethodWithhold}
+var PayMethods = []PayMethod{PayMethodWalletQR, PayMethodOnlineBanking, PayMethodQuickPay, PayMethodWithhold,
+	PayMethodWalletH5, PayMethodWalletJSAPI, PayMethodWebPage}
 
 // ParsePayMethod validates a pay method name.
 func ParsePayMethod(s string) (PayMethod, error) {
@@ -148,5 +152,12 @@ func ParsePayMethod(s string) (PayMethod, error) {
 // NeedsAgreement reports whether the method charges a signed agreement.
 func (m PayMethod) NeedsAgreement() bool { return m == PayMethodQuickPay || m == PayMethodWithhold }
 
-// Redirect reports whether the payer pays on the channel's page.
-func (m PayMethod) Redirect() bool { return m == PayMethodWalletQR || m == PayMethodOnlineBanking }
+// Redirect reports whether the payer pays on the channel's page (or in its app): the result
+// arrives later, by callback or query.
+func (m PayMethod) Redirect() bool {
+	switch m {
+	case PayMethodWalletQR, PayMethodOnlineBanking, PayMethodWalletH5, PayMethodWalletJSAPI, PayMethodWebPage:
+		return true
+	}
+	return false
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // Channel is the gateway's adapter for a sandbox server; it implements channel.Channel.
@@ -189,8 +190,12 @@ func payResult(w wireTrade) (channel.PayResult, error) {
 	if w.Status == string(channel.StatusSucceeded) && paid.IsZero() {
 		return channel.PayResult{}, fmt.Errorf("trade %s: succeeded without paid_at", w.OutTradeNo)
 	}
-	return channel.PayResult{PaymentID: w.OutTradeNo, ChannelTradeNo: w.TradeNo, Status: channel.Status(w.Status),
-		PayURL: w.PayURL, PaidAt: paid, Fee: w.Fee, Reason: w.Reason}, nil
+	res := channel.PayResult{PaymentID: w.OutTradeNo, ChannelTradeNo: w.TradeNo, Status: channel.Status(w.Status),
+		PayURL: w.PayURL, PaidAt: paid, Fee: w.Fee, Reason: w.Reason, Amount: w.Amount}
+	if w.PayURL != "" {
+		res.NextAction = &paygw.NextAction{Type: paygw.NextActionRedirect, URL: w.PayURL}
+	}
+	return res, nil
 }
 
 func refundResult(w wireRefund) (channel.RefundResult, error) {
@@ -205,7 +210,7 @@ func refundResult(w wireRefund) (channel.RefundResult, error) {
 		return channel.RefundResult{}, fmt.Errorf("refund %s: succeeded without succeeded_at", w.OutRefundNo)
 	}
 	return channel.RefundResult{RefundID: w.OutRefundNo, ChannelRefundNo: w.RefundNo, Status: channel.Status(w.Status),
-		SucceededAt: at, Reason: w.Reason}, nil
+		SucceededAt: at, Reason: w.Reason, Amount: w.Amount}, nil
 }
 
 // Pay creates a trade. Redirect methods answer processing with a PayURL; quick_pay and withhold

@@ -204,16 +204,29 @@ func (s *Server) callbackBody(t *task) ([]byte, string, bool) {
 
 // deliver makes one callback attempt and schedules a retry or a duplicate.
 func (s *Server) deliver(ctx context.Context, t *task) {
-	body, notifyID, ok := s.callbackBody(t)
-	if !ok {
-		return
+	var send func() error
+	var notifyID string
+	if s.opts.CallbackSender != nil {
+		cb, ok := s.callbackOf(t)
+		if !ok {
+			return
+		}
+		notifyID = cb.NotifyID
+		send = func() error { return s.opts.CallbackSender(ctx, t.url, cb) }
+	} else {
+		body, id, ok := s.callbackBody(t)
+		if !ok {
+			return
+		}
+		notifyID = id
+		send = func() error { return s.post(ctx, t.url, body) }
 	}
 	t.attempt++
 	var err error
 	if s.chance(s.opts.DropCallbacks, "drop", notifyID, strconv.Itoa(t.attempt), strconv.FormatBool(t.dup)) {
 		err = fmt.Errorf("dropped (simulated)")
 	} else {
-		err = s.post(ctx, t.url, body)
+		err = send()
 	}
 	if err == nil {
 		if !t.dup && s.chance(s.opts.DuplicateCallbacks, "dup", notifyID) {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,6 +87,21 @@ type Options struct {
 	StatementAmountSkewRate float64
 	// Logger receives callback failures and state-file errors (default: disabled).
 	Logger zerolog.Logger
+
+	// SystemErrorRate is the probability that a pay request is recorded but answered with the
+	// channel's server error (5xx): an unknown outcome the gateway resolves by querying.
+	SystemErrorRate float64
+	// CallbackScale compresses a protocol front's real callback retry schedule (1 or 0 = real
+	// time, 0.001 = a thousand times faster, for tests and demos).
+	CallbackScale float64
+
+	// TradeNoPrefix and RefundNoPrefix start the channel's trade and refund numbers (default
+	// "SBX" and "SBXR"; a protocol front may choose the real channel's shape).
+	TradeNoPrefix, RefundNoPrefix string
+	// CallbackSender, when set, sends callbacks in another channel's protocol instead of the
+	// sandbox's own: one attempt for the object's current state; a nil error means acknowledged.
+	// Delays, retries, drops and duplicates stay the sandbox's (the fault flags above).
+	CallbackSender func(ctx context.Context, url string, cb Callback) error
 }
 
 // Validate checks the options and fills in defaults.
@@ -114,6 +130,7 @@ func (o *Options) Validate() error {
 		"failure rate": o.FailureRate, "timeout rate": o.TimeoutRate,
 		"duplicate callbacks": o.DuplicateCallbacks, "drop callbacks": o.DropCallbacks,
 		"statement drop rate": o.StatementDropRate, "statement amount skew rate": o.StatementAmountSkewRate,
+		"system error rate": o.SystemErrorRate,
 	} {
 		if !(p >= 0 && p <= 1) {
 			return fmt.Errorf("sandbox: %s %v out of 0..1", name, p)
@@ -132,6 +149,12 @@ func (o *Options) Validate() error {
 	}
 	if o.ChannelName == "" {
 		o.ChannelName = "sandbox"
+	}
+	if o.TradeNoPrefix == "" {
+		o.TradeNoPrefix = "SBX"
+	}
+	if o.RefundNoPrefix == "" {
+		o.RefundNoPrefix = "SBXR"
 	}
 	if o.RefundDelay == 0 {
 		o.RefundDelay = time.Second
@@ -377,29 +400,46 @@ func (s *Server) handlePay(c *apiCall) (any, *apiError) {
 	if e := c.decode(&req); e != nil {
 		return nil, e
 	}
-	if e := checkID("out_trade_no", req.OutTradeNo); e != nil {
-		return nil, e
-	}
-	if req.Amount <= 0 {
-		return nil, badRequest("amount must be positive minor units")
-	}
-	if _, err := money.ParseCurrency(req.Currency); err != nil {
-		return nil, badRequest("currency: %v", err)
-	}
-	if !isRedirect(req.PayMethod) && !isAgreementPay(req.PayMethod) {
-		return nil, badRequest("pay_method %q is not offered", req.PayMethod)
-	}
-	if len(req.Subject) > 256 {
-		return nil, badRequest("subject longer than 256 bytes")
-	}
 	expires, err := parseTime(req.ExpireTime)
 	if err != nil {
 		return nil, badRequest("expire_time: %v", err)
 	}
+	t, hang, aerr := s.pay(s.baseURL(c.r), PayInput{OutTradeNo: req.OutTradeNo, Amount: req.Amount, Currency: req.Currency,
+		PayMethod: req.PayMethod, Subject: req.Subject, NotifyURL: req.NotifyURL, ReturnURL: req.ReturnURL,
+		ExpiresAt: expires, AgreementNo: req.AgreementNo})
+	c.hang = hang
+	if aerr != nil {
+		return nil, aerr
+	}
+	if s.chance(s.opts.SystemErrorRate, "syserr", req.OutTradeNo) {
+		return nil, &apiError{http.StatusInternalServerError, CodeInternal, "system error (simulated); the trade may exist: query it"}
+	}
+	return t.wire(), nil
+}
+
+// pay creates (or answers again) a trade; base is the sandbox's public URL for pay_url. It
+// reports whether the answer should hang (TimeoutRate) after the trade was recorded.
+func (s *Server) pay(base string, req PayInput) (trade, bool, *apiError) {
+	if e := checkID("out_trade_no", req.OutTradeNo); e != nil {
+		return trade{}, false, e
+	}
+	if req.Amount <= 0 {
+		return trade{}, false, badRequest("amount must be positive minor units")
+	}
+	if _, err := money.ParseCurrency(req.Currency); err != nil {
+		return trade{}, false, badRequest("currency: %v", err)
+	}
+	if !isRedirect(req.PayMethod) && !isAgreementPay(req.PayMethod) {
+		return trade{}, false, badRequest("pay_method %q is not offered", req.PayMethod)
+	}
+	if len(req.Subject) > 256 {
+		return trade{}, false, badRequest("subject longer than 256 bytes")
+	}
+	expires := req.ExpiresAt
 	for _, u := range []string{req.NotifyURL, req.ReturnURL} {
 		if u != "" {
 			if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") {
-				return nil, badRequest("url %q is not an http(s) URL", u)
+				return trade{}, false, badRequest("url %q is not an http(s) URL", u)
 			}
 		}
 	}
@@ -412,25 +452,25 @@ func (s *Server) handlePay(c *apiCall) (any, *apiError) {
 	if t, ok := s.trades[req.OutTradeNo]; ok {
 		defer s.mu.Unlock()
 		if t.Tombstone {
-			return t.wire(), nil
+			return *t, false, nil
 		}
 		if t.Amount != req.Amount || t.Currency != req.Currency || t.PayMethod != req.PayMethod {
-			return nil, &apiError{http.StatusConflict, CodeConflict, "out_trade_no already used with other fields"}
+			return trade{}, false, &apiError{http.StatusConflict, CodeConflict, "out_trade_no already used with other fields"}
 		}
 		if t.expire(now) {
 			s.touchTrade(t)
 		}
 		if t.Code != "" {
-			return nil, &apiError{http.StatusPaymentRequired, t.Code, t.Reason}
+			return trade{}, false, &apiError{http.StatusPaymentRequired, t.Code, t.Reason}
 		}
-		return t.wire(), nil
+		return *t, false, nil
 	}
 	t := &trade{
 		OutTradeNo: req.OutTradeNo, Amount: req.Amount, Currency: req.Currency, PayMethod: req.PayMethod,
 		Subject: req.Subject, NotifyURL: req.NotifyURL, ReturnURL: req.ReturnURL, AgreementNo: req.AgreementNo,
-		CreatedAt: now, ExpiresAt: expires, Status: channel.StatusProcessing,
+		CreatedAt: now, ExpiresAt: expires, Status: channel.StatusProcessing, Payer: req.Payer,
 	}
-	t.TradeNo = s.nextNo("SBX", now)
+	t.TradeNo = s.nextNo(s.opts.TradeNoPrefix, now)
 	s.trades[t.OutTradeNo] = t
 	s.tradesByNo[t.TradeNo] = t
 	s.touchTrade(t)
@@ -448,11 +488,11 @@ func (s *Server) handlePay(c *apiCall) (any, *apiError) {
 	case aerr != nil:
 		t.Status, t.Code, t.Reason = channel.StatusFailed, aerr.code, aerr.message
 	case isRedirect(t.PayMethod):
-		t.PayURL = s.baseURL(c.r) + "/cashier/" + t.TradeNo
+		t.PayURL = base + "/cashier/" + t.TradeNo
 	default:
 		cb = s.succeedLocked(t, now)
 	}
-	out := t.wire()
+	out := *t
 	notify := s.notifyURL(t.NotifyURL)
 	s.mu.Unlock()
 
@@ -462,11 +502,10 @@ func (s *Server) handlePay(c *apiCall) (any, *apiError) {
 	if aerr == nil && isRedirect(t.PayMethod) && s.opts.AutoPay > 0 {
 		s.schedule(&task{kind: taskAutoPay, key: t.OutTradeNo}, s.opts.AutoPay)
 	}
-	c.hang = hang
 	if aerr != nil {
-		return nil, aerr
+		return trade{}, hang, aerr
 	}
-	return out, nil
+	return out, hang, nil
 }
 
 // succeedLocked marks a processing trade paid; callers hold s.mu. It reports whether it did.
@@ -536,56 +575,72 @@ func (s *Server) handleClose(c *apiCall) (any, *apiError) {
 	if e := c.decode(&req); e != nil {
 		return nil, e
 	}
-	if e := checkID("out_trade_no", req.OutTradeNo); e != nil {
-		return nil, e
+	t, aerr := s.close(req.OutTradeNo)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return t.wire(), nil
+}
+
+func (s *Server) close(outTradeNo string) (trade, *apiError) {
+	if e := checkID("out_trade_no", outTradeNo); e != nil {
+		return trade{}, e
 	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.trades[req.OutTradeNo]
+	t, ok := s.trades[outTradeNo]
 	if !ok {
 		// Remember the id, so that a pay request still in flight cannot create it later.
-		t = &trade{OutTradeNo: req.OutTradeNo, Status: channel.StatusClosed, Tombstone: true,
+		t = &trade{OutTradeNo: outTradeNo, Status: channel.StatusClosed, Tombstone: true,
 			CreatedAt: now, Reason: "closed before payment"}
 		s.trades[t.OutTradeNo] = t
 		s.touchTrade(t)
-		return t.wire(), nil
+		return *t, nil
 	}
 	if t.expire(now) {
 		s.touchTrade(t)
 	}
 	switch t.Status {
 	case channel.StatusSucceeded:
-		return nil, &apiError{http.StatusConflict, CodeAlreadyPaid, "trade " + t.TradeNo + " is paid"}
+		return trade{}, &apiError{http.StatusConflict, CodeAlreadyPaid, "trade " + t.TradeNo + " is paid"}
 	case channel.StatusProcessing:
 		t.Status, t.Reason = channel.StatusClosed, "closed by merchant"
 		s.touchTrade(t)
 	}
-	return t.wire(), nil
+	return *t, nil
 }
 
 func (s *Server) handleRefund(c *apiCall) (any, *apiError) {
 	var req refundRequest
 	if e := c.decode(&req); e != nil {
-		return nil, e
+		return refund{}, e
 	}
+	r, aerr := s.refund(req)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return r.wire(), nil
+}
+
+func (s *Server) refund(req refundRequest) (refund, *apiError) {
 	if e := checkID("out_refund_no", req.OutRefundNo); e != nil {
-		return nil, e
+		return refund{}, e
 	}
 	if req.OutTradeNo == "" && req.TradeNo == "" {
-		return nil, badRequest("out_trade_no or trade_no is required")
+		return refund{}, badRequest("out_trade_no or trade_no is required")
 	}
 	if req.Amount <= 0 {
-		return nil, badRequest("amount must be positive minor units")
+		return refund{}, badRequest("amount must be positive minor units")
 	}
 	now := s.now()
 	s.mu.Lock()
 	if r, ok := s.refunds[req.OutRefundNo]; ok {
 		defer s.mu.Unlock()
 		if r.Amount != req.Amount || (req.OutTradeNo != "" && r.OutTradeNo != req.OutTradeNo) {
-			return nil, &apiError{http.StatusConflict, CodeConflict, "out_refund_no already used with other fields"}
+			return refund{}, &apiError{http.StatusConflict, CodeConflict, "out_refund_no already used with other fields"}
 		}
-		return r.wire(), nil
+		return *r, nil
 	}
 	t := s.trades[req.OutTradeNo]
 	if t == nil {
@@ -605,7 +660,7 @@ func (s *Server) handleRefund(c *apiCall) (any, *apiError) {
 	}
 	if aerr != nil {
 		s.mu.Unlock()
-		return nil, aerr
+		return refund{}, aerr
 	}
 	var fee int64
 	if t.Refunded+req.Amount == t.Amount {
@@ -614,12 +669,12 @@ func (s *Server) handleRefund(c *apiCall) (any, *apiError) {
 		f, err := money.MulDivHalfUp(t.Fee, req.Amount, t.Amount)
 		if err != nil {
 			s.mu.Unlock()
-			return nil, &apiError{http.StatusInternalServerError, CodeInternal, "fee: " + err.Error()}
+			return refund{}, &apiError{http.StatusInternalServerError, CodeInternal, "fee: " + err.Error()}
 		}
 		fee = f
 	}
 	r := &refund{
-		OutRefundNo: req.OutRefundNo, RefundNo: s.nextNo("SBXR", now), OutTradeNo: t.OutTradeNo, TradeNo: t.TradeNo,
+		OutRefundNo: req.OutRefundNo, RefundNo: s.nextNo(s.opts.RefundNoPrefix, now), OutTradeNo: t.OutTradeNo, TradeNo: t.TradeNo,
 		Amount: req.Amount, Currency: t.Currency, Fee: fee, Status: channel.StatusProcessing, Reason: req.Reason,
 		NotifyURL: req.NotifyURL, CreatedAt: now, DueAt: time.Now().Add(s.opts.RefundDelay),
 	}
@@ -628,7 +683,7 @@ func (s *Server) handleRefund(c *apiCall) (any, *apiError) {
 	s.refunds[r.OutRefundNo] = r
 	s.touchTrade(t)
 	s.touchRefund(r)
-	out := r.wire()
+	out := *r
 	s.mu.Unlock()
 	s.schedule(&task{kind: taskRefund, key: r.OutRefundNo}, s.opts.RefundDelay)
 	return out, nil
@@ -754,25 +809,33 @@ func (s *Server) handleInject(c *apiCall) (any, *apiError) {
 	if e := c.decode(&in); e != nil {
 		return nil, e
 	}
+	out, aerr := s.inject(in)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return out, nil
+}
+
+func (s *Server) inject(in Injection) (Injection, *apiError) {
 	switch in.Kind {
 	case InjectDrop, InjectAmount, InjectFee, InjectDuplicate:
 		if in.OutTradeNo == "" && in.OutRefundNo == "" {
-			return nil, badRequest("%s needs out_trade_no or out_refund_no", in.Kind)
+			return Injection{}, badRequest("%s needs out_trade_no or out_refund_no", in.Kind)
 		}
 	case InjectExtra:
 		if in.Date != "" {
 			if _, err := time.Parse(time.DateOnly, in.Date); err != nil {
-				return nil, badRequest("date %q is not YYYY-MM-DD", in.Date)
+				return Injection{}, badRequest("date %q is not YYYY-MM-DD", in.Date)
 			}
 		}
 		if in.Currency != "" && !money.Currency(in.Currency).Valid() {
-			return nil, badRequest("currency %q is not supported", in.Currency)
+			return Injection{}, badRequest("currency %q is not supported", in.Currency)
 		}
 		if in.Amount < 0 {
-			return nil, badRequest("amount must not be negative")
+			return Injection{}, badRequest("amount must not be negative")
 		}
 	default:
-		return nil, badRequest("kind %q is not one of drop, amount, fee, duplicate, extra", in.Kind)
+		return Injection{}, badRequest("kind %q is not one of drop, amount, fee, duplicate, extra", in.Kind)
 	}
 	if in.Delta == 0 {
 		in.Delta = 1

@@ -25,7 +25,15 @@ const (
 	MethodWithhold      = "withhold"
 )
 
-func isRedirect(m string) bool { return m == MethodWalletQR || m == MethodOnlineBanking }
+// isRedirect reports whether the payer pays on the cashier page (or, behind a protocol front,
+// in the wallet the front simulates).
+func isRedirect(m string) bool {
+	switch m {
+	case MethodWalletQR, MethodOnlineBanking, "wallet_h5", "wallet_jsapi", "web_page":
+		return true
+	}
+	return false
+}
 func isAgreementPay(m string) bool {
 	return m == MethodQuickPay || m == MethodWithhold
 }
@@ -41,6 +49,7 @@ type trade struct {
 	NotifyURL   string         `json:"notify_url,omitempty"`
 	ReturnURL   string         `json:"return_url,omitempty"`
 	AgreementNo string         `json:"agreement_no,omitempty"`
+	Payer       string         `json:"payer,omitempty"` // the payer's id at the channel (a protocol front's openid)
 	PayURL      string         `json:"pay_url,omitempty"`
 	Status      channel.Status `json:"status"`
 	Code        string         `json:"code,omitempty"` // error code a declined trade answers with

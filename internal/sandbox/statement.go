@@ -31,6 +31,9 @@ type stmtRow struct {
 	outRefundNo string
 	amount, fee int64
 	currency    string
+	method      string
+	payer       string
+	subject     string
 }
 
 // Statement renders the statement CSV of business date (YYYY-MM-DD, in Options.Location):
@@ -38,6 +41,50 @@ type stmtRow struct {
 // Today's statement is partial (the sandbox serves it for demos); a future date is
 // ErrStatementNotReady.
 func (s *Server) Statement(date string) ([]byte, error) {
+	lines, err := s.StatementLines(date)
+	if err != nil {
+		return nil, err
+	}
+	loc := s.opts.Location
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	if err := w.Write(StatementHeader); err != nil {
+		return nil, fmt.Errorf("sandbox: write statement: %w", err)
+	}
+	for _, r := range lines {
+		typ, cur := "payment", money.Currency(r.Currency)
+		if r.Refund {
+			typ = "refund"
+		}
+		rec := []string{r.At.In(loc).Format(time.DateTime), typ, r.TradeNo, r.RefundNo, r.OutTradeNo,
+			r.OutRefundNo, money.Format(r.Amount, cur), money.Format(r.Fee, cur), r.Currency, "SUCCESS"}
+		if err := w.Write(rec); err != nil {
+			return nil, fmt.Errorf("sandbox: write statement: %w", err)
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return nil, fmt.Errorf("sandbox: write statement: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// StatementLine is one line of a business date's statement, discrepancies applied (a dropped
+// row is absent, a duplicated one appears twice). Protocol fronts write them in their channel's
+// bill layout.
+type StatementLine struct {
+	At                                         time.Time
+	Refund                                     bool
+	TradeNo, RefundNo, OutTradeNo, OutRefundNo string
+	Amount, Fee                                int64 // minor units, positive
+	Currency                                   string
+	PayMethod, Payer, Subject                  string // of the trade (empty on injected rows)
+}
+
+// StatementLines returns the statement of business date (YYYY-MM-DD, in Options.Location) as
+// lines in order: payments by pay time and refunds by refund success time, with injected and
+// random discrepancies applied. A future date is ErrStatementNotReady.
+func (s *Server) StatementLines(date string) ([]StatementLine, error) {
 	loc := s.opts.Location
 	day, err := time.ParseInLocation(time.DateOnly, date, loc)
 	if err != nil {
@@ -54,13 +101,17 @@ func (s *Server) Statement(date string) ([]byte, error) {
 	for _, t := range s.trades {
 		if t.Status == channel.StatusSucceeded && in(t.PaidAt) {
 			rows = append(rows, stmtRow{at: t.PaidAt, tradeNo: t.TradeNo, outTradeNo: t.OutTradeNo,
-				amount: t.Amount, fee: t.Fee, currency: t.Currency})
+				amount: t.Amount, fee: t.Fee, currency: t.Currency, method: t.PayMethod, payer: t.Payer, subject: t.Subject})
 		}
 	}
 	for _, r := range s.refunds {
 		if r.Status == channel.StatusSucceeded && in(r.SucceededAt) {
-			rows = append(rows, stmtRow{at: r.SucceededAt, refund: true, tradeNo: r.TradeNo, refundNo: r.RefundNo,
-				outTradeNo: r.OutTradeNo, outRefundNo: r.OutRefundNo, amount: r.Amount, fee: r.Fee, currency: r.Currency})
+			row := stmtRow{at: r.SucceededAt, refund: true, tradeNo: r.TradeNo, refundNo: r.RefundNo,
+				outTradeNo: r.OutTradeNo, outRefundNo: r.OutRefundNo, amount: r.Amount, fee: r.Fee, currency: r.Currency}
+			if t := s.trades[r.OutTradeNo]; t != nil {
+				row.method, row.payer, row.subject = t.PayMethod, t.Payer, t.Subject
+			}
+			rows = append(rows, row)
 		}
 	}
 	injections := append([]Injection(nil), s.injections...)
@@ -75,7 +126,7 @@ func (s *Server) Statement(date string) ([]byte, error) {
 			return nil, fmt.Errorf("sandbox: injected row fee: %w", err)
 		}
 		rows = append(rows, stmtRow{at: start.Add(12 * time.Hour),
-			tradeNo: fmt.Sprintf("SBX%sX%04d", day.Format("20060102"), i+1), outTradeNo: inj.OutTradeNo,
+			tradeNo: fmt.Sprintf("%s%sX%04d", s.opts.TradeNoPrefix, day.Format("20060102"), i+1), outTradeNo: inj.OutTradeNo,
 			amount: inj.Amount, fee: fee, currency: inj.Currency})
 	}
 	sort.Slice(rows, func(i, j int) bool {
@@ -92,11 +143,7 @@ func (s *Server) Statement(date string) ([]byte, error) {
 		return a.refundNo < b.refundNo
 	})
 
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	if err := w.Write(StatementHeader); err != nil {
-		return nil, fmt.Errorf("sandbox: write statement: %w", err)
-	}
+	var out []StatementLine
 	for _, r := range rows {
 		key := r.outTradeNo
 		if r.refund {
@@ -124,23 +171,14 @@ func (s *Server) Statement(date string) ([]byte, error) {
 				copies++
 			}
 		}
-		typ, cur := "payment", money.Currency(r.currency)
-		if r.refund {
-			typ = "refund"
-		}
-		rec := []string{r.at.In(loc).Format(time.DateTime), typ, r.tradeNo, r.refundNo, r.outTradeNo,
-			r.outRefundNo, money.Format(r.amount, cur), money.Format(r.fee, cur), r.currency, "SUCCESS"}
+		line := StatementLine{At: r.at, Refund: r.refund, TradeNo: r.tradeNo, RefundNo: r.refundNo,
+			OutTradeNo: r.outTradeNo, OutRefundNo: r.outRefundNo, Amount: r.amount, Fee: r.fee,
+			Currency: r.currency, PayMethod: r.method, Payer: r.payer, Subject: r.subject}
 		for range copies {
-			if err := w.Write(rec); err != nil {
-				return nil, fmt.Errorf("sandbox: write statement: %w", err)
-			}
+			out = append(out, line)
 		}
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return nil, fmt.Errorf("sandbox: write statement: %w", err)
-	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // matches reports whether the injection selects the row.

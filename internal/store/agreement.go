@@ -64,6 +64,15 @@ func (s *Store) GetMerchantAgreement(ctx context.Context, merchantID, id string)
 	return r.domain(), nil
 }
 
+// GetAgreement returns an agreement by id (callbacks, which carry no merchant).
+func (s *Store) GetAgreement(ctx context.Context, id string) (paygw.Agreement, error) {
+	var r agreementRow
+	if err := get(ctx, s.db, s.dialect, &r, `SELECT `+agreementCols+` FROM agreements WHERE id = ?`, id); err != nil {
+		return paygw.Agreement{}, fmt.Errorf("get agreement: %w", err)
+	}
+	return r.domain(), nil
+}
+
 // GetAgreementByOutNo returns a merchant's agreement by out_agreement_no.
 func (s *Store) GetAgreementByOutNo(ctx context.Context, merchantID, outNo string) (paygw.Agreement, error) {
 	var r agreementRow

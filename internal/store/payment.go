@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/paygw/paygw/internal/money"
@@ -29,6 +30,7 @@ type paymentRow struct {
 	Channel        string         `db:"channel"`
 	ChannelTradeNo string         `db:"channel_trade_no"`
 	PayURL         string         `db:"pay_url"`
+	NextAction     string         `db:"next_action"`
 	RefundReserved int64          `db:"refund_reserved"`
 	RefundedAmount int64          `db:"refunded_amount"`
 	PayerAccount   string         `db:"payer_account"`
@@ -46,7 +48,7 @@ type paymentRow struct {
 const paymentCols = `id, merchant_id, out_trade_no, amount, currency, pay_method, subject, notify_url, return_url,
 	expires_at, agreement_id, metadata, request_hash, status, channel, channel_trade_no, pay_url, refund_reserved,
 	refunded_amount, payer_account, client_ip, fail_reason, created_at, updated_at, paid_at, business_date,
-	next_query_at, query_count, version`
+	next_query_at, query_count, version, next_action`
 
 func (r paymentRow) domain() paygw.Payment {
 	p := paygw.Payment{
@@ -54,7 +56,7 @@ func (r paymentRow) domain() paygw.Payment {
 		Currency: money.Currency(r.Currency), PayMethod: paygw.PayMethod(r.PayMethod), Subject: r.Subject,
 		NotifyURL: r.NotifyURL, ReturnURL: r.ReturnURL, ExpiresAt: timePtr(r.ExpiresAt), AgreementID: r.AgreementID.String,
 		RequestHash: r.RequestHash, Status: paygw.PaymentStatus(r.Status), Channel: r.Channel,
-		ChannelTradeNo: r.ChannelTradeNo, PayURL: r.PayURL, RefundedAmount: r.RefundedAmount,
+		ChannelTradeNo: r.ChannelTradeNo, PayURL: r.PayURL, NextAction: nextActionOf(r.NextAction), RefundedAmount: r.RefundedAmount,
 		PayerAccount: r.PayerAccount, ClientIP: r.ClientIP, FailReason: r.FailReason,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), PaidAt: timePtr(r.PaidAt),
 		BusinessDate: r.BusinessDate.String, NextQueryAt: timePtr(r.NextQueryAt), QueryCount: r.QueryCount,
@@ -113,6 +115,7 @@ type ChannelUpdate struct {
 	Channel        string
 	ChannelTradeNo string
 	PayURL         string
+	NextAction     *paygw.NextAction
 	Status         paygw.PaymentStatus // processing (awaiting payer or unknown outcome)
 	NextQueryAt    *time.Time
 	Attempt        *ChannelAttempt // the call that produced this answer, recorded in the same transaction
@@ -125,9 +128,10 @@ func (s *Store) MarkPaymentSent(ctx context.Context, id string, u ChannelUpdate,
 	err := s.Transact(ctx, func(tx *Tx) error {
 		var err error
 		n, err = exec(ctx, tx.tx, tx.dialect, `UPDATE payments SET status = ?, channel = ?,
-			channel_trade_no = CASE WHEN ? <> '' THEN ? ELSE channel_trade_no END, pay_url = ?, next_query_at = ?,
-			updated_at = ?, version = version + 1 WHERE id = ? AND status = 'created'`,
-			string(u.Status), u.Channel, u.ChannelTradeNo, u.ChannelTradeNo, u.PayURL, nullTime(u.NextQueryAt), Now(now), id)
+			channel_trade_no = CASE WHEN ? <> '' THEN ? ELSE channel_trade_no END, pay_url = ?, next_action = ?,
+			next_query_at = ?, updated_at = ?, version = version + 1 WHERE id = ? AND status = 'created'`,
+			string(u.Status), u.Channel, u.ChannelTradeNo, u.ChannelTradeNo, u.PayURL, nextActionText(u.NextAction),
+			nullTime(u.NextQueryAt), Now(now), id)
 		if err != nil {
 			return err
 		}
@@ -156,18 +160,39 @@ func (s *Store) SwitchPaymentChannel(ctx context.Context, id, channel string, no
 	return nil
 }
 
-// DuePayments lists payments in created/processing whose next active query is due.
-func (s *Store) DuePayments(ctx context.Context, now time.Time, limit int) ([]paygw.Payment, error) {
+// ClaimDuePayments takes up to limit payments in created/processing whose next active query is
+// due, oldest due first, and moves their next query to now+lease in the same statement: sweepers
+// of several replicas running at once each query a due payment once (PostgreSQL skips rows
+// another claimer is taking; SQLite's single writer serialises claimers). The sweep then sets
+// the real next query; a payment whose claimer died is due again when the lease ends.
+func (s *Store) ClaimDuePayments(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]paygw.Payment, error) {
+	if limit <= 0 || lease <= 0 {
+		return nil, fmt.Errorf("claim due payments: limit and lease must be positive")
+	}
+	q := `UPDATE payments SET next_query_at = ? WHERE id IN (
+			SELECT id FROM payments
+			WHERE next_query_at IS NOT NULL AND next_query_at <= ? AND status IN ('created', 'processing')
+			ORDER BY next_query_at LIMIT ?` + s.dialect.skipLocked() + `
+		) RETURNING ` + paymentCols
+	args := []any{Now(now.Add(lease)), Now(now), limit}
 	var rows []paymentRow
-	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT `+paymentCols+` FROM payments
-		WHERE next_query_at IS NOT NULL AND next_query_at <= ? AND status IN ('created', 'processing')
-		ORDER BY next_query_at LIMIT ?`, Now(now), limit); err != nil {
-		return nil, fmt.Errorf("due payments: %w", err)
+	var err error
+	if s.dialect == SQLite {
+		err = s.Transact(ctx, func(tx *Tx) error {
+			rows = rows[:0]
+			return sel(ctx, tx.tx, s.dialect, &rows, q, args...)
+		})
+	} else {
+		err = sel(ctx, s.db, s.dialect, &rows, q, args...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim due payments: %w", err)
 	}
 	out := make([]paygw.Payment, len(rows))
 	for i, r := range rows {
 		out[i] = r.domain()
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
 }
 
