@@ -14,6 +14,7 @@ import (
 	"github.com/paygw/paygw/internal/report"
 	"github.com/paygw/paygw/internal/settle"
 	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/storetest"
 )
 
 // bareMerchant creates a merchant with no bank account, as `merchant create` without
@@ -152,16 +153,7 @@ func TestSettleMerchantWithoutBankAccount(t *testing.T) {
 // payUnreconciled makes a payment succeed without marking it reconciled.
 func (db *cliDB) payUnreconciled(id, merchant string, amount int64, paidAt time.Time) {
 	db.t.Helper()
-	p := paygw.Payment{ID: id, MerchantID: merchant, OutTradeNo: "o-" + id, Amount: amount, Currency: "CNY",
-		PayMethod: paygw.PayMethodWalletQR, RequestHash: "h", Status: paygw.PaymentProcessing, Channel: "sandbox",
-		CreatedAt: paidAt.Add(-time.Minute)}
-	if err := db.s.Transact(db.ctx, func(tx *store.Tx) error { return tx.InsertPayment(db.ctx, p) }); err != nil {
-		db.t.Fatal(err)
-	}
-	if _, _, err := db.s.ApplyPaymentOutcome(db.ctx, id, store.PaymentOutcome{Status: paygw.PaymentSucceeded,
-		ChannelTradeNo: "ct-" + id, PaidAt: paidAt}, paidAt, cliShanghai); err != nil {
-		db.t.Fatal(err)
-	}
+	db.fixture().Pay(storetest.Payment{ID: id, MerchantID: merchant, Amount: amount, PaidAt: paidAt})
 }
 
 // openDiscrepancy stores a reconciliation run of settleDay with one open amount mismatch on
