@@ -209,9 +209,6 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 	return outP, outR, nil
 }
 
-// pendingCols are settle_pending's columns, for bulk inserts.
-var pendingCols = []string{"merchant_id", "kind", "business_date", "object_id", "out_no", "currency", "amount", "done_at"}
-
 // ErrBatchRace is returned by InsertSettleBatch when another run settled the same merchant,
 // currency and date, chained to the same previous batch, or settled one of the items first.
 // Nothing was written; the caller re-reads the merchant's state.
@@ -580,69 +577,6 @@ func (s *Store) DailyActivities(ctx context.Context, date string, start, end tim
 		return nil, fmt.Errorf("daily activity %s: %w", date, err)
 	}
 	return rows, nil
-}
-
-// SeedPayment is a succeeded payment for SeedSucceeded: bulk data for benchmarks, tests and
-// demos that need volume without the online flow.
-type SeedPayment struct {
-	ID, MerchantID, OutTradeNo, Currency, Channel, PayMethod string
-	Amount                                                   int64
-	PaidAt                                                   time.Time
-	BusinessDate                                             string
-	Reconciled                                               bool
-}
-
-// SeedSucceeded inserts succeeded payments in multi-row statements, chunked into transactions
-// of 10,000 rows. It writes no journals and no notifications: it is for volume, not for the
-// ledger invariants (use the online entry points for those).
-func (s *Store) SeedSucceeded(ctx context.Context, ps []SeedPayment) error {
-	const perStmt, perTx = 400, 10000
-	for start := 0; start < len(ps); start += perTx {
-		part := ps[start:min(start+perTx, len(ps))]
-		err := s.Transact(ctx, func(tx *Tx) error {
-			var sb strings.Builder
-			for i := 0; i < len(part); i += perStmt {
-				stmt := part[i:min(i+perStmt, len(part))]
-				sb.Reset()
-				args := make([]any, 0, len(stmt)*13)
-				sb.WriteString(`INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method, request_hash, status,
-					channel, channel_trade_no, created_at, updated_at, paid_at, business_date) VALUES `)
-				var rec []any
-				for j, p := range stmt {
-					if j > 0 {
-						sb.WriteString(", ")
-					}
-					sb.WriteString("(?, ?, ?, ?, ?, ?, 'seed', 'succeeded', ?, ?, ?, ?, ?, ?)")
-					if p.Reconciled {
-						rec = append(rec, p.ID, "", Now(p.PaidAt))
-					}
-					args = append(args, p.ID, p.MerchantID, p.OutTradeNo, p.Amount, p.Currency, p.PayMethod, p.Channel,
-						"ct_"+p.ID, Now(p.PaidAt), Now(p.PaidAt), Now(p.PaidAt), p.BusinessDate)
-				}
-				if _, err := exec(ctx, tx.tx, tx.dialect, sb.String(), args...); err != nil {
-					return fmt.Errorf("seed payments: %w", err)
-				}
-				pend := make([]any, 0, len(stmt)*8)
-				for _, p := range stmt {
-					pend = append(pend, p.MerchantID, "payment", p.BusinessDate, p.ID, p.OutTradeNo, p.Currency, p.Amount, Now(p.PaidAt))
-				}
-				if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("settle_pending", pendingCols, len(stmt)), pend...); err != nil {
-					return fmt.Errorf("seed pending settlement: %w", err)
-				}
-				if len(rec) > 0 {
-					if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("recon_matches", []string{"object_id", "run_id", "reconciled_at"}, len(rec)/3),
-						rec...); err != nil {
-						return fmt.Errorf("seed reconciled marks: %w", err)
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // MarkReconciled records payments and refunds by id as reconciled (recon_matches; reconcile's
