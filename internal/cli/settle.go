@@ -240,7 +240,7 @@ func skippedBecause(ctx context.Context, s *store.Store, job, key string) string
 	runs, err := s.ListJobRuns(ctx, job, 20)
 	if err == nil {
 		for _, r := range runs {
-			if r.BusinessKey == key && r.Status == store.JobSkipped {
+			if r.BusinessKey == key && r.Status == paygw.JobSkipped {
 				return r.Summary
 			}
 		}
