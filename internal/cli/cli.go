@@ -76,9 +76,10 @@ type App struct {
 
 	cmdPath string // the command being run: "paygw settle mark-paid"
 
-	mu    sync.Mutex
-	cfg   *config.Config
-	store *store.Store
+	mu        sync.Mutex
+	cfg       *config.Config
+	store     *store.Store
+	storeOpts store.Options // what the command asked the store to be opened with
 }
 
 func init() { zerolog.TimeFieldFormat = time.RFC3339Nano }
@@ -328,16 +329,24 @@ func (a *App) keyring() (*store.Keyring, error) {
 	return k, nil
 }
 
-// StoreWith opens the database once with options (pool size, statement timeout). Only
-// `migrate up` creates a SQLite file; every other command first checks that the schema is
-// current (`database at … is not migrated`, exit 2) and, when it handles secrets, that
-// PAYGW_SECRET_KEY opens the ones already stored.
+// StoreWith opens the database once with options (pool size, statement timeout). A command
+// chooses its options in one place: asking again with the same options returns the open store,
+// asking with different ones is an error (the store cannot honour them, and handing back the
+// first one would run the command silently without them). Only `migrate up` creates a SQLite
+// file; every other command first checks that the schema is current (`database at … is not
+// migrated`, exit 2) and, when it handles secrets, that PAYGW_SECRET_KEY opens the ones
+// already stored.
 func (a *App) StoreWith(ctx context.Context, opts store.Options) (*store.Store, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.store != nil {
+		if opts != a.storeOpts {
+			return nil, fmt.Errorf("%s: the database is already open with %+v, not %+v: open it once per command, with its options",
+				a.cmdPath, a.storeOpts, opts)
+		}
 		return a.store, nil
 	}
+	asked := opts
 	if _, err := store.ParseDSN(a.DB); err != nil {
 		return nil, err
 	}
@@ -363,7 +372,7 @@ func (a *App) StoreWith(ctx context.Context, opts store.Options) (*store.Store, 
 			}
 		}
 	}
-	a.store = s
+	a.store, a.storeOpts = s, asked
 	return s, nil
 }
 

@@ -159,16 +159,11 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 		log.Info().Int("workers", cfg.Notify.Workers).Msg("notification delivery started")
 	}
 	if o.Role == "worker" {
-		// A worker serves only /healthz, /readyz and /metrics, for probes and scraping.
+		// A worker serves only /healthz, /readyz and /metrics, for probes and scraping; its
+		// probes are the API's (ready = not draining, database reachable, schema current).
+		health := httpapi.NewHealth(s)
 		mux := http.NewServeMux()
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
-		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-			if err := s.Ping(r.Context()); err != nil {
-				http.Error(w, `{"status":"database unreachable"}`, http.StatusServiceUnavailable)
-				return
-			}
-			_, _ = w.Write([]byte(`{"status":"ready"}`))
-		})
+		health.Register(mux)
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		hs := &http.Server{Addr: o.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		ln, err := net.Listen("tcp", o.Addr)
@@ -178,14 +173,17 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 			return err
 		}
 		go func() { _ = hs.Serve(ln) }()
+		health.SetReady(true)
 		log.Info().Str("addr", ln.Addr().String()).Msg("worker health and metrics")
 		<-ctx.Done()
+		// Drain: fail readiness while the delivery workers stop, then close the probes.
 		log.Info().Msg("stopping workers")
+		health.SetReady(false)
+		stop()
+		wg.Wait()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = hs.Shutdown(sctx)
 		cancel()
-		stop()
-		wg.Wait()
 		return nil
 	}
 

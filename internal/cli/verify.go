@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/store"
 )
 
@@ -24,23 +25,14 @@ func (o *verifyOpts) Validate() error {
 	return nil
 }
 
-// verifyJSON is verify's --json output.
-type verifyJSON struct {
-	OK       bool                `json:"ok"`
-	Checks   []verifyCheckJSON   `json:"checks"`
-	Problems []verifyProblemJSON `json:"problems"`
-}
+// verifyJSON is cliout.Verify (the shape is declared once, in cliout).
+type verifyJSON = cliout.Verify
 
-type verifyCheckJSON struct {
-	Name     string `json:"name"`
-	Problems int    `json:"problems"`
-}
+// verifyCheckJSON is cliout.VerifyCheck (the shape is declared once, in cliout).
+type verifyCheckJSON = cliout.VerifyCheck
 
-type verifyProblemJSON struct {
-	Check  string `json:"check"`
-	Ref    string `json:"ref"`
-	Detail string `json:"detail"`
-}
+// verifyProblemJSON is cliout.VerifyProblem (the shape is declared once, in cliout).
+type verifyProblemJSON = cliout.VerifyProblem
 
 func newVerifyCmd(app *App) *cobra.Command {
 	var o verifyOpts

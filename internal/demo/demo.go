@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/client"
 	"github.com/paygw/paygw/internal/config"
 	"github.com/paygw/paygw/internal/paygw"
@@ -129,8 +130,8 @@ type Summary struct {
 	NotifyBadSig int
 
 	Injected    sandbox.Injection
-	Reconcile   Reconciliation
-	Batches     []Batch
+	Reconcile   cliout.Reconcile
+	Batches     []cliout.SettleBatch
 	Held        int // succeeded payments no batch took (not reconciled as matched)
 	LedgerOK    bool
 	LedgerCheck []string
@@ -145,37 +146,6 @@ type Summary struct {
 type Merchant struct {
 	ID, Name string
 	FeeBps   int64
-}
-
-// Reconciliation is the `reconcile --json` answer the demo shows.
-type Reconciliation struct {
-	RunID         string           `json:"run_id"`
-	Report        string           `json:"report"`
-	Counts        map[string]int64 `json:"counts"`
-	Discrepancies int64            `json:"discrepancies"`
-	Items         []struct {
-		Class          string `json:"class"`
-		PaymentID      string `json:"payment_id"`
-		RefundID       string `json:"refund_id"`
-		InternalAmount int64  `json:"internal_amount"`
-		ChannelAmount  int64  `json:"channel_amount"`
-		Currency       string `json:"currency"`
-		Note           string `json:"note"`
-	} `json:"items"`
-}
-
-// Batch is one settlement batch of `settle --json`.
-type Batch struct {
-	MerchantID string `json:"merchant_id"`
-	Currency   string `json:"currency"`
-	Payments   int64  `json:"payments"`
-	Refunds    int64  `json:"refunds"`
-	Gross      int64  `json:"gross"`
-	Refunded   int64  `json:"refunded"`
-	Fee        int64  `json:"fee"`
-	CarriedIn  int64  `json:"carried_in"`
-	Net        int64  `json:"net"`
-	Status     string `json:"status"`
 }
 
 // Run runs the demo. Every subprocess is stopped before it returns, also on failure.
@@ -410,7 +380,7 @@ func (d *run) merchants(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var j struct{ ID, Secret string }
+		var j cliout.Merchant
 		if err := json.Unmarshal(out, &j); err != nil || j.ID == "" || j.Secret == "" {
 			return fmt.Errorf("merchant create --json: unexpected output %q (%v)", out, err)
 		}
@@ -628,9 +598,7 @@ func (d *run) settle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var j struct {
-		Batches []Batch `json:"batches"`
-	}
+	var j cliout.Settle
 	if err := json.Unmarshal(out, &j); err != nil {
 		return fmt.Errorf("settle --json: %w (output %q)", err, out)
 	}
@@ -675,13 +643,7 @@ func (d *run) report(ctx context.Context) error {
 
 func (d *run) verify(ctx context.Context) error {
 	out, err := d.r.run(ctx, "verify", "verify", "--json")
-	var j struct {
-		OK     bool `json:"ok"`
-		Checks []struct {
-			Name     string `json:"name"`
-			Problems int    `json:"problems"`
-		} `json:"checks"`
-	}
+	var j cliout.Verify
 	if jerr := json.Unmarshal(out, &j); jerr != nil && err == nil {
 		err = fmt.Errorf("verify --json: %w (output %q)", jerr, out)
 	}
