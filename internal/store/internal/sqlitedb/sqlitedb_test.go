@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -97,5 +98,26 @@ func TestWriterGroupsIsolateJobs(t *testing.T) {
 	}
 	if err := w.Do(ctx, func(tx *sqlx.Tx) error { _, err := tx.Exec(`INSERT INTO t (v) VALUES (-2)`); return err }); err != nil {
 		t.Fatalf("writer after a panic: %v", err)
+	}
+}
+
+// A transaction asked of a closed writer fails at once: it used to be queued, half the time,
+// behind a loop that had already stopped, and its caller waited forever.
+func TestWriterClosedRefusesWithoutBlocking(t *testing.T) {
+	dsn := "file:" + filepath.Join(t.TempDir(), "c.db") + "?_txlock=immediate"
+	wdb := sqlx.NewDb(sqlitedb.Open(dsn), "sqlite3")
+	w := sqlitedb.NewWriter(wdb, func(err error) error { return err }, errBusy)
+	w.Close()
+	for i := 0; i < 50; i++ {
+		done := make(chan error, 1)
+		go func() { done <- w.Do(context.Background(), func(*sqlx.Tx) error { return nil }) }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("a closed writer ran a transaction")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Do on a closed writer blocked (attempt %d)", i+1)
+		}
 	}
 }

@@ -25,7 +25,8 @@ type Writer struct {
 	translate func(error) error
 	busy      error
 	jobs      chan *writeJob
-	quit      chan struct{}
+	quit      chan struct{} // closed by Close
+	stopped   chan struct{} // closed when the loop has returned
 	wg        sync.WaitGroup
 }
 
@@ -36,6 +37,8 @@ type writeJob struct {
 	panic any // a panic in fn, re-raised in the caller's goroutine
 	done  chan struct{}
 }
+
+var errClosed = errors.New("store: closed")
 
 // maxGroup bounds how many transactions share one commit.
 const maxGroup = 256
@@ -48,7 +51,8 @@ const maxGroup = 256
 // group transaction lost midway fails its jobs with an error wrapping busy, which the caller
 // may retry.
 func NewWriter(db *sqlx.DB, translate func(error) error, busy error) *Writer {
-	w := &Writer{db: db, translate: translate, busy: busy, jobs: make(chan *writeJob, 1024), quit: make(chan struct{})}
+	w := &Writer{db: db, translate: translate, busy: busy, jobs: make(chan *writeJob, 1024),
+		quit: make(chan struct{}), stopped: make(chan struct{})}
 	w.wg.Add(1)
 	go w.loop()
 	return w
@@ -74,9 +78,19 @@ func (w *Writer) Do(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-w.quit:
-		return errors.New("store: closed")
+		return errClosed
 	}
-	<-j.done // never abandon a queued job: its outcome must be known before returning
+	// Never abandon a queued job: its outcome must be known before returning. Only a job queued
+	// after the loop stopped (it can be, when Close raced with the send) is never run.
+	select {
+	case <-j.done:
+	case <-w.stopped:
+		select {
+		case <-j.done:
+		default:
+			return errClosed
+		}
+	}
 	if j.panic != nil {
 		panic(j.panic)
 	}
@@ -85,6 +99,7 @@ func (w *Writer) Do(ctx context.Context, fn func(*sqlx.Tx) error) error {
 
 func (w *Writer) loop() {
 	defer w.wg.Done()
+	defer close(w.stopped)
 	batch := make([]*writeJob, 0, maxGroup)
 	for {
 		select {
@@ -94,7 +109,7 @@ func (w *Writer) loop() {
 			for {
 				select {
 				case j := <-w.jobs:
-					j.err = errors.New("store: closed")
+					j.err = errClosed
 					close(j.done)
 				default:
 					return
