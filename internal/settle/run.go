@@ -138,7 +138,7 @@ func Run(ctx context.Context, s *store.Store, opts Options) (Outcome, error) {
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = DefaultWorkers
-		if s.Dialect() == store.SQLite {
+		if s.Dialect().SingleWriter() {
 			workers = DefaultSQLiteWorkers
 		}
 	}

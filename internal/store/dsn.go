@@ -62,12 +62,5 @@ func ParseDSN(s string) (DSN, error) {
 
 // String renders the DSN without a password.
 func (d DSN) String() string {
-	if d.Dialect == Postgres {
-		u, err := url.Parse(d.URL)
-		if err != nil {
-			return "postgres://…"
-		}
-		return u.Redacted()
-	}
-	return "sqlite:" + d.Path
+	return d.Dialect.redact(d)
 }

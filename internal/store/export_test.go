@@ -43,7 +43,7 @@ func (s *Store) explain(ctx context.Context, q string, args []any) ([]string, er
 	}
 	defer func() { _ = tx.Rollback() }()
 	var js string
-	if err := tx.GetContext(ctx, &js, "EXPLAIN (ANALYZE, FORMAT JSON) "+rebind(s.dialect, q), args...); err != nil {
+	if err := tx.GetContext(ctx, &js, "EXPLAIN (ANALYZE, FORMAT JSON) "+s.dialect.rebind(q), args...); err != nil {
 		return nil, err
 	}
 	return []string{js}, nil
@@ -55,5 +55,5 @@ func QueuedWrites(s *Store) int {
 	if s.w == nil {
 		return 0
 	}
-	return len(s.w.jobs)
+	return s.w.Queued()
 }

@@ -39,12 +39,12 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 	}
 	var newAccounts []any
 	for _, p := range bal {
-		key := t.storeID + "\x00" + p.Account + "\x00" + string(p.Currency)
-		if _, known := knownAccounts.Load(key); !known {
+		key := p.Account + "\x00" + string(p.Currency)
+		if _, known := t.accounts.Load(key); !known {
 			newAccounts = append(newAccounts, p.Account, string(p.Currency), Now(now))
 			// Remember it only once this transaction has committed: a rolled-back insert leaves
 			// no account behind.
-			t.AfterCommit(func() { knownAccounts.Store(key, struct{}{}) })
+			t.AfterCommit(func() { t.accounts.Store(key, struct{}{}) })
 		}
 	}
 	if len(newAccounts) > 0 {
@@ -54,7 +54,7 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 		}
 	}
 	shard := 0
-	if t.dialect == Postgres {
+	if t.dialect.shardsBalances() {
 		shard = int(fnv32(id) % balanceShards)
 	}
 	journal := `INSERT INTO ledger_journals (id, kind, ref_id, created_at) VALUES (?, ?, ?, ?)`
@@ -70,7 +70,7 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 	for _, p := range ps {
 		pargs = append(pargs, id, p.Account, string(p.Currency), p.Amount)
 	}
-	if t.dialect == Postgres {
+	if t.dialect.writableCTE() {
 		// One round trip: the foreign keys are checked at the end of the statement.
 		args := append(append(jargs, bargs...), pargs...)
 		if _, err := exec(ctx, t.tx, t.dialect, `WITH j AS (`+journal+`), b AS (`+balances+`) `+postings, args...); err != nil {
@@ -90,16 +90,15 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 	return nil
 }
 
+// accountCache remembers the ledger accounts known to exist in one database (accounts are
+// never deleted), so a journal skips re-opening them. Each Store has its own.
+type accountCache = sync.Map
+
 // values renders n rows of k placeholders: (?, ?), (?, ?).
 func values(n, k int) string {
 	row := "(" + strings.Repeat("?, ", k-1) + "?)"
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
-
-// knownAccounts remembers ledger accounts known to exist (accounts are never deleted), so a
-// journal skips re-opening them. The key carries the store's identity: a process may talk to
-// several databases (tests do).
-var knownAccounts sync.Map
 
 // balanceShards is how many balance rows a PostgreSQL account is spread over. SQLite has one
 // writer at a time, so it uses a single shard.

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 
 	"github.com/paygw/paygw/schema"
 )
@@ -22,23 +21,15 @@ type MigrationStatus struct {
 }
 
 func (s *Store) provider() (*goose.Provider, error) {
-	dir := "sqlite"
-	dialect := goose.DialectSQLite3
-	opts := []goose.ProviderOption{goose.WithSessionLocker(&fileLocker{path: s.dsn.Path + ".migrate-lock"})}
-	if s.dialect == Postgres {
-		dir, dialect = "postgres", goose.DialectPostgres
-		// A session advisory lock: two pods running `migrate up` at once apply each version once.
-		locker, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return nil, err
-		}
-		opts = []goose.ProviderOption{goose.WithSessionLocker(locker)}
-	}
-	sub, err := fs.Sub(schema.FS, dir)
+	locker, err := s.dialect.migrationLocker(s.dsn)
 	if err != nil {
 		return nil, err
 	}
-	return goose.NewProvider(dialect, s.db.DB, sub, opts...)
+	sub, err := fs.Sub(schema.FS, s.dialect.schemaDir())
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(s.dialect.gooseDialect(), s.db.DB, sub, goose.WithSessionLocker(locker))
 }
 
 // MigrateUp applies every pending migration; it is a no-op when the schema is current.
@@ -113,11 +104,7 @@ func (s *Store) PendingMigrations(ctx context.Context) ([]int64, error) {
 		return nil, err
 	}
 	var exists int
-	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version'`
-	if s.dialect == Postgres {
-		q = `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'goose_db_version'`
-	}
-	if err := s.db.GetContext(ctx, &exists, q); err != nil {
+	if err := s.db.GetContext(ctx, &exists, s.dialect.rebind(s.dialect.tableExistsQuery()), "goose_db_version"); err != nil {
 		return nil, fmt.Errorf("schema check: %w", translate(err))
 	}
 	applied := map[int64]bool{}
@@ -243,10 +230,7 @@ func (s *Store) PlanDown(ctx context.Context, n int, to int64, toSet bool) ([]Do
 	default:
 		undo = applied[:n]
 	}
-	dir := "sqlite"
-	if s.dialect == Postgres {
-		dir = "postgres"
-	}
+	dir := s.dialect.schemaDir()
 	steps := make([]DownStep, 0, len(undo))
 	for _, v := range undo {
 		st := DownStep{Version: v, Name: names[v]}

@@ -216,7 +216,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions, now time
 		return nil
 	}
 	var err error
-	if s.dialect == SQLite {
+	if s.dialect.SingleWriter() {
 		err = s.Transact(ctx, func(tx *Tx) error { return claim(tx.tx) })
 	} else {
 		err = claim(s.db)
@@ -367,7 +367,7 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []AttemptResult, now time
 	}
 	now = Now(now)
 	record := recordAttemptsEach
-	if s.dialect == Postgres {
+	if s.dialect.bindsArrays() {
 		record = recordAttemptsPostgres
 	}
 	err = s.Transact(ctx, func(tx *Tx) error {

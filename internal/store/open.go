@@ -14,14 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
-	"github.com/paygw/paygw/internal/paygw"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"github.com/paygw/paygw/internal/store/internal/sqlitedb"
 )
-
-func init() {
-	sqlx.BindDriver("sqlite", sqlx.QUESTION)
-	sqlx.BindDriver(cachedDriverName, sqlx.QUESTION)
-}
 
 // Options tune Open.
 type Options struct {
@@ -61,18 +55,11 @@ func Open(ctx context.Context, dsnStr string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	keys := opts.Keys
-	var s *Store
-	switch dsn.Dialect {
-	case SQLite:
-		s, err = openSQLite(ctx, dsn, opts)
-	default:
-		s, err = openPostgres(ctx, dsn, opts)
-	}
+	s, err := dsn.Dialect.open(ctx, dsn, opts)
 	if err != nil {
 		return nil, err
 	}
 	s.keys = keys
-	s.id = paygw.NewID("db") // never reused, unlike an address
 	return s, nil
 }
 
@@ -108,15 +95,9 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	rq, wq := cloneValues(q), cloneValues(q)
 	rq.Add("_pragma", "cache_size(-"+strconv.Itoa(readCache)+")")
 	wq.Add("_pragma", "cache_size(-32768)") // 32 MiB: a group commit's dirty pages stay in memory
-	db, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+rq.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dsn, err)
-	}
-	wdb, err := sqlx.Open(cachedDriverName, "file:"+dsn.Path+"?"+wq.Encode())
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", dsn, err)
-	}
+	// "sqlite3" tells sqlx the placeholders are ? (queries are rebound by the dialect anyway).
+	db := sqlx.NewDb(sqlitedb.Open("file:"+dsn.Path+"?"+rq.Encode()), "sqlite3")
+	wdb := sqlx.NewDb(sqlitedb.Open("file:"+dsn.Path+"?"+wq.Encode()), "sqlite3")
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxIdleTime(0)
@@ -133,9 +114,8 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
 	s := &Store{db: db, dialect: SQLite, dsn: dsn}
-	s.w = newWriter(wdb, s)
-	writers.Store(db, s)
-	s.closers = append(s.closers, func() { writers.Delete(db) })
+	s.w = sqlitedb.NewWriter(wdb, translate, ErrBusy)
+	sqlitedb.Attach(db.DB, s.w)
 	return s, nil
 }
 
@@ -223,11 +203,11 @@ func cloneValues(v url.Values) url.Values {
 // hold sealed secrets and every payment in files others may read. A PostgreSQL DSN has none.
 func PrivateFiles(dsnStr string) ([]string, error) {
 	dsn, err := ParseDSN(dsnStr)
-	if err != nil || dsn.Dialect != SQLite {
+	if err != nil {
 		return nil, err
 	}
 	var changed []string
-	for _, p := range []string{dsn.Path, dsn.Path + "-wal", dsn.Path + "-shm", dsn.Path + ".migrate-lock"} {
+	for _, p := range dsn.Dialect.files(dsn) {
 		fi, err := os.Stat(p)
 		if errors.Is(err, os.ErrNotExist) {
 			continue

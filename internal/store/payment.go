@@ -177,7 +177,7 @@ func (s *Store) ClaimDuePayments(ctx context.Context, now time.Time, limit int, 
 	args := []any{Now(now.Add(lease)), Now(now), limit}
 	var rows []paymentRow
 	var err error
-	if s.dialect == SQLite {
+	if s.dialect.SingleWriter() {
 		err = s.Transact(ctx, func(tx *Tx) error {
 			rows = rows[:0]
 			return sel(ctx, tx.tx, s.dialect, &rows, q, args...)

@@ -55,7 +55,7 @@ func (w ReconWindow) core() (any, any) {
 // timeCol selects a timestamp column so streamRecon can scan it fast: on SQLite as text (the
 // driver's own conversion tries layout after layout), parsed with the one layout Now stores.
 func (s *Store) timeCol(col string) string {
-	if s.dialect == SQLite {
+	if s.dialect.timesAsText() {
 		return `CAST(` + col + ` AS TEXT)`
 	}
 	return col
@@ -189,7 +189,7 @@ func (s *Store) streamRecon(ctx context.Context, q string, refund bool, fn func(
 	defer rows.Close()
 	var atText sql.NullString
 	var at any = &t0
-	if s.dialect == SQLite {
+	if s.dialect.timesAsText() {
 		at = &atText
 	}
 	for rows.Next() {
@@ -539,7 +539,7 @@ func b2i(b bool) int {
 }
 
 func (m *marker) batch() int {
-	if m.tx.dialect == Postgres {
+	if m.tx.dialect.bindsArrays() {
 		return markBatchPG
 	}
 	return markBatchSQLite
@@ -556,7 +556,7 @@ func (m *marker) add(r ReconRef, on bool) error {
 
 // markSQL is the statement that marks (on) or unmarks n ids.
 func (m *marker) markSQL(on bool, n int) string {
-	if m.tx.dialect == Postgres {
+	if m.tx.dialect.bindsArrays() {
 		if on {
 			return `INSERT INTO recon_matches (object_id, run_id, reconciled_at) SELECT unnest($1::text[]), $2, $3
 				ON CONFLICT (object_id) DO NOTHING`
@@ -577,7 +577,7 @@ func (m *marker) flushOne(o int) error {
 	}
 	on := o == 1
 	var args []any
-	if m.tx.dialect == Postgres {
+	if m.tx.dialect.bindsArrays() {
 		args = []any{ids}
 		if on {
 			args = append(args, m.runID, Now(m.now))
@@ -594,7 +594,7 @@ func (m *marker) flushOne(o int) error {
 		}
 	}
 	var err error
-	if len(ids) == m.batch() || m.tx.dialect == Postgres {
+	if len(ids) == m.batch() || m.tx.dialect.bindsArrays() {
 		if m.full[o] == nil {
 			m.full[o], err = m.tx.tx.PrepareContext(m.ctx, m.markSQL(on, len(ids)))
 			if err != nil {

@@ -314,7 +314,7 @@ type SettleItemRow struct {
 // given and within a batch by kind and id, without holding them in memory; fn's error stops
 // the scan and is returned.
 func (s *Store) EachSettleItem(ctx context.Context, batchIDs []string, fn func(SettleItemRow) error) error {
-	q := rebind(s.dialect, `SELECT i.object_id, i.batch_id, i.kind, i.payment_id, i.out_no,
+	q := s.dialect.rebind(`SELECT i.object_id, i.batch_id, i.kind, i.payment_id, i.out_no,
 			i.business_date, i.amount, i.fee, b.merchant_id, b.currency
 		FROM settle_items i JOIN settle_batches b ON b.id = i.batch_id
 		WHERE i.batch_id = ? ORDER BY i.kind, i.object_id`)

@@ -8,32 +8,23 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/paygw/paygw/internal/store/internal/sqlitedb"
 	"github.com/paygw/paygw/internal/trace"
 	"go.opentelemetry.io/otel/attribute"
 )
 
-// Dialect names the database behind a Store.
-type Dialect string
-
-// Dialects.
-const (
-	Postgres Dialect = "postgres"
-	SQLite   Dialect = "sqlite"
-)
-
 // Store is an open database. It is safe for concurrent use.
 type Store struct {
-	db      *sqlx.DB
-	dialect Dialect
-	dsn     DSN
-	keys    *Keyring
-	closers []func()
-	w       *writer // SQLite: the group-committing writer
-	id      string  // identity of this handle, for process-wide caches
+	db       *sqlx.DB
+	dialect  Dialect
+	dsn      DSN
+	keys     *Keyring
+	closers  []func()
+	w        *sqlitedb.Writer // SQLite: the group-committing writer
+	accounts accountCache     // ledger accounts known to exist (PostJournal)
 }
 
 // Dialect reports which database this is.
@@ -48,7 +39,7 @@ func (s *Store) Keys() *Keyring { return s.keys }
 // Close closes the database.
 func (s *Store) Close() error {
 	if s.w != nil {
-		s.w.close()
+		s.w.Close()
 	}
 	err := s.db.Close()
 	for _, c := range s.closers {
@@ -71,11 +62,11 @@ type queryer interface {
 // Tx is a database transaction. On SQLite it holds the write lock from its start
 // (BEGIN IMMEDIATE), so a read-then-write inside it never fails with SQLITE_BUSY.
 type Tx struct {
-	tx      *sqlx.Tx
-	dialect Dialect
-	keys    *Keyring
-	storeID string
-	after   []func()
+	tx       *sqlx.Tx
+	dialect  Dialect
+	keys     *Keyring
+	accounts *accountCache // the store's known ledger accounts
+	after    []func()
 }
 
 // Dialect reports the database of the transaction.
@@ -90,10 +81,16 @@ func (t *Tx) AfterCommit(f func()) { t.after = append(t.after, f) }
 // Transact runs fn in a transaction, committing when fn returns nil. A serialization failure
 // or deadlock on PostgreSQL, or a busy database on SQLite, is retried a few times.
 func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) (err error) {
-	ctx, span := trace.Start(ctx, "db.transact", attribute.String("db.system", string(s.dialect)))
+	return retryTx(ctx, s.dialect, func() error { return s.transactOnce(ctx, fn) })
+}
+
+// retryTx runs once (one transaction) in a span, again after a short wait when it failed with
+// a retryable error, up to five times.
+func retryTx(ctx context.Context, d Dialect, once func() error) (err error) {
+	ctx, span := trace.Start(ctx, "db.transact", attribute.String("db.system", string(d)))
 	defer func() { trace.End(span, err) }()
 	for attempt := 0; attempt < 5; attempt++ {
-		err = s.transactOnce(ctx, fn)
+		err = once()
 		if err == nil || !isRetryable(err) || ctx.Err() != nil {
 			return err
 		}
@@ -104,13 +101,23 @@ func (s *Store) Transact(ctx context.Context, fn func(tx *Tx) error) (err error)
 
 func (s *Store) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if s.w != nil {
-		return s.w.do(ctx, fn)
+		tx := &Tx{dialect: s.dialect, keys: s.keys, accounts: &s.accounts}
+		err := s.w.Do(ctx, func(stx *sqlx.Tx) error {
+			tx.tx = stx
+			return fn(tx)
+		})
+		if err == nil {
+			for _, f := range tx.after {
+				f()
+			}
+		}
+		return err
 	}
 	stx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return translate(fmt.Errorf("begin: %w", err))
 	}
-	tx := &Tx{tx: stx, dialect: s.dialect, keys: s.keys, storeID: s.id}
+	tx := &Tx{tx: stx, dialect: s.dialect, keys: s.keys, accounts: &s.accounts}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = stx.Rollback()
@@ -152,26 +159,18 @@ func timePtr(n sql.NullTime) *time.Time {
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-// rebind turns ? placeholders into the dialect's.
-func rebind(d Dialect, q string) string {
-	if d == Postgres {
-		return sqlx.Rebind(sqlx.DOLLAR, q)
-	}
-	return q
-}
-
 // Rebind turns ? placeholders into the store's dialect, for packages owning their own queries.
-func (s *Store) Rebind(q string) string { return rebind(s.dialect, q) }
+func (s *Store) Rebind(q string) string { return s.dialect.rebind(q) }
 
 // Rebind turns ? placeholders into the transaction's dialect.
-func (t *Tx) Rebind(q string) string { return rebind(t.dialect, q) }
+func (t *Tx) Rebind(q string) string { return t.dialect.rebind(q) }
 
 func get(ctx context.Context, q queryer, d Dialect, dest any, query string, args ...any) error {
-	return translate(q.GetContext(stmtCtx(ctx, q, d), dest, rebind(d, query), args...))
+	return translate(q.GetContext(stmtCtx(ctx, q, d), dest, d.rebind(query), args...))
 }
 
 func sel(ctx context.Context, q queryer, d Dialect, dest any, query string, args ...any) error {
-	return translate(q.SelectContext(stmtCtx(ctx, q, d), dest, rebind(d, query), args...))
+	return translate(q.SelectContext(stmtCtx(ctx, q, d), dest, d.rebind(query), args...))
 }
 
 // stmtCtx keeps a caller's cancellation from interrupting a statement inside a SQLite write
@@ -179,26 +178,28 @@ func sel(ctx context.Context, q queryer, d Dialect, dest any, query string, args
 // shares among several callers. Such statements are short; cancellation is honoured before a
 // transaction starts.
 func stmtCtx(ctx context.Context, q queryer, d Dialect) context.Context {
-	if _, inTx := q.(*sqlx.Tx); inTx && d == SQLite {
+	if _, inTx := q.(*sqlx.Tx); inTx && d.SingleWriter() {
 		return context.WithoutCancel(ctx)
 	}
 	return ctx
 }
 
 func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) (int64, error) {
-	if db, ok := q.(*sqlx.DB); ok && d == SQLite {
-		if s, ok := writers.Load(db); ok {
+	if db, ok := q.(*sqlx.DB); ok && d.SingleWriter() {
+		if w := sqlitedb.WriterOf(db.DB); w != nil {
 			// A write outside a transaction joins the writer's next group commit.
 			var n int64
-			err := s.(*Store).Transact(ctx, func(tx *Tx) error {
-				var err error
-				n, err = exec(ctx, tx.tx, d, query, args...)
-				return err
+			err := retryTx(ctx, d, func() error {
+				return w.Do(ctx, func(stx *sqlx.Tx) error {
+					var err error
+					n, err = exec(ctx, stx, d, query, args...)
+					return err
+				})
 			})
 			return n, err
 		}
 	}
-	res, err := q.ExecContext(stmtCtx(ctx, q, d), rebind(d, query), args...)
+	res, err := q.ExecContext(stmtCtx(ctx, q, d), d.rebind(query), args...)
 	if err != nil {
 		return 0, translate(err)
 	}
@@ -208,7 +209,3 @@ func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) 
 	}
 	return n, nil
 }
-
-// writers maps a SQLite Store's read pool to the Store, so exec on the pool routes writes
-// through the Store's group-committing writer.
-var writers sync.Map

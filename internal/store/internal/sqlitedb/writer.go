@@ -1,4 +1,8 @@
-package store
+// Package sqlitedb is the store's SQLite machinery: a database/sql connector whose connections
+// cache prepared statements, and the writer that serialises a process's write transactions on
+// one connection and commits them in groups. Each opened database carries its own cache and
+// writer; nothing here is process-wide.
+package sqlitedb
 
 import (
 	"context"
@@ -16,66 +20,86 @@ import (
 // and one COMMIT makes the whole group durable. Each caller returns only after that commit,
 // so durability is unchanged; throughput is no longer one fsync per transaction. Other
 // processes on the same file still take turns through the busy timeout.
-type writer struct {
-	db   *sqlx.DB
-	s    *Store
-	jobs chan *writeJob
-	quit chan struct{}
-	wg   sync.WaitGroup
+type Writer struct {
+	db        *sqlx.DB
+	translate func(error) error
+	busy      error
+	jobs      chan *writeJob
+	quit      chan struct{} // closed by Close
+	stopped   chan struct{} // closed when the loop has returned
+	wg        sync.WaitGroup
 }
 
 type writeJob struct {
 	ctx   context.Context
-	fn    func(*Tx) error
-	tx    *Tx
+	fn    func(*sqlx.Tx) error
 	err   error
 	panic any // a panic in fn, re-raised in the caller's goroutine
 	done  chan struct{}
 }
 
+var errClosed = errors.New("store: closed")
+
 // maxGroup bounds how many transactions share one commit.
 const maxGroup = 256
 
-// A transaction's fn runs on the writer goroutine and must write only through its Tx: a write
-// through the Store from inside fn would wait for the writer that is running it.
+// A transaction's fn runs on the writer goroutine and must write only through its transaction:
+// a write through the store from inside fn would wait for the writer that is running it.
 
-func newWriter(db *sqlx.DB, s *Store) *writer {
-	w := &writer{db: db, s: s, jobs: make(chan *writeJob, 1024), quit: make(chan struct{})}
+// NewWriter starts the writer of db, a pool of one connection that opens transactions with
+// BEGIN IMMEDIATE. translate maps the writer's own errors (begin, commit) to the caller's; a
+// group transaction lost midway fails its jobs with an error wrapping busy, which the caller
+// may retry.
+func NewWriter(db *sqlx.DB, translate func(error) error, busy error) *Writer {
+	w := &Writer{db: db, translate: translate, busy: busy, jobs: make(chan *writeJob, 1024),
+		quit: make(chan struct{}), stopped: make(chan struct{})}
 	w.wg.Add(1)
 	go w.loop()
 	return w
 }
 
-func (w *writer) close() {
+// Close fails the queued jobs, waits for the running group and closes the connection.
+func (w *Writer) Close() {
 	close(w.quit)
 	w.wg.Wait()
 	w.db.Close()
 }
 
-// do runs fn in a group-committed transaction and waits for the commit.
-func (w *writer) do(ctx context.Context, fn func(*Tx) error) error {
+// Queued reports how many transactions wait for the writer.
+func (w *Writer) Queued() int { return len(w.jobs) }
+
+// Do runs fn in a group-committed transaction and waits for the commit: it returns fn's error,
+// or the group's begin or commit error, or ctx's error when the job was cancelled before it
+// ran. A panic in fn rolls fn back and is re-raised here.
+func (w *Writer) Do(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	j := &writeJob{ctx: ctx, fn: fn, done: make(chan struct{})}
 	select {
 	case w.jobs <- j:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-w.quit:
-		return errors.New("store: closed")
+		return errClosed
 	}
-	<-j.done // never abandon a queued job: its outcome must be known before returning
+	// Never abandon a queued job: its outcome must be known before returning. Only a job queued
+	// after the loop stopped (it can be, when Close raced with the send) is never run.
+	select {
+	case <-j.done:
+	case <-w.stopped:
+		select {
+		case <-j.done:
+		default:
+			return errClosed
+		}
+	}
 	if j.panic != nil {
 		panic(j.panic)
-	}
-	if j.err == nil {
-		for _, f := range j.tx.after {
-			f()
-		}
 	}
 	return j.err
 }
 
-func (w *writer) loop() {
+func (w *Writer) loop() {
 	defer w.wg.Done()
+	defer close(w.stopped)
 	batch := make([]*writeJob, 0, maxGroup)
 	for {
 		select {
@@ -85,7 +109,7 @@ func (w *writer) loop() {
 			for {
 				select {
 				case j := <-w.jobs:
-					j.err = errors.New("store: closed")
+					j.err = errClosed
 					close(j.done)
 				default:
 					return
@@ -105,7 +129,7 @@ func (w *writer) loop() {
 	}
 }
 
-func (w *writer) run(batch []*writeJob) {
+func (w *Writer) run(batch []*writeJob) {
 	finish := func(err error) {
 		for _, j := range batch {
 			if j.err == nil {
@@ -116,7 +140,7 @@ func (w *writer) run(batch []*writeJob) {
 	}
 	stx, err := w.db.BeginTxx(context.Background(), nil) // BEGIN IMMEDIATE (_txlock)
 	if err != nil {
-		finish(translate(fmt.Errorf("begin: %w", err)))
+		finish(w.translate(fmt.Errorf("begin: %w", err)))
 		return
 	}
 	// lost ends the group when its transaction is gone (SQLite rolls back the whole transaction
@@ -124,7 +148,7 @@ func (w *writer) run(batch []*writeJob) {
 	// of their own get a retryable error, and Transact runs them again in a later group.
 	lost := func(what string, err error) {
 		_ = stx.Rollback()
-		finish(fmt.Errorf("%w: group transaction lost at %s: %v", ErrBusy, what, err))
+		finish(fmt.Errorf("%w: group transaction lost at %s: %v", w.busy, what, err))
 	}
 	ok := 0
 	for _, j := range batch {
@@ -136,8 +160,7 @@ func (w *writer) run(batch []*writeJob) {
 			lost("savepoint", err)
 			return
 		}
-		j.tx = &Tx{tx: stx, dialect: SQLite, keys: w.s.keys, storeID: w.s.id}
-		j.err = call(j)
+		j.err = call(j, stx)
 		if j.err != nil {
 			if _, err := stx.Exec("ROLLBACK TO w"); err != nil {
 				lost("rollback to savepoint", err)
@@ -156,17 +179,17 @@ func (w *writer) run(batch []*writeJob) {
 		finish(nil)
 		return
 	}
-	finish(translate(stx.Commit()))
+	finish(w.translate(stx.Commit()))
 }
 
 // call runs a job's fn; a panic rolls the job back and is re-raised in its caller (the writer
 // itself must survive it), as it would be outside the writer.
-func call(j *writeJob) (err error) {
+func call(j *writeJob, stx *sqlx.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			j.panic = p
 			err = fmt.Errorf("store: panic in transaction: %v", p)
 		}
 	}()
-	return j.fn(j.tx)
+	return j.fn(stx)
 }

@@ -1,4 +1,4 @@
-package store
+package sqlitedb
 
 import (
 	"context"
@@ -16,16 +16,46 @@ import (
 // Query of every caller. A connection is used by one goroutine at a time, so the cache needs no
 // lock; a statement whose rows are still open is not reused (a fresh one is prepared).
 
-const cachedDriverName = "sqlite_paygw"
-
 // maxCachedStmts bounds the cache per connection (queries built from filters vary).
 const maxCachedStmts = 512
 
-func init() {
-	sql.Register(cachedDriverName, &cachingDriver{d: &sqlite.Driver{}})
+// Open opens the SQLite database named by dsn ("file:PATH?_pragma=…") as a pool of caching
+// connections. Nothing is registered with database/sql: the pool's connector carries the
+// driver, and Attach gives the pool its writer.
+func Open(dsn string) *sql.DB {
+	return sql.OpenDB(&connector{dsn: dsn, d: &cachingDriver{d: &sqlite.Driver{}}})
 }
 
-type cachingDriver struct{ d driver.Driver }
+// Attach records w as the writer of the reading pool db (opened by Open): WriterOf finds it.
+func Attach(db *sql.DB, w *Writer) {
+	if d, ok := db.Driver().(*cachingDriver); ok {
+		d.w = w
+	}
+}
+
+// WriterOf returns the writer Attach gave db, or nil (db is not a SQLite pool with a writer):
+// a write outside a transaction on the reading pool goes through it.
+func WriterOf(db *sql.DB) *Writer {
+	if d, ok := db.Driver().(*cachingDriver); ok {
+		return d.w
+	}
+	return nil
+}
+
+type connector struct {
+	dsn string
+	d   *cachingDriver
+}
+
+func (c *connector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
+func (c *connector) Driver() driver.Driver                        { return c.d }
+
+// cachingDriver is one pool's driver: its connections cache statements, and it knows the
+// pool's writer.
+type cachingDriver struct {
+	d driver.Driver
+	w *Writer
+}
 
 func (d *cachingDriver) Open(name string) (driver.Conn, error) {
 	c, err := d.d.Open(name)
