@@ -84,10 +84,7 @@ func (s *Store) StreamReconPayments(ctx context.Context, channel string, w Recon
 func (s *Store) earlierRefunds() string {
 	where := `FROM refunds r2 WHERE r2.payment_id = r.payment_id AND r2.status = 'succeeded'
 		AND (r2.succeeded_at < r.succeeded_at OR (r2.succeeded_at = r.succeeded_at AND r2.id < r.id))`
-	if s.dialect == Postgres {
-		return `(SELECT COALESCE(string_agg(r2.amount::text, ',' ORDER BY r2.succeeded_at, r2.id), '') ` + where + `)`
-	}
-	return `(SELECT COALESCE(group_concat(r2.amount, ','), '') ` + where + `)`
+	return `(SELECT COALESCE(` + s.dialect.stringAgg("r2.amount", "r2.succeeded_at, r2.id") + `, '') ` + where + `)`
 }
 
 func (s *Store) reconRefundCols() string {
