@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/report"
 	"github.com/paygw/paygw/internal/settle"
@@ -157,7 +158,7 @@ func (db *cliDB) payUnreconciled(id, merchant string, amount int64, paidAt time.
 	if err := db.s.Transact(db.ctx, func(tx *store.Tx) error { return tx.InsertPayment(db.ctx, p) }); err != nil {
 		db.t.Fatal(err)
 	}
-	if _, _, err := db.s.ApplyPaymentOutcome(db.ctx, id, store.PaymentOutcome{Status: paygw.PaymentSucceeded,
+	if _, _, err := outcome.ApplyPayment(db.ctx, db.s, id, outcome.Payment{Status: paygw.PaymentSucceeded,
 		ChannelTradeNo: "ct-" + id, PaidAt: paidAt}, paidAt, cliShanghai); err != nil {
 		db.t.Fatal(err)
 	}

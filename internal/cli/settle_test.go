@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/settle"
 	"github.com/paygw/paygw/internal/store"
@@ -130,7 +131,7 @@ func (db *cliDB) pay(id, merchant string, amount int64, paidAt time.Time) {
 	if err := db.s.Transact(db.ctx, func(tx *store.Tx) error { return tx.InsertPayment(db.ctx, p) }); err != nil {
 		db.t.Fatal(err)
 	}
-	if _, _, err := db.s.ApplyPaymentOutcome(db.ctx, id, store.PaymentOutcome{Status: paygw.PaymentSucceeded,
+	if _, _, err := outcome.ApplyPayment(db.ctx, db.s, id, outcome.Payment{Status: paygw.PaymentSucceeded,
 		ChannelTradeNo: "ct-" + id, PaidAt: paidAt}, paidAt, cliShanghai); err != nil {
 		db.t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func (db *cliDB) refund(id, payment string, amount int64, at time.Time) {
 	if err := db.s.CreateRefund(db.ctx, r); err != nil {
 		db.t.Fatal(err)
 	}
-	if _, _, err := db.s.ApplyRefundOutcome(db.ctx, id, store.RefundOutcome{Status: paygw.RefundSucceeded,
+	if _, _, err := outcome.ApplyRefund(db.ctx, db.s, id, outcome.Refund{Status: paygw.RefundSucceeded,
 		ChannelRefundNo: "cr-" + id, SucceededAt: at}, at, cliShanghai); err != nil {
 		db.t.Fatal(err)
 	}

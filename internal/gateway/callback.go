@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/trace"
@@ -102,10 +103,10 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		}
 		switch cb.Refund.Status {
 		case channel.StatusSucceeded:
-			_, _, err = g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundSucceeded,
+			_, _, err = outcome.ApplyRefund(ctx, g.store, r.ID, outcome.Refund{Status: paygw.RefundSucceeded,
 				ChannelRefundNo: cb.Refund.ChannelRefundNo, SucceededAt: cb.Refund.SucceededAt}, g.now(), g.cfg.Location())
 		case channel.StatusFailed:
-			_, _, err = g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundFailed,
+			_, _, err = outcome.ApplyRefund(ctx, g.store, r.ID, outcome.Refund{Status: paygw.RefundFailed,
 				ChannelRefundNo: cb.Refund.ChannelRefundNo, FailReason: cb.Refund.Reason}, g.now(), g.cfg.Location())
 		}
 		return err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 )
@@ -214,7 +215,7 @@ func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement
 			reason = reason[:200]
 		}
 	}
-	out, _, err := g.apply(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentFailed, FailReason: reason})
+	out, _, err := g.apply(ctx, p.ID, outcome.Payment{Status: paygw.PaymentFailed, FailReason: reason})
 	return out, err
 }
 
@@ -243,16 +244,16 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 
 // apply moves a payment to an outcome (journal and notification in the same transaction) and
 // counts the new status.
-func (g *Service) apply(ctx context.Context, id string, o store.PaymentOutcome) (paygw.Payment, bool, error) {
-	out, changed, err := g.store.ApplyPaymentOutcome(ctx, id, o, g.now(), g.cfg.Location())
+func (g *Service) apply(ctx context.Context, id string, o outcome.Payment) (paygw.Payment, bool, error) {
+	out, changed, err := outcome.ApplyPayment(ctx, g.store, id, o, g.now(), g.cfg.Location())
 	if err == nil && changed {
 		g.metrics.payment(string(out.Status), out.Channel)
 	}
 	return out, changed, err
 }
 
-func outcomeOf(res channel.PayResult) store.PaymentOutcome {
-	o := store.PaymentOutcome{ChannelTradeNo: res.ChannelTradeNo, PaidAt: res.PaidAt, FailReason: res.Reason}
+func outcomeOf(res channel.PayResult) outcome.Payment {
+	o := outcome.Payment{ChannelTradeNo: res.ChannelTradeNo, PaidAt: res.PaidAt, FailReason: res.Reason}
 	switch res.Status {
 	case channel.StatusSucceeded:
 		o.Status = paygw.PaymentSucceeded
@@ -336,7 +337,7 @@ func (g *Service) closeAtChannel(ctx context.Context, p paygw.Payment, reason st
 	att := g.attempt(p.ID, "", p.Channel, "close", channel.StatusClosed, err, start)
 	switch {
 	case err == nil:
-		out, changed, err := g.apply(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentClosed, FailReason: reason, Attempt: att})
+		out, changed, err := g.apply(ctx, p.ID, outcome.Payment{Status: paygw.PaymentClosed, FailReason: reason, Attempt: att})
 		if err != nil {
 			return out, err
 		}

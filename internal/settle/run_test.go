@@ -20,6 +20,7 @@ import (
 
 	"github.com/paygw/paygw/internal/ledger"
 	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/report"
 	"github.com/paygw/paygw/internal/settle"
@@ -72,7 +73,7 @@ func (f *fixture) pay(id, merchant, cur string, amount int64, paidAt time.Time, 
 		f.t.Fatal(err)
 	}
 	for range 1 + btoi(dup) {
-		if _, _, err := f.s.ApplyPaymentOutcome(f.ctx, id, store.PaymentOutcome{Status: paygw.PaymentSucceeded,
+		if _, _, err := outcome.ApplyPayment(f.ctx, f.s, id, outcome.Payment{Status: paygw.PaymentSucceeded,
 			ChannelTradeNo: "ct-" + id, PaidAt: paidAt}, paidAt, shanghai); err != nil {
 			f.t.Fatal(err)
 		}
@@ -90,11 +91,11 @@ func (f *fixture) refund(id, payment string, amount int64, at time.Time, ok bool
 	if err := f.s.CreateRefund(f.ctx, r); err != nil {
 		return err
 	}
-	o := store.RefundOutcome{Status: paygw.RefundSucceeded, ChannelRefundNo: "cr-" + id, SucceededAt: at}
+	o := outcome.Refund{Status: paygw.RefundSucceeded, ChannelRefundNo: "cr-" + id, SucceededAt: at}
 	if !ok {
-		o = store.RefundOutcome{Status: paygw.RefundFailed, FailReason: "declined"}
+		o = outcome.Refund{Status: paygw.RefundFailed, FailReason: "declined"}
 	}
-	_, _, err = f.s.ApplyRefundOutcome(f.ctx, id, o, at, shanghai)
+	_, _, err = outcome.ApplyRefund(f.ctx, f.s, id, o, at, shanghai)
 	return err
 }
 

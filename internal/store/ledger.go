@@ -8,19 +8,18 @@ import (
 	"sync"
 	"time"
 
-	"github.com/paygw/paygw/internal/ledger"
 	"github.com/paygw/paygw/internal/paygw"
 )
 
 // PostJournal writes a balanced journal, its postings and the account balances in the
 // transaction. A second journal for the same (kind, ref) fails with a unique-constraint error
 // (IsUnique), which is how an event can never post twice.
-func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) error {
+func (t *Tx) PostJournal(ctx context.Context, j paygw.Journal, now time.Time) error {
 	if err := j.Check(); err != nil {
 		return err
 	}
 	id := paygw.NewID("jnl")
-	ps := append([]ledger.Posting(nil), j.Postings...)
+	ps := append([]paygw.Posting(nil), j.Postings...)
 	// A fixed order of balance updates: two journals touching the same accounts never deadlock.
 	sort.Slice(ps, func(a, b int) bool {
 		if ps[a].Account != ps[b].Account {
@@ -29,7 +28,7 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 		return ps[a].Currency < ps[b].Currency
 	})
 	// One balance change per account (a multi-row upsert may name each key once).
-	var bal []ledger.Posting
+	var bal []paygw.Posting
 	for _, p := range ps {
 		if n := len(bal); n > 0 && bal[n-1].Account == p.Account && bal[n-1].Currency == p.Currency {
 			bal[n-1].Amount += p.Amount

@@ -782,7 +782,7 @@ func (s *Store) GetReconItem(ctx context.Context, id int64) (ReconItem, error) {
 
 // ResolveReconItem records an operator's resolution of an open item (compare-and-set on its
 // open state: ErrConflict when it is no longer open), runs apply (if not nil: the state change the
-// resolution implies, e.g. Tx.ApplyPaymentOutcome) and marks the internal side reconciled when
+// resolution implies, e.g. outcome.ApplyPaymentTx) and marks the internal side reconciled when
 // reconcile is true, all in one transaction.
 func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, note string, reconcile bool, now time.Time,
 	apply func(tx *Tx, it ReconItem) error) (ReconItem, error) {

@@ -1,0 +1,236 @@
+// Package outcome is the use case that finishes a payment or refund with a channel's answer:
+// it runs the state machine, and in one transaction it opens moves the status (compare-and-set),
+// posts the journal, marks the object for settlement, releases the risk cap and queues the
+// merchant's notification. The store only stores (each step is one of its primitives); this
+// package decides. The gateway (channel answers, callbacks, the sweeper) and reconciliation
+// (a status mismatch the channel's bill proves) both finish payments through it, so it imports
+// neither of them.
+package outcome
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/paygw/paygw/internal/api"
+	"github.com/paygw/paygw/internal/ledger"
+	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/store"
+)
+
+// Payment is a channel's final answer about a payment.
+type Payment struct {
+	Status         paygw.PaymentStatus // succeeded, failed, closed
+	ChannelTradeNo string
+	PaidAt         time.Time
+	FailReason     string
+	// Correction lets reconciliation turn a failed or closed payment into succeeded when the
+	// channel's bill proves the payer was charged.
+	Correction bool
+	// Attempt, when set, is the channel call that produced this outcome; it is recorded in the
+	// same transaction whether or not the outcome changes anything.
+	Attempt *store.ChannelAttempt
+}
+
+// Refund is a channel's final answer about a refund.
+type Refund struct {
+	Status          paygw.RefundStatus // succeeded, failed
+	ChannelRefundNo string
+	SucceededAt     time.Time
+	FailReason      string
+}
+
+// paymentStatuses lists every payment status, for computing a transition's allowed sources.
+var paymentStatuses = []paygw.PaymentStatus{paygw.PaymentCreated, paygw.PaymentProcessing, paygw.PaymentSucceeded,
+	paygw.PaymentFailed, paygw.PaymentClosed, paygw.PaymentPartiallyRefunded, paygw.PaymentRefunded}
+
+// ApplyPayment moves a payment to the outcome's status if the state machine allows it, and in
+// the same transaction posts the capture journal (succeeded) and writes the merchant
+// notification. A duplicate or out-of-order outcome changes nothing and returns changed=false
+// with the payment as it is.
+func ApplyPayment(ctx context.Context, s *store.Store, id string, o Payment, now time.Time, loc *time.Location) (p paygw.Payment, changed bool, err error) {
+	err = s.Transact(ctx, func(tx *store.Tx) error {
+		p, changed, err = ApplyPaymentTx(ctx, tx, id, o, now, loc)
+		return err
+	})
+	return p, changed, err
+}
+
+// ApplyPaymentTx is ApplyPayment inside the caller's transaction.
+func ApplyPaymentTx(ctx context.Context, tx *store.Tx, id string, o Payment, now time.Time, loc *time.Location) (paygw.Payment, bool, error) {
+	if o.Attempt != nil {
+		if err := tx.RecordAttempt(ctx, *o.Attempt); err != nil {
+			return paygw.Payment{}, false, err
+		}
+	}
+	tr := store.PaymentTransition{To: o.Status, ChannelTradeNo: o.ChannelTradeNo, At: now}
+	for _, st := range paymentStatuses {
+		if st.CanTransition(o.Status) || (o.Correction && o.Status == paygw.PaymentSucceeded &&
+			(st == paygw.PaymentFailed || st == paygw.PaymentClosed)) {
+			tr.From = append(tr.From, st)
+		}
+	}
+	switch o.Status {
+	case paygw.PaymentSucceeded:
+		at := o.PaidAt
+		if at.IsZero() {
+			at = now
+		}
+		at = store.Now(at)
+		tr.PaidAt, tr.BusinessDate = &at, paygw.BusinessDate(at, loc)
+	case paygw.PaymentFailed, paygw.PaymentClosed:
+		tr.FailReason = o.FailReason
+	}
+	// The compare-and-set decides the race: a duplicate or late outcome matches no row.
+	p, moved, err := tx.TransitionPayment(ctx, id, tr)
+	if err != nil {
+		return p, false, err
+	}
+	if !moved {
+		cur, err := tx.GetPayment(ctx, id)
+		return cur, false, err
+	}
+	var event string
+	switch o.Status {
+	case paygw.PaymentSucceeded:
+		j, err := ledger.Capture(p.ID, p.Channel, p.MerchantID, p.Currency, p.Amount)
+		if err != nil {
+			return p, false, err
+		}
+		if err := tx.PostJournal(ctx, j, now); err != nil {
+			return p, false, err
+		}
+		if err := tx.PendSettlement(ctx, store.SettlePending{Kind: "payment", MerchantID: p.MerchantID, BusinessDate: p.BusinessDate,
+			ObjectID: p.ID, OutNo: p.OutTradeNo, Currency: string(p.Currency), Amount: p.Amount, DoneAt: *p.PaidAt}); err != nil {
+			return p, false, err
+		}
+		event = paygw.EventPaymentSucceeded
+	case paygw.PaymentFailed:
+		event = paygw.EventPaymentFailed
+	case paygw.PaymentClosed:
+		event = paygw.EventPaymentClosed
+	}
+	if o.Status == paygw.PaymentFailed || o.Status == paygw.PaymentClosed {
+		if err := tx.ReleaseDailyCap(ctx, p.ID, p.MerchantID, string(p.Currency), p.Amount); err != nil {
+			return p, false, err
+		}
+	}
+	if event != "" {
+		if err := notify(ctx, tx, p.MerchantID, p.NotifyURL, p.ID, "", event, api.FromPayment(p), now); err != nil {
+			return p, false, err
+		}
+	}
+	return p, true, nil
+}
+
+// notify writes the outbox row for an event, with the body frozen now. Without a notify URL
+// (neither the request's nor the merchant's default) there is nothing to deliver.
+func notify(ctx context.Context, tx *store.Tx, merchantID, url, paymentID, refundID, event string, data any, now time.Time) error {
+	if url == "" {
+		var err error
+		if url, err = tx.MerchantNotifyURL(ctx, merchantID); err != nil {
+			return err
+		}
+		if url == "" {
+			return nil
+		}
+	}
+	id := paygw.NewID("evt")
+	body, err := api.NewEvent(id, event, now, data)
+	if err != nil {
+		return err
+	}
+	return tx.InsertNotification(ctx, paygw.Notification{
+		ID: id, MerchantID: merchantID, PaymentID: paymentID, RefundID: refundID, Type: event, URL: url,
+		Body: body, Status: paygw.NotificationPending, NextAttemptAt: store.Now(now), CreatedAt: store.Now(now),
+	})
+}
+
+// ApplyRefund finishes a processing refund. Succeeded: the payment's refunded amount and status
+// move, the refund journal is posted and refund.succeeded is queued, all in one transaction.
+// Failed: the reserved amount is released and refund.failed is queued. A duplicate outcome
+// changes nothing.
+func ApplyRefund(ctx context.Context, s *store.Store, id string, o Refund, now time.Time, loc *time.Location) (r paygw.Refund, changed bool, err error) {
+	err = s.Transact(ctx, func(tx *store.Tx) error {
+		r, changed, err = ApplyRefundTx(ctx, tx, id, o, now, loc)
+		return err
+	})
+	return r, changed, err
+}
+
+// ApplyRefundTx is ApplyRefund inside the caller's transaction.
+func ApplyRefundTx(ctx context.Context, tx *store.Tx, id string, o Refund, now time.Time, loc *time.Location) (paygw.Refund, bool, error) {
+	r, err := tx.LockRefund(ctx, id)
+	if err != nil {
+		return r, false, err
+	}
+	if !r.Status.CanTransition(o.Status) {
+		return r, false, nil
+	}
+	p, err := tx.LockPayment(ctx, r.PaymentID)
+	if err != nil {
+		return r, false, err
+	}
+	r.Status = o.Status
+	r.UpdatedAt = store.Now(now)
+	r.NextQueryAt = nil
+	if o.ChannelRefundNo != "" {
+		r.ChannelRefundNo = o.ChannelRefundNo
+	}
+	if o.Status == paygw.RefundSucceeded {
+		at := o.SucceededAt
+		if at.IsZero() {
+			at = now
+		}
+		at = store.Now(at)
+		r.SucceededAt = &at
+		r.BusinessDate = paygw.BusinessDate(at, loc)
+	} else {
+		r.FailReason = o.FailReason
+	}
+	if err := tx.FinishRefund(ctx, r); err != nil {
+		return r, false, err
+	}
+	event := paygw.EventRefundFailed
+	if o.Status == paygw.RefundSucceeded {
+		refunded, err := money.Add(p.RefundedAmount, r.Amount)
+		if err != nil || refunded > p.Amount {
+			// The reservation makes this impossible; refuse rather than post a wrong journal.
+			return r, false, fmt.Errorf("refund %s: refunded total %d + %d exceeds payment %s amount %d: %w",
+				r.ID, p.RefundedAmount, r.Amount, p.ID, p.Amount, store.ErrRefundExceeds)
+		}
+		status := paygw.PaymentPartiallyRefunded
+		if refunded == p.Amount {
+			status = paygw.PaymentRefunded
+		}
+		if err := paygw.CheckPaymentTransition(p.Status, status); err != nil {
+			return r, false, err
+		}
+		if err := tx.SetPaymentRefunded(ctx, p.ID, refunded, status, now); err != nil {
+			return r, false, err
+		}
+		j, err := ledger.Refund(r.ID, r.Channel, r.MerchantID, r.Currency, r.Amount)
+		if err != nil {
+			return r, false, err
+		}
+		if err := tx.PostJournal(ctx, j, now); err != nil {
+			return r, false, err
+		}
+		if err := tx.PendSettlement(ctx, store.SettlePending{Kind: "refund", MerchantID: r.MerchantID, BusinessDate: r.BusinessDate,
+			ObjectID: r.ID, OutNo: r.OutRefundNo, Currency: string(r.Currency), Amount: r.Amount, DoneAt: *r.SucceededAt}); err != nil {
+			return r, false, err
+		}
+		event = paygw.EventRefundSucceeded
+	} else if err := tx.ReleaseRefundReservation(ctx, p.ID, r.Amount, now); err != nil {
+		return r, false, err
+	}
+	url := r.NotifyURL
+	if url == "" {
+		url = p.NotifyURL
+	}
+	if err := notify(ctx, tx, r.MerchantID, url, r.PaymentID, r.ID, event, api.FromRefund(r), now); err != nil {
+		return r, false, err
+	}
+	return r, true, nil
+}
