@@ -100,6 +100,7 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 		PayMethod: v.PayMethod, Subject: v.Subject, NotifyURL: v.NotifyURL, ReturnURL: v.ReturnURL, ExpiresAt: &exp,
 		AgreementID: v.AgreementID, Metadata: v.Metadata, RequestHash: v.Hash, Status: paygw.PaymentCreated,
 		Channel: cands[0], ClientIP: clientIP, CreatedAt: store.Now(now), UpdatedAt: store.Now(now),
+		Version: 1, // a new payment's version (store: InsertPayment)
 	}
 	if v.ClientIP != "" {
 		p.ClientIP = v.ClientIP // the payer's own address, as the merchant saw it
@@ -168,7 +169,7 @@ func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement
 			if err := g.store.SwitchPaymentChannel(ctx, p.ID, name, g.now()); err != nil {
 				return g.reload(ctx, p.ID)
 			}
-			p.Channel = name
+			p.Channel, p.Version = name, p.Version+1 // the switch moved the version
 		}
 		ch, err := g.channel(name)
 		if err != nil {
@@ -225,7 +226,13 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
 		o := outcomeOf(res)
 		o.Attempt = att
-		out, _, err := g.apply(ctx, p.ID, o)
+		// p is the payment as recorded before the call: the outcome's whole write set is
+		// computed from it and stored at once (a callback that got there first is seen by
+		// the version check and the outcome applied from the current row).
+		out, changed, err := outcome.ApplyPaymentFrom(ctx, g.store, p, o, g.now(), g.cfg.Location())
+		if err == nil && changed {
+			g.metrics.payment(string(out.Status), out.Channel)
+		}
 		return out, err
 	default:
 		// Awaiting the payer (redirect: queried early and then on the redirect schedule until it
@@ -380,7 +387,13 @@ func (g *Service) queryAndApply(ctx context.Context, p paygw.Payment) (paygw.Pay
 	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
 		o := outcomeOf(res)
 		o.Attempt = att
-		out, _, err := g.apply(ctx, p.ID, o)
+		// p is the payment as recorded before the call: the outcome's whole write set is
+		// computed from it and stored at once (a callback that got there first is seen by
+		// the version check and the outcome applied from the current row).
+		out, changed, err := outcome.ApplyPaymentFrom(ctx, g.store, p, o, g.now(), g.cfg.Location())
+		if err == nil && changed {
+			g.metrics.payment(string(out.Status), out.Channel)
+		}
 		return out, err
 	}
 	g.record(ctx, att)

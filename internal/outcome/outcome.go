@@ -64,6 +64,70 @@ func ApplyPaymentTx(ctx context.Context, tx *store.Tx, id string, o Payment, now
 			return paygw.Payment{}, false, err
 		}
 	}
+	// The compare-and-set decides the race: a duplicate or late outcome matches no row.
+	p, moved, err := tx.TransitionPayment(ctx, id, transition(o, now, loc))
+	if err != nil {
+		return p, false, err
+	}
+	if !moved {
+		cur, err := tx.GetPayment(ctx, id)
+		return cur, false, err
+	}
+	ws, err := effects(p, o.Status, now)
+	if err != nil {
+		return p, false, err
+	}
+	if ws.Journal != nil {
+		if err := tx.PostJournal(ctx, *ws.Journal, now); err != nil {
+			return p, false, err
+		}
+	}
+	if ws.Settle != nil {
+		if err := tx.PendSettlement(ctx, *ws.Settle); err != nil {
+			return p, false, err
+		}
+	}
+	if c := ws.ReleaseCap; c != nil {
+		if err := tx.ReleaseDailyCap(ctx, c.PaymentID, c.MerchantID, c.Currency, c.Amount); err != nil {
+			return p, false, err
+		}
+	}
+	if n := ws.Notification; n != nil {
+		if err := queue(ctx, tx, *n); err != nil {
+			return p, false, err
+		}
+	}
+	return p, true, nil
+}
+
+// ApplyPaymentFrom is ApplyPayment for a caller that holds the payment as it last saw it (the
+// gateway, which has just created it and called the channel): the whole write set — transition,
+// journal, settlement marker, cap release, notification — is computed from that snapshot up
+// front and stored in one statement on PostgreSQL (one round trip, one commit). It applies only
+// if the payment is still at the snapshot's version; otherwise (a callback or the sweeper moved
+// it meanwhile) the outcome is applied from the current row as ApplyPayment does.
+func ApplyPaymentFrom(ctx context.Context, s *store.Store, snap paygw.Payment, o Payment, now time.Time, loc *time.Location) (paygw.Payment, bool, error) {
+	tr := transition(o, now, loc)
+	tr.Version = snap.Version
+	if snap.Version == 0 || len(tr.From) == 0 {
+		return ApplyPayment(ctx, s, snap.ID, o, now, loc)
+	}
+	ws, err := effects(predict(snap, tr), o.Status, now)
+	if err != nil {
+		return paygw.Payment{}, false, err
+	}
+	ws.PaymentID, ws.Transition, ws.Attempt, ws.Now = snap.ID, tr, o.Attempt, now
+	p, moved, err := s.ApplyPaymentWriteSet(ctx, ws)
+	if err != nil || moved {
+		return p, moved, err
+	}
+	o.Attempt = nil // recorded with the write set
+	return ApplyPayment(ctx, s, snap.ID, o, now, loc)
+}
+
+// transition is the compare-and-set an outcome asks for: from every status the state machine
+// allows (and, for a reconciliation correction, from failed or closed to succeeded).
+func transition(o Payment, now time.Time, loc *time.Location) store.PaymentTransition {
 	tr := store.PaymentTransition{To: o.Status, ChannelTradeNo: o.ChannelTradeNo, At: now}
 	for _, st := range paymentStatuses {
 		if st.CanTransition(o.Status) || (o.Correction && o.Status == paygw.PaymentSucceeded &&
@@ -82,69 +146,93 @@ func ApplyPaymentTx(ctx context.Context, tx *store.Tx, id string, o Payment, now
 	case paygw.PaymentFailed, paygw.PaymentClosed:
 		tr.FailReason = o.FailReason
 	}
-	// The compare-and-set decides the race: a duplicate or late outcome matches no row.
-	p, moved, err := tx.TransitionPayment(ctx, id, tr)
-	if err != nil {
-		return p, false, err
+	return tr
+}
+
+// predict is the payment as the transition leaves it, from the snapshot it applies to (what the
+// UPDATE … RETURNING would return), with times as the store keeps them.
+func predict(snap paygw.Payment, tr store.PaymentTransition) paygw.Payment {
+	p := snap
+	p.Status = tr.To
+	if tr.ChannelTradeNo != "" {
+		p.ChannelTradeNo = tr.ChannelTradeNo
 	}
-	if !moved {
-		cur, err := tx.GetPayment(ctx, id)
-		return cur, false, err
+	if tr.PaidAt != nil {
+		at := store.Now(*tr.PaidAt)
+		p.PaidAt, p.BusinessDate = &at, tr.BusinessDate
 	}
+	p.FailReason = tr.FailReason
+	p.NextQueryAt = nil
+	p.UpdatedAt = store.Now(tr.At)
+	p.CreatedAt = store.Now(p.CreatedAt)
+	if p.ExpiresAt != nil {
+		at := store.Now(*p.ExpiresAt)
+		p.ExpiresAt = &at
+	}
+	p.Version++
+	return p
+}
+
+// effects is what a payment that has just moved to status writes besides the move: the capture
+// journal and settlement marker (succeeded), the daily cap's room back (failed, closed) and the
+// merchant's notification (its URL left empty for the merchant's default).
+func effects(p paygw.Payment, status paygw.PaymentStatus, now time.Time) (store.PaymentWriteSet, error) {
+	var ws store.PaymentWriteSet
 	var event string
-	switch o.Status {
+	switch status {
 	case paygw.PaymentSucceeded:
 		j, err := ledger.Capture(p.ID, p.Channel, p.MerchantID, p.Currency, p.Amount)
 		if err != nil {
-			return p, false, err
+			return ws, err
 		}
-		if err := tx.PostJournal(ctx, j, now); err != nil {
-			return p, false, err
-		}
-		if err := tx.PendSettlement(ctx, store.SettlePending{Kind: "payment", MerchantID: p.MerchantID, BusinessDate: p.BusinessDate,
-			ObjectID: p.ID, OutNo: p.OutTradeNo, Currency: string(p.Currency), Amount: p.Amount, DoneAt: *p.PaidAt}); err != nil {
-			return p, false, err
-		}
+		ws.Journal = &j
+		ws.Settle = &store.SettlePending{Kind: "payment", MerchantID: p.MerchantID, BusinessDate: p.BusinessDate,
+			ObjectID: p.ID, OutNo: p.OutTradeNo, Currency: string(p.Currency), Amount: p.Amount, DoneAt: *p.PaidAt}
 		event = paygw.EventPaymentSucceeded
-	case paygw.PaymentFailed:
+	case paygw.PaymentFailed, paygw.PaymentClosed:
+		ws.ReleaseCap = &store.CapRelease{PaymentID: p.ID, MerchantID: p.MerchantID, Currency: string(p.Currency), Amount: p.Amount}
 		event = paygw.EventPaymentFailed
-	case paygw.PaymentClosed:
-		event = paygw.EventPaymentClosed
-	}
-	if o.Status == paygw.PaymentFailed || o.Status == paygw.PaymentClosed {
-		if err := tx.ReleaseDailyCap(ctx, p.ID, p.MerchantID, string(p.Currency), p.Amount); err != nil {
-			return p, false, err
+		if status == paygw.PaymentClosed {
+			event = paygw.EventPaymentClosed
 		}
 	}
 	if event != "" {
-		if err := notify(ctx, tx, p.MerchantID, p.NotifyURL, p.ID, "", event, api.FromPayment(p), now); err != nil {
-			return p, false, err
+		n, err := notification(p.MerchantID, p.NotifyURL, p.ID, "", event, api.FromPayment(p), now)
+		if err != nil {
+			return ws, err
 		}
+		ws.Notification = &n
 	}
-	return p, true, nil
+	return ws, nil
 }
 
-// notify writes the outbox row for an event, with the body frozen now. Without a notify URL
-// (neither the request's nor the merchant's default) there is nothing to deliver.
-func notify(ctx context.Context, tx *store.Tx, merchantID, url, paymentID, refundID, event string, data any, now time.Time) error {
-	if url == "" {
-		var err error
-		if url, err = tx.MerchantNotifyURL(ctx, merchantID); err != nil {
-			return err
-		}
-		if url == "" {
-			return nil
-		}
-	}
+// notification is the outbox row of an event, with the body frozen now. An empty URL means the
+// merchant's default notify URL.
+func notification(merchantID, url, paymentID, refundID, event string, data any, now time.Time) (paygw.Notification, error) {
 	id := paygw.NewID("evt")
 	body, err := api.NewEvent(id, event, now, data)
 	if err != nil {
-		return err
+		return paygw.Notification{}, err
 	}
-	return tx.InsertNotification(ctx, paygw.Notification{
+	return paygw.Notification{
 		ID: id, MerchantID: merchantID, PaymentID: paymentID, RefundID: refundID, Type: event, URL: url,
 		Body: body, Status: paygw.NotificationPending, NextAttemptAt: store.Now(now), CreatedAt: store.Now(now),
-	})
+	}, nil
+}
+
+// queue writes a notification, to the merchant's default notify URL when it has none; without
+// either there is nothing to deliver.
+func queue(ctx context.Context, tx *store.Tx, n paygw.Notification) error {
+	if n.URL == "" {
+		var err error
+		if n.URL, err = tx.MerchantNotifyURL(ctx, n.MerchantID); err != nil {
+			return err
+		}
+		if n.URL == "" {
+			return nil
+		}
+	}
+	return tx.InsertNotification(ctx, n)
 }
 
 // ApplyRefund finishes a processing refund. Succeeded: the payment's refunded amount and status
@@ -229,7 +317,11 @@ func ApplyRefundTx(ctx context.Context, tx *store.Tx, id string, o Refund, now t
 	if url == "" {
 		url = p.NotifyURL
 	}
-	if err := notify(ctx, tx, r.MerchantID, url, r.PaymentID, r.ID, event, api.FromRefund(r), now); err != nil {
+	n, err := notification(r.MerchantID, url, r.PaymentID, r.ID, event, api.FromRefund(r), now)
+	if err != nil {
+		return r, false, err
+	}
+	if err := queue(ctx, tx, n); err != nil {
 		return r, false, err
 	}
 	return r, true, nil

@@ -23,6 +23,9 @@ type PaymentTransition struct {
 	BusinessDate   string
 	FailReason     string
 	At             time.Time
+	// Version, when not 0, is the version the caller last saw: the move applies only if the
+	// payment has not changed since (the use case computed its journal and notification from it).
+	Version int64
 }
 
 // TransitionPayment moves a payment to tr.To with one compare-and-set UPDATE … RETURNING: it
@@ -33,18 +36,8 @@ func (t *Tx) TransitionPayment(ctx context.Context, id string, tr PaymentTransit
 		return p, false, nil
 	}
 	var row paymentRow
-	set, args := "", []any{string(tr.To), tr.ChannelTradeNo, tr.ChannelTradeNo}
-	if tr.PaidAt != nil {
-		set, args = "paid_at = ?, business_date = ?, ", append(args, nullTime(tr.PaidAt), tr.BusinessDate)
-	}
-	args = append(args, tr.FailReason, Now(tr.At), id)
-	for _, st := range tr.From {
-		args = append(args, string(st))
-	}
-	err = get(ctx, t.tx, t.dialect, &row, `UPDATE payments SET status = ?,
-		channel_trade_no = CASE WHEN ? <> '' THEN ? ELSE channel_trade_no END, `+set+`
-		fail_reason = ?, next_query_at = NULL, updated_at = ?, version = version + 1
-		WHERE id = ? AND status IN (?`+strings.Repeat(", ?", len(tr.From)-1)+`) RETURNING `+paymentCols, args...)
+	q, args := transitionSQL(id, tr)
+	err = get(ctx, t.tx, t.dialect, &row, q+` RETURNING `+paymentCols, args...)
 	switch {
 	case err == nil:
 		return row.domain(), true, nil
@@ -53,6 +46,26 @@ func (t *Tx) TransitionPayment(ctx context.Context, id string, tr PaymentTransit
 	default:
 		return p, false, fmt.Errorf("update payment %s: %w", id, err)
 	}
+}
+
+// transitionSQL is the compare-and-set UPDATE of a transition (without RETURNING).
+func transitionSQL(id string, tr PaymentTransition) (string, []any) {
+	set, args := "", []any{string(tr.To), tr.ChannelTradeNo, tr.ChannelTradeNo}
+	if tr.PaidAt != nil {
+		set, args = "paid_at = ?, business_date = ?, ", append(args, nullTime(tr.PaidAt), tr.BusinessDate)
+	}
+	args = append(args, tr.FailReason, Now(tr.At), id)
+	where := ""
+	if tr.Version != 0 {
+		where, args = " AND version = ?", append(args, tr.Version)
+	}
+	for _, st := range tr.From {
+		args = append(args, string(st))
+	}
+	return `UPDATE payments SET status = ?,
+		channel_trade_no = CASE WHEN ? <> '' THEN ? ELSE channel_trade_no END, ` + set + `
+		fail_reason = ?, next_query_at = NULL, updated_at = ?, version = version + 1
+		WHERE id = ?` + where + ` AND status IN (?` + strings.Repeat(", ?", len(tr.From)-1) + `)`, args
 }
 
 // GetPayment returns a payment by id, read in the transaction.
