@@ -4,6 +4,8 @@
 # usage: scripts/bench-ab.sh postgres|sqlite DURATION BIN...
 #   e.g. scripts/bench-ab.sh postgres 20s bin/paygw-base bin/paygw
 # Prints one line per run: name, payments/s, ratio to the floor, p99 ms, errors.
+# A BIN may carry DSN parameters for its run: bin/paygw?pool_max_conns=32.
+# PAYGW_DSN_EXTRA is appended to paygw's PostgreSQL DSN (not the floor's), e.g. pool_max_conns=32.
 set -euo pipefail
 engine=${1:?engine}; dur=${2:?duration}; shift 2
 pg=${PAYGW_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
@@ -35,7 +37,9 @@ summ "floor($engine)" "$out/floor"
 i=0
 for b in "$@"; do
   i=$((i + 1)); dsn=$(fresh "b$i")
-  PAYGW_BIN=$b scripts/bench-gateway.sh "$dsn" withhold "$dur" 64 > "$out/b$i" 2>&1 || true
+  [ "$engine" = postgres ] && [ -n "${PAYGW_DSN_EXTRA:-}" ] && dsn="$dsn&$PAYGW_DSN_EXTRA"   # e.g. pool_max_conns=32
+  case $b in *'?'*) [ "$engine" = postgres ] && dsn="$dsn&${b#*\?}";; esac                 # BIN?pool_max_conns=32: per build
+  PAYGW_BIN=${b%%\?*} scripts/bench-gateway.sh "$dsn" withhold "$dur" 64 > "$out/b$i" 2>&1 || true
   summ "$b" "$out/b$i"
   drop "b$i"
 done
