@@ -16,6 +16,8 @@ server: {merchant_rate_limit: 1000000}
 notify: {workers: 16}
 YAML
 export PAYGW_DB=$dsn PAYGW_CONFIG=$work/config.yaml PAYGW_LOG_LEVEL=${PAYGW_LOG_LEVEL:-warn}
+# serve and merchant need a secret key; a reused database keeps the key it was sealed with.
+export PAYGW_SECRET_KEY=${PAYGW_SECRET_KEY:-$(openssl rand -hex 32)}
 "$bin" migrate up
 m=$("$bin" merchant create --name "bench $(date +%s)-$$" --fee-rate-bps 60 --bank-account 6222020000000000000 --json)  # names are unique; a reused database keeps earlier runs' merchants
 mid=$(echo "$m" | sed -E 's/.*"id":"([^"]+)".*/\1/'); sec=$(echo "$m" | sed -E 's/.*"secret":"([^"]+)".*/\1/')

@@ -3,8 +3,14 @@ package archtest
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -83,7 +89,9 @@ func TestDependencyDirection(t *testing.T) {
 		{"internal/notify", []string{"internal/gateway", "internal/reconcile", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
 		{"internal/reconcile", []string{"internal/gateway", "internal/notify", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
 		{"internal/settle", []string{"internal/gateway", "internal/notify", "internal/reconcile", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
+		{"internal/merchant", []string{"internal/gateway", "internal/notify", "internal/reconcile", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
 		{"internal/httpapi", []string{"internal/cli"}, "only cli wires"},
+		{"internal/api/cliout", []string{"internal/store", "internal/cli"}, "--json shapes are wire types"},
 		{"jobs", []string{"internal/cli"}, "cli imports jobs"},
 	}
 	for _, r := range rules {
@@ -110,10 +118,111 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 	}
+	// The --json shapes are wire types: the CLI fills them, the demo reads them; they depend on
+	// nothing of this module. Use-case packages never reach up into the CLI.
+	for _, imp := range internalDeps(pkgs["internal/api/cliout"]) {
+		t.Errorf("internal/api/cliout depends on %s: --json shapes are plain types", imp)
+	}
+	for _, uc := range []string{"internal/gateway", "internal/notify", "internal/reconcile", "internal/settle", "internal/merchant", "internal/demo"} {
+		for _, d := range internalDeps(pkgs[uc]) {
+			if d == "internal/cli" || strings.HasPrefix(d, "internal/cli/") {
+				t.Errorf("%s depends on %s: the CLI wires use cases, not the reverse", uc, d)
+			}
+		}
+	}
 	// cmd/paygw is a few lines: it imports only cli from this module.
 	for _, imp := range pkgs["cmd/paygw"].Imports {
 		if strings.HasPrefix(imp, mod) && imp != mod+"internal/cli" {
 			t.Errorf("cmd/paygw imports %s", imp)
 		}
 	}
+}
+
+// TestRowsStayInStore: only store (and the test-only storetest) speaks database/sql and sqlx;
+// the domain and the use cases get domain types, never rows (CONVENTIONS.md "What the first
+// review taught").
+func TestRowsStayInStore(t *testing.T) {
+	pkgs := listAll(t)
+	for _, name := range []string{"internal/paygw", "internal/reconcile", "internal/settle", "internal/gateway",
+		"internal/notify", "internal/report", "internal/statement", "internal/ledger", "internal/fee", "internal/money"} {
+		p, ok := pkgs[name]
+		if !ok {
+			t.Errorf("package %s not found", name)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if imp == "database/sql" || imp == "github.com/jmoiron/sqlx" || strings.HasPrefix(imp, "github.com/jackc/") {
+				t.Errorf("%s imports %s: rows stay in store; take domain types from it", name, imp)
+			}
+		}
+	}
+}
+
+// storeRowTypes are store's exported structs that still carry db tags or sql.Null* fields: read
+// models not yet given a domain type. The list only shrinks; a new exported row type fails
+// TestStoreExportsNoRows.
+var storeRowTypes = []string{
+	"Balance", "DailyActivity", "HeldBack", "Lease", "MerchantAudit", "NotificationAttempt", "OpenDiscrepancy",
+}
+
+// TestStoreExportsNoRows: the structs store exports carry no `db:` tags and no sql.Null* fields
+// (the back-office entities are paygw.ReconRun, ReconItem, SettleBatch, SettleItem, SettleHold,
+// ReconAdjustment, JobRun; their rows are private to store).
+func TestStoreExportsNoRows(t *testing.T) {
+	files, err := filepath.Glob("../store/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("store sources: %v %v", files, err)
+	}
+	fset := token.NewFileSet()
+	var got []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			ts, ok := n.(*ast.TypeSpec)
+			if !ok || !ts.Name.IsExported() {
+				return true
+			}
+			st, ok := ts.Type.(*ast.StructType)
+			if !ok {
+				return true
+			}
+			for _, fl := range st.Fields.List {
+				tagged := fl.Tag != nil && reflect.StructTag(strings.Trim(fl.Tag.Value, "`")).Get("db") != ""
+				if tagged || isSQLNull(fl.Type) {
+					got = append(got, ts.Name.Name)
+					return true
+				}
+			}
+			return true
+		})
+	}
+	sort.Strings(got)
+	allowed := map[string]bool{}
+	for _, n := range storeRowTypes {
+		allowed[n] = true
+	}
+	for _, n := range got {
+		if !allowed[n] {
+			t.Errorf("store exports %s with db tags or sql.Null* fields: keep the row private and return a domain type", n)
+		}
+		delete(allowed, n)
+	}
+	for n := range allowed {
+		t.Errorf("store.%s no longer carries db tags: remove it from storeRowTypes", n)
+	}
+}
+
+func isSQLNull(e ast.Expr) bool {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok {
+		return false
+	}
+	x, ok := sel.X.(*ast.Ident)
+	return ok && x.Name == "sql" && strings.HasPrefix(sel.Sel.Name, "Null")
 }

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -69,10 +71,15 @@ type App struct {
 	Getenv func(string) string
 	Now    func() time.Time
 	Log    zerolog.Logger
+	// Keys, when set, seals and opens secrets instead of PAYGW_SECRET_KEY (tests, in-process jobs).
+	Keys *store.Keyring
 
-	mu    sync.Mutex
-	cfg   *config.Config
-	store *store.Store
+	cmdPath string // the command being run: "paygw settle mark-paid"
+
+	mu        sync.Mutex
+	cfg       *config.Config
+	store     *store.Store
+	storeOpts store.Options // what the command asked the store to be opened with
 }
 
 func init() { zerolog.TimeFieldFormat = time.RFC3339Nano }
@@ -91,31 +98,52 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	defer app.close()
-	return app.exitCode(err)
+	return app.exitCodeOf(cmd, err)
 }
 
-func (a *App) exitCode(err error) int {
+func (a *App) exitCode(err error) int { return a.exitCodeOf(nil, err) }
+
+// helpHint points to the help of the command that was run: `paygw settle --help`.
+func helpHint(cmd *cobra.Command) string {
+	path := "paygw"
+	if cmd != nil {
+		path = cmd.CommandPath()
+	}
+	return fmt.Sprintf("Run '%s --help' for usage.", path)
+}
+
+// exitCodeOf reports err (of cmd, when known) and returns the process's exit code.
+func (a *App) exitCodeOf(cmd *cobra.Command, err error) int {
 	if err == nil {
 		return ExitOK
 	}
 	var re *runError
 	if !errors.As(err, &re) {
 		// cobra's own errors: unknown command or flag, wrong argument count.
-		fmt.Fprintf(a.Stderr, "paygw: %v\nRun 'paygw --help' for usage.\n", err)
+		fmt.Fprintf(a.Stderr, "paygw: %v\n%s\n", err, helpHint(cmd))
 		return ExitUsage
 	}
 	err = re.err
+	if errors.Is(err, store.ErrNotFound) {
+		// The operator named an object that does not exist: say which, not what the driver said.
+		err = &UsageError{Err: errors.New(notFoundMessage(err))}
+	}
 	var ue *UsageError
 	var de *store.DSNError
 	var ke *config.KeyError
+	var nm *store.NotMigratedError
+	var km *store.KeyMismatchError
 	var ee *ExitError
 	switch {
 	case errors.As(err, &ee):
 		a.Log.Error().Err(ee.Err).Int("exit_code", ee.Code).Msg("done with findings")
 		return ee.Code
-	case errors.As(err, &ue), errors.As(err, &de), errors.As(err, &ke):
+	case errors.As(err, &ue):
+		fmt.Fprintf(a.Stderr, "paygw: %v\n%s\n", err, helpHint(cmd))
+		return ExitUsage
+	case errors.As(err, &de), errors.As(err, &ke), errors.As(err, &nm), errors.As(err, &km), errors.Is(err, store.ErrNoSecretKey):
 		fmt.Fprintf(a.Stderr, "paygw: %v\n", err)
 		return ExitUsage
 	case errors.Is(err, context.Canceled):
@@ -135,10 +163,21 @@ func NewRoot(app *App) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			app.cmdPath = cmd.CommandPath()
 			if err := applyEnv(cmd, app.getenv); err != nil {
 				return err
 			}
-			return app.setupLogger(cmd)
+			if err := app.setupLogger(cmd); err != nil {
+				return err
+			}
+			// A --config that does not exist or does not parse is refused by every command,
+			// before anything runs: running on the defaults instead hides the typo.
+			if app.Config != "" {
+				if _, err := app.Cfg(); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	pf := root.PersistentFlags()
@@ -243,6 +282,9 @@ func (a *App) Cfg() (*config.Config, error) {
 	defer a.mu.Unlock()
 	if a.cfg == nil {
 		c, err := config.Load(a.Config)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, Usagef("--config %s: no such file", a.Config)
+		}
 		if err != nil {
 			return nil, &UsageError{Err: err}
 		}
@@ -256,22 +298,91 @@ func (a *App) Store(ctx context.Context) (*store.Store, error) {
 	return a.StoreWith(ctx, store.Options{})
 }
 
-// StoreWith opens the database once with options (pool size, statement timeout).
+// keyCommands seal or open merchant secrets or bank accounts (signing notifications, checking
+// request signatures, payout files): they refuse to start without PAYGW_SECRET_KEY.
+var keyCommands = map[string]bool{"serve": true, "merchant": true, "settle": true, "cron": true, "replay-notify": true}
+
+// needsKeys reports whether the running command seals or opens secrets.
+func (a *App) needsKeys() bool {
+	f := strings.Fields(a.cmdPath)
+	return len(f) > 1 && keyCommands[f[1]]
+}
+
+// keyring is a.Keys, else PAYGW_SECRET_KEY; nil when neither is set and the command needs none.
+func (a *App) keyring() (*store.Keyring, error) {
+	if a.Keys != nil {
+		return a.Keys, nil
+	}
+	v := strings.TrimSpace(a.getenv("PAYGW_SECRET_KEY"))
+	if v == "" {
+		if a.needsKeys() {
+			return nil, Usagef("PAYGW_SECRET_KEY is not set: `%s` seals and opens merchant secrets and bank accounts with it. "+
+				"Generate a key once with `openssl rand -hex 32`, keep it in your secret store, and give every paygw process "+
+				"on this database the same value (there is no built-in key)", a.cmdPath)
+		}
+		return nil, nil
+	}
+	k, err := store.ParseKey(v)
+	if err != nil {
+		return nil, &UsageError{Err: err}
+	}
+	return k, nil
+}
+
+// StoreWith opens the database once with options (pool size, statement timeout). A command
+// chooses its options in one place: asking again with the same options returns the open store,
+// asking with different ones is an error (the store cannot honour them, and handing back the
+// first one would run the command silently without them). Only `migrate up` creates a SQLite
+// file; every other command first checks that the schema is current (`database at … is not
+// migrated`, exit 2) and, when it handles secrets, that PAYGW_SECRET_KEY opens the ones
+// already stored.
 func (a *App) StoreWith(ctx context.Context, opts store.Options) (*store.Store, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.store != nil {
+		if opts != a.storeOpts {
+			return nil, fmt.Errorf("%s: the database is already open with %+v, not %+v: open it once per command, with its options",
+				a.cmdPath, a.storeOpts, opts)
+		}
 		return a.store, nil
 	}
+	asked := opts
 	if _, err := store.ParseDSN(a.DB); err != nil {
 		return nil, err
 	}
+	keys, err := a.keyring()
+	if err != nil {
+		return nil, err
+	}
+	opts.Keys = keys
+	opts.MustExist = a.cmdPath != "paygw migrate up"
 	s, err := store.Open(ctx, a.DB, opts)
 	if err != nil {
 		return nil, err
 	}
-	a.store = s
+	if !strings.HasPrefix(a.cmdPath, "paygw migrate") {
+		if err := s.CheckSchema(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if a.needsKeys() {
+			if err := s.CheckKeys(ctx); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
+	}
+	a.store, a.storeOpts = s, asked
 	return s, nil
+}
+
+// RedactedDB is --db without a password, for logs and messages.
+func (a *App) RedactedDB() string {
+	d, err := store.ParseDSN(a.DB)
+	if err != nil {
+		return "(invalid --db)"
+	}
+	return d.String()
 }
 
 // CheckDSN validates --db without opening it (bad usage is exit 2 before any database is opened).
@@ -307,4 +418,41 @@ func (a *App) stderrIsTerminal() bool { return IsTerminal(a.Stderr) }
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// idNouns names the object behind each id prefix, in the operator's words.
+var idNouns = map[string]string{
+	"mch": "merchant", "pay": "payment", "ref": "refund", "agr": "agreement", "stb": "batch",
+	"rcn": "reconciliation run", "run": "job run", "evt": "notification", "jnl": "journal",
+}
+
+var (
+	idPattern  = regexp.MustCompile(`\b([a-z]{3})_[A-Za-z0-9]+\b`)
+	locPattern = regexp.MustCompile(`^[^\s:]+:\d+: `) // file:line: of a line in an input file
+)
+
+// notFoundMessage rewrites the lines of err that end in a store not-found error into
+// "<file:line: >batch stb_X not found": the object is the last id named before the store's text.
+func notFoundMessage(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	nf := store.ErrNotFound.Error()
+	for i, line := range lines {
+		idx := strings.Index(line, nf)
+		if idx < 0 {
+			continue
+		}
+		head := line[:idx]
+		loc := locPattern.FindString(head)
+		what := strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(head, loc)), ":")
+		for _, m := range idPattern.FindAllStringSubmatch(head, -1) {
+			if noun, ok := idNouns[m[1]]; ok {
+				what = noun + " " + m[0]
+			}
+		}
+		if what == "" {
+			what = "object"
+		}
+		lines[i] = loc + what + " not found"
+	}
+	return strings.Join(lines, "\n")
 }

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,11 +14,21 @@ import (
 	"github.com/paygw/paygw/internal/storetest"
 )
 
-// run executes the real command tree with env as the whole environment.
+// testKeyHex is PAYGW_SECRET_KEY for the commands tests run: storetest.TestKeys' key.
+var testKeyHex = hex.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+// run executes the real command tree with env as the whole environment, plus the test key as
+// PAYGW_SECRET_KEY unless env holds that variable (even empty: a test of running without one).
 func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := cli.Main(context.Background(), args, strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok || k != "PAYGW_SECRET_KEY" {
+			return v
+		}
+		return testKeyHex
+	}
+	code := cli.Main(context.Background(), args, strings.NewReader(""), &out, &errb, getenv)
 	return code, out.String(), errb.String()
 }
 

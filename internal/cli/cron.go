@@ -55,6 +55,10 @@ job itself. On SIGTERM or Ctrl-C no new job starts and running jobs get --drain-
 			if err := jobs.Check(cfg); err != nil {
 				return &UsageError{Err: err}
 			}
+			// Schema and secret key are checked once at start, not by every job of the schedule.
+			if _, err := app.Store(cmd.Context()); err != nil {
+				return err
+			}
 			return runSchedule(cmd.Context(), app, cfg.Location(), jobs.Definitions(cfg), o)
 		},
 	}
@@ -135,6 +139,7 @@ func runInProcess(ctx context.Context, app *App, stdout, stderr io.Writer, args 
 		"PAYGW_LOG_FORMAT": format,
 	}
 	child := &App{
+		Keys:   app.Keys,
 		Stdin:  strings.NewReader(""),
 		Stdout: stdout,
 		Stderr: stderr,

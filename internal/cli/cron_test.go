@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/storetest"
 	"github.com/paygw/paygw/jobs"
@@ -98,7 +99,7 @@ func (s *syncBuffer) String() string {
 func testApp(t *testing.T, dsn string, out, errw *syncBuffer) *App {
 	t.Helper()
 	app := &App{DB: dsn, LogLevel: "debug", LogFormat: "json", Stdout: out, Stderr: errw, Now: time.Now,
-		Getenv: func(string) string { return "" }}
+		Getenv: func(string) string { return "" }, Keys: storetest.TestKeys()}
 	root := NewRoot(app)
 	root.SetArgs([]string{"--db", dsn, "--log-level", "debug", "--log-format", "json", "jobs", "list", "--limit", "1"})
 	root.SetOut(out)
@@ -120,7 +121,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func listRuns(t *testing.T, dsn, job string) []store.JobRun {
+func listRuns(t *testing.T, dsn, job string) []paygw.JobRun {
 	t.Helper()
 	s, err := store.Open(context.Background(), dsn, store.Options{})
 	if err != nil {
@@ -170,8 +171,8 @@ func TestCronRunsJobsInProcessAndDrains(t *testing.T) {
 				t.Errorf("PAYGW_TRIGGER = %q, want cron", triggers)
 			}
 			runs := listRuns(t, dsn, "probe")
-			if len(runs) != 1 || runs[0].Status != store.JobSucceeded || runs[0].Trigger != "cron" ||
-				runs[0].Summary != "probed 2026-11-22" || !runs[0].FinishedAt.Valid {
+			if len(runs) != 1 || runs[0].Status != paygw.JobSucceeded || runs[0].Trigger != "cron" ||
+				runs[0].Summary != "probed 2026-11-22" || runs[0].FinishedAt == nil {
 				t.Errorf("job_runs = %+v, want one succeeded cron run", runs)
 			}
 			logs := errw.String()
@@ -206,7 +207,7 @@ func TestCronCancelsJobsAfterDrainTimeout(t *testing.T) {
 		t.Errorf("running job saw %v, want its context cancelled once", ctxErr)
 	}
 	runs := listRuns(t, dsn, "probe")
-	if len(runs) != 1 || runs[0].Status != store.JobFailed || runs[0].Error == "" {
+	if len(runs) != 1 || runs[0].Status != paygw.JobFailed || runs[0].Error == "" {
 		t.Errorf("job_runs = %+v, want one failed run with its error", runs)
 	}
 	if !strings.Contains(errw.String(), "drain timeout: cancelling running jobs") {

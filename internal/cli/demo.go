@@ -38,9 +38,8 @@ func (o *demoOpts) Validate() error {
 func newDemoCmd(app *App) *cobra.Command {
 	var o demoOpts
 	cmd := &cobra.Command{
-		Use:    "demo --dir DIR",
-		Short:  "Run the whole daily cycle on this machine (make demo)",
-		Hidden: true,
+		Use:   "demo --dir DIR",
+		Short: "Run the whole daily cycle on this machine (make demo)",
 		Long: `demo runs paygw end to end with this binary: it migrates DIR/paygw.db, starts 'paygw sandbox'
 and 'paygw serve' on free loopback ports, onboards two merchants, takes --payments payments
 (redirect and withhold, refunds, declines, closed checkouts, channel timeouts), receives the

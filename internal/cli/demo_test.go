@@ -38,10 +38,11 @@ func TestDemoUsage(t *testing.T) {
 	}
 }
 
-func TestDemoHidden(t *testing.T) {
+// The demo is listed in the help: the README tells new users to run it.
+func TestDemoListed(t *testing.T) {
 	root := NewRoot(&App{})
 	cmd, _, err := root.Find([]string{"demo"})
-	if err != nil || cmd.Name() != "demo" || !cmd.Hidden {
+	if err != nil || cmd.Name() != "demo" || cmd.Hidden {
 		t.Fatalf("demo command: %v, hidden=%v", err, cmd != nil && cmd.Hidden)
 	}
 }

@@ -37,16 +37,17 @@ func (a *App) RunJob(ctx context.Context, s *store.Store, spec JobSpec, fn func(
 	holder := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), runID)
 	name := spec.Job + ":" + spec.BusinessKey
 	log := a.Log.With().Str("job", spec.Job).Str("key", spec.BusinessKey).Str("run_id", runID).Logger()
-	run := store.JobRun{ID: runID, Job: spec.Job, BusinessKey: spec.BusinessKey, Host: host, Trigger: spec.Trigger,
-		Status: store.JobRunning, StartedAt: a.Now()}
+	run := paygw.JobRun{ID: runID, Job: spec.Job, BusinessKey: spec.BusinessKey, Host: host, Trigger: spec.Trigger,
+		Status: paygw.JobRunning, StartedAt: a.Now()}
 	ok, cur, err := s.AcquireLease(ctx, name, holder, runID, spec.TTL, a.Now())
 	if err != nil {
 		return false, err
 	}
 	if !ok {
-		run.Status = store.JobSkipped
+		run.Status = paygw.JobSkipped
 		run.Summary = fmt.Sprintf("lease %s held by %s until %s", name, cur.Holder, cur.ExpiresAt.Format(time.RFC3339))
-		run.FinishedAt.Time, run.FinishedAt.Valid = a.Now(), true
+		done := a.Now()
+		run.FinishedAt = &done
 		if err := s.StartJobRun(ctx, run); err != nil {
 			return false, err
 		}
@@ -82,10 +83,10 @@ func (a *App) RunJob(ctx context.Context, s *store.Store, spec JobSpec, fn func(
 		ferr = cause
 	}
 	bg := context.WithoutCancel(ctx)
-	status, msg := store.JobSucceeded, ""
+	status, msg := paygw.JobSucceeded, ""
 	var ee *ExitError
 	if ferr != nil && !errors.As(ferr, &ee) {
-		status, msg = store.JobFailed, ferr.Error()
+		status, msg = paygw.JobFailed, ferr.Error()
 	}
 	if err := s.FinishJobRun(bg, runID, status, summary, msg, a.Now()); err != nil {
 		log.Error().Err(err).Msg("record job run")
@@ -93,6 +94,6 @@ func (a *App) RunJob(ctx context.Context, s *store.Store, spec JobSpec, fn func(
 	if err := s.ReleaseLease(bg, name, holder); err != nil {
 		log.Error().Err(err).Msg("release lease")
 	}
-	log.Info().Str("status", status).Str("summary", summary).Msg("job finished")
+	log.Info().Str("status", string(status)).Str("summary", summary).Msg("job finished")
 	return true, ferr
 }

@@ -8,7 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/api/cliout"
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/jobs"
 )
 
@@ -35,19 +36,8 @@ func (o jobsListOpts) Validate() error {
 	return nil
 }
 
-// jobRunJSON is one job_runs row in `jobs list --json`.
-type jobRunJSON struct {
-	ID          string     `json:"id"`
-	Job         string     `json:"job"`
-	BusinessKey string     `json:"business_key"`
-	Host        string     `json:"host"`
-	Trigger     string     `json:"trigger"`
-	Status      string     `json:"status"`
-	StartedAt   time.Time  `json:"started_at"`
-	FinishedAt  *time.Time `json:"finished_at"`
-	Summary     string     `json:"summary"`
-	Error       string     `json:"error"`
-}
+// jobRunJSON is cliout.JobRun (the shape is declared once, in cliout).
+type jobRunJSON = cliout.JobRun
 
 func newJobsListCmd(app *App) *cobra.Command {
 	o := jobsListOpts{}
@@ -96,17 +86,17 @@ its summary or error. --job takes the name a run is recorded under (reconcile, s
 	return cmd
 }
 
-func toJobRunJSON(r store.JobRun) jobRunJSON {
+func toJobRunJSON(r paygw.JobRun) jobRunJSON {
 	j := jobRunJSON{ID: r.ID, Job: r.Job, BusinessKey: r.BusinessKey, Host: r.Host, Trigger: r.Trigger,
-		Status: r.Status, StartedAt: r.StartedAt.UTC(), Summary: r.Summary, Error: r.Error}
-	if r.FinishedAt.Valid {
-		t := r.FinishedAt.Time.UTC()
+		Status: string(r.Status), StartedAt: r.StartedAt.UTC(), Summary: r.Summary, Error: r.Error}
+	if r.FinishedAt != nil {
+		t := r.FinishedAt.UTC()
 		j.FinishedAt = &t
 	}
 	return j
 }
 
-func printJobRuns(app *App, runs []store.JobRun, loc *time.Location) error {
+func printJobRuns(app *App, runs []paygw.JobRun, loc *time.Location) error {
 	if len(runs) == 0 {
 		fmt.Fprintln(app.Stdout, "no job runs")
 		return nil
@@ -115,8 +105,8 @@ func printJobRuns(app *App, runs []store.JobRun, loc *time.Location) error {
 	fmt.Fprintf(tw, "STARTED (%s)\tJOB\tKEY\tTRIGGER\tSTATUS\tTOOK\tHOST\tSUMMARY\n", loc)
 	for _, r := range runs {
 		took := "-"
-		if r.FinishedAt.Valid {
-			took = r.FinishedAt.Time.Sub(r.StartedAt).Round(time.Millisecond).String()
+		if r.FinishedAt != nil {
+			took = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
 		}
 		note := r.Summary
 		if r.Error != "" {
@@ -151,15 +141,8 @@ func (o jobsScheduleOpts) Validate() error {
 	return nil
 }
 
-// scheduledJobJSON is one job in `jobs show-schedule --json`.
-type scheduledJobJSON struct {
-	Name        string      `json:"name"`
-	Schedule    string      `json:"schedule"`
-	Args        []string    `json:"args"`
-	Description string      `json:"description"`
-	Shardable   bool        `json:"shardable"`
-	Next        []time.Time `json:"next"`
-}
+// scheduledJobJSON is cliout.ScheduledJob (the shape is declared once, in cliout).
+type scheduledJobJSON = cliout.ScheduledJob
 
 func newJobsScheduleCmd(app *App) *cobra.Command {
 	o := jobsScheduleOpts{}

@@ -1,79 +1,32 @@
 package cli
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/paygw/paygw/internal/fee"
+	"github.com/paygw/paygw/internal/api/cliout"
+	"github.com/paygw/paygw/internal/merchant"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 )
 
 func init() { register(newMerchantCmd) }
 
-// merchantJSON is the --json form of a merchant. The bank account is masked; the secret is
-// present only right after create and rotate-secret.
-type merchantJSON struct {
-	ID                    string      `json:"id"`
-	Name                  string      `json:"name"`
-	Secret                string      `json:"secret,omitempty"`
-	PreviousSecretExpires *time.Time  `json:"previous_secret_expires_at,omitempty"`
-	Status                string      `json:"status"`
-	FeePlan               feePlanJSON `json:"fee_plan"`
-	BankAccount           bankJSON    `json:"bank_account"`
-	NotifyURL             string      `json:"notify_url,omitempty"`
-	CreatedAt             time.Time   `json:"created_at"`
-	// Audit is the merchant's change history (merchant show only).
-	Audit []auditJSON `json:"audit,omitempty"`
-	// ReleasedHolds counts the held batches an update or resume released (update, resume).
-	ReleasedHolds *int64 `json:"released_holds,omitempty"`
-}
-
-type feePlanJSON struct {
-	RateBps int64  `json:"rate_bps"`
-	Fixed   int64  `json:"fixed"`
-	Min     *int64 `json:"min"`
-	Max     *int64 `json:"max"`
-}
-
-type bankJSON struct {
-	Name      string `json:"name,omitempty"`
-	Bank      string `json:"bank,omitempty"`
-	AccountNo string `json:"account_no,omitempty"`
-}
-
-func toMerchantJSON(m paygw.Merchant) merchantJSON {
-	return merchantJSON{
+func toMerchantJSON(m paygw.Merchant) cliout.Merchant {
+	return cliout.Merchant{
 		ID: m.ID, Name: m.Name, Status: m.Status,
-		FeePlan:     feePlanJSON{RateBps: m.FeePlan.RateBps, Fixed: m.FeePlan.Fixed, Min: m.FeePlan.Min, Max: m.FeePlan.Max},
-		BankAccount: bankJSON{Name: m.BankAccount.Name, Bank: m.BankAccount.Bank, AccountNo: m.BankAccount.Masked()},
+		FeePlan:     cliout.FeePlan{RateBps: m.FeePlan.RateBps, Fixed: m.FeePlan.Fixed, Min: m.FeePlan.Min, Max: m.FeePlan.Max},
+		BankAccount: cliout.BankAccount{Name: m.BankAccount.Name, Bank: m.BankAccount.Bank, AccountNo: m.BankAccount.Masked()},
 		NotifyURL:   m.NotifyURL, CreatedAt: m.CreatedAt.UTC(),
 	}
 }
 
-// NewSecret returns a fresh merchant API secret (32 random bytes).
-func NewSecret() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return "sk_" + base64.RawURLEncoding.EncodeToString(b)
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
+func writeJSON(w io.Writer, v any) error { return cliout.Write(w, v) }
 
 type merchantCreateOpts struct {
 	Name, BankName, BankAccountName, BankAccount, NotifyURL string
@@ -83,10 +36,8 @@ type merchantCreateOpts struct {
 	By                                                      string
 }
 
-func (o *merchantCreateOpts) Validate() (paygw.FeePlan, error) {
-	if o.Name == "" {
-		return paygw.FeePlan{}, Usagef("--name is required")
-	}
+// request is the use case's input from the flags.
+func (o *merchantCreateOpts) request(app *App) merchant.Create {
 	plan := paygw.FeePlan{RateBps: o.RateBps, Fixed: o.Fixed}
 	if o.minSet {
 		plan.Min = &o.Min
@@ -94,34 +45,32 @@ func (o *merchantCreateOpts) Validate() (paygw.FeePlan, error) {
 	if o.maxSet {
 		plan.Max = &o.Max
 	}
-	if err := fee.Validate(plan); err != nil {
-		return plan, Usagef("fee plan: %v", err)
-	}
-	if err := validNotifyURL(o.NotifyURL); err != nil {
-		return plan, err
-	}
-	return plan, validAccount(o.BankAccount)
+	return merchant.Create{Name: o.Name, FeePlan: plan, NotifyURL: o.NotifyURL, By: actor(app, o.By),
+		BankAccount: paygw.BankAccount{Name: o.BankAccountName, Bank: o.BankName, AccountNo: o.BankAccount}}
 }
 
-func validNotifyURL(s string) error {
-	if s == "" {
-		return nil
+// merchantFlags names the flag behind each input field of the merchant use case.
+var merchantFlags = map[string]string{"name": "--name", "notify_url": "--notify-url", "bank_account": "--bank-account",
+	"reason": "--reason", "grace": "--grace"}
+
+// merchantErr turns the use case's refusal of its input into a usage error naming the flag.
+func merchantErr(err error) error {
+	var ie *merchant.InputError
+	if !errors.As(err, &ie) {
+		return err
 	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Usagef("--notify-url %q is not an http(s) URL", s)
+	if ie.Field == "" {
+		return &UsageError{Err: err}
 	}
-	return nil
+	flag, ok := merchantFlags[ie.Field]
+	if !ok {
+		flag = ie.Field
+	}
+	return &UsageError{Err: fmt.Errorf("%s %s", flag, ie.Msg)}
 }
 
-func validAccount(s string) error {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return Usagef("--bank-account: digits only")
-		}
-	}
-	return nil
-}
+// merchants is the merchant use case over the command's store.
+func merchants(app *App) *merchant.Service { return merchant.New(app.Store, app.Now, app.Log) }
 
 func newMerchantCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{Use: "merchant", Short: "Onboard and manage merchants (the secret is printed once)"}
@@ -133,38 +82,11 @@ func newMerchantCmd(app *App) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			co.minSet, co.maxSet = cmd.Flags().Changed("fee-min"), cmd.Flags().Changed("fee-max")
-			plan, err := co.Validate()
+			c, err := merchants(app).Create(cmd.Context(), co.request(app))
 			if err != nil {
-				return err
+				return merchantErr(err)
 			}
-			s, err := app.Store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			m := paygw.Merchant{
-				ID: paygw.NewID("mch"), Name: co.Name, Status: "active", FeePlan: plan,
-				BankAccount: paygw.BankAccount{Name: co.BankAccountName, Bank: co.BankName, AccountNo: co.BankAccount},
-				NotifyURL:   co.NotifyURL, CreatedAt: app.Now().UTC(),
-			}
-			secret := NewSecret()
-			err = s.Transact(cmd.Context(), func(tx *store.Tx) error {
-				if err := uniqueName(cmd.Context(), tx, m.Name, ""); err != nil {
-					return err
-				}
-				if err := tx.CreateMerchant(cmd.Context(), m, secret); err != nil {
-					return err
-				}
-				return tx.AddMerchantAudit(cmd.Context(), []store.MerchantAudit{{MerchantID: m.ID, At: m.CreatedAt,
-					Actor: actor(app, co.By), Action: "create", Field: "name", New: m.Name}})
-			})
-			if err != nil {
-				return err
-			}
-			app.Log.Info().Str("merchant_id", m.ID).Str("name", m.Name).Msg("merchant created")
-			if m.BankAccount.AccountNo == "" {
-				app.Log.Warn().Str("merchant_id", m.ID).Msg("merchant has no bank account: its settled batches stay on hold, " +
-					"out of payout files, until `paygw merchant update ID --bank-account N` adds one")
-			}
+			m, secret := c.Merchant, c.Secret
 			j := toMerchantJSON(m)
 			j.Secret = secret
 			if co.JSON {
@@ -205,12 +127,12 @@ func newMerchantCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := make([]merchantJSON, 0, len(ms))
+			out := make([]cliout.Merchant, 0, len(ms))
 			for _, m := range ms {
 				out = append(out, toMerchantJSON(m))
 			}
 			if listJSON {
-				return writeJSON(app.Stdout, map[string]any{"merchants": out})
+				return writeJSON(app.Stdout, cliout.MerchantList{Merchants: out})
 			}
 			tw := tabwriter.NewWriter(app.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tFEE BPS\tFIXED\tCREATED")
@@ -265,34 +187,11 @@ func newMerchantCmd(app *App) *cobra.Command {
 		Short: "Issue a new API secret; the previous one stays valid for --grace",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if grace < 0 {
-				return Usagef("--grace must not be negative")
-			}
-			s, err := app.Store(cmd.Context())
+			r, err := merchants(app).RotateSecret(cmd.Context(), args[0], grace, actor(app, rotBy))
 			if err != nil {
-				return err
+				return merchantErr(err)
 			}
-			secret, now := NewSecret(), app.Now()
-			err = s.Transact(cmd.Context(), func(tx *store.Tx) error {
-				if err := tx.RotateSecret(cmd.Context(), args[0], secret, grace, now); err != nil {
-					return err
-				}
-				return tx.AddMerchantAudit(cmd.Context(), []store.MerchantAudit{{MerchantID: args[0], At: now, Actor: actor(app, rotBy),
-					Action: "rotate_secret", Field: "secret", Old: "(hidden)", New: "(hidden)",
-					Reason: fmt.Sprintf("previous secret valid until %s", now.Add(grace).UTC().Format(time.RFC3339))}})
-			})
-			if errors.Is(err, store.ErrNotFound) {
-				return Usagef("merchant %q not found", args[0])
-			}
-			if err != nil {
-				return err
-			}
-			m, err := s.GetMerchant(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			until := now.Add(grace).UTC()
-			app.Log.Info().Str("merchant_id", m.ID).Time("previous_valid_until", until).Msg("secret rotated")
+			m, secret, until := r.Merchant, r.Secret, r.PreviousValidUntil
 			j := toMerchantJSON(m)
 			j.Secret, j.PreviousSecretExpires = secret, &until
 			if rotJSON {
@@ -310,7 +209,7 @@ func newMerchantCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-func printMerchant(w io.Writer, m merchantJSON) {
+func printMerchant(w io.Writer, m cliout.Merchant) {
 	fmt.Fprintf(w, "id:          %s\nname:        %s\nstatus:      %s\n", m.ID, m.Name, m.Status)
 	fmt.Fprintf(w, "fee plan:    %d bps + %d fixed", m.FeePlan.RateBps, m.FeePlan.Fixed)
 	if m.FeePlan.Min != nil {

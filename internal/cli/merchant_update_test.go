@@ -5,12 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/paygw"
 )
 
 type auditOut struct {
-	MerchantID string      `json:"merchant_id"`
-	Audit      []auditJSON `json:"audit"`
+	MerchantID string         `json:"merchant_id"`
+	Audit      []cliout.Audit `json:"audit"`
 }
 
 // TestMerchantUpdateSuspendResumeAudit drives issue 10's merchant commands: every change is
@@ -24,7 +25,7 @@ func TestMerchantUpdateSuspendResumeAudit(t *testing.T) {
 		if code != ExitOK {
 			t.Fatalf("create: %d %s", code, errOut)
 		}
-		var m merchantJSON
+		var m cliout.Merchant
 		if err := json.Unmarshal([]byte(out), &m); err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +79,7 @@ func TestMerchantUpdateSuspendResumeAudit(t *testing.T) {
 			t.Errorf("suspended merchant in the payout file:\n%s", p)
 		}
 		out = db.must(ExitOK, env, "merchant", "resume", m.ID, "--json")
-		var resumed merchantJSON
+		var resumed cliout.Merchant
 		if err := json.Unmarshal([]byte(out), &resumed); err != nil || resumed.Status != "active" || resumed.ReleasedHolds == nil || *resumed.ReleasedHolds != 1 {
 			t.Errorf("resume: %s (%v)", out, err)
 		}
@@ -92,11 +93,11 @@ func TestMerchantUpdateSuspendResumeAudit(t *testing.T) {
 		if err := json.Unmarshal([]byte(db.must(ExitOK, nil, "merchant", "audit", m.ID, "--json")), &a); err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]auditJSON{}
+		got := map[string]cliout.Audit{}
 		for _, e := range a.Audit {
 			got[e.Action+" "+e.Field] = e
 		}
-		for key, want := range map[string]auditJSON{
+		for key, want := range map[string]cliout.Audit{
 			"create name":                    {By: "carol", New: "Noacct"},
 			"update bank_account.account_no": {By: "alice", Old: "", New: paygw.MaskAccount("6222020000000123456")},
 			"update bank_account.bank":       {By: "alice", New: "Test Bank"},
@@ -123,7 +124,7 @@ func TestMerchantUpdateSuspendResumeAudit(t *testing.T) {
 		}
 		// Rotating the secret is audited in the same transaction, without the secret.
 		rot := db.must(ExitOK, env, "merchant", "rotate-secret", m.ID, "--json")
-		var r merchantJSON
+		var r cliout.Merchant
 		if err := json.Unmarshal([]byte(rot), &r); err != nil || r.Secret == "" {
 			t.Fatalf("rotate: %s %v", rot, err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/notify"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
@@ -108,31 +109,11 @@ func parseReplayTime(s string, now time.Time, loc *time.Location) (time.Time, er
 	return time.Time{}, errors.New("want RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] (settlement timezone) or an age such as 72h or 7d")
 }
 
-// replayJSON is replay-notify --json (API.md); notifications is added for --dry-run.
-type replayJSON struct {
-	Selected      int                `json:"selected"`
-	Delivered     int                `json:"delivered"`
-	Failed        int                `json:"failed"`
-	Requeued      int                `json:"requeued"`
-	Skipped       int                `json:"skipped"`
-	DryRun        bool               `json:"dry_run"`
-	Notifications []notificationJSON `json:"notifications,omitempty"`
-}
+// replayJSON is cliout.Replay (the shape is declared once, in cliout).
+type replayJSON = cliout.Replay
 
-type notificationJSON struct {
-	ID            string    `json:"id"`
-	Type          string    `json:"type"`
-	MerchantID    string    `json:"merchant_id"`
-	PaymentID     string    `json:"payment_id,omitempty"`
-	RefundID      string    `json:"refund_id,omitempty"`
-	URL           string    `json:"url"`
-	Status        string    `json:"status"`
-	Attempts      int       `json:"attempts"`
-	LastStatus    int       `json:"last_status"`
-	LastError     string    `json:"last_error,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
-	NextAttemptAt time.Time `json:"next_attempt_at"`
-}
+// notificationJSON is cliout.Notification (the shape is declared once, in cliout).
+type notificationJSON = cliout.Notification
 
 func newReplayNotifyCmd(app *App) *cobra.Command {
 	var o replayNotifyOpts

@@ -110,7 +110,13 @@ func TestReplayNotifyCommand(t *testing.T) {
 				t.Helper()
 				var stdout, stderr bytes.Buffer
 				all := append([]string{"--db", dsn, "--config", cfgPath, "replay-notify", "--json"}, args...)
-				if code := Main(ctx, all, nil, &stdout, &stderr, func(string) string { return "" }); code != 0 {
+				getenv := func(k string) string { // the key set above, nothing else from the environment
+					if k == "PAYGW_SECRET_KEY" {
+						return os.Getenv(k)
+					}
+					return ""
+				}
+				if code := Main(ctx, all, nil, &stdout, &stderr, getenv); code != 0 {
 					t.Fatalf("replay-notify %v: exit %d: %s", args, code, stderr.String())
 				}
 				var out replayJSON

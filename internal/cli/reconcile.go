@@ -21,8 +21,10 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/statement"
 	"github.com/paygw/paygw/internal/store"
@@ -54,60 +56,22 @@ func (o *reconcileOptions) Validate() error {
 	return nil
 }
 
-// reconcileJSON is API.md's `reconcile --json` object.
-type reconcileJSON struct {
-	RunID         string           `json:"run_id"`
-	Channel       string           `json:"channel"`
-	Date          string           `json:"date"`
-	Skipped       bool             `json:"skipped,omitempty"`
-	File          string           `json:"file,omitempty"`
-	FileSHA256    string           `json:"file_sha256,omitempty"`
-	Report        string           `json:"report,omitempty"`
-	Counts        map[string]int64 `json:"counts"`
-	Discrepancies int64            `json:"discrepancies"`
-	Items         []reconItemJSON  `json:"items"`
-}
+// reconcileJSON is cliout.Reconcile (the shape is declared once, in cliout).
+type reconcileJSON = cliout.Reconcile
 
-type reconItemJSON struct {
-	ID              int64  `json:"id"`
-	Class           string `json:"class"`
-	Kind            string `json:"kind"`
-	State           string `json:"state"`
-	ChannelTradeNo  string `json:"channel_trade_no"`
-	ChannelRefundNo string `json:"channel_refund_no,omitempty"`
-	PaymentID       string `json:"payment_id"`
-	RefundID        string `json:"refund_id"`
-	Currency        string `json:"currency"`
-	InternalAmount  int64  `json:"internal_amount"`
-	ChannelAmount   int64  `json:"channel_amount"`
-	InternalFee     int64  `json:"internal_fee"`
-	ChannelFee      int64  `json:"channel_fee"`
-	Line            int64  `json:"line,omitempty"`
-	Note            string `json:"note"`
-	BusinessDate    string `json:"date,omitempty"`
-	Resolution      string `json:"resolution,omitempty"`
-	ResolvedBy      string `json:"resolved_by,omitempty"`
-	ResolutionNote  string `json:"resolution_note,omitempty"`
-	// Adjustment is what `resolve --accept channel` posted for an amount or fee mismatch.
-	Adjustment *adjustmentJSON `json:"adjustment,omitempty"`
-}
+// reconItemJSON is cliout.ReconItem (the shape is declared once, in cliout).
+type reconItemJSON = cliout.ReconItem
 
-// adjustmentJSON is a posted reconciliation adjustment (docs/reconciliation.md).
-type adjustmentJSON struct {
-	ID       string `json:"id"`
-	Kind     string `json:"kind"` // amount (settled to the merchant) | fee (our channel fee cost)
-	ObjectID string `json:"object_id"`
-	Currency string `json:"currency"`
-	Amount   int64  `json:"amount"` // signed minor units
-}
+// adjustmentJSON is cliout.Adjustment (the shape is declared once, in cliout).
+type adjustmentJSON = cliout.Adjustment
 
 // describeAdjustment says in one line what an adjustment posted and where its money goes.
-func describeAdjustment(a store.ReconAdjustment) string {
+func describeAdjustment(a paygw.ReconAdjustment) string {
 	amt := money.Format(a.Amount, money.Currency(a.Currency))
 	if a.Amount > 0 {
 		amt = "+" + amt
 	}
-	if a.Kind == store.AdjustAmount {
+	if a.Kind == paygw.AdjustAmount {
 		return fmt.Sprintf("posted amount adjustment %s of %s %s for %s %s: merchant %s's next settlement includes it",
 			a.ID, amt, a.Currency, a.ObjectKind, a.ObjectID, a.MerchantID)
 	}
@@ -115,12 +79,12 @@ func describeAdjustment(a store.ReconAdjustment) string {
 		a.ID, amt, a.Currency, a.ObjectKind, a.ObjectID, a.Channel)
 }
 
-func itemJSON(it store.ReconItem) reconItemJSON {
-	return reconItemJSON{ID: it.ID, Class: it.Class, Kind: it.Kind, State: it.State, ChannelTradeNo: it.ChannelTradeNo,
+func itemJSON(it paygw.ReconItem) reconItemJSON {
+	return reconItemJSON{ID: it.ID, Class: string(it.Class), Kind: string(it.Kind), State: string(it.State), ChannelTradeNo: it.ChannelTradeNo,
 		ChannelRefundNo: it.ChannelRefundNo, PaymentID: it.PaymentID, RefundID: it.RefundID, Currency: it.Currency,
 		InternalAmount: it.InternalAmount, ChannelAmount: it.ChannelAmount, InternalFee: it.InternalFee,
 		ChannelFee: it.ChannelFee, Line: it.Line, Note: it.Note, BusinessDate: it.BusinessDate,
-		Resolution: it.Resolution, ResolvedBy: it.ResolvedBy, ResolutionNote: it.ResolutionNote}
+		Resolution: string(it.Resolution), ResolvedBy: it.ResolvedBy, ResolutionNote: it.ResolutionNote}
 }
 
 func newReconcileCmd(app *App) *cobra.Command {
@@ -240,7 +204,7 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 	if o.JSON {
 		head := reconcileJSON{RunID: res.Run.ID, Channel: o.Channel, Date: date, File: res.Run.FileName,
 			FileSHA256: res.Run.FileSHA256, Report: res.ReportPath, Counts: counts, Discrepancies: res.Open}
-		if err := writeReconcileJSON(a.Stdout, head, func(fn func(store.ReconItem) error) error {
+		if err := writeReconcileJSON(a.Stdout, head, func(fn func(paygw.ReconItem) error) error {
 			return s.EachReconItem(ctx, store.ReconItemFilter{RunID: res.Run.ID}, fn)
 		}); err != nil {
 			return err
@@ -264,7 +228,7 @@ func (a *App) runReconcile(ctx context.Context, o reconcileOptions) error {
 
 // writeReconcileJSON writes the `reconcile --json` object with its items streamed from each, a
 // page at a time: a run of a million discrepancies is never held in memory to be printed.
-func writeReconcileJSON(w io.Writer, head reconcileJSON, each func(func(store.ReconItem) error) error) error {
+func writeReconcileJSON(w io.Writer, head reconcileJSON, each func(func(paygw.ReconItem) error) error) error {
 	head.Items = nil
 	var hb bytes.Buffer
 	if err := writeJSON(&hb, head); err != nil {
@@ -280,7 +244,7 @@ func writeReconcileJSON(w io.Writer, head reconcileJSON, each func(func(store.Re
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	n := 0
-	err := each(func(it store.ReconItem) error {
+	err := each(func(it paygw.ReconItem) error {
 		if n > 0 {
 			bw.WriteByte(',')
 		}
@@ -480,10 +444,8 @@ func newReconcileListCmd(app *App) *cobra.Command {
 			tw := tabwriter.NewWriter(app.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tCHANNEL\tDATE\tSTATUS\tROWS\tMATCHED\tDISCREPANCIES\tPENDING\tFILE")
 			for _, r := range runs {
-				c := runCounts(r)
-				disc := r.MissingInternal + r.MissingChannel + r.AmountMismatch + r.StatusMismatch + r.FeeMismatch + r.Duplicate
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Channel, r.BusinessDate, r.Status, r.StatementRows,
-					c["matched"], disc, r.Pending, r.FileName)
+					r.Count(paygw.ReconMatched), r.Discrepancies(), r.Count(paygw.ReconPending), r.FileName)
 			}
 			fmt.Fprintln(tw)
 			fmt.Fprintln(tw, "ITEM\tDATE\tCLASS\tKIND\tPAYMENT\tREFUND\tCHANNEL NO.\tCURRENCY\tOURS\tCHANNEL\tNOTE")
@@ -504,10 +466,13 @@ func newReconcileListCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-func runCounts(r store.ReconRun) map[string]int64 {
-	return map[string]int64{"matched": r.Matched, "missing_internal": r.MissingInternal, "missing_channel": r.MissingChannel,
-		"amount_mismatch": r.AmountMismatch, "status_mismatch": r.StatusMismatch, "fee_mismatch": r.FeeMismatch,
-		"duplicate": r.Duplicate, "pending": r.Pending}
+// runCounts is a run's `counts` object: every class, zero included.
+func runCounts(r paygw.ReconRun) map[string]int64 {
+	out := make(map[string]int64, len(paygw.ReconClasses))
+	for _, c := range paygw.ReconClasses {
+		out[string(c)] = r.Count(c)
+	}
+	return out
 }
 
 // reconcileResolveOptions are the arguments of `paygw reconcile resolve`.
@@ -583,12 +548,12 @@ claim against the channel. Details: docs/reconciliation.md.`,
 			if err != nil {
 				return err
 			}
-			app.Log.Info().Int64("item", it.ID).Str("class", it.Class).Str("resolution", it.Resolution).Str("by", it.ResolvedBy).Msg("resolved")
+			app.Log.Info().Int64("item", it.ID).Str("class", string(it.Class)).Str("resolution", string(it.Resolution)).Str("by", it.ResolvedBy).Msg("resolved")
 			out := itemJSON(it)
 			for _, a := range adjs {
-				app.Log.Info().Int64("item", it.ID).Str("adjustment_id", a.ID).Str("kind", a.Kind).Str("object_id", a.ObjectID).
+				app.Log.Info().Int64("item", it.ID).Str("adjustment_id", a.ID).Str("kind", string(a.Kind)).Str("object_id", a.ObjectID).
 					Int64("amount", a.Amount).Str("currency", a.Currency).Msg("adjustment posted")
-				out.Adjustment = &adjustmentJSON{ID: a.ID, Kind: a.Kind, ObjectID: a.ObjectID, Currency: a.Currency, Amount: a.Amount}
+				out.Adjustment = &adjustmentJSON{ID: a.ID, Kind: string(a.Kind), ObjectID: a.ObjectID, Currency: a.Currency, Amount: a.Amount}
 			}
 			if o.JSON {
 				return writeJSON(app.Stdout, out)
@@ -597,7 +562,7 @@ claim against the channel. Details: docs/reconciliation.md.`,
 			for _, a := range adjs {
 				fmt.Fprintln(app.Stdout, describeAdjustment(a))
 			}
-			if len(adjs) == 0 && it.Resolution == store.ReconAcceptChannel && (it.Class == "amount_mismatch" || it.Class == "fee_mismatch") {
+			if len(adjs) == 0 && it.Resolution == paygw.ReconAcceptChannel && (it.Class == paygw.ReconAmountMismatch || it.Class == paygw.ReconFeeMismatch) {
 				fmt.Fprintln(app.Stdout, "the difference was already posted by an earlier resolution of the same transaction; nothing more posted")
 			}
 			return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/storetest"
 )
@@ -95,7 +96,7 @@ reconcile:
 				t.Fatalf("job runs %d, %v", len(jobs), err)
 			}
 			for _, j := range jobs {
-				if j.Status != store.JobFailed || j.Error == "" || len(j.Error) > store.MaxJobText+64 {
+				if j.Status != paygw.JobFailed || j.Error == "" || len(j.Error) > store.MaxJobText+64 {
 					t.Errorf("job run %s: status %s, error of %d bytes", j.ID, j.Status, len(j.Error))
 				}
 			}

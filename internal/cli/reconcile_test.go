@@ -70,14 +70,12 @@ func TestReconcileCommand(t *testing.T) {
 			dsn := storetest.DSN(t, d)
 			s := storetest.OpenDSN(t, dsn)
 			mch, _ := storetest.Merchant(t, s, "Shop", 0)
-			var ps []store.ReconSeedPayment
+			var ps []storetest.Payment
 			for i, id := range []string{"pay_a", "pay_b", "pay_c", "pay_amt", "pay_miss"} {
-				ps = append(ps, store.ReconSeedPayment{ID: id, MerchantID: mch.ID, Channel: "sandbox", ChannelTradeNo: "C" + id,
-					Currency: "CNY", Status: "succeeded", Amount: 10000, CreatedAt: at(10, i), PaidAt: at(10, i)})
+				ps = append(ps, storetest.Payment{ID: id, MerchantID: mch.ID, OutTradeNo: id, ChannelTradeNo: "C" + id,
+					Amount: 10000, CreatedAt: at(10, i), PaidAt: at(10, i)})
 			}
-			if err := s.SeedReconPayments(ctx, ps, sh); err != nil {
-				t.Fatal(err)
-			}
+			storetest.NewFixture(t, s, sh).Payments(ps...)
 			row := func(id string, amount int64, m int) statement.Row {
 				return statement.Row{Kind: statement.KindPayment, TradeTime: at(10, m), ChannelTradeNo: "C" + id, OutTradeNo: id,
 					Amount: amount, Fee: 30, Currency: "CNY", Status: statement.StatusSucceeded}
@@ -301,12 +299,12 @@ func TestReconcileEndToEnd(t *testing.T) {
 			check("duplicate", pays[3].ID)
 			check("missing_internal", "pay_phantom")
 			for _, id := range []string{pays[4].ID, pays[5].ID, pays[6].ID, pays[3].ID} {
-				if ra, err := s.ReconciledAt(ctx, false, id); err != nil || !ra.Valid {
+				if ra, err := s.ReconciledAt(ctx, false, id); err != nil || ra == nil {
 					t.Errorf("%s not reconciled: %v", id, err)
 				}
 			}
 			for _, id := range []string{pays[0].ID, pays[1].ID, pays[2].ID} {
-				if ra, _ := s.ReconciledAt(ctx, false, id); ra.Valid {
+				if ra, _ := s.ReconciledAt(ctx, false, id); ra != nil {
 					t.Errorf("%s reconciled despite its discrepancy", id)
 				}
 			}

@@ -28,18 +28,16 @@ func TestReconcileWrongDateStatement(t *testing.T) {
 			dsn := storetest.DSN(t, d)
 			s := storetest.OpenDSN(t, dsn)
 			mch, _ := storetest.Merchant(t, s, "Shop", 0)
-			var ps []store.ReconSeedPayment
+			var ps []storetest.Payment
 			var rows []statement.Row
 			for i := range 7 {
 				id := fmt.Sprintf("pay_%d", i)
-				ps = append(ps, store.ReconSeedPayment{ID: id, MerchantID: mch.ID, Channel: "sandbox", ChannelTradeNo: "C" + id,
-					Currency: "CNY", Status: "succeeded", Amount: 10000, CreatedAt: at(10, i), PaidAt: at(10, i)})
+				ps = append(ps, storetest.Payment{ID: id, MerchantID: mch.ID, OutTradeNo: id, ChannelTradeNo: "C" + id,
+					Amount: 10000, CreatedAt: at(10, i), PaidAt: at(10, i)})
 				rows = append(rows, statement.Row{Kind: statement.KindPayment, TradeTime: at(10, i), ChannelTradeNo: "C" + id,
 					OutTradeNo: id, Amount: 10000 + int64(i/6), Fee: 30, Currency: "CNY", Status: statement.StatusSucceeded})
 			}
-			if err := s.SeedReconPayments(ctx, ps, sh); err != nil {
-				t.Fatal(err)
-			}
+			storetest.NewFixture(t, s, sh).Payments(ps...)
 			var b bytes.Buffer
 			if err := statement.WriteSandbox(&b, rows); err != nil {
 				t.Fatal(err)

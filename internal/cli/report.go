@@ -65,12 +65,13 @@ func runReportDaily(ctx context.Context, app *App, o reportDailyOpts) error {
 	if out == "" {
 		out = cfg.Settle.OutDir
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return Usagef("--out %s: %v", out, err)
-	}
+	// The database first: a command that cannot run leaves no output directory behind.
 	s, err := app.Store(ctx)
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return Usagef("--out %s: %v", out, err)
 	}
 	path := filepath.Join(out, "daily_"+date+".xlsx")
 	_, err = app.RunJob(ctx, s, JobSpec{Job: "report-daily", BusinessKey: date}, func(ctx context.Context) (string, error) {

@@ -11,7 +11,6 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/paygw/paygw/internal/paygw"
-	"github.com/paygw/paygw/internal/store"
 )
 
 // TestResolveAcceptedSidesSettleOnce is issue 10's "a discrepancy accepted either way", end to
@@ -37,7 +36,7 @@ func TestResolveAcceptedSidesSettleOnce(t *testing.T) {
 			out := db.must(ExitOK, nil, "--config", cfg, "reconcile", "--channel", "sandbox", "--date", settleDay, "--file", file, "--json")
 			items := map[string]reconItemJSON{}
 			for _, it := range decodeJSON[reconcileJSON](t, out).Items {
-				if it.State == store.ReconOpen {
+				if it.State == string(paygw.ReconItemOpen) {
 					items[it.PaymentID] = it
 				}
 			}
@@ -80,9 +79,9 @@ func TestResolveAcceptedSidesSettleOnce(t *testing.T) {
 		// Merchant fees at 0.60%: 60 + 350 + 120 + 180 + 240 = 950 (adjustments carry none);
 		// gross 158,299 of payments + 100 accepted up; 50 accepted down; pay_miss is held back.
 		db.must(ExitOK, nil, "--config", cfg, "settle", "--date", settleDay, "--out", db.out)
-		want := store.SettleBatch{MerchantID: "mch_a", Currency: "CNY", Date: settleDay, Payments: 5, Refunds: 0,
+		want := paygw.SettleBatch{MerchantID: "mch_a", Currency: "CNY", Date: settleDay, Payments: 5, Refunds: 0,
 			Gross: 158399, Refunded: 50, Fee: 950, Net: 157399, Status: "settled"}
-		checkBatch := func(date string, want store.SettleBatch) string {
+		checkBatch := func(date string, want paygw.SettleBatch) string {
 			t.Helper()
 			bs := db.batches(date)
 			if len(bs) != 1 {
@@ -124,9 +123,9 @@ func TestResolveAcceptedSidesSettleOnce(t *testing.T) {
 		resolve(ExitOK, "pay_ok", "channel")
 		db.must(ExitOK, nil, "--config", cfg, "settle", "--date", next, "--out", db.out)
 		checkBatch(settleDay, want)
-		checkBatch(next, store.SettleBatch{MerchantID: "mch_a", Currency: "CNY", Gross: 10, Net: 10, Status: "settled"})
+		checkBatch(next, paygw.SettleBatch{MerchantID: "mch_a", Currency: "CNY", Gross: 10, Net: 10, Status: "settled"})
 		db.must(ExitOK, nil, "--config", cfg, "settle", "--date", next, "--out", db.out)
-		checkBatch(next, store.SettleBatch{MerchantID: "mch_a", Currency: "CNY", Gross: 10, Net: 10, Status: "settled"})
+		checkBatch(next, paygw.SettleBatch{MerchantID: "mch_a", Currency: "CNY", Gross: 10, Net: 10, Status: "settled"})
 		db.must(ExitOK, nil, "--config", cfg, "verify")
 		for id, want := range map[string]int{"pay_up": 1, "pay_down": 1, "pay_ok": 1, "pay_ours": 0, "pay_miss": 0, "pay_fee": 0} {
 			var n int
@@ -215,7 +214,7 @@ func TestResolvedDifferenceWaitsForItsPayment(t *testing.T) {
 				up = it
 			}
 		}
-		if up.State != store.ReconOpen {
+		if up.State != string(paygw.ReconItemOpen) {
 			t.Fatalf("pay_up item %+v", up)
 		}
 		out := db.must(ExitOK, nil, "--config", cfg, "reconcile", "resolve", strconv.FormatInt(up.ID, 10), "--accept", "channel",

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -27,10 +28,32 @@ import (
 func init() { register(newServeCmd) }
 
 type serveOpts struct {
-	Addr    string
-	Pprof   string
-	Role    string
-	DBConns int
+	Addr             string
+	Pprof            string
+	PprofAllowRemote bool
+	Role             string
+	DBConns          int
+}
+
+// checkPprofAddr refuses a --pprof-addr that is not a loopback address (":6060" listens on every
+// interface) unless allowRemote: profiles expose memory contents and cost CPU on demand. Only
+// literal loopback IPs and "localhost" are accepted; nothing is resolved or dialled.
+func checkPprofAddr(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return Usagef("--pprof-addr %q: %v", addr, err)
+	}
+	if allowRemote {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return Usagef("--pprof-addr %q is not a loopback address: use 127.0.0.1:PORT or [::1]:PORT "+
+		"(or pass --pprof-allow-remote to serve profiles to the network)", addr)
 }
 
 func (o *serveOpts) Validate() error {
@@ -44,6 +67,9 @@ func (o *serveOpts) Validate() error {
 	}
 	if o.DBConns < 0 {
 		return Usagef("--db-conns must not be negative")
+	}
+	if o.Pprof != "" {
+		return checkPprofAddr(o.Pprof, o.PprofAllowRemote)
 	}
 	return nil
 }
@@ -73,7 +99,8 @@ expires unpaid payments, and the notification delivery workers. --role api serve
 	}
 	cmd.Flags().StringVar(&o.Addr, "addr", ":8080", "listen address")
 	cmd.Flags().StringVar(&o.Role, "role", "all", "all | api | worker")
-	cmd.Flags().StringVar(&o.Pprof, "pprof-addr", "", "serve net/http/pprof on this address (loopback only; for profiling)")
+	cmd.Flags().StringVar(&o.Pprof, "pprof-addr", "", "serve net/http/pprof on this address (loopback only, e.g. 127.0.0.1:6060; for profiling)")
+	cmd.Flags().BoolVar(&o.PprofAllowRemote, "pprof-allow-remote", false, "allow a --pprof-addr that is not loopback (profiles expose memory contents)")
 	cmd.Flags().IntVar(&o.DBConns, "db-conns", 0, "database pool size (default: 16 on PostgreSQL, 8 on SQLite)")
 	return cmd
 }
@@ -98,13 +125,7 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 		}
 	}()
 	if cfg.Tracing.Endpoint != "" {
-		log.Info().Str("endpoint", cfg.Tracing.Endpoint).Float64("sample_ratio", cfg.Tracing.SampleRatio).Msg("tracing on")
-	}
-	if s.Keys().Insecure {
-		log.Warn().Msg("PAYGW_SECRET_KEY is not set: merchant secrets are sealed with the built-in development key")
-	}
-	if ok, err := s.SchemaCurrent(ctx); err != nil || !ok {
-		log.Warn().Err(err).Msg("schema is not current; /readyz answers 503 until `paygw migrate up` runs")
+		log.Info().Str("endpoint", redactedURL(cfg.Tracing.Endpoint)).Float64("sample_ratio", cfg.Tracing.SampleRatio).Msg("tracing on")
 	}
 	if o.Pprof != "" {
 		go func() {
@@ -138,16 +159,11 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 		log.Info().Int("workers", cfg.Notify.Workers).Msg("notification delivery started")
 	}
 	if o.Role == "worker" {
-		// A worker serves only /healthz, /readyz and /metrics, for probes and scraping.
+		// A worker serves only /healthz, /readyz and /metrics, for probes and scraping; its
+		// probes are the API's (ready = not draining, database reachable, schema current).
+		health := httpapi.NewHealth(s)
 		mux := http.NewServeMux()
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
-		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-			if err := s.Ping(r.Context()); err != nil {
-				http.Error(w, `{"status":"database unreachable"}`, http.StatusServiceUnavailable)
-				return
-			}
-			_, _ = w.Write([]byte(`{"status":"ready"}`))
-		})
+		health.Register(mux)
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		hs := &http.Server{Addr: o.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		ln, err := net.Listen("tcp", o.Addr)
@@ -157,14 +173,17 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 			return err
 		}
 		go func() { _ = hs.Serve(ln) }()
+		health.SetReady(true)
 		log.Info().Str("addr", ln.Addr().String()).Msg("worker health and metrics")
 		<-ctx.Done()
+		// Drain: fail readiness while the delivery workers stop, then close the probes.
 		log.Info().Msg("stopping workers")
+		health.SetReady(false)
+		stop()
+		wg.Wait()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = hs.Shutdown(sctx)
 		cancel()
-		stop()
-		wg.Wait()
 		return nil
 	}
 
@@ -205,7 +224,7 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 	srv.SetReady(true)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info().Str("addr", ln.Addr().String()).Str("role", o.Role).Str("db", app.DB).Msg("serving")
+	log.Info().Str("addr", ln.Addr().String()).Str("role", o.Role).Str("db", app.RedactedDB()).Msg("serving")
 	select {
 	case err := <-errc:
 		stop()
@@ -247,4 +266,14 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "unknown"
+}
+
+// redactedURL is u for a log line: a password in it is masked, a query dropped.
+func redactedURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	pu.RawQuery, pu.Fragment = "", ""
+	return pu.Redacted()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/money"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/settle"
@@ -54,58 +55,21 @@ func (o *settleOpts) Validate() error {
 	return nil
 }
 
-// settleJSON is API.md's `settle --json` shape, with what issue 10 added: merchant names, the
-// batches on hold, the released batches this date's payout file carries, and what was held
-// back from settlement.
-type settleJSON struct {
-	Date     string            `json:"date"`
-	Batches  []settleBatchJSON `json:"batches"`
-	OnHold   []onHoldJSON      `json:"on_hold"`
-	Released []string          `json:"released"`
-	HeldBack []heldBackJSON    `json:"held_back"`
-}
+// settleJSON is cliout.Settle (the shape is declared once, in cliout).
+type settleJSON = cliout.Settle
 
-// onHoldJSON is a batch (of any date) kept out of payout files: its merchant cannot be paid.
-type onHoldJSON struct {
-	BatchID      string    `json:"batch_id"`
-	MerchantID   string    `json:"merchant_id"`
-	MerchantName string    `json:"merchant_name"`
-	Currency     string    `json:"currency"`
-	Date         string    `json:"date"`
-	Net          int64     `json:"net"`
-	Reason       string    `json:"reason"`
-	HeldAt       time.Time `json:"held_at"`
-}
+// onHoldJSON is cliout.OnHold (the shape is declared once, in cliout).
+type onHoldJSON = cliout.OnHold
 
-// heldBackJSON is what settlement left out for a merchant, currency, kind and reason.
-type heldBackJSON struct {
-	MerchantID   string `json:"merchant_id"`
-	MerchantName string `json:"merchant_name"`
-	Currency     string `json:"currency"`
-	Kind         string `json:"kind"`
-	Reason       string `json:"reason"`
-	Count        int64  `json:"count"`
-	Amount       int64  `json:"amount"`
-}
+// heldBackJSON is cliout.HeldBack (the shape is declared once, in cliout).
+type heldBackJSON = cliout.HeldBack
 
 func newSettleJSON(date string) settleJSON {
 	return settleJSON{Date: date, Batches: []settleBatchJSON{}, OnHold: []onHoldJSON{}, Released: []string{}, HeldBack: []heldBackJSON{}}
 }
 
-type settleBatchJSON struct {
-	MerchantID   string `json:"merchant_id"`
-	MerchantName string `json:"merchant_name"`
-	Currency     string `json:"currency"`
-	Payments     int64  `json:"payments"`
-	Refunds      int64  `json:"refunds"`
-	Gross        int64  `json:"gross"`
-	Refunded     int64  `json:"refunded"`
-	Fee          int64  `json:"fee"`
-	CarriedIn    int64  `json:"carried_in"`
-	Net          int64  `json:"net"`
-	Status       string `json:"status"`
-	HoldReason   string `json:"hold_reason,omitempty"`
-}
+// settleBatchJSON is cliout.SettleBatch (the shape is declared once, in cliout).
+type settleBatchJSON = cliout.SettleBatch
 
 func newSettleCmd(app *App) *cobra.Command {
 	var o settleOpts
@@ -179,14 +143,15 @@ func runSettle(ctx context.Context, app *App, o settleOpts) error {
 	if out == "" {
 		out = cfg.Settle.OutDir
 	}
+	// The database first: a command that cannot run leaves no output directory behind.
+	s, err := app.StoreWith(ctx, store.Options{StatementTimeout: 30 * time.Minute})
+	if err != nil {
+		return err
+	}
 	if !o.DryRun {
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			return Usagef("--out %s: %v", out, err)
 		}
-	}
-	s, err := app.StoreWith(ctx, store.Options{StatementTimeout: 30 * time.Minute})
-	if err != nil {
-		return err
 	}
 	opts := settle.Options{
 		Date: date, Merchant: o.Merchant, Shard: o.Shard, Shards: o.Shards, DryRun: o.DryRun,
@@ -275,7 +240,7 @@ func skippedBecause(ctx context.Context, s *store.Store, job, key string) string
 	runs, err := s.ListJobRuns(ctx, job, 20)
 	if err == nil {
 		for _, r := range runs {
-			if r.BusinessKey == key && r.Status == store.JobSkipped {
+			if r.BusinessKey == key && r.Status == paygw.JobSkipped {
 				return r.Summary
 			}
 		}
@@ -384,12 +349,8 @@ func (o *markPaidOpts) Validate() error {
 	return nil
 }
 
-// markPaidJSON is the --json form of mark-paid.
-type markPaidJSON struct {
-	Paid      []string `json:"paid"`      // batches marked paid now
-	Unchanged []string `json:"unchanged"` // already paid with the same reference
-	Failed    []string `json:"failed"`    // the bank reports the transfer failed: left awaiting payout
-}
+// markPaidJSON is cliout.MarkPaid (the shape is declared once, in cliout).
+type markPaidJSON = cliout.MarkPaid
 
 func newMarkPaidCmd(app *App) *cobra.Command {
 	var o markPaidOpts
@@ -519,12 +480,13 @@ func runPayout(ctx context.Context, app *App, o payoutOpts) error {
 	if out == "" {
 		out = cfg.Settle.OutDir
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return Usagef("--out %s: %v", out, err)
-	}
+	// The database first: a command that cannot run leaves no output directory behind.
 	s, err := app.Store(ctx)
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return Usagef("--out %s: %v", out, err)
 	}
 	res, err := settle.Payout(ctx, s, settle.Options{Date: date, Merchant: o.Merchant, OutDir: out, Now: app.Now,
 		Log: app.Log.With().Str("component", "settle").Logger()})

@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/report"
 	"github.com/paygw/paygw/internal/settle"
 	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/storetest"
 )
 
 // bareMerchant creates a merchant with no bank account, as `merchant create` without
@@ -152,16 +153,7 @@ func TestSettleMerchantWithoutBankAccount(t *testing.T) {
 // payUnreconciled makes a payment succeed without marking it reconciled.
 func (db *cliDB) payUnreconciled(id, merchant string, amount int64, paidAt time.Time) {
 	db.t.Helper()
-	p := paygw.Payment{ID: id, MerchantID: merchant, OutTradeNo: "o-" + id, Amount: amount, Currency: "CNY",
-		PayMethod: paygw.PayMethodWalletQR, RequestHash: "h", Status: paygw.PaymentProcessing, Channel: "sandbox",
-		CreatedAt: paidAt.Add(-time.Minute)}
-	if err := db.s.Transact(db.ctx, func(tx *store.Tx) error { return tx.InsertPayment(db.ctx, p) }); err != nil {
-		db.t.Fatal(err)
-	}
-	if _, _, err := outcome.ApplyPayment(db.ctx, db.s, id, outcome.Payment{Status: paygw.PaymentSucceeded,
-		ChannelTradeNo: "ct-" + id, PaidAt: paidAt}, paidAt, cliShanghai); err != nil {
-		db.t.Fatal(err)
-	}
+	db.fixture().Pay(storetest.Payment{ID: id, MerchantID: merchant, Amount: amount, PaidAt: paidAt})
 }
 
 // openDiscrepancy stores a reconciliation run of settleDay with one open amount mismatch on
@@ -169,10 +161,10 @@ func (db *cliDB) payUnreconciled(id, merchant string, amount int64, paidAt time.
 func (db *cliDB) openDiscrepancy(id, merchant string, ours, theirs int64) {
 	db.t.Helper()
 	at := cliAt(settleDay, 23)
-	run := store.ReconRun{ID: paygw.NewID("rcn"), Channel: "sandbox", BusinessDate: settleDay, Format: "sandbox", FileName: "s.csv",
-		FileSHA256: strings.Repeat("a", 64), StatementRows: 1, AmountMismatch: 1, Totals: "[]", StartedAt: at, FinishedAt: at}
-	err := db.s.SaveReconRun(db.ctx, store.ReconResult{Run: run, Each: func(item func(store.ReconItem) error, _ func(store.ReconRef) error) error {
-		return item(store.ReconItem{RunID: run.ID, Channel: "sandbox", BusinessDate: settleDay, Class: "amount_mismatch", Kind: "payment",
+	run := paygw.ReconRun{ID: paygw.NewID("rcn"), Channel: "sandbox", BusinessDate: settleDay, Format: "sandbox", FileName: "s.csv",
+		FileSHA256: strings.Repeat("a", 64), StatementRows: 1, Counts: map[paygw.ReconClass]int64{paygw.ReconAmountMismatch: 1}, Totals: "[]", StartedAt: at, FinishedAt: at}
+	err := reconcile.Save(db.ctx, db.s, reconcile.Stored{Run: run, Each: func(item func(paygw.ReconItem) error, _ func(store.ReconRef) error) error {
+		return item(paygw.ReconItem{RunID: run.ID, Channel: "sandbox", BusinessDate: settleDay, Class: "amount_mismatch", Kind: "payment",
 			PaymentID: id, MerchantID: merchant, ChannelTradeNo: "ct-" + id, Currency: "CNY", InternalAmount: ours, ChannelAmount: theirs,
 			InternalStatus: "succeeded", ChannelStatus: "SUCCESS", State: "open"})
 	}}, at)

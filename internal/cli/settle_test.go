@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paygw/paygw/internal/money"
-	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/settle"
 	"github.com/paygw/paygw/internal/store"
@@ -33,18 +31,14 @@ type cliDB struct {
 }
 
 // eachCLIDB runs fn on a fresh SQLite file and, with PAYGW_TEST_POSTGRES, a fresh PostgreSQL
-// schema. The test's store uses the keyring the command does (KeyringFromEnv), so bank
-// accounts it seals are readable by settle's payout file.
+// schema. The test's store uses the keyring the command does (the test key, given to commands
+// as PAYGW_SECRET_KEY by run), so bank accounts it seals are readable by settle's payout file.
 func eachCLIDB(t *testing.T, fn func(t *testing.T, db *cliDB)) {
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := context.Background()
 			dsn := storetest.DSN(t, d)
-			keys, err := store.KeyringFromEnv()
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := store.Open(ctx, dsn, store.Options{Keys: keys})
+			s, err := store.Open(ctx, dsn, store.Options{Keys: storetest.TestKeys()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +74,13 @@ func (l *lockedBuffer) String() string {
 func (db *cliDB) run(env map[string]string, args ...string) (code int, stdout, stderr string) {
 	var o, e lockedBuffer
 	all := append([]string{"--db", db.dsn}, args...)
-	code = Main(context.Background(), all, strings.NewReader(""), &o, &e, func(k string) string { return env[k] })
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok || k != "PAYGW_SECRET_KEY" {
+			return v
+		}
+		return "3031323334353637383961626364656630313233343536373839616263646566" // storetest.TestKeys
+	}
+	code = Main(context.Background(), all, strings.NewReader(""), &o, &e, getenv)
 	return code, o.String(), e.String()
 }
 
@@ -113,55 +113,28 @@ func cliAt(d string, hh int) time.Time {
 
 func (db *cliDB) merchant(id string, plan paygw.FeePlan) {
 	db.t.Helper()
-	m := paygw.Merchant{ID: id, Name: "Shop " + id, FeePlan: plan,
-		BankAccount: paygw.BankAccount{Name: "Shop " + id + " Ltd", Bank: "Test Bank", AccountNo: "622202000000" + fmt.Sprintf("%07d", len(id)*131)},
-		CreatedAt:   time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	if err := db.s.CreateMerchant(db.ctx, m, "sk_"+id); err != nil {
-		db.t.Fatal(err)
-	}
+	db.fixture().Merchant(storetest.MerchantOptions{ID: id, Plan: plan, AccountNo: "622202000000" + fmt.Sprintf("%07d", len(id)*131)})
 }
+
+// fixture is the shared storetest fixture on db's store, business dates in Asia/Shanghai.
+func (db *cliDB) fixture() *storetest.Fixture { return storetest.NewFixture(db.t, db.s, cliShanghai) }
 
 // pay makes a CNY payment succeed at paidAt through the online entry points (journal and all)
 // and marks it reconciled.
 func (db *cliDB) pay(id, merchant string, amount int64, paidAt time.Time) {
 	db.t.Helper()
-	p := paygw.Payment{ID: id, MerchantID: merchant, OutTradeNo: "o-" + id, Amount: amount, Currency: money.Currency("CNY"),
-		PayMethod: paygw.PayMethodWalletQR, RequestHash: "h", Status: paygw.PaymentProcessing, Channel: "sandbox",
-		CreatedAt: paidAt.Add(-time.Minute)}
-	if err := db.s.Transact(db.ctx, func(tx *store.Tx) error { return tx.InsertPayment(db.ctx, p) }); err != nil {
-		db.t.Fatal(err)
-	}
-	if _, _, err := outcome.ApplyPayment(db.ctx, db.s, id, outcome.Payment{Status: paygw.PaymentSucceeded,
-		ChannelTradeNo: "ct-" + id, PaidAt: paidAt}, paidAt, cliShanghai); err != nil {
-		db.t.Fatal(err)
-	}
-	if err := db.s.MarkReconciled(db.ctx, []string{id}, paidAt); err != nil {
-		db.t.Fatal(err)
-	}
+	db.fixture().Pay(storetest.Payment{ID: id, MerchantID: merchant, Amount: amount, PaidAt: paidAt, Reconciled: true})
 }
 
 // refund refunds amount of payment at at, succeeded and reconciled.
 func (db *cliDB) refund(id, payment string, amount int64, at time.Time) {
 	db.t.Helper()
-	p, err := db.s.GetPayment(db.ctx, payment)
-	if err != nil {
-		db.t.Fatal(err)
-	}
-	r := paygw.Refund{ID: id, PaymentID: payment, MerchantID: p.MerchantID, OutRefundNo: "r-" + id, Amount: amount,
-		Currency: p.Currency, RequestHash: "h", Status: paygw.RefundProcessing, Channel: p.Channel, CreatedAt: at.Add(-time.Second)}
-	if err := db.s.CreateRefund(db.ctx, r); err != nil {
-		db.t.Fatal(err)
-	}
-	if _, _, err := outcome.ApplyRefund(db.ctx, db.s, id, outcome.Refund{Status: paygw.RefundSucceeded,
-		ChannelRefundNo: "cr-" + id, SucceededAt: at}, at, cliShanghai); err != nil {
-		db.t.Fatal(err)
-	}
-	if err := db.s.MarkReconciled(db.ctx, []string{id}, at); err != nil {
+	if err := db.fixture().Refund(storetest.Refund{ID: id, PaymentID: payment, Amount: amount, At: at, Reconciled: true}); err != nil {
 		db.t.Fatal(err)
 	}
 }
 
-func (db *cliDB) batches(date string) []store.SettleBatch {
+func (db *cliDB) batches(date string) []paygw.SettleBatch {
 	db.t.Helper()
 	bs, err := db.s.SettleBatchesOn(db.ctx, date)
 	if err != nil {
@@ -252,7 +225,7 @@ func TestSettleJSONShapeAndRerun(t *testing.T) {
 		if !strings.Contains(text, "2 batches, 0 new") {
 			t.Errorf("re-run summary:\n%s", text)
 		}
-		if got := db.batches(settleDay); !slices.EqualFunc(first, got, func(a, b store.SettleBatch) bool { return a.ID == b.ID }) {
+		if got := db.batches(settleDay); !slices.EqualFunc(first, got, func(a, b paygw.SettleBatch) bool { return a.ID == b.ID }) {
 			t.Errorf("re-run changed the batches: %+v", got)
 		}
 		db.must(ExitOK, nil, "verify")
@@ -435,7 +408,7 @@ func TestSettleLeaseHeld(t *testing.T) {
 			t.Errorf("loser --json: %+v %v", res, err)
 		}
 		runs, err := db.s.ListJobRuns(db.ctx, "settle", 10)
-		if err != nil || len(runs) != 2 || runs[0].Status != store.JobSkipped {
+		if err != nil || len(runs) != 2 || runs[0].Status != paygw.JobSkipped {
 			t.Errorf("job runs %+v (%v), want two skipped", runs, err)
 		}
 		// Another date is not blocked.
@@ -511,7 +484,7 @@ func TestSettlePayoutFileAndMarkPaid(t *testing.T) {
 			t.Errorf("payout file mode %v, want 0600", st.Mode().Perm())
 		}
 		bs := db.batches(settleDay)
-		var paid, carried store.SettleBatch
+		var paid, carried paygw.SettleBatch
 		for _, b := range bs {
 			if b.MerchantID == "mch_a" {
 				paid = b
@@ -598,7 +571,7 @@ func TestSettleMarkPaidReturnFile(t *testing.T) {
 		if strings.TrimSpace(out) != want {
 			t.Errorf("return file --json:\n got %s\nwant %s", out, want)
 		}
-		for i, st := range []string{settle.StatusPaid, settle.StatusSettled, settle.StatusSettled} {
+		for i, st := range []paygw.SettleStatus{settle.StatusPaid, settle.StatusSettled, settle.StatusSettled} {
 			if b, _ := db.s.GetSettleBatch(db.ctx, bs[i].ID); b.Status != st {
 				t.Errorf("batch %d is %s, want %s", i, b.Status, st)
 			}

@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/store"
 )
 
@@ -23,34 +25,22 @@ func (o *verifyOpts) Validate() error {
 	return nil
 }
 
-// verifyJSON is verify's --json output.
-type verifyJSON struct {
-	OK       bool                `json:"ok"`
-	Checks   []verifyCheckJSON   `json:"checks"`
-	Problems []verifyProblemJSON `json:"problems"`
-}
+// verifyJSON is cliout.Verify (the shape is declared once, in cliout).
+type verifyJSON = cliout.Verify
 
-type verifyCheckJSON struct {
-	Name     string `json:"name"`
-	Problems int    `json:"problems"`
-}
+// verifyCheckJSON is cliout.VerifyCheck (the shape is declared once, in cliout).
+type verifyCheckJSON = cliout.VerifyCheck
 
-type verifyProblemJSON struct {
-	Check  string `json:"check"`
-	Ref    string `json:"ref"`
-	Detail string `json:"detail"`
-}
+// verifyProblemJSON is cliout.VerifyProblem (the shape is declared once, in cliout).
+type verifyProblemJSON = cliout.VerifyProblem
 
 func newVerifyCmd(app *App) *cobra.Command {
 	var o verifyOpts
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the ledger: journals balance, balances equal postings, each payment and refund journaled once and settled at most once",
-		Long: `verify checks the ledger invariants over the whole database: every journal balances, every
-account balance equals the sum of its postings, every succeeded payment and refund has exactly
-one journal, each is in at most one settlement batch, batch totals equal their items, and
-settled and paid batches have their settlement and payout journals. Exit 1 names what is wrong.`,
-		Args: cobra.NoArgs,
+		Long:  verifyLong(),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
 				return err
@@ -61,6 +51,37 @@ settled and paid batches have their settlement and payout journals. Exit 1 names
 	cmd.Flags().IntVar(&o.Limit, "limit", 100, "report at most this many problems per check")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print one JSON object on stdout")
 	return cmd
+}
+
+// checkHelp says what each of store.LedgerChecks verifies; verify --help is generated from it so
+// that the help and the checks that run cannot disagree.
+var checkHelp = map[string]string{
+	store.CheckJournalBalanced:   "every journal has postings and they sum to zero per currency",
+	store.CheckAccountBalance:    "every account's stored balance equals the sum of its postings",
+	store.CheckPaymentJournal:    "every succeeded payment has exactly one capture journal, no other payment has one",
+	store.CheckRefundJournal:     "every succeeded refund has exactly one refund journal, no other refund has one",
+	store.CheckSettledOnce:       "each payment and refund is in at most one settlement batch, as an item of its kind",
+	store.CheckBatchTotals:       "each batch's counts and sums equal its items' and its net follows from them",
+	store.CheckSettlementJournal: "a batch that moves money has its settlement journal",
+	store.CheckPayoutJournal:     "a paid batch has exactly its payout journal",
+	store.CheckReferences:        "postings, balances and payments point at accounts and merchants that exist",
+	store.CheckPending:           "every succeeded payment and refund is settled or waiting in the pending-settlement list",
+	store.CheckAdjustment:        "each accepted amount or fee mismatch has its adjustment journal for the difference",
+}
+
+// verifyLong is verify's help: the checks it runs, generated from store.LedgerChecks.
+func verifyLong() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "verify checks the ledger invariants over the whole database. It runs %d checks:\n\n", len(store.LedgerChecks))
+	for _, c := range store.LedgerChecks {
+		h, ok := checkHelp[c]
+		if !ok {
+			h = "(no description)"
+		}
+		fmt.Fprintf(&b, "  %-20s %s\n", c, h)
+	}
+	b.WriteString("\nExit 0 when every check passes; exit 1 names each problem (check, object, detail).")
+	return b.String()
 }
 
 func runVerify(ctx context.Context, app *App, o verifyOpts) error {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/api"
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/channel/alipay/alipaysim"
 	"github.com/paygw/paygw/internal/sandbox"
 )
@@ -34,7 +35,7 @@ type AlipayRun struct {
 	Payments  map[string]int // by final status
 	Methods   map[string]int
 	Refunded  int64
-	Reconcile Reconciliation
+	Reconcile cliout.Reconcile
 }
 
 type alipayDemo struct {

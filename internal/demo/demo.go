@@ -10,6 +10,8 @@ package demo
 import (
 	"bufio"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/client"
 	"github.com/paygw/paygw/internal/config"
 	"github.com/paygw/paygw/internal/paygw"
@@ -101,9 +104,11 @@ const (
 // Summary is what a run did and where its files are.
 type Summary struct {
 	Dir, DB, Config, Logs string
-	Date                  string // the business date (today in Asia/Shanghai)
-	Elapsed               time.Duration
-	Seed                  uint64
+	// KeyFile holds the run's PAYGW_SECRET_KEY (hex), for looking at its database afterwards.
+	KeyFile string
+	Date    string // the business date (today in Asia/Shanghai)
+	Elapsed time.Duration
+	Seed    uint64
 
 	Merchants []Merchant
 	// Payments by final status and by pay method; Rejected by API error code.
@@ -125,8 +130,8 @@ type Summary struct {
 	NotifyBadSig int
 
 	Injected    sandbox.Injection
-	Reconcile   Reconciliation
-	Batches     []Batch
+	Reconcile   cliout.Reconcile
+	Batches     []cliout.SettleBatch
 	Held        int // succeeded payments no batch took (not reconciled as matched)
 	LedgerOK    bool
 	LedgerCheck []string
@@ -141,37 +146,6 @@ type Summary struct {
 type Merchant struct {
 	ID, Name string
 	FeeBps   int64
-}
-
-// Reconciliation is the `reconcile --json` answer the demo shows.
-type Reconciliation struct {
-	RunID         string           `json:"run_id"`
-	Report        string           `json:"report"`
-	Counts        map[string]int64 `json:"counts"`
-	Discrepancies int64            `json:"discrepancies"`
-	Items         []struct {
-		Class          string `json:"class"`
-		PaymentID      string `json:"payment_id"`
-		RefundID       string `json:"refund_id"`
-		InternalAmount int64  `json:"internal_amount"`
-		ChannelAmount  int64  `json:"channel_amount"`
-		Currency       string `json:"currency"`
-		Note           string `json:"note"`
-	} `json:"items"`
-}
-
-// Batch is one settlement batch of `settle --json`.
-type Batch struct {
-	MerchantID string `json:"merchant_id"`
-	Currency   string `json:"currency"`
-	Payments   int64  `json:"payments"`
-	Refunds    int64  `json:"refunds"`
-	Gross      int64  `json:"gross"`
-	Refunded   int64  `json:"refunded"`
-	Fee        int64  `json:"fee"`
-	CarriedIn  int64  `json:"carried_in"`
-	Net        int64  `json:"net"`
-	Status     string `json:"status"`
 }
 
 // Run runs the demo. Every subprocess is stopped before it returns, also on failure.
@@ -287,9 +261,20 @@ func (d *run) setup() error {
 		return fmt.Errorf("demo config: %w", err)
 	}
 	d.date = paygw.BusinessDate(d.o.Now(), cfg.Location())
-	d.r = &runner{exe: d.o.Exe, env: d.o.Env, db: "sqlite:" + filepath.Join(dir, "paygw.db"), cfg: cfgPath, logs: logs}
+	// The demo's own secret key: every subprocess gets it (there is no built-in key), and it
+	// is kept beside the database so that the demo's data can be looked at afterwards.
+	key := make([]byte, 32)
+	if _, err := crand.Read(key); err != nil {
+		return fmt.Errorf("demo key: %w", err)
+	}
+	keyFile := filepath.Join(dir, "secret.key")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return fmt.Errorf("demo key: %w", err)
+	}
+	env := append(append([]string{}, d.o.Env...), "PAYGW_SECRET_KEY="+hex.EncodeToString(key))
+	d.r = &runner{exe: d.o.Exe, env: env, db: "sqlite:" + filepath.Join(dir, "paygw.db"), cfg: cfgPath, logs: logs}
 	s := d.sum
-	s.Dir, s.DB, s.Config, s.Logs, s.Date = d.o.Dir, d.r.db, cfgPath, logs, d.date
+	s.Dir, s.DB, s.Config, s.Logs, s.Date, s.KeyFile = d.o.Dir, d.r.db, cfgPath, logs, d.date, keyFile
 	d.recv, err = newReceiver(refuseOneIn)
 	return err
 }
@@ -395,7 +380,7 @@ func (d *run) merchants(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var j struct{ ID, Secret string }
+		var j cliout.Merchant
 		if err := json.Unmarshal(out, &j); err != nil || j.ID == "" || j.Secret == "" {
 			return fmt.Errorf("merchant create --json: unexpected output %q (%v)", out, err)
 		}
@@ -613,9 +598,7 @@ func (d *run) settle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var j struct {
-		Batches []Batch `json:"batches"`
-	}
+	var j cliout.Settle
 	if err := json.Unmarshal(out, &j); err != nil {
 		return fmt.Errorf("settle --json: %w (output %q)", err, out)
 	}
@@ -660,13 +643,7 @@ func (d *run) report(ctx context.Context) error {
 
 func (d *run) verify(ctx context.Context) error {
 	out, err := d.r.run(ctx, "verify", "verify", "--json")
-	var j struct {
-		OK     bool `json:"ok"`
-		Checks []struct {
-			Name     string `json:"name"`
-			Problems int    `json:"problems"`
-		} `json:"checks"`
-	}
+	var j cliout.Verify
 	if jerr := json.Unmarshal(out, &j); jerr != nil && err == nil {
 		err = fmt.Errorf("verify --json: %w (output %q)", jerr, out)
 	}

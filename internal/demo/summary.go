@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/money"
 )
 
@@ -80,7 +81,7 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintln(w, "\nsettlement batches (only reconciled transactions settle):")
 	bw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(bw, "merchant\tcurrency\tpayments\trefunds\tgross\trefunded\tfee\tnet\tstatus\t")
-	batches := append([]Batch(nil), s.Batches...)
+	batches := append([]cliout.SettleBatch(nil), s.Batches...)
 	sort.Slice(batches, func(i, j int) bool { return names[batches[i].MerchantID] < names[batches[j].MerchantID] })
 	for _, b := range batches {
 		c := money.Currency(b.Currency)
@@ -100,7 +101,8 @@ func (s *Summary) Print(w io.Writer) {
 	for _, f := range [][2]string{
 		{"reconciliation report", s.ReconReport}, {"settlement report", s.SettleReport},
 		{"daily report", s.DailyReport}, {"payout file", s.PayoutFile},
-		{"database", strings.TrimPrefix(s.DB, "sqlite:")}, {"config", s.Config}, {"logs", s.Logs},
+		{"database", strings.TrimPrefix(s.DB, "sqlite:")}, {"config", s.Config},
+		{"secret key", s.KeyFile}, {"logs", s.Logs},
 	} {
 		p := rel(f[1])
 		if f[0] == "logs" {

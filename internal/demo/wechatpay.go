@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/api"
+	"github.com/paygw/paygw/internal/api/cliout"
 	"github.com/paygw/paygw/internal/channel/wechatpay"
 	"github.com/paygw/paygw/internal/sandbox"
 )
@@ -32,7 +33,7 @@ type WeChatPay struct {
 	URL       string
 	Payments  map[string]int // by final status
 	Refunds   int
-	Reconcile Reconciliation
+	Reconcile cliout.Reconcile
 }
 
 // wechat is the run's WeChat Pay state.

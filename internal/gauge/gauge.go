@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/jobs"
 )
@@ -78,7 +79,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, float64(j.lastSuccess.Unix()), j.job)
 		}
 		failed := 0.0
-		if j.lastStatus == store.JobFailed {
+		if j.lastStatus == paygw.JobFailed {
 			failed = 1
 		}
 		ch <- prometheus.MustNewConstMetric(lastFailedDesc, prometheus.GaugeValue, failed, j.job)
@@ -109,7 +110,7 @@ func (c *Collector) refresh(now time.Time) {
 // jobOutcome is the latest finished run of one job and the time of its latest success.
 type jobOutcome struct {
 	job         string
-	lastStatus  string
+	lastStatus  paygw.JobStatus
 	lastSuccess time.Time // zero when no run within the horizon succeeded
 }
 
@@ -134,7 +135,7 @@ func outcomes(runs []store.FinishedJobRun) []jobOutcome {
 			out = append(out, jobOutcome{job: name})
 		}
 		out[i].lastStatus = r.Status
-		if r.Status == store.JobSucceeded {
+		if r.Status == paygw.JobSucceeded {
 			out[i].lastSuccess = r.FinishedAt
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygw/paygw/internal/gauge"
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/storetest"
 )
@@ -20,34 +22,35 @@ func TestCollector(t *testing.T) {
 		t0 := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
 		now := t0.Add(6 * time.Hour)
 		runs := []struct {
-			id, job, status string
-			at              time.Time
+			id, job string
+			status  paygw.JobStatus
+			at      time.Time
 		}{
-			{"r1", "settle", store.JobSucceeded, t0},
-			{"r2", "settle", store.JobFailed, t0.Add(time.Hour)},
-			{"r3", "reconcile", store.JobSucceeded, t0.Add(2 * time.Hour)},
-			{"r3b", "reconcile", store.JobFailed, t0.Add(150 * time.Minute)},
-			{"r4", "report-daily", store.JobSkipped, t0.Add(3 * time.Hour)},
-			{"r0", "settle", store.JobSucceeded, t0.Add(-gauge.Horizon - time.Hour)}, // too old to read
+			{"r1", "settle", paygw.JobSucceeded, t0},
+			{"r2", "settle", paygw.JobFailed, t0.Add(time.Hour)},
+			{"r3", "reconcile", paygw.JobSucceeded, t0.Add(2 * time.Hour)},
+			{"r3b", "reconcile", paygw.JobFailed, t0.Add(150 * time.Minute)},
+			{"r4", "report-daily", paygw.JobSkipped, t0.Add(3 * time.Hour)},
+			{"r0", "settle", paygw.JobSucceeded, t0.Add(-gauge.Horizon - time.Hour)}, // too old to read
 		}
 		for _, r := range runs {
-			if err := s.StartJobRun(ctx, store.JobRun{ID: r.id, Job: r.job, Host: "h", Trigger: "manual",
-				Status: store.JobRunning, StartedAt: r.at, BusinessKey: key(r.id)}); err != nil {
+			if err := s.StartJobRun(ctx, paygw.JobRun{ID: r.id, Job: r.job, Host: "h", Trigger: "manual",
+				Status: paygw.JobRunning, StartedAt: r.at, BusinessKey: key(r.id)}); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.FinishJobRun(ctx, r.id, r.status, "", "", r.at.Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		items := []store.ReconItem{
+		items := []paygw.ReconItem{
 			{Class: "amount_mismatch", Kind: "payment", Currency: "CNY", PaymentID: "pay_1"},
 			{Class: "amount_mismatch", Kind: "payment", Currency: "CNY", PaymentID: "pay_2"},
 			{Class: "missing_internal", Kind: "payment", Currency: "CNY", ChannelTradeNo: "T3"},
 		}
-		res := store.ReconResult{
-			Run: store.ReconRun{ID: "rr1", Channel: "sandbox", BusinessDate: "2026-11-30", Format: "sandbox", FileSHA256: strings.Repeat("0", 64),
+		res := reconcile.Stored{
+			Run: paygw.ReconRun{ID: "rr1", Channel: "sandbox", BusinessDate: "2026-11-30", Format: "sandbox", FileSHA256: strings.Repeat("0", 64),
 				StartedAt: t0, FinishedAt: t0, Totals: "{}"},
-			Each: func(item func(store.ReconItem) error, _ func(store.ReconRef) error) error {
+			Each: func(item func(paygw.ReconItem) error, _ func(store.ReconRef) error) error {
 				for _, it := range items {
 					it.Channel, it.BusinessDate = "sandbox", "2026-11-30"
 					if err := item(it); err != nil {
@@ -58,7 +61,7 @@ func TestCollector(t *testing.T) {
 			},
 			Turned: func() []store.ReconRef { return nil },
 		}
-		if err := s.SaveReconRun(ctx, res, t0); err != nil {
+		if err := reconcile.Save(ctx, s, res, t0); err != nil {
 			t.Fatal(err)
 		}
 
@@ -88,11 +91,11 @@ func TestCollector(t *testing.T) {
 		}
 
 		// Within the TTL the cached values are served; after it, the store is read again.
-		if err := s.StartJobRun(ctx, store.JobRun{ID: "r5", Job: "settle", Host: "h", Trigger: "cron",
-			Status: store.JobRunning, StartedAt: now}); err != nil {
+		if err := s.StartJobRun(ctx, paygw.JobRun{ID: "r5", Job: "settle", Host: "h", Trigger: "cron",
+			Status: paygw.JobRunning, StartedAt: now}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.FinishJobRun(ctx, "r5", store.JobSucceeded, "", "", now.Add(time.Minute)); err != nil {
+		if err := s.FinishJobRun(ctx, "r5", paygw.JobSucceeded, "", "", now.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		clock = now.Add(30 * time.Second)

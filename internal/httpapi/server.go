@@ -89,7 +89,7 @@ type Server struct {
 	limiters sync.Map // merchant id -> *limiterEntry
 	mux      *http.ServeMux
 	hops     int
-	ready    atomic.Bool
+	health   *Health
 	metrics  *httpMetrics
 }
 
@@ -114,7 +114,7 @@ func New(g *gateway.Service, check Checker, opts Options) *Server {
 	}
 	s := &Server{g: g, check: check, log: opts.Log.With().Str("component", "http").Logger(), reg: opts.Registry,
 		maxBody: opts.MaxBodyBytes, limit: rate.Limit(opts.RateLimit), burst: opts.RateBurst, mux: http.NewServeMux(),
-		hops:    opts.TrustedProxyHops,
+		hops: opts.TrustedProxyHops, health: NewHealth(check),
 		metrics: newHTTPMetrics(opts.Registry)}
 	s.routes()
 	return s
@@ -132,11 +132,10 @@ func (s *Server) routes() {
 	m.Handle("GET /v1/agreements/{id}", s.merchant(s.getAgreement))
 	m.Handle("DELETE /v1/agreements/{id}", s.merchant(s.terminateAgreement))
 	m.Handle("POST /v1/channels/{channel}/notify", s.body(http.HandlerFunc(s.channelNotify)))
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
-	m.HandleFunc("GET /readyz", s.readyz)
+	s.health.Register(m)
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, paygw.Errorf(paygw.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
+		s.fail(w, r, paygw.Errorf(paygw.CodeNotFound, "no route %s %s", capped(r.Method, 16), capped(r.URL.Path, maxLogValue)))
 	})
 }
 
@@ -144,22 +143,54 @@ func (s *Server) routes() {
 func (s *Server) Handler() http.Handler { return s.observe(s.mux) }
 
 // SetReady marks the server ready or draining (during shutdown /readyz answers 503).
-func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+func (s *Server) SetReady(v bool) { s.health.SetReady(v) }
 
 type ctxKey int
 
 const (
 	keyRequestID ctxKey = iota
-	keyMerchant
 	keyBody
 	keyLog
 	keyNonce
+	keyState
 )
+
+// reqState is what inner handlers tell the access log: the middleware that authenticates a
+// merchant runs on a derived request, so it records the merchant here rather than in a context
+// the access log never sees.
+type reqState struct {
+	merchant string
+}
+
+// knownMethods are the methods metrics and logs name; any other method is "other", so a client
+// cannot add label values (series) or long log fields by inventing methods.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true, http.MethodConnect: true,
+	http.MethodTrace: true,
+}
+
+// methodLabel is r.Method from the closed set of knownMethods, else "other".
+func methodLabel(m string) string {
+	if knownMethods[m] {
+		return m
+	}
+	return "other"
+}
+
+// maxLogValue bounds a client-chosen value (path, user agent) written to a log line.
+const maxLogValue = 128
+
+// capped cuts s to at most n bytes of valid UTF-8, marking the cut.
+func capped(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
 
 // RequestID returns the request's id.
 func RequestID(ctx context.Context) string { v, _ := ctx.Value(keyRequestID).(string); return v }
-
-func merchantOf(ctx context.Context) string { v, _ := ctx.Value(keyMerchant).(string); return v }
 
 func nonceOf(ctx context.Context) *gateway.Nonce {
 	v, _ := ctx.Value(keyNonce).(*gateway.Nonce)
@@ -207,30 +238,33 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		l := s.log.With().Str("request_id", id).Logger()
+		st := &reqState{}
 		ctx := trace.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := trace.Start(ctx, r.Method, trace.RequestID.String(id))
+		ctx, span := trace.Start(ctx, methodLabel(r.Method), trace.RequestID.String(id))
 		ctx = l.WithContext(context.WithValue(context.WithValue(ctx, keyRequestID, id), keyLog, &l))
+		ctx = context.WithValue(ctx, keyState, st)
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
-				l.Error().Interface("panic", p).Str("path", r.URL.Path).Msg("panic")
+				l.Error().Interface("panic", p).Str("path", capped(r.URL.Path, maxLogValue)).Msg("panic")
 				if rec.status == 0 {
 					s.fail(rec, r, paygw.Errorf(paygw.CodeInternal, "internal error"))
 				}
 			}
-			route := r.Pattern
+			route := r.Pattern // a registered pattern: a closed set
 			if route == "" {
 				route = "unmatched"
 			}
+			method := methodLabel(r.Method)
 			d := time.Since(start)
 			span.SetName(route)
-			span.SetAttributes(attribute.Int("http.response.status_code", rec.status), trace.MerchantID.String(merchantOf(r.Context())))
+			span.SetAttributes(attribute.Int("http.response.status_code", rec.status), trace.MerchantID.String(st.merchant))
 			if rec.status >= 500 {
 				span.SetStatus(codes.Error, http.StatusText(rec.status))
 			}
 			span.End()
-			s.metrics.observe(route, r.Method, rec.status, d)
+			s.metrics.observe(route, method, rec.status, d)
 			if route == "GET /metrics" || route == "GET /healthz" || route == "GET /readyz" {
 				return
 			}
@@ -238,8 +272,12 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			if rec.status >= 500 {
 				ev = l.Error()
 			}
-			ev.Str("method", r.Method).Str("route", route).Int("status", rec.status).
-				Dur("duration", d).Str("merchant_id", merchantOf(r.Context())).Msg("request")
+			ev = ev.Str("method", method).Str("route", route).Int("status", rec.status).
+				Dur("duration", d).Str("merchant_id", st.merchant)
+			if route == "/" { // unmatched requests: say what was asked, briefly
+				ev = ev.Str("path", capped(r.URL.Path, maxLogValue)).Str("user_agent", capped(r.UserAgent(), maxLogValue))
+			}
+			ev.Msg("request")
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -295,7 +333,10 @@ func (s *Server) auth(h func(w http.ResponseWriter, r *http.Request, merchantID 
 			s.fail(w, r, paygw.Errorf(paygw.CodeRateLimited, "rate limit exceeded"))
 			return
 		}
-		ctx := context.WithValue(r.Context(), keyMerchant, mid)
+		if st, ok := r.Context().Value(keyState).(*reqState); ok {
+			st.merchant = mid
+		}
+		ctx := r.Context()
 		if nonce != nil {
 			ctx = context.WithValue(ctx, keyNonce, nonce)
 		}
@@ -324,25 +365,6 @@ func (s *Server) EvictIdleLimiters(idle time.Duration) {
 		}
 		return true
 	})
-}
-
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if !s.ready.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.check.Ping(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
-		return
-	}
-	ok, err := s.check.SchemaCurrent(ctx)
-	if err != nil || !ok {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "schema not current: run paygw migrate up"})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -28,7 +28,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-	"github.com/sony/gobreaker/v2"
 
 	"github.com/paygw/paygw/internal/config"
 	"github.com/paygw/paygw/internal/sign"
@@ -65,7 +64,7 @@ type Worker struct {
 	statsDur time.Duration
 
 	mu       sync.Mutex
-	breakers map[string]*gobreaker.CircuitBreaker[int]
+	breakers map[string]*breaker
 	secrets  map[string]cachedSecret
 }
 
@@ -96,7 +95,7 @@ func WithStatsInterval(d time.Duration) Option { return func(w *Worker) { w.stat
 func NewWorker(s *store.Store, cfg config.Notify, log zerolog.Logger, reg prometheus.Registerer, opts ...Option) *Worker {
 	w := &Worker{
 		s: s, cfg: withDefaults(cfg), now: time.Now, statsDur: 10 * time.Second,
-		breakers: map[string]*gobreaker.CircuitBreaker[int]{}, secrets: map[string]cachedSecret{},
+		breakers: map[string]*breaker{}, secrets: map[string]cachedSecret{},
 	}
 	for _, o := range opts {
 		o(w)
@@ -163,13 +162,18 @@ func NextAttempt(schedule []config.Duration, retry int, failedAt time.Time) (tim
 }
 
 // Run delivers until ctx is done: it keeps up to notify.workers deliveries in flight, claiming
-// more as slots free up and polling every notify.poll_interval when the queue is empty. When
+// more as slots free up and whenever a batch of attempts is recorded (its leases released: a
+// merchant at its cap gets its next notifications the moment its earlier ones are recorded),
+// and otherwise every notify.poll_interval. When
 // ctx is done it stops claiming and waits for the deliveries in flight, each bounded by the
 // request timeout (well within the lease), and records them.
 func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info().Int("concurrency", w.cfg.Workers).Int("per_merchant", w.cfg.PerMerchant).
 		Dur("lease", w.cfg.Lease.D()).Msg("notification worker started")
 	var inflight atomic.Int64
+	// freed wakes the loop when a batch of attempts is recorded: slots are free and leases
+	// released. It holds one wake-up, so none is lost between a claim that found a merchant
+	// still at its cap and the wait after it.
 	freed := make(chan struct{}, 1)
 	signal := func() {
 		select {
@@ -211,21 +215,19 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		for _, d := range ds {
-			inflight.Add(1)
+		inflight.Add(int64(len(ds)))
+		for _, lane := range w.lanes(ds) {
 			wg.Add(1)
-			go func(d store.Delivery) {
+			go func() {
 				defer wg.Done()
-				o := w.deliver(dctx, d)
-				inflight.Add(-1)
-				rec.add(o)
-			}(d)
+				w.runLane(dctx, lane, func(o outcome) {
+					inflight.Add(-1)
+					rec.add(o)
+				})
+			}()
 		}
-		switch {
-		case len(ds) == 0 && inflight.Load() == 0: // nothing due: poll
-			sleep(ctx, w.cfg.PollInterval.D())
-		case int64(len(ds)) < free: // merchants at their cap or the queue is short
-			wait()
+		if int64(len(ds)) < free { // merchants at their cap, or the queue is short or empty: never
+			wait() // a plain sleep, which made a merchant at its cap wait a whole poll
 		}
 	}
 	wg.Wait()
@@ -242,13 +244,18 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	outs := make([]outcome, len(ds))
+	var mu sync.Mutex
+	outs := make([]outcome, 0, len(ds))
 	var wg sync.WaitGroup
-	for i, d := range ds {
+	for _, lane := range w.lanes(ds) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[i] = w.deliver(ctx, d)
+			w.runLane(ctx, lane, func(o outcome) {
+				mu.Lock()
+				outs = append(outs, o)
+				mu.Unlock()
+			})
 		}()
 	}
 	wg.Wait()
@@ -268,6 +275,7 @@ func sleep(ctx context.Context, d time.Duration) {
 type outcome struct {
 	res      store.AttemptResult
 	deferred bool
+	until    time.Time // deferred: due again then
 	d        store.Delivery
 }
 
@@ -286,18 +294,70 @@ func (w *Worker) deliver(ctx context.Context, d store.Delivery) (o outcome) {
 		span.End()
 	}()
 	br := w.breaker(d.URL)
-	var res store.AttemptResult
-	_, err := br.Execute(func() (int, error) {
-		res = w.attempt(ctx, d, d.Replay)
-		return res.StatusCode, breakerErr(res)
-	})
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return outcome{deferred: true, d: d}
+	gen, ok, retry := br.allow(w.now())
+	if !ok {
+		if retry.IsZero() { // a half-open trial is in flight: look again soon
+			retry = w.now().Add(w.cfg.PollInterval.D())
+		}
+		return outcome{deferred: true, d: d, until: retry}
 	}
+	res := w.attempt(ctx, d, d.Replay)
+	br.done(gen, breakerErr(res) != nil, w.now())
 	if !res.Delivered {
 		res.NextAttemptAt, _ = NextAttempt(w.cfg.Schedule, d.Retry, w.now())
 	}
 	return outcome{res: res, d: d}
+}
+
+// runLane delivers a lane (lanes), passing each outcome to done. The first delivery goes alone:
+// to a non-closed endpoint it is the half-open trial. If the breaker is closed after it, the
+// rest go concurrently, as they would have to a healthy endpoint (one after another they could
+// outlast their leases behind a slow endpoint); otherwise they go in order, and are deferred at
+// once while the breaker is open.
+func (w *Worker) runLane(ctx context.Context, lane []store.Delivery, done func(outcome)) {
+	done(w.deliver(ctx, lane[0]))
+	rest := lane[1:]
+	if len(rest) == 0 {
+		return
+	}
+	if !w.breaker(lane[0].URL).closed() {
+		for _, d := range rest {
+			done(w.deliver(ctx, d))
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for _, d := range rest {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done(w.deliver(ctx, d))
+		}()
+	}
+	wg.Wait()
+}
+
+// lanes splits a claimed batch into what may run concurrently: each delivery to an endpoint
+// whose breaker is closed on its own, and the deliveries to each other endpoint in one lane, in
+// claim order (oldest due first), so the oldest becomes the half-open trial and the rest follow
+// at once when it succeeds, or are deferred when it fails.
+func (w *Worker) lanes(ds []store.Delivery) [][]store.Delivery {
+	var out [][]store.Delivery
+	held := map[string]int{}
+	for _, d := range ds {
+		if w.breaker(d.URL).closed() {
+			out = append(out, []store.Delivery{d})
+			continue
+		}
+		key := endpoint(d.URL)
+		if i, ok := held[key]; ok {
+			out[i] = append(out[i], d)
+			continue
+		}
+		held[key] = len(out)
+		out = append(out, []store.Delivery{d})
+	}
+	return out
 }
 
 // breakerErr is what the endpoint's breaker counts as a failure: no answer in time, or a
@@ -415,23 +475,17 @@ func endpoint(raw string) string {
 	return strings.ToLower(u.Scheme + "://" + u.Host)
 }
 
-func (w *Worker) breaker(rawURL string) *gobreaker.CircuitBreaker[int] {
+func (w *Worker) breaker(rawURL string) *breaker {
 	key := endpoint(rawURL)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if b, ok := w.breakers[key]; ok {
 		return b
 	}
-	failures := w.cfg.BreakerFailures
-	b := gobreaker.NewCircuitBreaker[int](gobreaker.Settings{
-		Name:        key,
-		MaxRequests: 1,
-		Timeout:     w.cfg.BreakerOpenFor.D(),
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
-		OnStateChange: func(name string, from, to gobreaker.State) {
+	b := &breaker{name: key, trip: int(w.cfg.BreakerFailures), openFor: w.cfg.BreakerOpenFor.D(),
+		onChange: func(name string, from, to breakerState) {
 			w.log.Warn().Str("endpoint", name).Str("from", from.String()).Str("to", to.String()).Msg("notification endpoint breaker")
-		},
-	})
+		}}
 	w.breakers[key] = b
 	return b
 }
@@ -442,8 +496,10 @@ func (w *Worker) record(ctx context.Context, outs []outcome) error {
 	for _, o := range outs {
 		if o.deferred {
 			w.m.deliveries.WithLabelValues(OutcomeDeferred).Inc()
-			next := w.now().Add(w.cfg.BreakerOpenFor.D())
-			if err := w.s.ReleaseNotification(ctx, o.d.ID, w.id, next, w.now()); err != nil {
+			// Due again when the breaker reopens: every notification deferred by one open period
+			// is due at the same instant, and the claim's (next_attempt_at, id) order makes the
+			// oldest one the trial.
+			if err := w.s.ReleaseNotification(ctx, o.d.ID, w.id, o.until, w.now()); err != nil {
 				w.log.Error().Err(err).Str("event_id", o.d.ID).Msg("release deferred notification")
 			}
 			continue

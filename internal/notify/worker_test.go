@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -372,6 +373,48 @@ func TestCheckAddr(t *testing.T) {
 		{"fd12::1", false, false},
 		{"10.1.2.3", true, true},
 		{"::ffff:10.0.0.1", false, false},
+		// Issue 14 item 10: every IANA special-purpose range that is not globally reachable.
+		{"203.0.113.7", true, false},     // TEST-NET-3 (was dialled)
+		{"192.0.2.1", true, false},       // TEST-NET-1
+		{"198.51.100.1", true, false},    // TEST-NET-2
+		{"198.18.0.1", true, false},      // benchmarking
+		{"198.19.255.254", true, false},  // benchmarking, end of the /15
+		{"198.20.0.1", false, true},      // just past it
+		{"100.64.0.1", true, true},       // shared address space: a private network
+		{"100.100.100.200", true, false}, // Alibaba Cloud metadata, inside 100.64/10
+		{"0.1.2.3", true, false},         // this network
+		{"192.0.0.8", true, false},       // IETF protocol assignments
+		{"192.0.0.192", true, false},     // Oracle Cloud metadata, inside 192.0.0/24
+		{"192.88.99.1", true, false},     // 6to4 relay anycast
+		{"239.255.255.250", true, false}, // multicast
+		{"240.0.0.1", true, false},       // reserved
+		{"255.255.255.254", true, false}, // reserved
+		{"255.255.255.255", true, false}, // broadcast
+		{"192.31.196.1", false, true},    // AS112: globally reachable
+		{"8.8.8.8", false, true},
+		{"2001:db8::1", true, false},        // documentation
+		{"3fff::1", true, false},            // documentation (RFC 9637)
+		{"::1", true, true},                 // loopback when allowed
+		{"fd12::1", true, true},             // unique local when private allowed
+		{"fe80::1%eth0", true, false},       // link-local with a zone
+		{"fec0::1", true, false},            // site-local (deprecated)
+		{"ff02::1", true, false},            // multicast
+		{"ff0e::1", true, false},            // global-scope multicast
+		{"64:ff9b::cb00:7107", true, false}, // NAT64 of 203.0.113.7
+		{"64:ff9b::808:808", false, true},   // NAT64 of 8.8.8.8
+		{"64:ff9b::a00:1", false, false},    // NAT64 of 10.0.0.1: private
+		{"64:ff9b:1::1", true, false},       // local-use NAT64
+		{"2001::1", true, false},            // Teredo, inside 2001::/23
+		{"2001:2::1", true, false},          // benchmarking
+		{"2001:10::1", true, false},         // ORCHID
+		{"2001:1ff::1", true, false},        // end of 2001::/23
+		{"2001:200::1", false, true},        // just past it: global
+		{"2002:a00:1::1", true, false},      // 6to4
+		{"100::1", true, false},             // discard-only
+		{"::5", true, false},                // IPv4-compatible (deprecated), inside ::/8
+		{"::ffff:203.0.113.7", true, false}, // IPv4-mapped documentation
+		{"5f00::1", true, false},            // SRv6 SIDs
+		{"4000::1", true, false},            // unassigned, outside 2000::/3
 	}
 	for _, tt := range tests {
 		err := notify.CheckAddr(netip.MustParseAddr(tt.addr), tt.allowPrivate)
@@ -380,6 +423,53 @@ func TestCheckAddr(t *testing.T) {
 		}
 		if err != nil && !errors.Is(err, notify.ErrRefusedAddress) {
 			t.Errorf("CheckAddr(%s): %v does not wrap ErrRefusedAddress", tt.addr, err)
+		}
+	}
+}
+
+// TestCheckURLNumericHosts: numeric host forms a resolver would read as an address (inet_aton:
+// fewer than four parts, octal, hexadecimal, one 32-bit number) are decoded before any DNS lookup
+// and refused, naming the address they stand for; nothing here is dialled.
+func TestCheckURLNumericHosts(t *testing.T) {
+	tests := []struct {
+		url          string
+		allowPrivate bool
+		want         string // "" = accepted; else a substring of the error
+	}{
+		{"http://127.1/", false, "127.0.0.1"},
+		{"http://127.1/", true, "127.0.0.1"}, // allowed address, but only in its dotted form
+		{"http://0177.0.0.1/", false, "127.0.0.1"},
+		{"http://2130706433/", false, "127.0.0.1"},
+		{"http://0x7f000001/", false, "127.0.0.1"},
+		{"http://0x7F.1/", false, "127.0.0.1"},
+		{"http://127.0.1/", false, "127.0.0.1"},
+		{"http://0/", true, "0.0.0.0"},
+		{"http://3405803783/", true, "203.0.113.7"},
+		{"http://0xa9fea9fe/", true, "169.254.169.254"},
+		{"http://134744072/", false, "8.8.8.8"}, // decodes to a global address: still refused
+		{"http://008.8.8.8/", false, "not a valid"},
+		{"http://127.0.0.1./", true, "127.0.0.1"},
+		{"http://8.8.8.8/", false, ""},
+		{"http://127.0.0.1:8080/", true, ""},
+		{"http://[::1]:8080/", true, ""},
+		{"http://203.0.113.7/", true, "203.0.113.7"},
+		{"http://[2001:db8::1]/", true, "2001:db8::1"},
+		{"http://4294967296/", true, "not a valid"}, // numeric, beyond 32 bits
+		{"http://merchant.example/", false, ""},
+		{"http://1e3/", false, ""}, // a name
+		{"http://0x/", true, "not a valid"},
+		{"http://a.0x10/", true, "not a valid"}, // a numeric last label is never a host name
+		{"http://pay.example.123x/", false, ""},
+	}
+	for _, tt := range tests {
+		err := notify.CheckURL(tt.url, tt.allowPrivate)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("CheckURL(%s, %v) = %v, want accepted", tt.url, tt.allowPrivate, err)
+		case tt.want != "" && err == nil:
+			t.Errorf("CheckURL(%s, %v) accepted, want refused (%s)", tt.url, tt.allowPrivate, tt.want)
+		case tt.want != "" && (!strings.Contains(err.Error(), tt.want) || !errors.Is(err, notify.ErrRefusedAddress)):
+			t.Errorf("CheckURL(%s, %v) = %v, want ErrRefusedAddress naming %s", tt.url, tt.allowPrivate, err, tt.want)
 		}
 	}
 }
@@ -479,7 +569,10 @@ func TestMetrics(t *testing.T) {
 // with a host and, when its host is an IP literal, an allowed address.
 func FuzzCheckURL(f *testing.F) {
 	for _, s := range []string{"https://merchant.example/paygw", "http://127.0.0.1:8080/hook", "http://[fd00:ec2::254]/",
-		"http://169.254.169.254/latest/meta-data", "ftp://x", "http://", "http://[::ffff:10.0.0.1]:80/", "://", "http://%zz"} {
+		"http://169.254.169.254/latest/meta-data", "ftp://x", "http://", "http://[::ffff:10.0.0.1]:80/", "://", "http://%zz",
+		// issue 14 item 10
+		"http://203.0.113.7/", "http://198.18.0.1/", "http://[2001:db8::1]/", "http://127.1/", "http://0177.0.0.1/",
+		"http://2130706433/", "http://0x7f000001/", "http://[64:ff9b::cb00:7107]/", "http://100.100.100.200/"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -488,6 +581,17 @@ func FuzzCheckURL(f *testing.F) {
 		}
 		if !strings.HasPrefix(strings.ToLower(raw), "http://") && !strings.HasPrefix(strings.ToLower(raw), "https://") {
 			t.Fatalf("accepted %q", raw)
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("accepted unparsable %q", raw)
+		}
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
+			if notify.CheckAddr(a, false) != nil {
+				t.Fatalf("accepted %q: refused address", raw)
+			}
+		} else if last := u.Hostname()[strings.LastIndex(u.Hostname(), ".")+1:]; last != "" && strings.Trim(last, "0123456789") == "" {
+			t.Fatalf("accepted %q: numeric host in a non-standard form", raw)
 		}
 	})
 }

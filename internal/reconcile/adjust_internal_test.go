@@ -5,17 +5,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // TestAdjustmentRules: the signed difference accepting the channel's side posts, by class and
 // kind, and the inputs refused before anything is written.
 func TestAdjustmentRules(t *testing.T) {
 	const big = int64(1) << 62
-	base := store.ReconItem{ID: 7, Channel: "sandbox", MerchantID: "mch_a", Currency: "CNY", PaymentID: "pay_1"}
-	item := func(class Class, kind Kind, ours, theirs int64, note string) store.ReconItem {
+	base := paygw.ReconItem{ID: 7, Channel: "sandbox", MerchantID: "mch_a", Currency: "CNY", PaymentID: "pay_1"}
+	item := func(class Class, kind Kind, ours, theirs int64, note string) paygw.ReconItem {
 		it := base
-		it.Class, it.Kind, it.Note = string(class), string(kind), note
+		it.Class, it.Kind, it.Note = class, kind, note
 		if kind == KindRefund {
 			it.RefundID = "ref_1"
 		}
@@ -29,22 +29,22 @@ func TestAdjustmentRules(t *testing.T) {
 	}
 	cases := []struct {
 		name     string
-		it       store.ReconItem
-		kind     string
+		it       paygw.ReconItem
+		kind     paygw.AdjustKind
 		object   string
 		want     int64
 		refusing bool
 	}{
-		{"payment collected more: merchant owed more", item(AmountMismatch, KindPayment, 58299, 58399, ""), store.AdjustAmount, "pay_1", 100, false},
-		{"payment collected less: merchant owed less", item(AmountMismatch, KindPayment, 58299, 58199, ""), store.AdjustAmount, "pay_1", -100, false},
-		{"refund larger at the channel: merchant owes more", item(AmountMismatch, KindRefund, 500, 600, ""), store.AdjustAmount, "ref_1", -100, false},
-		{"refund smaller at the channel: merchant owes less", item(AmountMismatch, KindRefund, 500, 450, ""), store.AdjustAmount, "ref_1", 50, false},
-		{"payment fee higher: more cost", item(FeeMismatch, KindPayment, 30, 31, ""), store.AdjustFee, "pay_1", 1, false},
-		{"payment fee lower: less cost", item(FeeMismatch, KindPayment, 30, 0, ""), store.AdjustFee, "pay_1", -30, false},
-		{"refund returns more fee: less cost", item(FeeMismatch, KindRefund, 3, 9, ""), store.AdjustFee, "ref_1", -6, false},
-		{"refund returns less fee: more cost", item(FeeMismatch, KindRefund, 3, 1, ""), store.AdjustFee, "ref_1", 2, false},
-		{"one minor unit", item(AmountMismatch, KindPayment, 1, 2, ""), store.AdjustAmount, "pay_1", 1, false},
-		{"at the maximum", item(AmountMismatch, KindPayment, 1, MaxAcceptedAmount, ""), store.AdjustAmount, "pay_1", MaxAcceptedAmount - 1, false},
+		{"payment collected more: merchant owed more", item(AmountMismatch, KindPayment, 58299, 58399, ""), paygw.AdjustAmount, "pay_1", 100, false},
+		{"payment collected less: merchant owed less", item(AmountMismatch, KindPayment, 58299, 58199, ""), paygw.AdjustAmount, "pay_1", -100, false},
+		{"refund larger at the channel: merchant owes more", item(AmountMismatch, KindRefund, 500, 600, ""), paygw.AdjustAmount, "ref_1", -100, false},
+		{"refund smaller at the channel: merchant owes less", item(AmountMismatch, KindRefund, 500, 450, ""), paygw.AdjustAmount, "ref_1", 50, false},
+		{"payment fee higher: more cost", item(FeeMismatch, KindPayment, 30, 31, ""), paygw.AdjustFee, "pay_1", 1, false},
+		{"payment fee lower: less cost", item(FeeMismatch, KindPayment, 30, 0, ""), paygw.AdjustFee, "pay_1", -30, false},
+		{"refund returns more fee: less cost", item(FeeMismatch, KindRefund, 3, 9, ""), paygw.AdjustFee, "ref_1", -6, false},
+		{"refund returns less fee: more cost", item(FeeMismatch, KindRefund, 3, 1, ""), paygw.AdjustFee, "ref_1", 2, false},
+		{"one minor unit", item(AmountMismatch, KindPayment, 1, 2, ""), paygw.AdjustAmount, "pay_1", 1, false},
+		{"at the maximum", item(AmountMismatch, KindPayment, 1, MaxAcceptedAmount, ""), paygw.AdjustAmount, "pay_1", MaxAcceptedAmount - 1, false},
 		{"channel amount over the maximum", item(AmountMismatch, KindPayment, 1, MaxAcceptedAmount+1, ""), "", "", 0, true},
 		{"channel fee over the maximum", item(FeeMismatch, KindPayment, 1, MaxAcceptedAmount+1, ""), "", "", 0, true},
 		{"ours over the maximum", item(AmountMismatch, KindPayment, MaxAcceptedAmount+1, 5, ""), "", "", 0, true},
@@ -55,7 +55,7 @@ func TestAdjustmentRules(t *testing.T) {
 		{"channel fee negative", item(FeeMismatch, KindPayment, 30, -1, ""), "", "", 0, true},
 		{"currencies differ", item(AmountMismatch, KindPayment, 100, 100, "channel 1.00 USD, paygw 1.00 CNY"), "", "", 0, true},
 		{"currencies differ, amounts too", item(AmountMismatch, KindPayment, 100, 200, "matched by id; channel 2.00 USD, paygw 1.00 CNY"), "", "", 0, true},
-		{"same currency note", item(AmountMismatch, KindPayment, 100, 200, "channel 2.00 CNY, paygw 1.00 CNY"), store.AdjustAmount, "pay_1", 100, false},
+		{"same currency note", item(AmountMismatch, KindPayment, 100, 200, "channel 2.00 CNY, paygw 1.00 CNY"), paygw.AdjustAmount, "pay_1", 100, false},
 		{"difference overflows", item(AmountMismatch, KindPayment, -big*2, big, ""), "", "", 0, true},
 	}
 	for _, c := range cases {

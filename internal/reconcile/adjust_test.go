@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/ledger"
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/statement"
 	"github.com/paygw/paygw/internal/store"
@@ -24,6 +25,19 @@ func balancesOf(t *testing.T, s *store.Store) map[string]int64 {
 	out := map[string]int64{}
 	for _, b := range bs {
 		out[b.Account+" "+b.Currency] = b.Balance
+	}
+	return out
+}
+
+// movedSince returns what every ledger account moved since base (balancesOf before): the seeded
+// payments' own capture and refund journals are in base, so only the adjustments show.
+func movedSince(t *testing.T, s *store.Store, base map[string]int64) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for k, v := range balancesOf(t, s) {
+		if d := v - base[k]; d != 0 {
+			out[k] = d
+		}
 	}
 	return out
 }
@@ -59,6 +73,7 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := at(23, 59).Add(11 * time.Hour)
+		base := balancesOf(t, s)
 		amt := itemOf(t, res, reconcile.AmountMismatch, "pay_amt") // ours 100.00, channel 100.01
 		if _, err := reconcile.Resolve(ctx, s, amt.ID, reconcile.AcceptChannel, "channel collected 100.01; ticket 7", "alice", now, sh); err != nil {
 			t.Fatal(err)
@@ -68,18 +83,18 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 			t.Fatalf("adjustments of item %d: %+v, %v", amt.ID, adjs, err)
 		}
 		a := adjs[0]
-		if a.Kind != store.AdjustAmount || a.ObjectID != "pay_amt" || a.PaymentID != "pay_amt" || a.Amount != 1 || a.Currency != "CNY" ||
-			a.BusinessDate != date || a.BatchID.Valid || a.CreatedBy != "alice" || a.OutNo != "pay_amt" || a.Channel != "sandbox" || a.Seq != 1 {
+		if a.Kind != paygw.AdjustAmount || a.ObjectID != "pay_amt" || a.PaymentID != "pay_amt" || a.Amount != 1 || a.Currency != "CNY" ||
+			a.BusinessDate != date || a.BatchID != "" || a.CreatedBy != "alice" || a.OutNo != "pay_amt" || a.Channel != "sandbox" || a.Seq != 1 {
 			t.Errorf("amount adjustment %+v", a)
 		}
 		if n, _ := s.JournalCount(ctx, ledger.KindAmountAdjustment, a.ID); n != 1 {
 			t.Errorf("%d amount adjustment journals of %s, want 1", n, a.ID)
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_amt"); !ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_amt"); ra == nil {
 			t.Error("pay_amt not reconciled after accepting the channel's amount")
 		}
 		mch := "merchant:" + a.MerchantID + ":pending CNY"
-		bal := balancesOf(t, s)
+		bal := movedSince(t, s, base)
 		if bal["channel:sandbox:receivable CNY"] != 1 || bal[mch] != -1 {
 			t.Errorf("balances after the amount adjustment: %v", bal)
 		}
@@ -88,7 +103,7 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 		// channel returned 0.09 where 0.03 was expected, 0.06 less cost. The merchant's accounts
 		// do not move.
 		for _, c := range []struct {
-			item         store.ReconItem
+			item         paygw.ReconItem
 			object       string
 			want         int64
 			wantFeeCost  int64
@@ -101,13 +116,13 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 				t.Fatalf("%s: %v", c.object, err)
 			}
 			adjs, err := s.ReconAdjustmentsOfItem(ctx, c.item.ID)
-			if err != nil || len(adjs) != 1 || adjs[0].Kind != store.AdjustFee || adjs[0].Amount != c.want || adjs[0].ObjectID != c.object {
+			if err != nil || len(adjs) != 1 || adjs[0].Kind != paygw.AdjustFee || adjs[0].Amount != c.want || adjs[0].ObjectID != c.object {
 				t.Errorf("%s: fee adjustment %+v, %v; want %d", c.object, adjs, err, c.want)
 			}
 			if n, _ := s.JournalCount(ctx, ledger.KindFeeAdjustment, adjs[0].ID); len(adjs) == 1 && n != 1 {
 				t.Errorf("%s: %d fee adjustment journals", c.object, n)
 			}
-			bal := balancesOf(t, s)
+			bal := movedSince(t, s, base)
 			if bal["channel:sandbox:fee_cost CNY"] != c.wantFeeCost || bal["channel:sandbox:receivable CNY"] != 1-c.wantFeeCost || bal[mch] != -1 {
 				t.Errorf("%s: balances %v", c.object, bal)
 			}
@@ -137,7 +152,7 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 			t.Fatal(err)
 		}
 		amt2 := itemOf(t, res2, reconcile.AmountMismatch, "pay_amt")
-		if amt2.State != store.ReconOpen {
+		if amt2.State != paygw.ReconItemOpen {
 			t.Fatalf("new item %+v", amt2)
 		}
 		if _, err := reconcile.Resolve(ctx, s, amt2.ID, reconcile.AcceptChannel, "corrected bill", "carol", now, sh); err != nil {
@@ -147,7 +162,7 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 		if err != nil || len(adjs2) != 1 || adjs2[0].Amount != 1 || adjs2[0].Seq != 2 {
 			t.Fatalf("top-up adjustment: %+v, %v", adjs2, err)
 		}
-		if bal := balancesOf(t, s); bal[mch] != -2 {
+		if bal := movedSince(t, s, base); bal[mch] != -2 {
 			t.Errorf("merchant pending %d after accepting 100.02, want -2", bal[mch])
 		}
 		// The first bill back again (100.01): a new item whose difference is less than what was
@@ -187,7 +202,7 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 			t.Fatal(err)
 		}
 		amt5 := itemOf(t, res5, reconcile.AmountMismatch, "pay_amt")
-		if amt5.State != store.ReconOpen {
+		if amt5.State != paygw.ReconItemOpen {
 			t.Fatalf("item after a run without pay_amt: %+v", amt5)
 		}
 		if _, err := reconcile.Resolve(ctx, s, amt5.ID, reconcile.AcceptChannel, "same as before", "carol", now, sh); err != nil {
@@ -196,10 +211,10 @@ func TestResolveAcceptChannelAdjusts(t *testing.T) {
 		if adjs5, _ := s.ReconAdjustmentsOfItem(ctx, amt5.ID); len(adjs5) != 0 {
 			t.Errorf("an item whose difference was posted posted again: %+v", adjs5)
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_amt"); !ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_amt"); ra == nil {
 			t.Error("pay_amt not reconciled after its item was accepted")
 		}
-		if bal := balancesOf(t, s); bal[mch] != -1 {
+		if bal := movedSince(t, s, base); bal[mch] != -1 {
 			t.Errorf("merchant pending %d, want -1", bal[mch])
 		}
 		if ps := adjustmentProblems(t, s); len(ps) != 0 {
@@ -220,15 +235,15 @@ func sameBalances(a, b map[string]int64) bool {
 	return true
 }
 
-func refundItem(t *testing.T, res *reconcile.Result, class reconcile.Class, refundID string) store.ReconItem {
+func refundItem(t *testing.T, res *reconcile.Result, class reconcile.Class, refundID string) paygw.ReconItem {
 	t.Helper()
 	for _, it := range res.Items {
-		if it.Class == string(class) && it.RefundID == refundID {
+		if it.Class == class && it.RefundID == refundID {
 			return it
 		}
 	}
 	t.Fatalf("no %s item for %s in %+v", class, refundID, res.Items)
-	return store.ReconItem{}
+	return paygw.ReconItem{}
 }
 
 // TestResolveRefusesMissingChannel: the channel never collected; accepting its side would need
@@ -249,13 +264,13 @@ func TestResolveRefusesMissingChannel(t *testing.T) {
 		if _, err := reconcile.Resolve(ctx, s, miss.ID, reconcile.AcceptChannel, "never charged", "dave", now, sh); !errors.Is(err, reconcile.ErrCannotApply) {
 			t.Fatalf("accept channel on missing_channel: %v, want ErrCannotApply", err)
 		}
-		if got, _ := s.GetReconItem(ctx, miss.ID); got.State != store.ReconOpen || got.Resolution != "" {
+		if got, _ := s.GetReconItem(ctx, miss.ID); got.State != paygw.ReconItemOpen || got.Resolution != "" {
 			t.Errorf("item after refusal: %+v", got)
 		}
 		if after, _ := s.GetPayment(ctx, "pay_miss"); after.Status != before.Status || after.Version != before.Version {
 			t.Errorf("payment changed: %+v -> %+v", before, after)
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra != nil {
 			t.Error("pay_miss reconciled after a refused resolution")
 		}
 		if adjs, _ := s.ReconAdjustmentsOfItem(ctx, miss.ID); len(adjs) != 0 {
@@ -265,7 +280,7 @@ func TestResolveRefusesMissingChannel(t *testing.T) {
 		if _, err := reconcile.Resolve(ctx, s, miss.ID, reconcile.AcceptOurs, "channel owes it; claim 12", "dave", now, sh); err != nil {
 			t.Fatal(err)
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); !ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra == nil {
 			t.Error("pay_miss not reconciled after accepting ours")
 		}
 	})
@@ -292,6 +307,7 @@ func TestResolveRefundAmountAdjusts(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := at(23, 59).Add(11 * time.Hour)
+		base := balancesOf(t, s)
 		it := refundItem(t, res, reconcile.AmountMismatch, "ref_1")
 		if _, err := reconcile.Resolve(ctx, s, it.ID, reconcile.AcceptChannel, "channel refunded 51.00", "erin", now, sh); err != nil {
 			t.Fatal(err)
@@ -303,18 +319,18 @@ func TestResolveRefundAmountAdjusts(t *testing.T) {
 		if a := adjs[0]; a.Amount != -100 || a.ObjectKind != "refund" || a.ObjectID != "ref_1" || a.PaymentID != "pay_r1" || a.OutNo != "ref_1" {
 			t.Errorf("refund adjustment %+v", a)
 		}
-		bal := balancesOf(t, s)
+		bal := movedSince(t, s, base)
 		if bal["merchant:"+it.MerchantID+":pending CNY"] != 100 || bal["channel:sandbox:receivable CNY"] != -100 {
 			t.Errorf("balances %v", bal)
 		}
-		if ra, _ := s.ReconciledAt(ctx, true, "ref_1"); !ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, true, "ref_1"); ra == nil {
 			t.Error("ref_1 not reconciled")
 		}
 		big := refundItem(t, res, reconcile.AmountMismatch, "ref_2")
 		if _, err := reconcile.Resolve(ctx, s, big.ID, reconcile.AcceptChannel, "?", "erin", now, sh); !errors.Is(err, reconcile.ErrCannotApply) {
 			t.Errorf("a channel refund larger than its payment: %v, want ErrCannotApply", err)
 		}
-		if got, _ := s.GetReconItem(ctx, big.ID); got.State != store.ReconOpen {
+		if got, _ := s.GetReconItem(ctx, big.ID); got.State != paygw.ReconItemOpen {
 			t.Errorf("refused item %+v", got)
 		}
 		if ps := adjustmentProblems(t, s); len(ps) != 0 {
@@ -336,12 +352,12 @@ func TestAdjustmentKeys(t *testing.T) {
 		}
 		amt := itemOf(t, res, reconcile.AmountMismatch, "pay_amt")
 		fee := itemOf(t, res, reconcile.FeeMismatch, "pay_fee")
-		row := func(id string, item int64, seq int64) store.ReconAdjustment {
-			return store.ReconAdjustment{ID: id, ItemID: item, Kind: store.AdjustAmount, ObjectKind: "payment", ObjectID: "pay_amt",
+		row := func(id string, item int64, seq int64) paygw.ReconAdjustment {
+			return paygw.ReconAdjustment{ID: id, ItemID: item, Kind: paygw.AdjustAmount, ObjectKind: "payment", ObjectID: "pay_amt",
 				PaymentID: "pay_amt", MerchantID: amt.MerchantID, Channel: "sandbox", Currency: "CNY", BusinessDate: date,
 				Seq: seq, Amount: 1, CreatedBy: "t", CreatedAt: at(23, 0)}
 		}
-		insert := func(a store.ReconAdjustment) error {
+		insert := func(a paygw.ReconAdjustment) error {
 			return s.Transact(ctx, func(tx *store.Tx) error { return tx.InsertReconAdjustment(ctx, a) })
 		}
 		if err := insert(row("adj_1", amt.ID, 1)); err != nil {
@@ -349,7 +365,7 @@ func TestAdjustmentKeys(t *testing.T) {
 		}
 		for _, c := range []struct {
 			name string
-			a    store.ReconAdjustment
+			a    paygw.ReconAdjustment
 		}{
 			{"same transaction, kind and number from another item", row("adj_2", fee.ID, 1)},
 			{"a second row of the same item", row("adj_3", amt.ID, 2)},

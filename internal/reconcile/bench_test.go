@@ -13,7 +13,6 @@ import (
 
 	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/statement"
-	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/storetest"
 )
 
@@ -40,11 +39,10 @@ func BenchmarkRun(b *testing.B) {
 			}
 			w := bufio.NewWriterSize(f, 1<<20)
 			fmt.Fprintln(w, "trade_time,type,channel_trade_no,channel_refund_no,out_trade_no,out_refund_no,amount,fee,currency,status")
-			ps := make([]store.ReconSeedPayment, 0, 10000)
+			fx := storetest.NewFixture(b, s, sh)
+			ps := make([]storetest.Payment, 0, 10000)
 			flush := func() {
-				if err := s.SeedReconPayments(context.Background(), ps, sh); err != nil {
-					b.Fatal(err)
-				}
+				fx.Payments(ps...)
 				ps = ps[:0]
 			}
 			for i := range n {
@@ -52,8 +50,8 @@ func BenchmarkRun(b *testing.B) {
 				id := fmt.Sprintf("pay_%026d", i)
 				ctn := fmt.Sprintf("SBX%017d", i)
 				amount := int64(100 + i%100000)
-				ps = append(ps, store.ReconSeedPayment{ID: id, MerchantID: mch.ID, Channel: "sandbox", ChannelTradeNo: ctn,
-					Currency: "CNY", Status: "succeeded", Amount: amount, CreatedAt: paid, PaidAt: paid})
+				ps = append(ps, storetest.Payment{ID: id, MerchantID: mch.ID, OutTradeNo: id, ChannelTradeNo: ctn,
+					Amount: amount, CreatedAt: paid, PaidAt: paid})
 				ch := amount
 				if i%1000 == 0 {
 					ch++

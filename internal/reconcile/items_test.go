@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/statement"
 	"github.com/paygw/paygw/internal/store"
@@ -37,7 +38,7 @@ func TestRunNoItemsStreamsTheDiscrepancies(t *testing.T) {
 		}
 		var got int
 		var last int64
-		err = s.EachReconItem(ctx, store.ReconItemFilter{RunID: res.Run.ID}, func(it store.ReconItem) error {
+		err = s.EachReconItem(ctx, store.ReconItemFilter{RunID: res.Run.ID}, func(it paygw.ReconItem) error {
 			if it.ID <= last {
 				return fmt.Errorf("item %d after %d", it.ID, last)
 			}

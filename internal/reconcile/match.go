@@ -13,34 +13,36 @@ import (
 
 	"github.com/paygw/paygw/internal/fee"
 	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/statement"
 )
 
-// Class is the outcome of matching one statement row or internal transaction (DESIGN.md).
-type Class string
+// Class is the outcome of matching one statement row or internal transaction (DESIGN.md): the
+// domain's paygw.ReconClass, under the name the matcher's code reads.
+type Class = paygw.ReconClass
 
 // The reconciliation classes.
 const (
-	Matched         Class = "matched"
-	MissingInternal Class = "missing_internal"
-	MissingChannel  Class = "missing_channel"
-	AmountMismatch  Class = "amount_mismatch"
-	StatusMismatch  Class = "status_mismatch"
-	FeeMismatch     Class = "fee_mismatch"
-	Duplicate       Class = "duplicate"
-	Pending         Class = "pending"
+	Matched         = paygw.ReconMatched
+	MissingInternal = paygw.ReconMissingInternal
+	MissingChannel  = paygw.ReconMissingChannel
+	AmountMismatch  = paygw.ReconAmountMismatch
+	StatusMismatch  = paygw.ReconStatusMismatch
+	FeeMismatch     = paygw.ReconFeeMismatch
+	Duplicate       = paygw.ReconDuplicate
+	Pending         = paygw.ReconPending
 )
 
 // Classes lists every class in report order.
-var Classes = []Class{Matched, MissingInternal, MissingChannel, AmountMismatch, StatusMismatch, FeeMismatch, Duplicate, Pending}
+var Classes = paygw.ReconClasses
 
 // Kind says whether an item is a payment or a refund.
-type Kind string
+type Kind = paygw.ObjectKind
 
 // The item kinds.
 const (
-	KindPayment Kind = "payment"
-	KindRefund  Kind = "refund"
+	KindPayment = paygw.ObjectPayment
+	KindRefund  = paygw.ObjectRefund
 )
 
 // Ours is paygw's side of one payment or refund, as the matcher needs it.

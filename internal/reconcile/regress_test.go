@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/reconcile"
 	"github.com/paygw/paygw/internal/statement"
 	"github.com/paygw/paygw/internal/store"
@@ -27,18 +28,17 @@ func TestRerunKeepsAcceptedShortfallUnreconciled(t *testing.T) {
 		miss := itemOf(t, res, reconcile.MissingChannel, "pay_miss")
 		// Resolve refuses this today (TestResolveRefusesMissingChannel); a database may still hold
 		// such a resolution from before, written here as it was then.
-		if _, err := s.ResolveReconItem(ctx, miss.ID, store.ReconAcceptChannel, "dave", "never charged",
-			store.ResolutionReconciles(store.ReconAcceptChannel, miss.Class), now, nil); err != nil {
+		if _, err := s.ResolveReconItem(ctx, miss.ID, paygw.ReconAcceptChannel, "dave", "never charged", now, nil); err != nil {
 			t.Fatal(err)
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra != nil {
 			t.Fatal("reconciled after resolve")
 		}
 		// Re-running the date carries the resolution over; the payment must stay unreconciled.
 		if _, err := reconcile.Run(ctx, s, opts(file, statement.FormatSandbox, "")); err != nil {
 			t.Fatal(err)
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_miss"); ra != nil {
 			t.Error("a re-run carried over accept_channel on a missing_channel item and marked the payment reconciled: it would be paid out")
 		}
 	})

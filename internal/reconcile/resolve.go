@@ -44,51 +44,51 @@ var ErrCannotApply = errors.New("reconcile: cannot apply the channel's side")
 //
 // Accepting ours moves no money. Either way the decision is recorded and the internal side is
 // marked reconciled so that settlement takes it.
-func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note, by string, now time.Time, loc *time.Location) (store.ReconItem, error) {
+func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note, by string, now time.Time, loc *time.Location) (paygw.ReconItem, error) {
 	if accept != AcceptChannel && accept != AcceptOurs {
-		return store.ReconItem{}, fmt.Errorf("accept %q: want channel or ours", accept)
+		return paygw.ReconItem{}, fmt.Errorf("accept %q: want channel or ours", accept)
 	}
 	if note == "" || by == "" {
-		return store.ReconItem{}, errors.New("a resolution needs a note and who made it")
+		return paygw.ReconItem{}, errors.New("a resolution needs a note and who made it")
 	}
 	it, err := s.GetReconItem(ctx, id)
 	if err != nil {
 		return it, err
 	}
-	resolution := store.ReconAcceptOurs
+	resolution := paygw.ReconAcceptOurs
 	if accept == AcceptChannel {
-		resolution = store.ReconAcceptChannel
+		resolution = paygw.ReconAcceptChannel
 	}
-	reconcile := store.ResolutionReconciles(resolution, it.Class)
-	var apply func(tx *store.Tx, it store.ReconItem) error
+	reconcile := ResolutionReconciles(resolution, it.Class)
+	var apply func(tx *store.Tx, it paygw.ReconItem) error
 	switch {
 	case accept != AcceptChannel:
-	case it.Class == string(MissingChannel):
+	case it.Class == MissingChannel:
 		what := "payment " + it.PaymentID
-		if it.Kind == string(KindRefund) {
+		if it.Kind == KindRefund {
 			what = "refund " + it.RefundID
 		}
 		return it, fmt.Errorf("item %d: %w: the channel never collected %s (missing_channel) and paygw does not un-collect a succeeded "+
 			"transaction; re-run reconcile when the channel's corrected bill arrives, or refund it, or accept ours (a claim against the channel)",
 			id, ErrCannotApply, what)
-	case it.Class == string(AmountMismatch) || it.Class == string(FeeMismatch):
+	case it.Class == AmountMismatch || it.Class == FeeMismatch:
 		adj, err := adjustment(it, by, now)
 		if err != nil {
 			return it, fmt.Errorf("item %d: %w", id, err)
 		}
-		apply = func(tx *store.Tx, it store.ReconItem) error { return postAdjustment(ctx, tx, it, adj) }
+		apply = func(tx *store.Tx, it paygw.ReconItem) error { return postAdjustment(ctx, tx, it, adj) }
 	}
-	if accept == AcceptChannel && it.Class == string(StatusMismatch) {
+	if accept == AcceptChannel && it.Class == StatusMismatch {
 		if it.ChannelStatus != statement.StatusSucceeded {
 			return it, fmt.Errorf("item %d: %w: the channel did not collect (%s) but paygw did (%s); refund it, or accept ours",
 				id, ErrCannotApply, it.ChannelStatus, it.InternalStatus)
 		}
 		at := now
-		if it.TradeTime.Valid {
-			at = it.TradeTime.Time
+		if it.TradeTime != nil {
+			at = *it.TradeTime
 		}
-		apply = func(tx *store.Tx, it store.ReconItem) error {
-			if it.Kind == string(KindRefund) {
+		apply = func(tx *store.Tx, it paygw.ReconItem) error {
+			if it.Kind == KindRefund {
 				_, changed, err := finish.ApplyRefundTx(ctx, tx, it.RefundID, finish.Refund{Status: paygw.RefundSucceeded,
 					ChannelRefundNo: it.ChannelRefundNo, SucceededAt: at}, now, loc)
 				if err == nil && !changed {
@@ -106,7 +106,17 @@ func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note,
 			return err
 		}
 	}
-	return s.ResolveReconItem(ctx, id, resolution, by, note, reconcile, now, apply)
+	return s.ResolveReconItem(ctx, id, resolution, by, note, now, func(tx *store.Tx, it paygw.ReconItem) error {
+		if apply != nil {
+			if err := apply(tx, it); err != nil {
+				return err
+			}
+		}
+		if reconcile && HasInternal(&it) {
+			return tx.MarkReconciled(ctx, it.RunID, refOf(&it), now)
+		}
+		return nil
+	})
 }
 
 // MaxAcceptedAmount bounds the amounts and fees an accepted side may carry: the product's
@@ -119,10 +129,10 @@ var currencyNote = regexp.MustCompile(`channel -?[0-9.,]+ ([A-Z]{3}), paygw -?[0
 
 // adjustment computes what accepting the channel's side of an amount or fee mismatch posts,
 // without reading the database: the signed difference (checked arithmetic) and its kind.
-func adjustment(it store.ReconItem, by string, now time.Time) (store.ReconAdjustment, error) {
-	a := store.ReconAdjustment{ID: paygw.NewID("adj"), ItemID: it.ID, ObjectKind: it.Kind, ObjectID: it.PaymentID,
+func adjustment(it paygw.ReconItem, by string, now time.Time) (paygw.ReconAdjustment, error) {
+	a := paygw.ReconAdjustment{ID: paygw.NewID("adj"), ItemID: it.ID, ObjectKind: it.Kind, ObjectID: it.PaymentID,
 		PaymentID: it.PaymentID, MerchantID: it.MerchantID, Channel: it.Channel, Currency: it.Currency, CreatedBy: by, CreatedAt: now}
-	refund := it.Kind == string(KindRefund)
+	refund := it.Kind == KindRefund
 	if refund {
 		a.ObjectID = it.RefundID
 	}
@@ -130,8 +140,8 @@ func adjustment(it store.ReconItem, by string, now time.Time) (store.ReconAdjust
 		return a, fmt.Errorf("%w: the item names no transaction of paygw or no valid currency", ErrCannotApply)
 	}
 	var ours, theirs int64
-	if it.Class == string(AmountMismatch) {
-		a.Kind = store.AdjustAmount
+	if it.Class == AmountMismatch {
+		a.Kind = paygw.AdjustAmount
 		if m := currencyNote.FindStringSubmatch(it.Note); m != nil && m[1] != m[2] {
 			return a, fmt.Errorf("%w: the channel's currency %s is not paygw's %s; nothing can be posted as a difference", ErrCannotApply, m[1], m[2])
 		}
@@ -140,7 +150,7 @@ func adjustment(it store.ReconItem, by string, now time.Time) (store.ReconAdjust
 		}
 		ours, theirs = it.InternalAmount, it.ChannelAmount
 	} else {
-		a.Kind = store.AdjustFee
+		a.Kind = paygw.AdjustFee
 		if it.ChannelFee < 0 || it.ChannelFee > MaxAcceptedAmount {
 			return a, fmt.Errorf("%w: the channel's fee %d is outside 0..%d", ErrCannotApply, it.ChannelFee, MaxAcceptedAmount)
 		}
@@ -169,8 +179,8 @@ func adjustment(it store.ReconItem, by string, now time.Time) (store.ReconAdjust
 // checking the transaction it corrects: still collected, same merchant and currency, and (for a
 // refund's amount) not beyond its payment. What earlier adjustments of the transaction posted
 // counts: only the rest is posted, nothing when it is all there.
-func postAdjustment(ctx context.Context, tx *store.Tx, it store.ReconItem, a store.ReconAdjustment) error {
-	refund := a.ObjectKind == string(KindRefund)
+func postAdjustment(ctx context.Context, tx *store.Tx, it paygw.ReconItem, a paygw.ReconAdjustment) error {
+	refund := a.ObjectKind == KindRefund
 	t, err := tx.AdjustTarget(ctx, refund, a.ObjectID)
 	if err != nil {
 		return err
@@ -180,14 +190,14 @@ func postAdjustment(ctx context.Context, tx *store.Tx, it store.ReconItem, a sto
 		collected = paygw.PaymentStatus(t.Status) == paygw.PaymentSucceeded || paygw.PaymentStatus(t.Status) == paygw.PaymentPartiallyRefunded ||
 			paygw.PaymentStatus(t.Status) == paygw.PaymentRefunded
 	}
-	if !collected || !t.BusinessDate.Valid {
+	if !collected || t.BusinessDate == "" {
 		return fmt.Errorf("%w: %s %s is %s, not collected; there is nothing to adjust", ErrCannotApply, a.ObjectKind, a.ObjectID, t.Status)
 	}
 	if t.MerchantID != a.MerchantID || t.Currency != a.Currency || t.Amount != it.InternalAmount {
 		return fmt.Errorf("%w: %s %s changed since the run (merchant %s, %s %d)", ErrCannotApply, a.ObjectKind, a.ObjectID,
 			t.MerchantID, t.Currency, t.Amount)
 	}
-	if refund && a.Kind == store.AdjustAmount {
+	if refund && a.Kind == paygw.AdjustAmount {
 		p, err := tx.AdjustTarget(ctx, false, t.PaymentID)
 		if err != nil {
 			return err
@@ -196,7 +206,7 @@ func postAdjustment(ctx context.Context, tx *store.Tx, it store.ReconItem, a sto
 			return fmt.Errorf("%w: the channel's refund %d exceeds payment %s's amount %d", ErrCannotApply, it.ChannelAmount, p.PaymentID, p.Amount)
 		}
 	}
-	a.PaymentID, a.OutNo, a.Channel, a.BusinessDate = t.PaymentID, t.OutNo, t.Channel, t.BusinessDate.String
+	a.PaymentID, a.OutNo, a.Channel, a.BusinessDate = t.PaymentID, t.OutNo, t.Channel, t.BusinessDate
 	// a.Amount is the whole accepted difference; post only what earlier adjustments of the same
 	// transaction (a resolved item of an earlier run of the date) lack.
 	sum, n, err := tx.Adjusted(ctx, a.ObjectID, a.Kind)
@@ -215,7 +225,7 @@ func postAdjustment(ctx context.Context, tx *store.Tx, it store.ReconItem, a sto
 	a.Seq = n + 1
 	cur := money.Currency(a.Currency)
 	var j ledger.Journal
-	if a.Kind == store.AdjustAmount {
+	if a.Kind == paygw.AdjustAmount {
 		j, err = ledger.AmountAdjustment(a.ID, a.Channel, a.MerchantID, cur, a.Amount)
 	} else {
 		j, err = ledger.FeeAdjustment(a.ID, a.Channel, cur, a.Amount)

@@ -16,15 +16,15 @@ import (
 )
 
 // itemOf returns the run's item of class for payment id.
-func itemOf(t *testing.T, res *reconcile.Result, class reconcile.Class, paymentID string) store.ReconItem {
+func itemOf(t *testing.T, res *reconcile.Result, class reconcile.Class, paymentID string) paygw.ReconItem {
 	t.Helper()
 	for _, it := range res.Items {
-		if it.Class == string(class) && it.PaymentID == paymentID {
+		if it.Class == class && it.PaymentID == paymentID {
 			return it
 		}
 	}
 	t.Fatalf("no %s item for %s in %+v", class, paymentID, res.Items)
-	return store.ReconItem{}
+	return paygw.ReconItem{}
 }
 
 func TestResolve(t *testing.T) {
@@ -49,8 +49,8 @@ func TestResolve(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.State != store.ReconResolved || got.Resolution != store.ReconAcceptChannel || got.ResolvedBy != "alice" ||
-			got.ResolutionNote != "bill shows the payer was charged" || !got.ResolvedAt.Valid || !got.ResolvedAt.Time.Equal(store.Now(now)) {
+		if got.State != paygw.ReconItemResolved || got.Resolution != paygw.ReconAcceptChannel || got.ResolvedBy != "alice" ||
+			got.ResolutionNote != "bill shows the payer was charged" || got.ResolvedAt == nil || !got.ResolvedAt.Equal(store.Now(now)) {
 			t.Errorf("resolved item %+v", got)
 		}
 		p, err := s.GetPayment(ctx, "pay_st")
@@ -70,7 +70,7 @@ func TestResolve(t *testing.T) {
 			}
 		}
 		assertEffects(1, 1)
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_st"); !ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_st"); ra == nil {
 			t.Error("pay_st not reconciled after its resolution")
 		}
 
@@ -91,29 +91,30 @@ func TestResolve(t *testing.T) {
 			class  reconcile.Class
 			id     string
 			accept reconcile.Accept
-			want   string
+			want   paygw.ReconResolution
 		}{
-			{reconcile.AmountMismatch, "pay_amt", reconcile.AcceptOurs, store.ReconAcceptOurs},
-			{reconcile.FeeMismatch, "pay_fee", reconcile.AcceptChannel, store.ReconAcceptChannel},
+			{reconcile.AmountMismatch, "pay_amt", reconcile.AcceptOurs, paygw.ReconAcceptOurs},
+			{reconcile.FeeMismatch, "pay_fee", reconcile.AcceptChannel, paygw.ReconAcceptChannel},
 		} {
 			it := itemOf(t, res, c.class, c.id)
 			before, _ := s.GetPayment(ctx, c.id)
+			captures, _ := s.JournalCount(ctx, ledger.KindCapture, c.id)
 			got, err := reconcile.Resolve(ctx, s, it.ID, c.accept, "checked with the channel", "carol", now, sh)
 			if err != nil {
 				t.Fatalf("%s: %v", c.class, err)
 			}
 			if got.Resolution != c.want || got.ResolvedBy != "carol" || got.ResolutionNote != "checked with the channel" ||
-				!got.ResolvedAt.Valid || !got.ResolvedAt.Time.Equal(store.Now(now)) {
+				got.ResolvedAt == nil || !got.ResolvedAt.Equal(store.Now(now)) {
 				t.Errorf("%s resolved as %+v", c.class, got)
 			}
 			after, _ := s.GetPayment(ctx, c.id)
 			if after.Status != before.Status || after.Amount != before.Amount || after.Version != before.Version {
 				t.Errorf("%s: payment changed: %+v -> %+v", c.class, before, after)
 			}
-			if n, _ := s.JournalCount(ctx, ledger.KindCapture, c.id); n != 0 {
-				t.Errorf("%s: %d capture journals", c.class, n)
+			if n, _ := s.JournalCount(ctx, ledger.KindCapture, c.id); n != captures {
+				t.Errorf("%s: %d capture journals, %d before", c.class, n, captures)
 			}
-			if ra, _ := s.ReconciledAt(ctx, false, c.id); !ra.Valid {
+			if ra, _ := s.ReconciledAt(ctx, false, c.id); ra == nil {
 				t.Errorf("%s: %s not reconciled", c.class, c.id)
 			}
 			if _, err := reconcile.Resolve(ctx, s, it.ID, c.accept, "twice", "carol", now, sh); !errors.Is(err, store.ErrConflict) {
@@ -168,7 +169,7 @@ func TestResolveRefusesUncollecting(t *testing.T) {
 			t.Fatalf("accept channel on a revoked row: %v, want ErrCannotApply", err)
 		}
 		still, err := s.GetReconItem(ctx, it.ID)
-		if err != nil || still.State != store.ReconOpen {
+		if err != nil || still.State != paygw.ReconItemOpen {
 			t.Errorf("item after refusal: %+v, %v", still, err)
 		}
 		if _, err := reconcile.Resolve(ctx, s, it.ID, reconcile.AcceptOurs, "channel bill wrong; confirmed by phone", "erin", at(23, 0), sh); err != nil {

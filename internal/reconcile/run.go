@@ -3,12 +3,12 @@ package reconcile
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -62,12 +62,12 @@ type Totals struct {
 
 // Result is what a run stored.
 type Result struct {
-	Run    store.ReconRun
+	Run    paygw.ReconRun
 	Counts map[Class]int64
 	Totals []Totals
 	// Items are the run's stored discrepancies, with their ids, in id order (none with
 	// Options.NoItems).
-	Items []store.ReconItem
+	Items []paygw.ReconItem
 	// Open counts the items still open, pending excluded: what --fail-on-discrepancy looks at.
 	Open int64
 	// ReportPath is the Excel report, when one was written.
@@ -194,12 +194,10 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 	// 4. Report to a temporary name, store, then publish the report.
 	runID := paygw.NewID("rcn")
 	totals := acc.list()
-	run := store.ReconRun{ID: runID, Channel: o.Channel, BusinessDate: o.Date, Format: string(o.Format), FileName: o.FileName,
+	run := paygw.ReconRun{ID: runID, Channel: o.Channel, BusinessDate: o.Date, Format: string(o.Format), FileName: o.FileName,
 		FileSHA256: sum, StatementRows: rows, StartedAt: started}
 	counts := acc.counts()
-	run.Matched, run.MissingInternal, run.MissingChannel = counts[Matched], counts[MissingInternal], counts[MissingChannel]
-	run.AmountMismatch, run.StatusMismatch, run.FeeMismatch = counts[AmountMismatch], counts[StatusMismatch], counts[FeeMismatch]
-	run.Duplicate, run.Pending = counts[Duplicate], counts[Pending]
+	run.Counts = maps.Clone(counts)
 	tj, err := json.Marshal(totals)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: totals: %w", err)
@@ -225,9 +223,9 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 	stored := counter("store", progress)
 	var turned []store.ReconRef
 	run.FinishedAt = o.Now()
-	err = s.SaveReconRun(ctx, store.ReconResult{
+	err = Save(ctx, s, Stored{
 		Run: run,
-		Each: func(item func(store.ReconItem) error, matched func(store.ReconRef) error) error {
+		Each: func(item func(paygw.ReconItem) error, matched func(store.ReconRef) error) error {
 			turned = turned[:0] // a retried transaction iterates again
 			return sp.each(func(it *Item) error {
 				stored()
@@ -256,7 +254,7 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Result, error) {
 		}
 	}
 	res.Run = run
-	res.Run.Status = store.ReconCurrent
+	res.Run.Status = paygw.ReconRunCurrent
 	if res.Open, err = s.CountOpenReconDiscrepancies(ctx, runID); err != nil {
 		return nil, err
 	}
@@ -359,8 +357,8 @@ func ours(t store.ReconTxn) Ours {
 	} else {
 		o.Collected = paygw.PaymentStatus(t.Status).Paid()
 	}
-	if o.Collected && t.At.Valid {
-		o.At = t.At.Time
+	if o.Collected {
+		o.At = t.At
 	}
 	return o
 }
@@ -488,14 +486,15 @@ func (a *accumulator) counts() map[Class]int64 {
 	return out
 }
 
-func storeItem(it *Item) store.ReconItem {
-	r := store.ReconItem{Class: string(it.Class), Kind: string(it.Kind), PaymentID: it.PaymentID, RefundID: it.RefundID,
+func storeItem(it *Item) paygw.ReconItem {
+	r := paygw.ReconItem{Class: it.Class, Kind: it.Kind, PaymentID: it.PaymentID, RefundID: it.RefundID,
 		MerchantID: it.MerchantID, ChannelTradeNo: it.ChannelTradeNo, ChannelRefundNo: it.ChannelRefundNo,
 		Currency: string(it.Currency), InternalAmount: it.InternalAmount, ChannelAmount: it.ChannelAmount,
 		InternalFee: it.InternalFee, ChannelFee: it.ChannelFee, InternalStatus: it.InternalStatus,
 		ChannelStatus: it.ChannelStatus, Line: int64(it.Line), Note: it.Note}
 	if !it.TradeTime.IsZero() {
-		r.TradeTime = sql.NullTime{Time: it.TradeTime, Valid: true}
+		t := it.TradeTime
+		r.TradeTime = &t
 	}
 	return r
 }
@@ -511,7 +510,7 @@ func counter(stage string, progress func(string, int64)) func() {
 	}
 }
 
-func writeReport(path string, run store.ReconRun, totals []Totals, sp *spill, tick func()) error {
+func writeReport(path string, run paygw.ReconRun, totals []Totals, sp *spill, tick func()) error {
 	date, _ := paygw.ParseDate(run.BusinessDate)
 	rt := make([]report.ReconTotal, 0, len(totals))
 	for _, t := range totals {

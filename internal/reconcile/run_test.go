@@ -26,42 +26,41 @@ func at(h, m int) time.Time { return time.Date(2026, 11, 22, h, m, 0, 0, sh).UTC
 func seed(t *testing.T, s *store.Store) (rows []statement.Row) {
 	t.Helper()
 	mch, _ := storetest.Merchant(t, s, "Shop", 0)
-	var ps []store.ReconSeedPayment
+	var ps []storetest.Payment
 	payRow := func(id, ctn string, amount, fee int64, tm time.Time) statement.Row {
 		return statement.Row{Kind: statement.KindPayment, TradeTime: tm, ChannelTradeNo: ctn, OutTradeNo: id,
 			Amount: amount, Fee: fee, Currency: "CNY", Status: statement.StatusSucceeded}
 	}
-	add := func(id, ctn, status string, amount int64, paid time.Time, refunds ...store.ReconSeedRefund) {
-		ps = append(ps, store.ReconSeedPayment{ID: id, MerchantID: mch.ID, Channel: "sandbox", ChannelTradeNo: ctn,
-			Currency: "CNY", Status: status, Amount: amount, CreatedAt: at(9, 0), PaidAt: paid, Refunds: refunds})
+	// add writes a payment that succeeded at paid (zero: still processing), then its refunds.
+	add := func(id, ctn string, amount int64, paid time.Time, refunds ...storetest.Refund) {
+		ps = append(ps, storetest.Payment{ID: id, MerchantID: mch.ID, OutTradeNo: id, ChannelTradeNo: ctn,
+			Amount: amount, CreatedAt: at(9, 0), PaidAt: paid, Refunds: refunds})
 	}
 	for i := range 10 {
 		id := "pay_ok" + string(rune('a'+i))
-		add(id, "C"+id, "succeeded", 10000, at(10, i))
+		add(id, "C"+id, 10000, at(10, i))
 		rows = append(rows, payRow(id, "C"+id, 10000, 30, at(10, i)))
 	}
 	// refund that matches (payment refunded partially) and one with a wrong fee
-	add("pay_r1", "Cpay_r1", "partially_refunded", 10000, at(8, 0),
-		store.ReconSeedRefund{ID: "ref_1", ChannelRefundNo: "R1", Status: "succeeded", Amount: 5000, CreatedAt: at(11, 0), SucceededAt: at(11, 0)},
-		store.ReconSeedRefund{ID: "ref_2", ChannelRefundNo: "R2", Status: "succeeded", Amount: 1000, CreatedAt: at(11, 5), SucceededAt: at(11, 5)})
+	add("pay_r1", "Cpay_r1", 10000, at(8, 0),
+		storetest.Refund{ID: "ref_1", OutRefundNo: "ref_1", ChannelRefundNo: "R1", Amount: 5000, CreatedAt: at(11, 0), At: at(11, 0)},
+		storetest.Refund{ID: "ref_2", OutRefundNo: "ref_2", ChannelRefundNo: "R2", Amount: 1000, CreatedAt: at(11, 5), At: at(11, 5)})
 	rows = append(rows, payRow("pay_r1", "Cpay_r1", 10000, 30, at(8, 0)),
 		statement.Row{Kind: statement.KindRefund, TradeTime: at(11, 0), ChannelTradeNo: "Cpay_r1", ChannelRefundNo: "R1",
 			OutTradeNo: "pay_r1", OutRefundNo: "ref_1", Amount: 5000, Fee: 15, Currency: "CNY", Status: statement.StatusSucceeded},
 		statement.Row{Kind: statement.KindRefund, TradeTime: at(11, 5), ChannelTradeNo: "Cpay_r1", ChannelRefundNo: "R2",
 			OutTradeNo: "pay_r1", OutRefundNo: "ref_2", Amount: 1000, Fee: 9, Currency: "CNY", Status: statement.StatusSucceeded})
-	add("pay_amt", "Cpay_amt", "succeeded", 10000, at(12, 0))
+	add("pay_amt", "Cpay_amt", 10000, at(12, 0))
 	rows = append(rows, payRow("pay_amt", "Cpay_amt", 10001, 30, at(12, 0)))
-	add("pay_fee", "Cpay_fee", "succeeded", 10000, at(12, 1))
+	add("pay_fee", "Cpay_fee", 10000, at(12, 1))
 	rows = append(rows, payRow("pay_fee", "Cpay_fee", 10000, 31, at(12, 1)))
-	add("pay_st", "", "processing", 10000, time.Time{})
+	add("pay_st", "-", 10000, time.Time{})
 	rows = append(rows, payRow("pay_st", "Cpay_st", 10000, 30, at(12, 2)))
-	add("pay_miss", "Cpay_miss", "succeeded", 10000, at(13, 0))               // not on the statement
-	add("pay_late", "Cpay_late", "succeeded", 10000, at(23, 55))              // near the cutoff: pending
+	add("pay_miss", "Cpay_miss", 10000, at(13, 0))                            // not on the statement
+	add("pay_late", "Cpay_late", 10000, at(23, 55))                           // near the cutoff: pending
 	rows = append(rows, payRow("pay_ghost", "Cpay_ghost", 500, 2, at(14, 0))) // not ours
 	rows = append(rows, payRow("pay_oka", "Cpay_oka", 10000, 30, at(10, 0)))  // duplicate
-	if err := s.SeedReconPayments(context.Background(), ps, sh); err != nil {
-		t.Fatal(err)
-	}
+	storetest.NewFixture(t, s, sh).Payments(ps...)
 	for i := range rows {
 		rows[i].Line = i + 2
 	}
@@ -137,13 +136,13 @@ func TestRunFormats(t *testing.T) {
 					t.Errorf("report: %v", err)
 				}
 				// matched are reconciled; a discrepancy is not
-				if ra, _ := s.ReconciledAt(context.Background(), false, "pay_oka"); !ra.Valid {
+				if ra, _ := s.ReconciledAt(context.Background(), false, "pay_oka"); ra == nil {
 					t.Error("pay_oka not reconciled")
 				}
-				if ra, _ := s.ReconciledAt(context.Background(), true, "ref_1"); !ra.Valid {
+				if ra, _ := s.ReconciledAt(context.Background(), true, "ref_1"); ra == nil {
 					t.Error("ref_1 not reconciled")
 				}
-				if ra, _ := s.ReconciledAt(context.Background(), false, "pay_amt"); ra.Valid {
+				if ra, _ := s.ReconciledAt(context.Background(), false, "pay_amt"); ra != nil {
 					t.Error("pay_amt reconciled")
 				}
 				// a re-run replaces the open result
@@ -261,7 +260,7 @@ func TestRunCrossDayPendingResolvedNextDay(t *testing.T) {
 				t.Errorf("pending item %+v not resolved automatically", it)
 			}
 		}
-		if ra, _ := s.ReconciledAt(ctx, false, "pay_late"); !ra.Valid {
+		if ra, _ := s.ReconciledAt(ctx, false, "pay_late"); ra == nil {
 			t.Error("pay_late not reconciled")
 		}
 	})

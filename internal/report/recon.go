@@ -427,7 +427,7 @@ func reconSummary(f *excelize.File, st *styles, run ReconRun, totals []kindTotal
 		Dimension: excelize.ChartDimension{Width: 560, Height: 300},
 		PlotArea:  excelize.ChartPlotArea{ShowVal: true},
 	}
-	if err := f.AddChart(sheet, "H3", chart); err != nil {
+	if err := addChart(f, sheet, "H3", chart, "Class", "Items"); err != nil {
 		return fmt.Errorf("summary chart: %w", err)
 	}
 	return nil

@@ -127,14 +127,18 @@ type column struct {
 }
 
 // table streams rows under a header onto a sheet, continuing on "<base> (2)", "<base> (3)", ...
-// whenever a sheet reaches rowLimit rows. Each sheet gets the same column widths, a frozen
-// bold header and an autofilter over its data rows.
+// whenever a sheet reaches rowLimit rows. Each sheet gets the same column widths (widened to fit
+// the identifiers of its first fitRows data rows: see fitWidth), a frozen bold header repeated
+// on every printed page, print setup (printSetup) and an autofilter over its data rows.
 type table struct {
 	f      *excelize.File
 	st     *styles
 	base   string
 	cols   []column
+	widths []float64 // the columns' widths, widened by the first data rows of each sheet
 	sw     *excelize.StreamWriter
+	begun  bool     // the current sheet's widths and header are written
+	early  [][]any  // the current sheet's first data rows, held until its widths are known
 	sheets []string // every sheet written so far, in order
 	row    int      // last row written on the current sheet
 	data   int      // last data row of the current sheet (the autofilter's end)
@@ -144,7 +148,10 @@ type table struct {
 
 // newTable adds the first sheet of a table, named base, after the existing sheets.
 func newTable(f *excelize.File, st *styles, base string, cols []column) (*table, error) {
-	t := &table{f: f, st: st, base: base, cols: cols}
+	t := &table{f: f, st: st, base: base, cols: cols, widths: make([]float64, len(cols))}
+	for i, c := range cols {
+		t.widths[i] = c.width
+	}
 	if err := t.open(); err != nil {
 		return nil, err
 	}
@@ -159,16 +166,39 @@ func (t *table) open() error {
 	if _, err := t.f.NewSheet(name); err != nil {
 		return fmt.Errorf("new sheet %q: %w", name, err)
 	}
+	if err := printSetup(t.f, name, true); err != nil { // before the stream writer takes the sheet
+		return err
+	}
 	sw, err := t.f.NewStreamWriter(name)
 	if err != nil {
 		return fmt.Errorf("sheet %q: stream writer: %w", name, err)
 	}
-	for i, c := range t.cols {
-		if err := sw.SetColWidth(i+1, i+1, c.width); err != nil {
+	t.sw, t.row, t.data, t.begun = sw, 1, 1, false
+	t.sheets = append(t.sheets, name)
+	return nil
+}
+
+// fitRows is how many data rows of a sheet are held back to fit its column widths.
+const fitRows = 100
+
+// begin writes the current sheet's column widths, frozen pane, header and the data rows held
+// back. The stream writer takes widths only before the first row, so a sheet's first fitRows
+// data rows are held until then; their identifiers widen their columns.
+func (t *table) begin() error {
+	name := t.sheet()
+	for _, row := range t.early {
+		for i, c := range row {
+			if i < len(t.widths) {
+				t.widths[i] = fitWidth(t.widths[i], c)
+			}
+		}
+	}
+	for i, w := range t.widths {
+		if err := t.sw.SetColWidth(i+1, i+1, w); err != nil {
 			return fmt.Errorf("sheet %q: column width: %w", name, err)
 		}
 	}
-	if err := sw.SetPanes(&excelize.Panes{
+	if err := t.sw.SetPanes(&excelize.Panes{
 		Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft",
 		Selection: []excelize.Selection{{SQRef: "A2", ActiveCell: "A2", Pane: "bottomLeft"}},
 	}); err != nil {
@@ -178,11 +208,16 @@ func (t *table) open() error {
 	for i, c := range t.cols {
 		header[i] = excelize.Cell{StyleID: t.st.header, Value: c.title}
 	}
-	if err := sw.SetRow("A1", header, excelize.RowOpts{Height: 30}); err != nil {
+	if err := t.sw.SetRow("A1", header, excelize.RowOpts{Height: 30}); err != nil {
 		return fmt.Errorf("sheet %q: header: %w", name, err)
 	}
-	t.sw, t.row, t.data = sw, 1, 1
-	t.sheets = append(t.sheets, name)
+	t.begun = true
+	for i, row := range t.early {
+		if err := t.sw.SetRow("A"+strconv.Itoa(i+2), row); err != nil {
+			return fmt.Errorf("sheet %q row %d: %w", name, i+2, err)
+		}
+	}
+	t.early = t.early[:0]
 	return nil
 }
 
@@ -202,6 +237,13 @@ func (t *table) add(cells []any) error {
 	t.row++
 	t.data = t.row
 	t.rows++
+	if !t.begun {
+		t.early = append(t.early, append([]any(nil), cells...)) // callers reuse their slice
+		if len(t.early) < fitRows {
+			return nil
+		}
+		return t.begin()
+	}
 	if err := t.sw.SetRow("A"+strconv.Itoa(t.row), cells); err != nil {
 		return fmt.Errorf("sheet %q row %d: %w", t.sheet(), t.row, err)
 	}
@@ -211,6 +253,11 @@ func (t *table) add(cells []any) error {
 // addFooter writes a row below the data, outside the autofilter (totals). The first footer
 // row is preceded by an empty row. Footers never roll over: the caller checks they fit.
 func (t *table) addFooter(cells []any) error {
+	if !t.begun {
+		if err := t.begin(); err != nil {
+			return err
+		}
+	}
 	if !t.footer {
 		t.footer = true
 		t.row++
@@ -230,6 +277,11 @@ func (t *table) sheet() string { return t.sheets[len(t.sheets)-1] }
 // close sets the autofilter over header and data rows and flushes the current sheet.
 func (t *table) close() error {
 	name := t.sheet()
+	if !t.begun {
+		if err := t.begin(); err != nil {
+			return err
+		}
+	}
 	last, err := excelize.CoordinatesToCellName(len(t.cols), t.data)
 	if err != nil {
 		return err
@@ -251,6 +303,7 @@ type grid struct {
 	f     *excelize.File
 	sheet string
 	err   error
+	fit   map[int]float64 // columns widened to fit identifiers; widths never narrows them
 }
 
 // set writes v (a plain value or an excelize.Cell carrying a style) at column col, row row
@@ -268,6 +321,7 @@ func (g *grid) set(col, row int, v any) {
 	if c, ok := v.(excelize.Cell); ok {
 		style, v = c.StyleID, c.Value
 	}
+	g.widen(col, v)
 	if v != nil {
 		if err := g.f.SetCellValue(g.sheet, ref, v); err != nil {
 			g.err = fmt.Errorf("sheet %q cell %s: %w", g.sheet, ref, err)
@@ -288,12 +342,39 @@ func (g *grid) row(row int, cells ...any) {
 	}
 }
 
-// widths sets column widths from column 1.
+// widen makes column col wide enough for v when v is an identifier (fitWidth).
+func (g *grid) widen(col int, v any) {
+	if g.err != nil {
+		return
+	}
+	name := colName(col)
+	cur, err := g.f.GetColWidth(g.sheet, name)
+	if err != nil {
+		g.err = err
+		return
+	}
+	cur = max(cur, g.fit[col])
+	w := fitWidth(cur, v)
+	if w == cur {
+		return
+	}
+	if g.fit == nil {
+		g.fit = map[int]float64{}
+	}
+	g.fit[col] = w
+	if err := g.f.SetColWidth(g.sheet, name, name, w); err != nil {
+		g.err = fmt.Errorf("sheet %q: column width: %w", g.sheet, err)
+	}
+}
+
+// widths sets column widths from column 1; a column already widened to fit an identifier
+// keeps that width when it is wider.
 func (g *grid) widths(ws ...float64) {
 	for i, w := range ws {
 		if g.err != nil {
 			return
 		}
+		w = max(w, g.fit[i+1])
 		name, err := excelize.ColumnNumberToName(i + 1)
 		if err != nil {
 			g.err = err
@@ -316,12 +397,60 @@ func newWorkbook(summary, title string) (*excelize.File, *styles, error) {
 		_ = f.Close()
 		return nil, nil, fmt.Errorf("document properties: %w", err)
 	}
+	if err := printSetup(f, summary, false); err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
 	st, err := newStyles(f)
 	if err != nil {
 		_ = f.Close()
 		return nil, nil, err
 	}
 	return f, st, nil
+}
+
+// maxFitWidth bounds how wide fitWidth makes a column (characters): paygw's ids are about 30
+// characters; longer strings without spaces (file hashes) are left to overflow or be cut.
+const maxFitWidth = 40
+
+// fitWidth is width, widened to show v whole when v is an identifier: a string without spaces
+// (payment, refund, batch and merchant ids, channel trade numbers, order numbers), which a reader
+// needs whole to look it up; text with spaces may wrap or be cut.
+func fitWidth(width float64, v any) float64 {
+	if c, ok := v.(excelize.Cell); ok {
+		v = c.Value
+	}
+	s, ok := v.(string)
+	if !ok || s == "" || strings.ContainsAny(s, " \t\n") || len(s)+2 > maxFitWidth {
+		return width
+	}
+	return max(width, float64(len(s))+2)
+}
+
+// printSetup makes a sheet print as finance prints reports: landscape, A4, scaled to the page
+// width (as many pages down as it takes), and, for a table, its header row repeated at the top
+// of every page. Every sheet of every workbook gets it: newWorkbook for the summary, table for
+// the rest.
+func printSetup(f *excelize.File, sheet string, headerRow bool) error {
+	landscape, a4, wide, tall := "landscape", 9, 1, 0
+	if err := f.SetPageLayout(sheet, &excelize.PageLayoutOptions{
+		Orientation: &landscape, Size: &a4, FitToWidth: &wide, FitToHeight: &tall,
+	}); err != nil {
+		return fmt.Errorf("sheet %q: page layout: %w", sheet, err)
+	}
+	fit := true // without it Excel ignores FitToWidth
+	if err := f.SetSheetProps(sheet, &excelize.SheetPropsOptions{FitToPage: &fit}); err != nil {
+		return fmt.Errorf("sheet %q: fit to page: %w", sheet, err)
+	}
+	if !headerRow {
+		return nil
+	}
+	if err := f.SetDefinedName(&excelize.DefinedName{
+		Name: "_xlnm.Print_Titles", RefersTo: fmt.Sprintf("'%s'!$1:$1", sheet), Scope: sheet,
+	}); err != nil {
+		return fmt.Errorf("sheet %q: print titles: %w", sheet, err)
+	}
+	return nil
 }
 
 // absRef is an absolute reference to a cell on sheet, quoted for chart ranges.

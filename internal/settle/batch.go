@@ -18,11 +18,11 @@ import (
 	"github.com/paygw/paygw/internal/paygw"
 )
 
-// Batch statuses.
+// Batch statuses: the domain's, under the names settlement's code reads.
 const (
-	StatusSettled = "settled" // net > 0, awaiting payout
-	StatusCarried = "carried" // net <= 0, carried into the merchant's next batch
-	StatusPaid    = "paid"    // payout confirmed by the bank
+	StatusSettled = paygw.SettleSettled // net > 0, awaiting payout
+	StatusCarried = paygw.SettleCarried // net <= 0, carried into the merchant's next batch
+	StatusPaid    = paygw.SettlePaid    // payout confirmed by the bank
 )
 
 // Item kinds.
@@ -86,7 +86,7 @@ type Batch struct {
 	Fee       int64 // fees on the payments − fees returned by the refunds
 	CarriedIn int64 // the previous batch's negative net (<= 0)
 	Net       int64 // Gross − Refunded − Fee + CarriedIn
-	Status    string
+	Status    paygw.SettleStatus
 	Items     []Item
 	// Adjustments are the accepted reconciliation differences paid in this batch: a positive one
 	// is counted in Gross, a negative one in Refunded (money in, money out); they carry no fee.
@@ -284,7 +284,7 @@ func Net(gross, refunded, fee, carriedIn int64) (int64, error) {
 
 // StatusOf is the status of a new batch with net: settled when there is something to pay out,
 // carried otherwise.
-func StatusOf(net int64) string {
+func StatusOf(net int64) paygw.SettleStatus {
 	if net > 0 {
 		return StatusSettled
 	}

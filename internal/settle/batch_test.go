@@ -27,7 +27,7 @@ func ref(id, payment string, amount, paymentAmount int64, at int) Refund {
 type summary struct {
 	Cur                                                 money.Currency
 	Payments, Refunds, Gross, Refunded, Fee, Carry, Net int64
-	Status                                              string
+	Status                                              paygw.SettleStatus
 	Fees                                                map[string]int64
 }
 

@@ -87,16 +87,14 @@ func seededStore(b *testing.B, d store.Dialect, total, merchants int, day string
 	}
 	start := time.Now()
 	const chunk = 20_000
-	buf := make([]store.SeedPayment, 0, chunk)
+	buf := make([]storetest.Succeeded, 0, chunk)
 	for i := range total {
 		paid := at(day, 0, 0).Add(time.Duration(i%86_000) * time.Second)
-		buf = append(buf, store.SeedPayment{ID: fmt.Sprintf("pay_%08d", i), MerchantID: fmt.Sprintf("mch_%04d", i%merchants),
+		buf = append(buf, storetest.Succeeded{ID: fmt.Sprintf("pay_%08d", i), MerchantID: fmt.Sprintf("mch_%04d", i%merchants),
 			OutTradeNo: fmt.Sprintf("o%08d", i), Currency: "CNY", Channel: "sandbox", PayMethod: "wallet_qr",
 			Amount: int64(100 + i%99_900), PaidAt: paid, BusinessDate: day, Reconciled: true})
 		if len(buf) == chunk || i == total-1 {
-			if err := s.SeedSucceeded(context.Background(), buf); err != nil {
-				b.Fatal(err)
-			}
+			storetest.Volume(b, s, buf)
 			buf = buf[:0]
 		}
 	}

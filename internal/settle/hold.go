@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 )
 
@@ -47,7 +48,7 @@ func ReasonText(reason string) string {
 
 // Held is a batch on hold in a run's scope, of any date.
 type Held struct {
-	store.SettleBatch
+	paygw.SettleBatch
 	MerchantName string
 	Reason       string
 	HeldAt       time.Time

@@ -15,6 +15,7 @@ import (
 
 	"github.com/paygw/paygw/internal/ledger"
 	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 )
 
@@ -143,7 +144,7 @@ var (
 // transaction. A batch is paid once: marking it again with the same reference changes nothing
 // (changed is false); another reference is ErrPaidOther; a carried batch is ErrNothingToPay; a
 // batch on hold is ErrOnHold.
-func MarkPaid(ctx context.Context, s *store.Store, batchID, bankRef string, now time.Time) (b store.SettleBatch, changed bool, err error) {
+func MarkPaid(ctx context.Context, s *store.Store, batchID, bankRef string, now time.Time) (b paygw.SettleBatch, changed bool, err error) {
 	if batchID == "" || bankRef == "" {
 		return b, false, errors.New("mark paid: batch id and bank reference are required")
 	}
@@ -177,7 +178,7 @@ func MarkPaid(ctx context.Context, s *store.Store, batchID, bankRef string, now 
 		return tx.PostJournal(ctx, j, now)
 	})
 	if err != nil {
-		return store.SettleBatch{}, false, fmt.Errorf("mark paid: %w", err)
+		return paygw.SettleBatch{}, false, fmt.Errorf("mark paid: %w", err)
 	}
 	return b, changed, nil
 }

@@ -22,19 +22,17 @@ func TestLostRaceRereads(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		const day = "2026-11-22"
-		m := store.SettleMerchant{ID: "mch_1", Name: "Shop mch_1", FeeRateBps: 50}
+		m := store.SettleMerchant{ID: "mch_1", Name: "Shop mch_1", FeePlan: paygw.FeePlan{RateBps: 50}}
 		if err := s.CreateMerchant(ctx, paygw.Merchant{ID: m.ID, Name: m.Name, FeePlan: paygw.FeePlan{RateBps: 50}, CreatedAt: t0}, "sk"); err != nil {
 			t.Fatal(err)
 		}
-		var seed []store.SeedPayment
+		var seed []storetest.Payment
 		for p := range 4 {
-			seed = append(seed, store.SeedPayment{ID: fmt.Sprintf("pay_%d", p), MerchantID: m.ID, OutTradeNo: fmt.Sprintf("o%d", p),
-				Currency: "CNY", Channel: "sandbox", PayMethod: "wallet_qr", Amount: int64(1000 * (p + 1)),
-				PaidAt: t0.Add(time.Duration(p) * time.Minute), BusinessDate: day, Reconciled: true})
+			seed = append(seed, storetest.Payment{ID: fmt.Sprintf("pay_%d", p), MerchantID: m.ID, OutTradeNo: fmt.Sprintf("o%d", p),
+				Amount: int64(1000 * (p + 1)), PaidAt: t0.Add(time.Duration(p) * time.Minute), Reconciled: true})
 		}
-		if err := s.SeedSucceeded(ctx, seed); err != nil {
-			t.Fatal(err)
-		}
+		// t0 is 10:00 on day in Asia/Shanghai, where the business dates are.
+		storetest.NewFixture(t, s, time.FixedZone("Asia/Shanghai", 8*3600)).Payments(seed...)
 		opts := Options{Date: day, RequireReconciled: true, Log: zerolog.Nop(), Now: func() time.Time { return t0.Add(24 * time.Hour) }}
 		mine, err := prepare(ctx, s, m, opts)
 		if err != nil || len(mine.writes) != 1 || len(mine.writes[0].items) != 4 {

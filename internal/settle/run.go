@@ -72,7 +72,7 @@ func (o *Options) Suffix() string {
 
 // View is a batch as a run reports it.
 type View struct {
-	store.SettleBatch
+	paygw.SettleBatch
 	MerchantName string
 	New          bool   // written (or, in a dry run, computed) by this run
 	HoldReason   string // why the batch is on hold ("" when it is not)
@@ -83,7 +83,7 @@ func (v View) Shown() string {
 	if v.HoldReason != "" && v.Status == StatusSettled {
 		return StatusOnHold
 	}
-	return v.Status
+	return string(v.Status)
 }
 
 // Outcome is what a run did.
@@ -268,8 +268,8 @@ type plan struct {
 }
 
 type batchWrite struct {
-	b           store.SettleBatch
-	items       []store.SettleItem
+	b           paygw.SettleBatch
+	items       []paygw.SettleItem
 	hold        string   // the hold reason, written with the batch
 	adjustments []string // recon_adjustments paid in the batch
 }
@@ -339,8 +339,7 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 	for c, l := range latest {
 		carried[money.Currency(c)] = CarryOut(l.Net)
 	}
-	fp := paygw.FeePlan{RateBps: m.FeeRateBps, Fixed: m.FeeFixed, Min: m.MinFee(), Max: m.MaxFee()}
-	res, err := Compute(fp, carried, toPayments(ps), toRefunds(rs))
+	res, err := Compute(m.FeePlan, carried, toPayments(ps), toRefunds(rs))
 	if err != nil {
 		return p, err
 	}
@@ -350,15 +349,15 @@ func prepare(ctx context.Context, s *store.Store, m store.SettleMerchant, opts O
 	p.res.deferred = len(res.Deferred)
 	p.now = store.Now(opts.Now())
 	for _, b := range res.Batches {
-		sb := store.SettleBatch{
+		sb := paygw.SettleBatch{
 			ID: paygw.NewID("stb"), MerchantID: m.ID, Currency: string(b.Currency), Date: opts.Date,
 			PrevBatchID: latest[string(b.Currency)].ID,
 			Payments:    b.Payments, Refunds: b.Refunds, Gross: b.Gross, Refunded: b.Refunded, Fee: b.Fee,
 			CarriedIn: b.CarriedIn, Net: b.Net, Status: b.Status, CreatedAt: p.now, UpdatedAt: p.now,
 		}
-		items := make([]store.SettleItem, len(b.Items))
+		items := make([]paygw.SettleItem, len(b.Items))
 		for i, it := range b.Items {
-			items[i] = store.SettleItem{ObjectID: it.ID, BatchID: sb.ID, Kind: it.Kind, PaymentID: it.PaymentID,
+			items[i] = paygw.SettleItem{ObjectID: it.ID, BatchID: sb.ID, Kind: paygw.ObjectKind(it.Kind), PaymentID: it.PaymentID,
 				OutNo: it.OutNo, BusinessDate: it.BusinessDate, Amount: it.Amount, Fee: it.Fee}
 		}
 		adjIDs := make([]string, len(b.Adjustments))
@@ -462,11 +461,7 @@ func toRefunds(rs []store.UnsettledRefund) []Refund {
 	for i, r := range rs {
 		out[i] = Refund{ID: r.ID, PaymentID: r.PaymentID, OutNo: r.OutRefundNo, Currency: money.Currency(r.Currency),
 			Amount: r.Amount, BusinessDate: r.BusinessDate, SucceededAt: r.SucceededAt, PaymentAmount: r.PaymentAmount,
-			RefundedBefore: r.RefundedBefore, ReturnedBefore: r.ReturnedBefore}
-		if r.PaymentFee.Valid {
-			f := r.PaymentFee.Int64
-			out[i].PaymentFee = &f
-		}
+			PaymentFee: r.PaymentFee, RefundedBefore: r.RefundedBefore, ReturnedBefore: r.ReturnedBefore}
 	}
 	return out
 }
@@ -531,12 +526,12 @@ func WriteReport(ctx context.Context, s *store.Store, path, date string, now tim
 		}
 		// Accepted reconciliation differences follow, each as its own line (ID: the transaction
 		// it corrects).
-		return s.EachBatchAdjustment(ctx, ids, func(a store.ReconAdjustment) error {
+		return s.EachBatchAdjustment(ctx, ids, func(a paygw.ReconAdjustment) error {
 			bd, err := paygw.ParseDate(a.BusinessDate)
 			if err != nil {
 				return fmt.Errorf("adjustment %s: %w", a.ID, err)
 			}
-			return yield(report.SettlementItem{BatchID: a.BatchID.String, MerchantID: a.MerchantID, Kind: report.KindAdjustment,
+			return yield(report.SettlementItem{BatchID: a.BatchID, MerchantID: a.MerchantID, Kind: report.KindAdjustment,
 				ID: a.ObjectID, OutNo: a.OutNo, BusinessDate: bd, Amount: a.Amount, Currency: money.Currency(a.Currency)})
 		})
 	}

@@ -19,8 +19,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/paygw/paygw/internal/ledger"
-	"github.com/paygw/paygw/internal/money"
-	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/report"
 	"github.com/paygw/paygw/internal/settle"
@@ -38,65 +36,35 @@ var shanghai = func() *time.Location {
 	return l
 }()
 
-// fixture drives payments and refunds through the store's online entry points, so journals
-// and statuses are what production writes.
+// fixture drives payments and refunds through the store's online entry points (the shared
+// storetest.Fixture), so journals and statuses are what production writes.
 type fixture struct {
 	t   testing.TB
 	s   *store.Store
 	ctx context.Context
-	n   int
+	f   *storetest.Fixture
 }
 
 func newFixture(t testing.TB, s *store.Store) *fixture {
-	return &fixture{t: t, s: s, ctx: context.Background()}
+	return &fixture{t: t, s: s, ctx: context.Background(), f: storetest.NewFixture(t, s, shanghai)}
 }
 
 // merchant creates a merchant with a fixed id.
 func (f *fixture) merchant(id string, plan paygw.FeePlan) {
 	f.t.Helper()
-	m := paygw.Merchant{ID: id, Name: "Shop " + id, FeePlan: plan,
-		BankAccount: paygw.BankAccount{Name: "Shop " + id + " Ltd", Bank: "Test Bank", AccountNo: "62220200" + fmt.Sprintf("%011d", len(id)*7919)},
-		CreatedAt:   time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	if err := f.s.CreateMerchant(f.ctx, m, "sk_"+id); err != nil {
-		f.t.Fatal(err)
-	}
+	f.f.Merchant(storetest.MerchantOptions{ID: id, Plan: plan, AccountNo: "62220200" + fmt.Sprintf("%011d", len(id)*7919)})
 }
 
 // pay creates a payment and makes it succeed at paidAt (dup applies the outcome twice, as a
 // duplicate callback would).
 func (f *fixture) pay(id, merchant, cur string, amount int64, paidAt time.Time, dup bool) {
 	f.t.Helper()
-	p := paygw.Payment{ID: id, MerchantID: merchant, OutTradeNo: "o-" + id, Amount: amount, Currency: money.Currency(cur),
-		PayMethod: paygw.PayMethodWalletQR, RequestHash: "h", Status: paygw.PaymentProcessing, Channel: "sandbox",
-		CreatedAt: paidAt.Add(-time.Minute)}
-	if err := f.s.Transact(f.ctx, func(tx *store.Tx) error { return tx.InsertPayment(f.ctx, p) }); err != nil {
-		f.t.Fatal(err)
-	}
-	for range 1 + btoi(dup) {
-		if _, _, err := outcome.ApplyPayment(f.ctx, f.s, id, outcome.Payment{Status: paygw.PaymentSucceeded,
-			ChannelTradeNo: "ct-" + id, PaidAt: paidAt}, paidAt, shanghai); err != nil {
-			f.t.Fatal(err)
-		}
-	}
+	f.f.Pay(storetest.Payment{ID: id, MerchantID: merchant, Currency: cur, Amount: amount, PaidAt: paidAt, Duplicate: dup})
 }
 
 // refund creates a refund of payment and finishes it at at (succeeded or failed).
 func (f *fixture) refund(id, payment string, amount int64, at time.Time, ok bool) error {
-	p, err := f.s.GetPayment(f.ctx, payment)
-	if err != nil {
-		return err
-	}
-	r := paygw.Refund{ID: id, PaymentID: payment, MerchantID: p.MerchantID, OutRefundNo: "r-" + id, Amount: amount,
-		Currency: p.Currency, RequestHash: "h", Status: paygw.RefundProcessing, Channel: p.Channel, CreatedAt: at.Add(-time.Second)}
-	if err := f.s.CreateRefund(f.ctx, r); err != nil {
-		return err
-	}
-	o := outcome.Refund{Status: paygw.RefundSucceeded, ChannelRefundNo: "cr-" + id, SucceededAt: at}
-	if !ok {
-		o = outcome.Refund{Status: paygw.RefundFailed, FailReason: "declined"}
-	}
-	_, _, err = outcome.ApplyRefund(f.ctx, f.s, id, o, at, shanghai)
-	return err
+	return f.f.Refund(storetest.Refund{ID: id, PaymentID: payment, Amount: amount, At: at, Failed: !ok})
 }
 
 func (f *fixture) reconcile(ids ...string) {
@@ -131,13 +99,6 @@ func (f *fixture) verify() {
 	}
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // at returns an instant of business date d (Asia/Shanghai) at hh:mm.
 func at(d string, hh, mm int) time.Time {
 	t, _ := time.ParseInLocation("2006-01-02", d, shanghai)
@@ -153,7 +114,7 @@ type batchKey struct {
 func keys(vs []settle.View) []batchKey {
 	out := make([]batchKey, 0, len(vs))
 	for _, v := range vs {
-		out = append(out, batchKey{v.MerchantID, v.Currency, v.Date, v.Status, v.Payments, v.Refunds, v.Gross, v.Refunded, v.Fee, v.CarriedIn, v.Net})
+		out = append(out, batchKey{v.MerchantID, v.Currency, v.Date, string(v.Status), v.Payments, v.Refunds, v.Gross, v.Refunded, v.Fee, v.CarriedIn, v.Net})
 	}
 	return out
 }
@@ -610,7 +571,7 @@ func TestRandomizedDays(t *testing.T) {
 				if _, dup := items[r.ObjectID]; dup {
 					t.Errorf("%s settled twice", r.ObjectID)
 				}
-				items[r.ObjectID] = item{r.Kind, r.PaymentID, r.Amount, r.Fee}
+				items[r.ObjectID] = item{string(r.Kind), r.PaymentID, r.Amount, r.Fee}
 				return nil
 			})
 			if err != nil {

@@ -6,22 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/paygw/paygw/internal/paygw"
 )
 
-// Reconciliation adjustment kinds.
-const (
-	AdjustAmount = "amount" // an accepted amount mismatch: paid to (or taken from) the merchant by settlement
-	AdjustFee    = "fee"    // an accepted channel fee mismatch: our channel fee cost; never settled
-)
-
-// ReconAdjustment is what accepting the channel's side of an amount or fee mismatch posted
-// (migration 0016). Amount is signed: for AdjustAmount the difference for the merchant, for
-// AdjustFee the difference in the platform's channel fee cost.
-type ReconAdjustment struct {
+// reconAdjustmentRow is a recon_adjustments row (migration 0016).
+type reconAdjustmentRow struct {
 	ID           string         `db:"id"`
 	ItemID       int64          `db:"item_id"`
 	Kind         string         `db:"kind"`
-	ObjectKind   string         `db:"object_kind"` // payment | refund
+	ObjectKind   string         `db:"object_kind"`
 	ObjectID     string         `db:"object_id"`
 	PaymentID    string         `db:"payment_id"`
 	OutNo        string         `db:"out_no"`
@@ -29,11 +23,18 @@ type ReconAdjustment struct {
 	Channel      string         `db:"channel"`
 	Currency     string         `db:"currency"`
 	BusinessDate string         `db:"business_date"`
-	Seq          int64          `db:"seq"` // 1, 2, … per object and kind
+	Seq          int64          `db:"seq"`
 	Amount       int64          `db:"amount"`
 	BatchID      sql.NullString `db:"batch_id"`
 	CreatedBy    string         `db:"created_by"`
 	CreatedAt    time.Time      `db:"created_at"`
+}
+
+func (a *reconAdjustmentRow) domain() paygw.ReconAdjustment {
+	return paygw.ReconAdjustment{ID: a.ID, ItemID: a.ItemID, Kind: paygw.AdjustKind(a.Kind), ObjectKind: paygw.ObjectKind(a.ObjectKind),
+		ObjectID: a.ObjectID, PaymentID: a.PaymentID, OutNo: a.OutNo, MerchantID: a.MerchantID, Channel: a.Channel,
+		Currency: a.Currency, BusinessDate: a.BusinessDate, Seq: a.Seq, Amount: a.Amount, BatchID: a.BatchID.String,
+		CreatedBy: a.CreatedBy, CreatedAt: a.CreatedAt.UTC()}
 }
 
 const adjustmentCols = `id, item_id, kind, object_kind, object_id, payment_id, out_no, merchant_id, channel, currency,
@@ -45,11 +46,11 @@ var ErrAlreadyAdjusted = errors.New("store: another resolution adjusted this tra
 
 // InsertReconAdjustment records an adjustment in the transaction; the unique keys refuse a
 // second row with the same object, kind and seq, or the same item, with ErrAlreadyAdjusted.
-func (t *Tx) InsertReconAdjustment(ctx context.Context, a ReconAdjustment) error {
+func (t *Tx) InsertReconAdjustment(ctx context.Context, a paygw.ReconAdjustment) error {
 	_, err := exec(ctx, t.tx, t.dialect, `INSERT INTO recon_adjustments (`+adjustmentCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, a.ItemID, a.Kind, a.ObjectKind, a.ObjectID, a.PaymentID, a.OutNo, a.MerchantID, a.Channel, a.Currency,
-		a.BusinessDate, a.Seq, a.Amount, nullString(a.BatchID.String), a.CreatedBy, Now(a.CreatedAt))
+		a.ID, a.ItemID, string(a.Kind), string(a.ObjectKind), a.ObjectID, a.PaymentID, a.OutNo, a.MerchantID, a.Channel, a.Currency,
+		a.BusinessDate, a.Seq, a.Amount, nullString(a.BatchID), a.CreatedBy, Now(a.CreatedAt))
 	if err != nil {
 		if IsUnique(err) {
 			return fmt.Errorf("insert adjustment of %s (%s): %w: %w", a.ObjectID, a.Kind, ErrAlreadyAdjusted, err)
@@ -62,6 +63,17 @@ func (t *Tx) InsertReconAdjustment(ctx context.Context, a ReconAdjustment) error
 // AdjustTarget is what an adjustment needs of the payment or refund it corrects, read inside the
 // resolving transaction.
 type AdjustTarget struct {
+	PaymentID    string
+	OutNo        string
+	MerchantID   string
+	Channel      string
+	Currency     string
+	Amount       int64
+	Status       string
+	BusinessDate string // '' until it succeeded
+}
+
+type adjustTargetRow struct {
 	PaymentID    string         `db:"payment_id"`
 	OutNo        string         `db:"out_no"`
 	MerchantID   string         `db:"merchant_id"`
@@ -80,36 +92,36 @@ func (t *Tx) AdjustTarget(ctx context.Context, refund bool, id string) (AdjustTa
 		q = `SELECT payment_id, out_refund_no AS out_no, merchant_id, channel, currency, amount, status, business_date
 			FROM refunds WHERE id = ?`
 	}
-	var a AdjustTarget
+	var a adjustTargetRow
 	if err := get(ctx, t.tx, t.dialect, &a, q, id); err != nil {
-		return a, fmt.Errorf("adjusted transaction %s: %w", id, err)
+		return AdjustTarget{}, fmt.Errorf("adjusted transaction %s: %w", id, err)
 	}
-	return a, nil
+	return AdjustTarget{PaymentID: a.PaymentID, OutNo: a.OutNo, MerchantID: a.MerchantID, Channel: a.Channel,
+		Currency: a.Currency, Amount: a.Amount, Status: a.Status, BusinessDate: a.BusinessDate.String}, nil
 }
 
 // Adjusted returns the sum and number of the adjustments of kind posted for a payment or refund.
-func (t *Tx) Adjusted(ctx context.Context, objectID, kind string) (sum, n int64, err error) {
+func (t *Tx) Adjusted(ctx context.Context, objectID string, kind paygw.AdjustKind) (sum, n int64, err error) {
 	var r struct {
 		Sum int64 `db:"sum"`
 		N   int64 `db:"n"`
 	}
 	if err := get(ctx, t.tx, t.dialect, &r, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS sum, COUNT(*) AS n
-		FROM recon_adjustments WHERE object_id = ? AND kind = ?`, objectID, kind); err != nil {
+		FROM recon_adjustments WHERE object_id = ? AND kind = ?`, objectID, string(kind)); err != nil {
 		return 0, 0, fmt.Errorf("adjustments of %s: %w", objectID, err)
 	}
 	return r.Sum, r.N, nil
 }
 
-func fixAdjustment(a *ReconAdjustment) { a.CreatedAt = a.CreatedAt.UTC() }
-
 // ReconAdjustmentsOfItem returns what resolving item posted (at most one row today).
-func (s *Store) ReconAdjustmentsOfItem(ctx context.Context, itemID int64) ([]ReconAdjustment, error) {
-	var out []ReconAdjustment
-	if err := sel(ctx, s.db, s.dialect, &out, `SELECT `+adjustmentCols+` FROM recon_adjustments WHERE item_id = ? ORDER BY id`, itemID); err != nil {
+func (s *Store) ReconAdjustmentsOfItem(ctx context.Context, itemID int64) ([]paygw.ReconAdjustment, error) {
+	var rows []reconAdjustmentRow
+	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT `+adjustmentCols+` FROM recon_adjustments WHERE item_id = ? ORDER BY id`, itemID); err != nil {
 		return nil, fmt.Errorf("adjustments of item %d: %w", itemID, err)
 	}
-	for i := range out {
-		fixAdjustment(&out[i])
+	var out []paygw.ReconAdjustment
+	for i := range rows {
+		out = append(out, rows[i].domain())
 	}
 	return out, nil
 }
@@ -117,15 +129,20 @@ func (s *Store) ReconAdjustmentsOfItem(ctx context.Context, itemID int64) ([]Rec
 // UnsettledAdjustment is an amount adjustment no batch holds yet, and whether its payment or
 // refund is settled already (an adjustment is paid with or after its transaction, never before).
 type UnsettledAdjustment struct {
-	ReconAdjustment
+	paygw.ReconAdjustment
+	ObjectSettled bool
+}
+
+type unsettledAdjustmentRow struct {
+	reconAdjustmentRow
 	ObjectSettled bool `db:"object_settled"`
 }
 
 // UnsettledAdjustments returns a merchant's amount adjustments with business date ≤ date that no
 // batch holds, oldest first.
 func (s *Store) UnsettledAdjustments(ctx context.Context, merchantID, date string) ([]UnsettledAdjustment, error) {
-	var out []UnsettledAdjustment
-	err := sel(ctx, s.db, s.dialect, &out, `SELECT a.id, a.item_id, a.kind, a.object_kind, a.object_id, a.payment_id, a.out_no,
+	var rows []unsettledAdjustmentRow
+	err := sel(ctx, s.db, s.dialect, &rows, `SELECT a.id, a.item_id, a.kind, a.object_kind, a.object_id, a.payment_id, a.out_no,
 			a.merchant_id, a.channel, a.currency, a.business_date, a.seq, a.amount, a.batch_id, a.created_by, a.created_at,
 			CASE WHEN EXISTS (SELECT 1 FROM settle_items i WHERE i.object_id = a.object_id) THEN 1 ELSE 0 END AS object_settled
 		FROM recon_adjustments a
@@ -134,8 +151,9 @@ func (s *Store) UnsettledAdjustments(ctx context.Context, merchantID, date strin
 	if err != nil {
 		return nil, fmt.Errorf("unsettled adjustments of %s: %w", merchantID, err)
 	}
-	for i := range out {
-		fixAdjustment(&out[i].ReconAdjustment)
+	var out []UnsettledAdjustment
+	for i := range rows {
+		out = append(out, UnsettledAdjustment{ReconAdjustment: rows[i].domain(), ObjectSettled: rows[i].ObjectSettled})
 	}
 	return out, nil
 }
@@ -158,15 +176,14 @@ func (t *Tx) SettleAdjustments(ctx context.Context, batchID string, ids []string
 
 // EachBatchAdjustment streams the amount adjustments paid in the given batches to fn, batch by
 // batch in the order given.
-func (s *Store) EachBatchAdjustment(ctx context.Context, batchIDs []string, fn func(ReconAdjustment) error) error {
+func (s *Store) EachBatchAdjustment(ctx context.Context, batchIDs []string, fn func(paygw.ReconAdjustment) error) error {
 	for _, id := range batchIDs {
-		var rows []ReconAdjustment
+		var rows []reconAdjustmentRow
 		if err := sel(ctx, s.db, s.dialect, &rows, `SELECT `+adjustmentCols+` FROM recon_adjustments WHERE batch_id = ? ORDER BY object_id, id`, id); err != nil {
 			return fmt.Errorf("adjustments of batch %s: %w", id, err)
 		}
 		for i := range rows {
-			fixAdjustment(&rows[i])
-			if err := fn(rows[i]); err != nil {
+			if err := fn(rows[i].domain()); err != nil {
 				return err
 			}
 		}

@@ -1,5 +1,54 @@
 package store
 
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// ExplainClaim returns the plans of ClaimNotifications' two statements, the front of the queue
+// and the merchants' heads: on SQLite the EXPLAIN QUERY PLAN rows as "id parent detail" (read on
+// the writer's connection, where claims run); on PostgreSQL the JSON of EXPLAIN (ANALYZE,
+// FORMAT JSON), run in a transaction that is rolled back.
+func (s *Store) ExplainClaim(ctx context.Context, o ClaimOptions, now time.Time) (front, heads []string, err error) {
+	fq, fargs := s.claimFront(o, now)
+	hq, hargs := s.claimHeads(o, now)
+	if front, err = s.explain(ctx, fq, fargs); err != nil {
+		return nil, nil, err
+	}
+	heads, err = s.explain(ctx, hq, hargs)
+	return front, heads, err
+}
+
+func (s *Store) explain(ctx context.Context, q string, args []any) ([]string, error) {
+	if s.dialect == SQLite {
+		var plan []struct {
+			ID      int    `db:"id"`
+			Parent  int    `db:"parent"`
+			NotUsed int    `db:"notused"`
+			Detail  string `db:"detail"`
+		}
+		err := s.Transact(ctx, func(tx *Tx) error {
+			return sel(ctx, tx.tx, s.dialect, &plan, "EXPLAIN QUERY PLAN "+q, args...)
+		})
+		var out []string
+		for _, p := range plan {
+			out = append(out, fmt.Sprintf("%d %d %s", p.ID, p.Parent, p.Detail))
+		}
+		return out, err
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var js string
+	if err := tx.GetContext(ctx, &js, "EXPLAIN (ANALYZE, FORMAT JSON) "+rebind(s.dialect, q), args...); err != nil {
+		return nil, err
+	}
+	return []string{js}, nil
+}
+
 // QueuedWrites reports how many transactions wait for this SQLite store's writer (0 on
 // PostgreSQL): tests order goroutines on it instead of sleeping.
 func QueuedWrites(s *Store) int {

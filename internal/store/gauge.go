@@ -4,10 +4,19 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // FinishedJobRun is a finished run as monitoring reads it.
 type FinishedJobRun struct {
+	Job         string
+	BusinessKey string
+	Status      paygw.JobStatus
+	FinishedAt  time.Time
+}
+
+type finishedJobRunRow struct {
 	Job         string    `db:"job"`
 	BusinessKey string    `db:"business_key"`
 	Status      string    `db:"status"`
@@ -17,14 +26,16 @@ type FinishedJobRun struct {
 // FinishedJobRuns returns the runs started since since that succeeded or failed, oldest finish
 // first. job_runs holds a few rows per job and day, so a bounded window reads little.
 func (s *Store) FinishedJobRuns(ctx context.Context, since time.Time) ([]FinishedJobRun, error) {
-	var out []FinishedJobRun
-	if err := sel(ctx, s.db, s.dialect, &out, `SELECT job, business_key, status, finished_at FROM job_runs
+	var rows []finishedJobRunRow
+	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT job, business_key, status, finished_at FROM job_runs
 		WHERE started_at >= ? AND finished_at IS NOT NULL AND status IN ('succeeded', 'failed')
 		ORDER BY finished_at, id`, Now(since)); err != nil {
 		return nil, fmt.Errorf("finished job runs: %w", err)
 	}
-	for i := range out {
-		out[i].FinishedAt = out[i].FinishedAt.UTC()
+	out := make([]FinishedJobRun, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, FinishedJobRun{Job: r.Job, BusinessKey: r.BusinessKey, Status: paygw.JobStatus(r.Status),
+			FinishedAt: r.FinishedAt.UTC()})
 	}
 	return out, nil
 }

@@ -7,28 +7,29 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/paygw/paygw/internal/paygw"
 )
 
-// SettleHold is a settled batch kept out of payout files because its merchant cannot be paid
-// (settle_holds, migration 0009), with the batch it holds.
-type SettleHold struct {
+// settleHoldRow is a settle_holds row (migration 0009).
+type settleHoldRow struct {
 	BatchID    string       `db:"batch_id"`
 	MerchantID string       `db:"merchant_id"`
 	Reason     string       `db:"reason"`
 	HeldAt     time.Time    `db:"held_at"`
 	ReleasedAt sql.NullTime `db:"released_at"`
-	// PayoutDate is the date of the payout file that carries the released batch ('' while none
-	// does).
-	PayoutDate string `db:"payout_date"`
+	PayoutDate string       `db:"payout_date"`
 }
 
-// Released reports whether the hold was lifted.
-func (h SettleHold) Released() bool { return h.ReleasedAt.Valid }
+func (h *settleHoldRow) domain() paygw.SettleHold {
+	return paygw.SettleHold{BatchID: h.BatchID, MerchantID: h.MerchantID, Reason: h.Reason, HeldAt: h.HeldAt.UTC(),
+		ReleasedAt: timePtr(h.ReleasedAt), PayoutDate: h.PayoutDate}
+}
 
 // HeldBatch is a hold with its batch.
 type HeldBatch struct {
-	SettleHold
-	Batch SettleBatch
+	paygw.SettleHold
+	Batch paygw.SettleBatch
 }
 
 // HoldBatch keeps batch on hold for reason in the transaction. A batch held, released, or
@@ -79,19 +80,18 @@ func (s *Store) ClaimHold(ctx context.Context, batchID, date string, now time.Ti
 func (s *Store) PayoutHolds(ctx context.Context, date string) ([]HeldBatch, error) {
 	const which = `released_at IS NULL OR payout_date = '' OR payout_date = ?
 		OR batch_id IN (SELECT id FROM settle_batches WHERE date = ?)`
-	var hs []SettleHold
+	var hs []settleHoldRow
 	if err := sel(ctx, s.db, s.dialect, &hs, `SELECT batch_id, merchant_id, reason, held_at, released_at, payout_date
 		FROM settle_holds WHERE `+which, date, date); err != nil {
 		return nil, fmt.Errorf("held batches for the payout of %s: %w", date, err)
 	}
-	var bs []SettleBatch
+	var bs []settleBatchRow
 	if err := sel(ctx, s.db, s.dialect, &bs, `SELECT `+batchCols+` FROM settle_batches
 		WHERE id IN (SELECT batch_id FROM settle_holds WHERE `+which+`)`, date, date); err != nil {
 		return nil, fmt.Errorf("held batches for the payout of %s: %w", date, err)
 	}
-	byID := make(map[string]SettleBatch, len(bs))
-	for _, b := range bs {
-		fixBatch(&b)
+	byID := make(map[string]paygw.SettleBatch, len(bs))
+	for _, b := range settleBatches(bs) {
 		byID[b.ID] = b
 	}
 	out := make([]HeldBatch, 0, len(hs))
@@ -100,11 +100,7 @@ func (s *Store) PayoutHolds(ctx context.Context, date string) ([]HeldBatch, erro
 		if !ok {
 			continue // a hold written after the batch read: the next payout file sees it
 		}
-		h.HeldAt = h.HeldAt.UTC()
-		if h.ReleasedAt.Valid {
-			h.ReleasedAt.Time = h.ReleasedAt.Time.UTC()
-		}
-		out = append(out, HeldBatch{SettleHold: h, Batch: b})
+		out = append(out, HeldBatch{SettleHold: h.domain(), Batch: b})
 	}
 	slices.SortFunc(out, func(a, b HeldBatch) int {
 		return cmp.Or(cmp.Compare(a.Batch.MerchantID, b.Batch.MerchantID), cmp.Compare(a.Batch.Currency, b.Batch.Currency),

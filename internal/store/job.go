@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // Lease is a named, expiring claim on a piece of batch work (a job + business key).
@@ -59,16 +61,8 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	return nil
 }
 
-// Job run statuses.
-const (
-	JobRunning   = "running"
-	JobSucceeded = "succeeded"
-	JobFailed    = "failed"
-	JobSkipped   = "skipped"
-)
-
-// JobRun is one run of a batch job, from cron, a CronJob or an operator.
-type JobRun struct {
+// jobRunRow is a job_runs row.
+type jobRunRow struct {
 	ID          string       `db:"id"`
 	Job         string       `db:"job"`
 	BusinessKey string       `db:"business_key"`
@@ -81,11 +75,17 @@ type JobRun struct {
 	Error       string       `db:"error"`
 }
 
+func (r jobRunRow) domain() paygw.JobRun {
+	return paygw.JobRun{ID: r.ID, Job: r.Job, BusinessKey: r.BusinessKey, Host: r.Host, Trigger: r.Trigger,
+		Status: paygw.JobStatus(r.Status), StartedAt: r.StartedAt.UTC(), FinishedAt: timePtr(r.FinishedAt),
+		Summary: r.Summary, Error: r.Error}
+}
+
 // StartJobRun records a run.
-func (s *Store) StartJobRun(ctx context.Context, r JobRun) error {
+func (s *Store) StartJobRun(ctx context.Context, r paygw.JobRun) error {
 	_, err := exec(ctx, s.db, s.dialect, `INSERT INTO job_runs (id, job, business_key, host, trigger, status, started_at, finished_at, summary, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Job, r.BusinessKey, r.Host, r.Trigger, r.Status, Now(r.StartedAt),
-		nullTime(timePtr(r.FinishedAt)), capText(r.Summary, MaxJobText), capText(r.Error, MaxJobText))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Job, r.BusinessKey, r.Host, r.Trigger, string(r.Status), Now(r.StartedAt),
+		nullTime(r.FinishedAt), capText(r.Summary, MaxJobText), capText(r.Error, MaxJobText))
 	if err != nil {
 		return fmt.Errorf("start job run %s: %w", r.Job, err)
 	}
@@ -93,9 +93,9 @@ func (s *Store) StartJobRun(ctx context.Context, r JobRun) error {
 }
 
 // FinishJobRun records a run's outcome.
-func (s *Store) FinishJobRun(ctx context.Context, id, status, summary, errMsg string, now time.Time) error {
+func (s *Store) FinishJobRun(ctx context.Context, id string, status paygw.JobStatus, summary, errMsg string, now time.Time) error {
 	_, err := exec(ctx, s.db, s.dialect, `UPDATE job_runs SET status = ?, summary = ?, error = ?, finished_at = ? WHERE id = ?`,
-		status, capText(summary, MaxJobText), capText(errMsg, MaxJobText), Now(now), id)
+		string(status), capText(summary, MaxJobText), capText(errMsg, MaxJobText), Now(now), id)
 	if err != nil {
 		return fmt.Errorf("finish job run %s: %w", id, err)
 	}
@@ -103,7 +103,7 @@ func (s *Store) FinishJobRun(ctx context.Context, id, status, summary, errMsg st
 }
 
 // ListJobRuns returns the most recent runs, of one job when job is not empty.
-func (s *Store) ListJobRuns(ctx context.Context, job string, limit int) ([]JobRun, error) {
+func (s *Store) ListJobRuns(ctx context.Context, job string, limit int) ([]paygw.JobRun, error) {
 	if limit <= 0 {
 		limit = 50
 	}
@@ -112,13 +112,14 @@ func (s *Store) ListJobRuns(ctx context.Context, job string, limit int) ([]JobRu
 		where, args = "WHERE job = ?", append(args, job)
 	}
 	args = append(args, limit)
-	var out []JobRun
-	if err := sel(ctx, s.db, s.dialect, &out, `SELECT id, job, business_key, host, trigger, status, started_at, finished_at, summary, error
+	var rows []jobRunRow
+	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT id, job, business_key, host, trigger, status, started_at, finished_at, summary, error
 		FROM job_runs `+where+` ORDER BY started_at DESC, id DESC LIMIT ?`, args...); err != nil {
 		return nil, fmt.Errorf("list job runs: %w", err)
 	}
-	for i := range out {
-		out[i].StartedAt = out[i].StartedAt.UTC()
+	out := make([]paygw.JobRun, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.domain())
 	}
 	return out, nil
 }

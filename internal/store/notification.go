@@ -132,57 +132,94 @@ func (d Dialect) skipLocked() string {
 	return ""
 }
 
+// merchantHeads is the claim's candidate set: for each merchant with waiting notifications
+// (found by a loose scan of notifications_due_merchant, one probe per merchant) that is below its
+// cap, its oldest due, unleased notifications, at most perMerchant of them. Its cost grows with
+// the number of merchants waiting, never with how deep one merchant's backlog is. PostgreSQL
+// reads each merchant's head in a LATERAL subquery; SQLite has no LATERAL, so a correlated IN
+// subquery does the same. Nothing is locked here: only the rows finally picked are (claimLock).
+// Arguments: now, now, perMerchant.
+func (d Dialect) merchantHeads() string {
+	const due = `status IN ('pending', 'failed') AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until <= ?)`
+	if d == Postgres {
+		return `SELECT h.id, h.merchant_id, h.next_attempt_at FROM open_merchants m CROSS JOIN LATERAL (
+				SELECT id, merchant_id, next_attempt_at FROM notifications
+				WHERE merchant_id = m.merchant_id AND ` + due + `
+				ORDER BY next_attempt_at, id LIMIT ?) h`
+	}
+	// CROSS JOIN keeps SQLite's planner from scanning notifications as the outer loop.
+	return `SELECT n.id, n.merchant_id, n.next_attempt_at FROM open_merchants m CROSS JOIN notifications n
+			ON n.id IN (SELECT id FROM notifications ` + d.dueMerchantIndex() + `
+				WHERE merchant_id = m.merchant_id AND ` + due + `
+				ORDER BY next_attempt_at, id LIMIT ?)`
+}
+
+// claimLock is the last step of a claim on PostgreSQL: the picked rows, locked with SKIP LOCKED
+// and checked again under the lock (READ COMMITTED re-reads a row another claimer has just
+// updated), so concurrent claimers never take the same notification; one that loses a race gets
+// a shorter batch. SQLite needs no row locks: the claim's transaction holds the write lock.
+// Arguments: now.
+func (d Dialect) claimLock() string {
+	if d == Postgres {
+		return `SELECT id FROM notifications WHERE id IN (SELECT id FROM pick)
+			AND status IN ('pending', 'failed') AND (locked_until IS NULL OR locked_until <= ?)
+			FOR UPDATE SKIP LOCKED`
+	}
+	return `SELECT id FROM pick WHERE ? IS NOT NULL`
+}
+
+// dueMerchantIndex makes SQLite read notifications_due_merchant, which holds only waiting
+// notifications: with statistics its planner may prefer notifications_merchant, whose scan steps
+// over every delivered notification of a merchant. PostgreSQL picks the partial index itself.
+func (d Dialect) dueMerchantIndex() string {
+	if d == SQLite {
+		return "INDEXED BY notifications_due_merchant"
+	}
+	return ""
+}
+
 // ClaimNotifications leases up to o.Limit due notifications (pending or failed, next attempt at
 // or before now, not leased) to o.Holder until now+o.Lease, oldest due first. A merchant with
 // o.PerMerchant notifications in flight is skipped, and a batch never takes a merchant past its
-// cap, so one slow merchant never fills the batch or the workers. It is one statement: on
-// PostgreSQL the candidates are locked with SKIP LOCKED, so concurrent claimers never take the
-// same notification; on SQLite the immediate transaction serialises claimers. The cap is read
-// in the same statement, so two claimers racing on PostgreSQL can briefly exceed it together.
+// cap, so one slow merchant never fills the batch or the workers.
+//
+// Neither statement's cost grows with the backlog. The first reads the front of the due queue —
+// a fixed window of the oldest due rows — and takes what its merchants' caps allow. When that
+// came back short, the window may have been full of the rows of a merchant at its cap with other
+// merchants' work behind them, so a second statement reads the head of each waiting merchant's
+// queue instead (merchantHeads). On PostgreSQL rows are locked with
+// SKIP LOCKED, so concurrent claimers never take the same notification; on SQLite the immediate
+// transaction serialises claimers. The cap is read in the same statement, so two claimers racing
+// on PostgreSQL can briefly exceed it together.
 func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions, now time.Time) ([]Delivery, error) {
 	if o.Limit <= 0 || o.Holder == "" || o.Lease <= 0 {
 		return nil, fmt.Errorf("claim notifications: holder, limit and lease are required")
 	}
-	perMerchant := o.PerMerchant
-	if perMerchant <= 0 {
-		perMerchant = 1 << 30
-	}
-	// Candidates beyond the limit fill the batch when some merchant reaches its cap inside it;
-	// each is row-locked on PostgreSQL, so not too many.
-	cand := o.Limit * 2
-	if cand < 16 {
-		cand = 16
-	}
-	now = Now(now)
-	q := `WITH busy AS (
-			SELECT merchant_id, COUNT(*) AS n FROM notifications
-			WHERE locked_until IS NOT NULL AND locked_until > ? GROUP BY merchant_id
-		), cand AS (
-			SELECT id, merchant_id, next_attempt_at FROM notifications
-			WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?
-			  AND (locked_until IS NULL OR locked_until <= ?)
-			  AND merchant_id NOT IN (SELECT merchant_id FROM busy WHERE n >= ?)
-			ORDER BY next_attempt_at, id LIMIT ?` + s.dialect.skipLocked() + `
-		), pick AS (
-			SELECT id FROM (
-				SELECT cand.id, cand.next_attempt_at,
-				       ROW_NUMBER() OVER (PARTITION BY cand.merchant_id ORDER BY cand.next_attempt_at, cand.id) + COALESCE(busy.n, 0) AS slot
-				FROM cand LEFT JOIN busy ON busy.merchant_id = cand.merchant_id
-			) ranked WHERE slot <= ? ORDER BY next_attempt_at, id LIMIT ?
-		)
-		UPDATE notifications SET locked_by = ?, locked_until = ?, updated_at = ?
-		WHERE id IN (SELECT id FROM pick)
-		RETURNING ` + notificationCols
-	args := []any{now, now, now, perMerchant, cand, perMerchant, o.Limit, o.Holder, Now(now.Add(o.Lease)), now}
 	var rows []notificationRow
+	claim := func(q queryer) error {
+		rows = rows[:0]
+		front, args := s.claimFront(o, now)
+		if err := sel(ctx, q, s.dialect, &rows, front, args...); err != nil {
+			return err
+		}
+		if len(rows) == o.Limit || o.PerMerchant <= 0 {
+			return nil
+		}
+		more := o
+		more.Limit = o.Limit - len(rows)
+		var extra []notificationRow
+		heads, args := s.claimHeads(more, now)
+		if err := sel(ctx, q, s.dialect, &extra, heads, args...); err != nil {
+			return err
+		}
+		rows = append(rows, extra...)
+		return nil
+	}
 	var err error
 	if s.dialect == SQLite {
-		err = s.Transact(ctx, func(tx *Tx) error {
-			rows = rows[:0]
-			return sel(ctx, tx.tx, s.dialect, &rows, q, args...)
-		})
+		err = s.Transact(ctx, func(tx *Tx) error { return claim(tx.tx) })
 	} else {
-		err = sel(ctx, s.db, s.dialect, &rows, q, args...)
+		err = claim(s.db)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications for %s: %w", o.Holder, err)
@@ -198,6 +235,76 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions, now time
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// claimPick ranks the candidates (cand) by merchant, counts each merchant's leases (busy), and
+// leases what the caps and the limit allow. Arguments: perMerchant, limit, then claimLock's,
+// then holder, lease end, now.
+const claimPick = `, pick AS (
+			SELECT id FROM (
+				SELECT cand.id, cand.next_attempt_at,
+				       ROW_NUMBER() OVER (PARTITION BY cand.merchant_id ORDER BY cand.next_attempt_at, cand.id) + COALESCE(busy.n, 0) AS slot
+				FROM cand LEFT JOIN busy ON busy.merchant_id = cand.merchant_id
+			) ranked WHERE slot <= ? ORDER BY next_attempt_at, id LIMIT ?
+		)`
+
+const claimBusy = `busy AS (
+			SELECT merchant_id, COUNT(*) AS n FROM notifications
+			WHERE locked_until IS NOT NULL AND locked_until > ? GROUP BY merchant_id
+		)`
+
+func claimCaps(o ClaimOptions) (perMerchant, head int) {
+	perMerchant = o.PerMerchant
+	if perMerchant <= 0 {
+		perMerchant = 1 << 30
+	}
+	return perMerchant, min(perMerchant, o.Limit) // no merchant can take more than the batch
+}
+
+// claimFront is the claim over the front of the due queue: the oldest due, unleased rows in
+// (next_attempt_at, id) order through notifications_due, at most twice the limit (16 at least)
+// whoever they belong to — locked with SKIP LOCKED on PostgreSQL — then only those of merchants
+// below their cap. The window is what bounds its cost.
+func (s *Store) claimFront(o ClaimOptions, now time.Time) (string, []any) {
+	perMerchant, _ := claimCaps(o)
+	window := max(2*o.Limit, 16)
+	now = Now(now)
+	q := `WITH ` + claimBusy + `, front AS (
+			SELECT id, merchant_id, next_attempt_at FROM notifications
+			WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?
+			  AND (locked_until IS NULL OR locked_until <= ?)
+			ORDER BY next_attempt_at, id LIMIT ?` + s.dialect.skipLocked() + `
+		), cand AS (
+			SELECT id, merchant_id, next_attempt_at FROM front
+			WHERE merchant_id NOT IN (SELECT merchant_id FROM busy WHERE n >= ?)
+		)` + claimPick + `
+		UPDATE notifications SET locked_by = ?, locked_until = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM pick)
+		RETURNING ` + notificationCols
+	return q, []any{now, now, now, window, perMerchant, perMerchant, o.Limit, o.Holder, Now(now.Add(o.Lease)), now}
+}
+
+// claimHeads is the claim over each waiting merchant's head of the queue (merchantHeads).
+func (s *Store) claimHeads(o ClaimOptions, now time.Time) (string, []any) {
+	perMerchant, head := claimCaps(o)
+	now = Now(now)
+	q := `WITH RECURSIVE waiting (merchant_id) AS (
+			SELECT (SELECT merchant_id FROM notifications ` + s.dialect.dueMerchantIndex() + `
+				WHERE status IN ('pending', 'failed') ORDER BY merchant_id LIMIT 1)
+			UNION ALL
+			SELECT (SELECT n.merchant_id FROM notifications n ` + s.dialect.dueMerchantIndex() + ` WHERE n.status IN ('pending', 'failed')
+				AND n.merchant_id > w.merchant_id ORDER BY n.merchant_id LIMIT 1)
+			FROM waiting w WHERE w.merchant_id IS NOT NULL
+		), ` + claimBusy + `, open_merchants AS (
+			SELECT merchant_id FROM waiting WHERE merchant_id IS NOT NULL
+			  AND merchant_id NOT IN (SELECT merchant_id FROM busy WHERE n >= ?)
+		), cand AS (` + s.dialect.merchantHeads() + `
+		)` + claimPick + `, claimed AS (` + s.dialect.claimLock() + `
+		)
+		UPDATE notifications SET locked_by = ?, locked_until = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM claimed)
+		RETURNING ` + notificationCols
+	return q, []any{now, perMerchant, now, now, head, perMerchant, o.Limit, now, o.Holder, Now(now.Add(o.Lease)), now}
 }
 
 // ClaimNotification leases one notification by id to holder, whatever its status, unless

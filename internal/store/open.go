@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,14 +29,29 @@ type Options struct {
 	MaxConns int
 	// StatementTimeout bounds every PostgreSQL statement (default 30s; batch jobs pass more).
 	StatementTimeout time.Duration
-	// Keys seals merchant secrets; nil uses KeyringFromEnv.
+	// Keys seals merchant secrets. nil: no keyring; sealing or opening a secret then fails
+	// with ErrNoSecretKey (commands that do either refuse to start without a key).
 	Keys *Keyring
+	// MustExist refuses a SQLite file that does not exist instead of creating it: only
+	// `paygw migrate up` creates a database, so a mistyped --db is named, not made.
+	MustExist bool
 	// ReadCacheKiB is SQLite's page cache per reading connection (default 32 MiB, which batch
 	// jobs' parallel readers use). Each of the MaxConns readers fills its cache as the database
 	// grows, so a long-running process passes less: serve's memory would otherwise grow with the
 	// database's history up to MaxConns × 32 MiB. The writer's cache stays 32 MiB (a group
 	// commit's dirty pages stay in memory).
 	ReadCacheKiB int
+}
+
+// NotMigratedError is a database whose schema is missing or behind this binary's migrations.
+type NotMigratedError struct {
+	DSN     DSN
+	Detail  string  // why: "no such file", "migrations 11, 12 are pending"
+	Pending []int64 // the versions not applied
+}
+
+func (e *NotMigratedError) Error() string {
+	return fmt.Sprintf("database at %s is not migrated (run `paygw migrate up`): %s", e.DSN, e.Detail)
 }
 
 // Open connects to dsn. It does not migrate: `paygw migrate up` does.
@@ -45,11 +61,6 @@ func Open(ctx context.Context, dsnStr string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	keys := opts.Keys
-	if keys == nil {
-		if keys, err = KeyringFromEnv(); err != nil {
-			return nil, err
-		}
-	}
 	var s *Store
 	switch dsn.Dialect {
 	case SQLite:
@@ -82,6 +93,14 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	q.Add("_pragma", "temp_store(memory)")
 	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
+	if opts.MustExist {
+		if _, err := os.Stat(dsn.Path); errors.Is(err, os.ErrNotExist) {
+			return nil, &NotMigratedError{DSN: dsn, Detail: "no such file (is --db right?)"}
+		}
+		q.Set("mode", "rw") // and never create it, even if it vanishes meanwhile
+	} else if err := createPrivate(dsn.Path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", dsn, err)
+	}
 	readCache := opts.ReadCacheKiB
 	if readCache <= 0 {
 		readCache = 32768
@@ -118,6 +137,19 @@ func openSQLite(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 	writers.Store(db, s)
 	s.closers = append(s.closers, func() { writers.Delete(db) })
 	return s, nil
+}
+
+// createPrivate creates the SQLite file 0600 if it does not exist: SQLite creates the -wal and
+// -shm files with the database file's permissions, so the whole database is the owner's only.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // pingBusy pings a new SQLite handle, waiting out SQLITE_BUSY for a while: opening a file that
@@ -184,4 +216,32 @@ func cloneValues(v url.Values) url.Values {
 		out[k] = append([]string(nil), vs...)
 	}
 	return out
+}
+
+// PrivateFiles makes a SQLite database's files (the database, -wal, -shm) readable by their owner
+// only, and returns those whose mode it changed: databases created before paygw made them 0600
+// hold sealed secrets and every payment in files others may read. A PostgreSQL DSN has none.
+func PrivateFiles(dsnStr string) ([]string, error) {
+	dsn, err := ParseDSN(dsnStr)
+	if err != nil || dsn.Dialect != SQLite {
+		return nil, err
+	}
+	var changed []string
+	for _, p := range []string{dsn.Path, dsn.Path + "-wal", dsn.Path + "-shm", dsn.Path + ".migrate-lock"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return changed, err
+		}
+		if fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+			return changed, fmt.Errorf("make %s private: %w", p, err)
+		}
+		changed = append(changed, p)
+	}
+	return changed, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // ReconTxn is one of paygw's payments or refunds as reconciliation reads it.
@@ -20,7 +22,7 @@ type ReconTxn struct {
 	Amount          int64
 	Currency        string
 	Status          string
-	At              sql.NullTime // paid_at / succeeded_at
+	At              time.Time // paid_at / succeeded_at; zero when not succeeded
 	Reconciled      bool
 	PaymentAmount   int64   // refunds: the refunded payment's amount
 	EarlierRefunds  []int64 // refunds: amounts of the payment's earlier succeeded refunds
@@ -214,18 +216,17 @@ func (s *Store) streamRecon(ctx context.Context, q string, refund bool, fn func(
 		if err != nil {
 			return translate(err)
 		}
-		t.At = t0
+		if t0.Valid {
+			t.At = t0.Time.UTC()
+		}
 		if atText.Valid {
 			tm, perr := parseSQLiteTime(atText.String)
 			if perr != nil {
 				return fmt.Errorf("payment %s refund %s: %w", t.PaymentID, t.RefundID, perr)
 			}
-			t.At = sql.NullTime{Time: tm, Valid: true}
+			t.At = tm
 		}
 		t.Reconciled = rec != 0
-		if t.At.Valid {
-			t.At.Time = t.At.Time.UTC()
-		}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -244,23 +245,8 @@ func appendStrings(args []any, ss []string) []any {
 	return args
 }
 
-// Reconciliation run statuses.
-const (
-	ReconCurrent    = "current"
-	ReconSuperseded = "superseded"
-)
-
-// Reconciliation item states and resolutions.
-const (
-	ReconOpen          = "open"
-	ReconResolved      = "resolved"
-	ReconAcceptChannel = "accept_channel"
-	ReconAcceptOurs    = "accept_ours"
-	ReconAuto          = "auto"
-)
-
-// ReconRun is one stored reconciliation run.
-type ReconRun struct {
+// reconRunRow is a recon_runs row.
+type reconRunRow struct {
 	ID              string    `db:"id"`
 	Channel         string    `db:"channel"`
 	BusinessDate    string    `db:"business_date"`
@@ -277,13 +263,23 @@ type ReconRun struct {
 	FeeMismatch     int64     `db:"fee_mismatch"`
 	Duplicate       int64     `db:"duplicate"`
 	Pending         int64     `db:"pending"`
-	Totals          string    `db:"totals"` // JSON: counts and amounts per class and currency
+	Totals          string    `db:"totals"`
 	StartedAt       time.Time `db:"started_at"`
 	FinishedAt      time.Time `db:"finished_at"`
 }
 
-// ReconItem is one stored discrepancy.
-type ReconItem struct {
+func (r reconRunRow) domain() paygw.ReconRun {
+	return paygw.ReconRun{ID: r.ID, Channel: r.Channel, BusinessDate: r.BusinessDate, Status: paygw.ReconRunStatus(r.Status),
+		Format: r.Format, FileName: r.FileName, FileSHA256: r.FileSHA256, StatementRows: r.StatementRows,
+		Counts: map[paygw.ReconClass]int64{paygw.ReconMatched: r.Matched, paygw.ReconMissingInternal: r.MissingInternal,
+			paygw.ReconMissingChannel: r.MissingChannel, paygw.ReconAmountMismatch: r.AmountMismatch,
+			paygw.ReconStatusMismatch: r.StatusMismatch, paygw.ReconFeeMismatch: r.FeeMismatch,
+			paygw.ReconDuplicate: r.Duplicate, paygw.ReconPending: r.Pending},
+		Totals: r.Totals, StartedAt: r.StartedAt.UTC(), FinishedAt: r.FinishedAt.UTC()}
+}
+
+// reconItemRow is a recon_items row.
+type reconItemRow struct {
 	ID              int64        `db:"id"`
 	RunID           string       `db:"run_id"`
 	Channel         string       `db:"channel"`
@@ -312,16 +308,25 @@ type ReconItem struct {
 	ResolutionNote  string       `db:"resolution_note"`
 }
 
-// hasInternal reports whether the item names one of paygw's payments or refunds.
-func (it *ReconItem) hasInternal() bool {
-	return it.Class != "missing_internal" && it.Class != "duplicate"
+func (r *reconItemRow) domain() paygw.ReconItem {
+	return paygw.ReconItem{ID: r.ID, RunID: r.RunID, Channel: r.Channel, BusinessDate: r.BusinessDate,
+		Class: paygw.ReconClass(r.Class), Kind: paygw.ObjectKind(r.Kind), PaymentID: r.PaymentID, RefundID: r.RefundID,
+		MerchantID: r.MerchantID, ChannelTradeNo: r.ChannelTradeNo, ChannelRefundNo: r.ChannelRefundNo, Currency: r.Currency,
+		InternalAmount: r.InternalAmount, ChannelAmount: r.ChannelAmount, InternalFee: r.InternalFee, ChannelFee: r.ChannelFee,
+		InternalStatus: r.InternalStatus, ChannelStatus: r.ChannelStatus, TradeTime: timePtr(r.TradeTime), Line: r.Line,
+		Note: r.Note, State: paygw.ReconItemState(r.State), Resolution: paygw.ReconResolution(r.Resolution),
+		ResolvedBy: r.ResolvedBy, ResolvedAt: timePtr(r.ResolvedAt), ResolutionNote: r.ResolutionNote}
 }
 
-// sameAs is the identity under which a resolution carries over to a re-run's item.
-func (it *ReconItem) sameAs() string {
-	return strings.Join([]string{it.Class, it.Kind, it.PaymentID, it.RefundID, it.ChannelTradeNo, it.ChannelRefundNo,
-		strconv.FormatInt(it.InternalAmount, 10), strconv.FormatInt(it.ChannelAmount, 10),
-		strconv.FormatInt(it.ChannelFee, 10), it.ChannelStatus, it.InternalStatus}, "\x00")
+func reconItems(rows []reconItemRow) []paygw.ReconItem {
+	if rows == nil {
+		return nil
+	}
+	out := make([]paygw.ReconItem, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
+	}
+	return out
 }
 
 // ReconRef names one payment (Refund false) or refund by id.
@@ -330,134 +335,118 @@ type ReconRef struct {
 	ID     string
 }
 
-// ReconResult is what one run stores.
-type ReconResult struct {
-	Run ReconRun
-	// Each yields, in one pass, the discrepancies (every class but matched) to item and the
-	// payments and refunds matched (and collected) to matched: those are marked reconciled. It is
-	// called once per transaction attempt.
-	Each func(item func(ReconItem) error, matched func(ReconRef) error) error
-	// Turned, called after Each, names the payments and refunds whose open pending items of
-	// other dates this run settles.
-	Turned func() []ReconRef
-}
-
 const reconBatch = 400
 
-// SaveReconRun stores a run in one transaction: the date's previous current run becomes
-// superseded and its open items are replaced; the new run and its items are inserted (an item
-// identical to one resolved in the previous run keeps that resolution); matched transactions are
-// marked reconciled and the internal side of every open discrepancy is unmarked; open pending
-// items of other dates named in Turned are resolved automatically. Either all of it is stored or
-// nothing.
-func (s *Store) SaveReconRun(ctx context.Context, res ReconResult, now time.Time) error {
-	now = Now(now)
-	run := res.Run
-	run.Status = ReconCurrent
-	err := s.Transact(ctx, func(tx *Tx) error {
-		q := tx.tx
-		var prev []ReconItem
-		if err := sel(ctx, q, tx.dialect, &prev, `SELECT i.* FROM recon_items i JOIN recon_runs r ON r.id = i.run_id
-			WHERE r.channel = ? AND r.business_date = ? AND r.status = 'current' AND i.state = 'resolved'`,
-			run.Channel, run.BusinessDate); err != nil {
-			return fmt.Errorf("previous resolutions: %w", err)
-		}
-		carried := make(map[string]ReconItem, len(prev))
-		for _, p := range prev {
-			carried[p.sameAs()] = p
-		}
-		if _, err := exec(ctx, q, tx.dialect, `DELETE FROM recon_items WHERE state = 'open' AND run_id IN
-			(SELECT id FROM recon_runs WHERE channel = ? AND business_date = ? AND status = 'current')`, run.Channel, run.BusinessDate); err != nil {
-			return fmt.Errorf("replace open items: %w", err)
-		}
-		if _, err := exec(ctx, q, tx.dialect, `UPDATE recon_runs SET status = 'superseded' WHERE channel = ? AND business_date = ? AND status = 'current'`,
-			run.Channel, run.BusinessDate); err != nil {
-			return fmt.Errorf("supersede run: %w", err)
-		}
-		if _, err := exec(ctx, q, tx.dialect, `INSERT INTO recon_runs (id, channel, business_date, status, format, file_name, file_sha256,
-			statement_rows, matched, missing_internal, missing_channel, amount_mismatch, status_mismatch, fee_mismatch, duplicate,
-			pending, totals, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			run.ID, run.Channel, run.BusinessDate, run.Status, run.Format, run.FileName, run.FileSHA256, run.StatementRows,
-			run.Matched, run.MissingInternal, run.MissingChannel, run.AmountMismatch, run.StatusMismatch, run.FeeMismatch,
-			run.Duplicate, run.Pending, run.Totals, Now(run.StartedAt), Now(run.FinishedAt)); err != nil {
-			return fmt.Errorf("insert run: %w", err)
-		}
-		ins := newItemInserter(ctx, tx)
-		mark := newMarker(ctx, tx, run.ID, now)
-		if res.Each != nil {
-			err := res.Each(func(it ReconItem) error {
-				it.RunID, it.Channel, it.BusinessDate = run.ID, run.Channel, run.BusinessDate
-				it.State, it.Resolution, it.ResolvedBy, it.ResolutionNote, it.ResolvedAt = ReconOpen, "", "", "", sql.NullTime{}
-				if p, ok := carried[it.sameAs()]; ok {
-					it.State, it.Resolution, it.ResolvedBy, it.ResolvedAt = ReconResolved, p.Resolution, p.ResolvedBy, p.ResolvedAt
-					it.ResolutionNote = fmt.Sprintf("%s (carried over from item %d)", p.ResolutionNote, p.ID)
-				}
-				if it.hasInternal() {
-					ref := ReconRef{Refund: it.Kind == "refund", ID: it.PaymentID}
-					if ref.Refund {
-						ref.ID = it.RefundID
-					}
-					if err := mark.add(ref, it.State == ReconResolved && ResolutionReconciles(it.Resolution, it.Class)); err != nil {
-						return err
-					}
-				}
-				return ins.add(it)
-			}, func(r ReconRef) error { return mark.add(r, true) })
-			if err != nil {
-				return err
-			}
-		}
-		if err := ins.flush(); err != nil {
-			return err
-		}
-		if err := mark.flush(); err != nil {
-			return err
-		}
-		if res.Turned == nil {
-			return nil
-		}
-		return autoResolve(ctx, tx, run, res.Turned(), now)
-	})
-	if err != nil {
-		return fmt.Errorf("save reconciliation run %s: %w", run.ID, err)
+// ResolvedReconItems returns the resolved items of channel's current run of date (none when
+// there is no run yet), for a re-run to carry their resolutions over.
+func (t *Tx) ResolvedReconItems(ctx context.Context, channel, date string) ([]paygw.ReconItem, error) {
+	var rows []reconItemRow
+	if err := sel(ctx, t.tx, t.dialect, &rows, `SELECT i.* FROM recon_items i JOIN recon_runs r ON r.id = i.run_id
+		WHERE r.channel = ? AND r.business_date = ? AND r.status = 'current' AND i.state = 'resolved'`,
+		channel, date); err != nil {
+		return nil, fmt.Errorf("previous resolutions: %w", err)
+	}
+	return reconItems(rows), nil
+}
+
+// SupersedeReconRun deletes the open items of channel's current run of date and marks that run
+// superseded; its resolved items stay, as the record of what was decided.
+func (t *Tx) SupersedeReconRun(ctx context.Context, channel, date string) error {
+	if _, err := exec(ctx, t.tx, t.dialect, `DELETE FROM recon_items WHERE state = 'open' AND run_id IN
+		(SELECT id FROM recon_runs WHERE channel = ? AND business_date = ? AND status = 'current')`, channel, date); err != nil {
+		return fmt.Errorf("replace open items: %w", err)
+	}
+	if _, err := exec(ctx, t.tx, t.dialect, `UPDATE recon_runs SET status = 'superseded' WHERE channel = ? AND business_date = ? AND status = 'current'`,
+		channel, date); err != nil {
+		return fmt.Errorf("supersede run: %w", err)
 	}
 	return nil
 }
 
-// autoResolve settles open pending items of other dates of the run's channel for turned.
-func autoResolve(ctx context.Context, tx *Tx, run ReconRun, turned []ReconRef, now time.Time) error {
-	note := fmt.Sprintf("re-checked by run %s of %s", run.ID, run.BusinessDate)
-	for start := 0; start < len(turned); start += reconBatch {
-		end := min(start+reconBatch, len(turned))
-		var pays, refs []string
-		for _, r := range turned[start:end] {
+// InsertReconRun inserts a run; the unique index on the current run of a channel and date
+// refuses a second one (supersede the previous run first).
+func (t *Tx) InsertReconRun(ctx context.Context, run paygw.ReconRun) error {
+	if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO recon_runs (id, channel, business_date, status, format, file_name, file_sha256,
+		statement_rows, matched, missing_internal, missing_channel, amount_mismatch, status_mismatch, fee_mismatch, duplicate,
+		pending, totals, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		run.ID, run.Channel, run.BusinessDate, string(run.Status), run.Format, run.FileName, run.FileSHA256, run.StatementRows,
+		run.Count(paygw.ReconMatched), run.Count(paygw.ReconMissingInternal), run.Count(paygw.ReconMissingChannel),
+		run.Count(paygw.ReconAmountMismatch), run.Count(paygw.ReconStatusMismatch), run.Count(paygw.ReconFeeMismatch),
+		run.Count(paygw.ReconDuplicate), run.Count(paygw.ReconPending), run.Totals, Now(run.StartedAt), Now(run.FinishedAt)); err != nil {
+		return fmt.Errorf("insert run: %w", err)
+	}
+	return nil
+}
+
+// ReconWriter writes a run's items and reconciled marks inside a transaction, in multi-row
+// batches; Flush writes what is left. A million items never sit in memory at once.
+type ReconWriter struct {
+	ins  *itemInserter
+	mark *marker
+}
+
+// NewReconWriter returns a writer for run runID; marks are stamped now.
+func (t *Tx) NewReconWriter(ctx context.Context, runID string, now time.Time) *ReconWriter {
+	return &ReconWriter{ins: newItemInserter(ctx, t), mark: newMarker(ctx, t, runID, Now(now))}
+}
+
+// Item queues one item, stored as given (run, state and resolution included).
+func (w *ReconWriter) Item(it paygw.ReconItem) error { return w.ins.add(it) }
+
+// Mark queues r to be marked reconciled (on) or not: a recon_matches row or none. Of an id both
+// unmarked and marked before a flush, the mark wins.
+func (w *ReconWriter) Mark(r ReconRef, on bool) error { return w.mark.add(r, on) }
+
+// Flush writes the queued items, then the queued marks.
+func (w *ReconWriter) Flush() error {
+	if err := w.ins.flush(); err != nil {
+		return err
+	}
+	return w.mark.flush()
+}
+
+// ResolveOpenReconItems resolves the open items of class on channel, of dates other than
+// exceptDate, whose payment or refund refs names, with resolution, by and note.
+func (t *Tx) ResolveOpenReconItems(ctx context.Context, channel, exceptDate string, class paygw.ReconClass, refs []ReconRef,
+	resolution paygw.ReconResolution, by, note string, now time.Time) error {
+	for start := 0; start < len(refs); start += reconBatch {
+		end := min(start+reconBatch, len(refs))
+		var pays, rfs []string
+		for _, r := range refs[start:end] {
 			if r.Refund {
-				refs = append(refs, r.ID)
+				rfs = append(rfs, r.ID)
 			} else {
 				pays = append(pays, r.ID)
 			}
 		}
 		for _, c := range []struct {
-			col string
-			ids []string
-		}{{"payment_id", pays}, {"refund_id", refs}} {
+			col  string
+			kind paygw.ObjectKind
+			ids  []string
+		}{{"payment_id", paygw.ObjectPayment, pays}, {"refund_id", paygw.ObjectRefund, rfs}} {
 			if len(c.ids) == 0 {
 				continue
 			}
-			kind := "payment"
-			if c.col == "refund_id" {
-				kind = "refund"
-			}
-			args := []any{now, note, run.Channel, run.BusinessDate, kind}
-			if _, err := exec(ctx, tx.tx, tx.dialect, `UPDATE recon_items SET state = 'resolved', resolution = 'auto',
-				resolved_by = 'reconcile', resolved_at = ?, resolution_note = ?
-				WHERE channel = ? AND business_date <> ? AND class = 'pending' AND state = 'open' AND kind = ?
+			args := []any{string(resolution), by, Now(now), capText(note, MaxNoteText), channel, exceptDate, string(class), string(c.kind)}
+			if _, err := exec(ctx, t.tx, t.dialect, `UPDATE recon_items SET state = 'resolved', resolution = ?,
+				resolved_by = ?, resolved_at = ?, resolution_note = ?
+				WHERE channel = ? AND business_date <> ? AND class = ? AND state = 'open' AND kind = ?
 				AND `+c.col+` IN (`+placeholders(len(c.ids))+`)`, appendStrings(args, c.ids)...); err != nil {
 				return fmt.Errorf("resolve pending items: %w", err)
 			}
 		}
 	}
 	return nil
+}
+
+// MarkReconciled marks one payment or refund reconciled by run runID (a recon_matches row; kept
+// when there is one).
+func (t *Tx) MarkReconciled(ctx context.Context, runID string, r ReconRef, now time.Time) error {
+	m := newMarker(ctx, t, runID, Now(now))
+	if err := m.add(r, true); err != nil {
+		return err
+	}
+	return m.flush()
 }
 
 var reconItemCols = []string{"run_id", "channel", "business_date", "class", "kind", "payment_id", "refund_id", "merchant_id",
@@ -479,11 +468,11 @@ func newItemInserter(ctx context.Context, tx *Tx) *itemInserter {
 	return &itemInserter{ctx: ctx, tx: tx, args: make([]any, 0, reconBatch*len(reconItemCols))}
 }
 
-func (w *itemInserter) add(it ReconItem) error {
-	w.args = append(w.args, it.RunID, it.Channel, it.BusinessDate, it.Class, it.Kind, it.PaymentID, it.RefundID, it.MerchantID,
+func (w *itemInserter) add(it paygw.ReconItem) error {
+	w.args = append(w.args, it.RunID, it.Channel, it.BusinessDate, string(it.Class), string(it.Kind), it.PaymentID, it.RefundID, it.MerchantID,
 		it.ChannelTradeNo, it.ChannelRefundNo, it.Currency, it.InternalAmount, it.ChannelAmount, it.InternalFee, it.ChannelFee,
-		it.InternalStatus, it.ChannelStatus, nullTime(timePtr(it.TradeTime)), it.Line, capText(it.Note, MaxNoteText), it.State, it.Resolution,
-		it.ResolvedBy, nullTime(timePtr(it.ResolvedAt)), capText(it.ResolutionNote, MaxNoteText))
+		it.InternalStatus, it.ChannelStatus, nullTime(it.TradeTime), it.Line, capText(it.Note, MaxNoteText), string(it.State), string(it.Resolution),
+		it.ResolvedBy, nullTime(it.ResolvedAt), capText(it.ResolutionNote, MaxNoteText))
 	w.n++
 	if w.n == reconBatch {
 		return w.flush()
@@ -644,13 +633,13 @@ func (s *Store) ReconRunExists(ctx context.Context, channel, date string) (bool,
 }
 
 // OpenReconPending lists the open pending items of channel on dates other than date.
-func (s *Store) OpenReconPending(ctx context.Context, channel, date string) ([]ReconItem, error) {
-	var out []ReconItem
+func (s *Store) OpenReconPending(ctx context.Context, channel, date string) ([]paygw.ReconItem, error) {
+	var out []reconItemRow
 	if err := sel(ctx, s.db, s.dialect, &out, `SELECT * FROM recon_items WHERE channel = ? AND state = 'open' AND class = 'pending'
 		AND business_date <> ? ORDER BY id`, channel, date); err != nil {
 		return nil, fmt.Errorf("open pending items of %s: %w", channel, err)
 	}
-	return out, nil
+	return reconItems(out), nil
 }
 
 // ReconRunFilter selects runs for ListReconRuns; zero fields match everything.
@@ -662,7 +651,7 @@ type ReconRunFilter struct {
 }
 
 // ListReconRuns lists runs, newest first.
-func (s *Store) ListReconRuns(ctx context.Context, f ReconRunFilter) ([]ReconRun, error) {
+func (s *Store) ListReconRuns(ctx context.Context, f ReconRunFilter) ([]paygw.ReconRun, error) {
 	where, args := []string{"1 = 1"}, []any{}
 	if f.Channel != "" {
 		where, args = append(where, "channel = ?"), append(args, f.Channel)
@@ -676,13 +665,14 @@ func (s *Store) ListReconRuns(ctx context.Context, f ReconRunFilter) ([]ReconRun
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	var out []ReconRun
-	if err := sel(ctx, s.db, s.dialect, &out, `SELECT * FROM recon_runs WHERE `+strings.Join(where, " AND ")+
+	var rows []reconRunRow
+	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT * FROM recon_runs WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY started_at DESC, id DESC LIMIT `+strconv.Itoa(f.Limit), args...); err != nil {
 		return nil, fmt.Errorf("list recon runs: %w", err)
 	}
-	for i := range out {
-		out[i].StartedAt, out[i].FinishedAt = out[i].StartedAt.UTC(), out[i].FinishedAt.UTC()
+	var out []paygw.ReconRun
+	for _, r := range rows {
+		out = append(out, r.domain())
 	}
 	return out, nil
 }
@@ -697,7 +687,7 @@ type ReconItemFilter struct {
 }
 
 // ListReconItems lists items in id order.
-func (s *Store) ListReconItems(ctx context.Context, f ReconItemFilter) ([]ReconItem, error) {
+func (s *Store) ListReconItems(ctx context.Context, f ReconItemFilter) ([]paygw.ReconItem, error) {
 	where, args := []string{"1 = 1"}, []any{}
 	if f.RunID != "" {
 		where, args = append(where, "run_id = ?"), append(args, f.RunID)
@@ -715,11 +705,11 @@ func (s *Store) ListReconItems(ctx context.Context, f ReconItemFilter) ([]ReconI
 	if f.Limit > 0 {
 		q += ` LIMIT ` + strconv.Itoa(f.Limit)
 	}
-	var out []ReconItem
+	var out []reconItemRow
 	if err := sel(ctx, s.db, s.dialect, &out, q, args...); err != nil {
 		return nil, fmt.Errorf("list recon items: %w", err)
 	}
-	return out, nil
+	return reconItems(out), nil
 }
 
 // reconItemPage is how many items EachReconItem reads per query.
@@ -728,7 +718,7 @@ const reconItemPage = 5000
 // EachReconItem calls fn with every item the filter selects (Limit is ignored), in id order, one
 // page of reconItemPage items at a time (keyset on id), so that the items of a run of a million
 // discrepancies are never all in memory and no query stays open while fn runs.
-func (s *Store) EachReconItem(ctx context.Context, f ReconItemFilter, fn func(ReconItem) error) error {
+func (s *Store) EachReconItem(ctx context.Context, f ReconItemFilter, fn func(paygw.ReconItem) error) error {
 	where, args := []string{"id > ?"}, []any{int64(0)}
 	if f.RunID != "" {
 		where, args = append(where, "run_id = ?"), append(args, f.RunID)
@@ -743,14 +733,14 @@ func (s *Store) EachReconItem(ctx context.Context, f ReconItemFilter, fn func(Re
 		where = append(where, "state = 'open'")
 	}
 	q := `SELECT * FROM recon_items WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id LIMIT ` + strconv.Itoa(reconItemPage)
-	var page []ReconItem
+	var page []reconItemRow
 	for {
 		page = page[:0]
 		if err := sel(ctx, s.db, s.dialect, &page, q, args...); err != nil {
 			return fmt.Errorf("list recon items: %w", err)
 		}
-		for _, it := range page {
-			if err := fn(it); err != nil {
+		for i := range page {
+			if err := fn(page[i].domain()); err != nil {
 				return err
 			}
 		}
@@ -772,48 +762,36 @@ func (s *Store) CountOpenReconDiscrepancies(ctx context.Context, runID string) (
 }
 
 // GetReconItem returns one item; ErrNotFound if there is none.
-func (s *Store) GetReconItem(ctx context.Context, id int64) (ReconItem, error) {
-	var it ReconItem
+func (s *Store) GetReconItem(ctx context.Context, id int64) (paygw.ReconItem, error) {
+	var it reconItemRow
 	if err := get(ctx, s.db, s.dialect, &it, `SELECT * FROM recon_items WHERE id = ?`, id); err != nil {
-		return it, fmt.Errorf("recon item %d: %w", id, err)
+		return paygw.ReconItem{}, fmt.Errorf("recon item %d: %w", id, err)
 	}
-	return it, nil
+	return it.domain(), nil
 }
 
 // ResolveReconItem records an operator's resolution of an open item (compare-and-set on its
-// open state: ErrConflict when it is no longer open), runs apply (if not nil: the state change the
-// resolution implies, e.g. outcome.ApplyPaymentTx) and marks the internal side reconciled when
-// reconcile is true, all in one transaction.
-func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, note string, reconcile bool, now time.Time,
-	apply func(tx *Tx, it ReconItem) error) (ReconItem, error) {
-	var it ReconItem
+// open state: ErrConflict when it is no longer open) and runs apply (if not nil: what the
+// resolution implies, e.g. outcome.ApplyPaymentTx and Tx.MarkReconciled), in one transaction.
+func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution paygw.ReconResolution, by, note string,
+	now time.Time, apply func(tx *Tx, it paygw.ReconItem) error) (paygw.ReconItem, error) {
+	var it paygw.ReconItem
 	err := s.Transact(ctx, func(tx *Tx) error {
 		n, err := exec(ctx, tx.tx, tx.dialect, `UPDATE recon_items SET state = 'resolved', resolution = ?, resolved_by = ?,
-			resolved_at = ?, resolution_note = ? WHERE id = ? AND state = 'open'`, resolution, by, Now(now), capText(note, MaxNoteText), id)
+			resolved_at = ?, resolution_note = ? WHERE id = ? AND state = 'open'`, string(resolution), by, Now(now), capText(note, MaxNoteText), id)
 		if err != nil {
 			return err
 		}
-		if err := get(ctx, tx.tx, tx.dialect, &it, `SELECT * FROM recon_items WHERE id = ?`, id); err != nil {
+		var row reconItemRow
+		if err := get(ctx, tx.tx, tx.dialect, &row, `SELECT * FROM recon_items WHERE id = ?`, id); err != nil {
 			return err
 		}
+		it = row.domain()
 		if n == 0 {
 			return ErrConflict
 		}
 		if apply != nil {
-			if err := apply(tx, it); err != nil {
-				return err
-			}
-		}
-		if reconcile && it.hasInternal() {
-			m := newMarker(ctx, tx, it.RunID, Now(now))
-			ref := ReconRef{Refund: it.Kind == "refund", ID: it.PaymentID}
-			if ref.Refund {
-				ref.ID = it.RefundID
-			}
-			if err := m.add(ref, true); err != nil {
-				return err
-			}
-			return m.flush()
+			return apply(tx, it)
 		}
 		return nil
 	})
@@ -824,119 +802,15 @@ func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution, by, 
 }
 
 // ReconciledAt returns when a payment (refund false) or refund was marked reconciled (its
-// recon_matches row); null when it is not.
-func (s *Store) ReconciledAt(ctx context.Context, refund bool, id string) (sql.NullTime, error) {
+// recon_matches row); nil when it is not.
+func (s *Store) ReconciledAt(ctx context.Context, refund bool, id string) (*time.Time, error) {
 	var ts []time.Time
 	if err := sel(ctx, s.db, s.dialect, &ts, `SELECT reconciled_at FROM recon_matches WHERE object_id = ?`, id); err != nil {
-		return sql.NullTime{}, fmt.Errorf("reconciled_at of %s: %w", id, err)
+		return nil, fmt.Errorf("reconciled_at of %s: %w", id, err)
 	}
 	if len(ts) == 0 {
-		return sql.NullTime{}, nil
+		return nil, nil
 	}
-	return sql.NullTime{Time: ts[0].UTC(), Valid: true}, nil
-}
-
-// ReconSeedPayment is a payment (and its refunds) written directly by SeedReconPayments, for tests,
-// demos and benchmarks of the batch side; it bypasses the gateway.
-type ReconSeedPayment struct {
-	ID, MerchantID, Channel, ChannelTradeNo, Currency, Status string
-	Amount                                                    int64
-	CreatedAt                                                 time.Time
-	PaidAt                                                    time.Time // zero unless paid
-	Refunds                                                   []ReconSeedRefund
-}
-
-// ReconSeedRefund is a refund of a ReconSeedPayment.
-type ReconSeedRefund struct {
-	ID, ChannelRefundNo, Status string
-	Amount                      int64
-	CreatedAt, SucceededAt      time.Time // SucceededAt zero unless succeeded
-}
-
-// SeedReconPayments bulk-inserts payments and refunds in multi-row statements, in transactions of
-// about 10,000 payments; business dates are computed in loc.
-func (s *Store) SeedReconPayments(ctx context.Context, ps []ReconSeedPayment, loc *time.Location) error {
-	payCols := []string{"id", "merchant_id", "out_trade_no", "amount", "currency", "pay_method", "request_hash", "status",
-		"channel", "channel_trade_no", "refund_reserved", "refunded_amount", "created_at", "updated_at", "paid_at", "business_date"}
-	refCols := []string{"id", "payment_id", "merchant_id", "out_refund_no", "amount", "currency", "request_hash", "status",
-		"channel", "channel_refund_no", "created_at", "updated_at", "succeeded_at", "business_date"}
-	const per = 500
-	for start := 0; start < len(ps); start += 20 * per {
-		chunk := ps[start:min(start+20*per, len(ps))]
-		err := s.Transact(ctx, func(tx *Tx) error {
-			for b := 0; b < len(chunk); b += per {
-				batch := chunk[b:min(b+per, len(chunk))]
-				var args, rargs, pend []any
-				nref := 0
-				for _, p := range batch {
-					var refunded int64
-					for _, r := range p.Refunds {
-						if r.Status != "failed" {
-							refunded += r.Amount
-						}
-						var bd any
-						if !r.SucceededAt.IsZero() {
-							bd = r.SucceededAt.In(loc).Format("2006-01-02")
-						}
-						rargs = append(rargs, r.ID, p.ID, p.MerchantID, r.ID, r.Amount, p.Currency, "seed", r.Status, p.Channel,
-							r.ChannelRefundNo, Now(r.CreatedAt), Now(r.CreatedAt), nullTime(&r.SucceededAt), bd)
-						nref++
-						if r.Status == "succeeded" && bd != nil {
-							pend = append(pend, p.MerchantID, "refund", bd, r.ID, r.ID, p.Currency, r.Amount, Now(r.SucceededAt))
-						}
-					}
-					var bd any
-					if !p.PaidAt.IsZero() {
-						bd = p.PaidAt.In(loc).Format("2006-01-02")
-					}
-					args = append(args, p.ID, p.MerchantID, p.ID, p.Amount, p.Currency, "wallet_qr", "seed", p.Status, p.Channel,
-						p.ChannelTradeNo, refunded, reconSucceededRefunds(p), Now(p.CreatedAt), Now(p.CreatedAt), nullTime(&p.PaidAt), bd)
-					if (p.Status == "succeeded" || p.Status == "partially_refunded" || p.Status == "refunded") && bd != nil {
-						pend = append(pend, p.MerchantID, "payment", bd, p.ID, p.ID, p.Currency, p.Amount, Now(p.PaidAt))
-					}
-				}
-				if _, err := tx.tx.ExecContext(ctx, tx.Rebind(multiInsert("payments", payCols, len(batch))), args...); err != nil {
-					return fmt.Errorf("insert payments: %w", translate(err))
-				}
-				for r := 0; r < nref; r += per {
-					n := min(per, nref-r)
-					if _, err := tx.tx.ExecContext(ctx, tx.Rebind(multiInsert("refunds", refCols, n)),
-						rargs[r*len(refCols):(r+n)*len(refCols)]...); err != nil {
-						return fmt.Errorf("insert refunds: %w", translate(err))
-					}
-				}
-				w := len(pendingCols)
-				for r := 0; r < len(pend)/w; r += per {
-					n := min(per, len(pend)/w-r)
-					if _, err := tx.tx.ExecContext(ctx, tx.Rebind(multiInsert("settle_pending", pendingCols, n)),
-						pend[r*w:(r+n)*w]...); err != nil {
-						return fmt.Errorf("insert pending settlement: %w", translate(err))
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("seed payments: %w", err)
-		}
-	}
-	return nil
-}
-
-func reconSucceededRefunds(p ReconSeedPayment) int64 {
-	var n int64
-	for _, r := range p.Refunds {
-		if r.Status == "succeeded" {
-			n += r.Amount
-		}
-	}
-	return n
-}
-
-// ResolutionReconciles reports whether resolving an item of class with resolution makes its
-// transaction reconciled (eligible for settlement). Accepting the channel's side of a
-// missing_channel item (短款: the channel never collected) does not: the money was not received,
-// so it must never be paid out. Resolve and a re-run carrying a resolution over both use it.
-func ResolutionReconciles(resolution, class string) bool {
-	return !(resolution == ReconAcceptChannel && class == "missing_channel")
+	t := ts[0].UTC()
+	return &t, nil
 }

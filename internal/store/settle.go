@@ -7,39 +7,48 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // SettleMerchant is what settlement needs of a merchant: its id, name and fee plan (the bank
 // account is decrypted only for the payout file, by GetMerchant).
 type SettleMerchant struct {
+	ID         string
+	Name       string
+	FeePlan    paygw.FeePlan
+	Status     string // active | suspended
+	HasAccount bool   // a bank account number is on file
+}
+
+type settleMerchantRow struct {
 	ID         string        `db:"id"`
 	Name       string        `db:"name"`
 	FeeRateBps int64         `db:"fee_rate_bps"`
 	FeeFixed   int64         `db:"fee_fixed"`
 	FeeMin     sql.NullInt64 `db:"fee_min"`
 	FeeMax     sql.NullInt64 `db:"fee_max"`
-	Status     string        `db:"status"`      // active | suspended
-	HasAccount bool          `db:"has_account"` // a bank account number is on file
+	Status     string        `db:"status"`
+	HasAccount bool          `db:"has_account"`
 }
-
-// MinFee and MaxFee return the plan's optional clamps.
-func (m SettleMerchant) MinFee() *int64 { return intPtr(m.FeeMin) }
-
-// MaxFee returns the plan's optional upper clamp.
-func (m SettleMerchant) MaxFee() *int64 { return intPtr(m.FeeMax) }
 
 // SettleMerchants lists every merchant by id, for a settlement run to shard and walk.
 func (s *Store) SettleMerchants(ctx context.Context) ([]SettleMerchant, error) {
-	var out []SettleMerchant
-	if err := sel(ctx, s.db, s.dialect, &out, `SELECT id, name, fee_rate_bps, fee_fixed, fee_min, fee_max, status,
+	var rows []settleMerchantRow
+	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT id, name, fee_rate_bps, fee_fixed, fee_min, fee_max, status,
 		CASE WHEN bank_account_enc <> '' THEN 1 = 1 ELSE 1 = 0 END AS has_account FROM merchants ORDER BY id`); err != nil {
 		return nil, fmt.Errorf("settle merchants: %w", err)
+	}
+	out := make([]SettleMerchant, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, SettleMerchant{ID: r.ID, Name: r.Name, Status: r.Status, HasAccount: r.HasAccount,
+			FeePlan: paygw.FeePlan{RateBps: r.FeeRateBps, Fixed: r.FeeFixed, Min: intPtr(r.FeeMin), Max: intPtr(r.FeeMax)}})
 	}
 	return out, nil
 }
 
-// SettleBatch is a stored settlement batch.
-type SettleBatch struct {
+// settleBatchRow is a settle_batches row.
+type settleBatchRow struct {
 	ID          string       `db:"id"`
 	MerchantID  string       `db:"merchant_id"`
 	Currency    string       `db:"currency"`
@@ -62,29 +71,28 @@ type SettleBatch struct {
 const batchCols = `id, merchant_id, currency, date, prev_batch_id, payments, refunds, gross, refunded, fee,
 	carried_in, net, status, bank_ref, paid_at, created_at, updated_at`
 
-// SettleItem is one payment or refund in a batch, with the fee recorded for it.
-type SettleItem struct {
-	ObjectID     string `db:"object_id"`
-	BatchID      string `db:"batch_id"`
-	Kind         string `db:"kind"` // payment | refund
-	PaymentID    string `db:"payment_id"`
-	OutNo        string `db:"out_no"`
-	BusinessDate string `db:"business_date"`
-	Amount       int64  `db:"amount"`
-	Fee          int64  `db:"fee"`
+func (b *settleBatchRow) domain() paygw.SettleBatch {
+	return paygw.SettleBatch{ID: b.ID, MerchantID: b.MerchantID, Currency: b.Currency, Date: b.Date, PrevBatchID: b.PrevBatchID,
+		Payments: b.Payments, Refunds: b.Refunds, Gross: b.Gross, Refunded: b.Refunded, Fee: b.Fee, CarriedIn: b.CarriedIn,
+		Net: b.Net, Status: paygw.SettleStatus(b.Status), BankRef: b.BankRef, PaidAt: timePtr(b.PaidAt),
+		CreatedAt: b.CreatedAt.UTC(), UpdatedAt: b.UpdatedAt.UTC()}
 }
 
-func fixBatch(b *SettleBatch) {
-	b.CreatedAt, b.UpdatedAt = b.CreatedAt.UTC(), b.UpdatedAt.UTC()
-	if b.PaidAt.Valid {
-		b.PaidAt.Time = b.PaidAt.Time.UTC()
+func settleBatches(rows []settleBatchRow) []paygw.SettleBatch {
+	if rows == nil {
+		return nil
 	}
+	out := make([]paygw.SettleBatch, len(rows))
+	for i := range rows {
+		out[i] = rows[i].domain()
+	}
+	return out
 }
 
 // MerchantBatchState returns a merchant's batches on date and, per currency, its latest batch
 // (the one a new batch chains to and takes its carried-in amount from).
-func (s *Store) MerchantBatchState(ctx context.Context, merchantID, date string) (onDate []SettleBatch, latest map[string]SettleBatch, err error) {
-	var rows []SettleBatch
+func (s *Store) MerchantBatchState(ctx context.Context, merchantID, date string) (onDate []paygw.SettleBatch, latest map[string]paygw.SettleBatch, err error) {
+	var rows []settleBatchRow
 	err = sel(ctx, s.db, s.dialect, &rows, `SELECT `+batchCols+` FROM settle_batches b
 		WHERE merchant_id = ? AND (date = ? OR date = (SELECT MAX(date) FROM settle_batches x
 			WHERE x.merchant_id = b.merchant_id AND x.currency = b.currency))
@@ -92,9 +100,8 @@ func (s *Store) MerchantBatchState(ctx context.Context, merchantID, date string)
 	if err != nil {
 		return nil, nil, fmt.Errorf("batches of merchant %s: %w", merchantID, err)
 	}
-	latest = map[string]SettleBatch{}
-	for _, b := range rows {
-		fixBatch(&b)
+	latest = map[string]paygw.SettleBatch{}
+	for _, b := range settleBatches(rows) {
 		if b.Date == date {
 			onDate = append(onDate, b)
 		}
@@ -107,6 +114,15 @@ func (s *Store) MerchantBatchState(ctx context.Context, merchantID, date string)
 
 // UnsettledPayment is a succeeded payment not in any batch.
 type UnsettledPayment struct {
+	ID           string
+	OutTradeNo   string
+	Currency     string
+	Amount       int64
+	BusinessDate string
+	PaidAt       time.Time
+}
+
+type unsettledPaymentRow struct {
 	ID           string    `db:"id"`
 	OutTradeNo   string    `db:"out_trade_no"`
 	Currency     string    `db:"currency"`
@@ -119,6 +135,20 @@ type UnsettledPayment struct {
 // recorded for the payment when it was settled (null if it is not), and the amount and fee of
 // the payment's refunds settled so far.
 type UnsettledRefund struct {
+	ID             string
+	PaymentID      string
+	OutRefundNo    string
+	Currency       string
+	Amount         int64
+	BusinessDate   string
+	SucceededAt    time.Time
+	PaymentAmount  int64
+	PaymentFee     *int64
+	RefundedBefore int64
+	ReturnedBefore int64
+}
+
+type unsettledRefundRow struct {
 	ID             string        `db:"id"`
 	PaymentID      string        `db:"payment_id"`
 	OutRefundNo    string        `db:"out_refund_no"`
@@ -140,7 +170,7 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 		recP = " AND EXISTS (SELECT 1 FROM recon_matches m WHERE m.object_id = p.id)"
 		recR = " AND EXISTS (SELECT 1 FROM recon_matches m WHERE m.object_id = r.id)"
 	}
-	var ps []UnsettledPayment
+	var ps []unsettledPaymentRow
 	// A succeeded payment stays in a paid state; its pending row carries what settle needs.
 	err := sel(ctx, s.db, s.dialect, &ps, `SELECT p.object_id AS id, p.out_no AS out_trade_no, p.currency, p.amount,
 			p.business_date, p.done_at AS paid_at
@@ -151,7 +181,7 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 	if err != nil {
 		return nil, nil, fmt.Errorf("unsettled payments of %s: %w", merchantID, err)
 	}
-	var rs []UnsettledRefund
+	var rs []unsettledRefundRow
 	err = sel(ctx, s.db, s.dialect, &rs, `SELECT r.id, r.payment_id, r.out_refund_no, r.currency, r.amount, r.business_date,
 			r.succeeded_at, p.amount AS payment_amount, pi.fee AS payment_fee,
 			CAST(COALESCE((SELECT SUM(x.amount) FROM settle_items x WHERE x.kind = 'refund' AND x.payment_id = r.payment_id), 0) AS BIGINT) AS refunded_before,
@@ -165,17 +195,19 @@ func (s *Store) Unsettled(ctx context.Context, merchantID, date string, reconcil
 	if err != nil {
 		return nil, nil, fmt.Errorf("unsettled refunds of %s: %w", merchantID, err)
 	}
-	for i := range ps {
-		ps[i].PaidAt = ps[i].PaidAt.UTC()
+	outP := make([]UnsettledPayment, len(ps))
+	for i, p := range ps {
+		outP[i] = UnsettledPayment{ID: p.ID, OutTradeNo: p.OutTradeNo, Currency: p.Currency, Amount: p.Amount,
+			BusinessDate: p.BusinessDate, PaidAt: p.PaidAt.UTC()}
 	}
-	for i := range rs {
-		rs[i].SucceededAt = rs[i].SucceededAt.UTC()
+	outR := make([]UnsettledRefund, len(rs))
+	for i, r := range rs {
+		outR[i] = UnsettledRefund{ID: r.ID, PaymentID: r.PaymentID, OutRefundNo: r.OutRefundNo, Currency: r.Currency,
+			Amount: r.Amount, BusinessDate: r.BusinessDate, SucceededAt: r.SucceededAt.UTC(), PaymentAmount: r.PaymentAmount,
+			PaymentFee: intPtr(r.PaymentFee), RefundedBefore: r.RefundedBefore, ReturnedBefore: r.ReturnedBefore}
 	}
-	return ps, rs, nil
+	return outP, outR, nil
 }
-
-// pendingCols are settle_pending's columns, for bulk inserts.
-var pendingCols = []string{"merchant_id", "kind", "business_date", "object_id", "out_no", "currency", "amount", "done_at"}
 
 // ErrBatchRace is returned by InsertSettleBatch when another run settled the same merchant,
 // currency and date, chained to the same previous batch, or settled one of the items first.
@@ -185,11 +217,11 @@ var ErrBatchRace = errors.New("store: batch or item settled by another run")
 // InsertSettleBatch writes a batch and its items in the transaction. The unique keys decide
 // races: a second batch for (merchant, currency, date), a second batch chained to the same
 // previous one, or an item already settled fail with ErrBatchRace.
-func (t *Tx) InsertSettleBatch(ctx context.Context, b SettleBatch, items []SettleItem) error {
+func (t *Tx) InsertSettleBatch(ctx context.Context, b paygw.SettleBatch, items []paygw.SettleItem) error {
 	_, err := exec(ctx, t.tx, t.dialect, `INSERT INTO settle_batches (`+batchCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		b.ID, b.MerchantID, b.Currency, b.Date, b.PrevBatchID, b.Payments, b.Refunds, b.Gross, b.Refunded, b.Fee,
-		b.CarriedIn, b.Net, b.Status, b.BankRef, nullTime(timePtr(b.PaidAt)), Now(b.CreatedAt), Now(b.UpdatedAt))
+		b.CarriedIn, b.Net, string(b.Status), b.BankRef, nullTime(b.PaidAt), Now(b.CreatedAt), Now(b.UpdatedAt))
 	if err != nil {
 		if IsUnique(err) {
 			return fmt.Errorf("insert batch %s (%s %s %s): %w: %w", b.ID, b.MerchantID, b.Currency, b.Date, ErrBatchRace, err)
@@ -209,7 +241,7 @@ func (t *Tx) InsertSettleBatch(ctx context.Context, b SettleBatch, items []Settl
 				sb.WriteString(", ")
 			}
 			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, it.ObjectID, b.ID, it.Kind, it.PaymentID, it.OutNo, it.BusinessDate, it.Amount, it.Fee)
+			args = append(args, it.ObjectID, b.ID, string(it.Kind), it.PaymentID, it.OutNo, it.BusinessDate, it.Amount, it.Fee)
 		}
 		if _, err := exec(ctx, t.tx, t.dialect, sb.String(), args...); err != nil {
 			if IsUnique(err) {
@@ -232,35 +264,30 @@ func (t *Tx) InsertSettleBatch(ctx context.Context, b SettleBatch, items []Settl
 }
 
 // SettleBatchesOn returns every batch of a business date, by merchant and currency.
-func (s *Store) SettleBatchesOn(ctx context.Context, date string) ([]SettleBatch, error) {
-	var out []SettleBatch
+func (s *Store) SettleBatchesOn(ctx context.Context, date string) ([]paygw.SettleBatch, error) {
+	var out []settleBatchRow
 	if err := sel(ctx, s.db, s.dialect, &out, `SELECT `+batchCols+` FROM settle_batches WHERE date = ? ORDER BY merchant_id, currency`, date); err != nil {
 		return nil, fmt.Errorf("batches of %s: %w", date, err)
 	}
-	for i := range out {
-		fixBatch(&out[i])
-	}
-	return out, nil
+	return settleBatches(out), nil
 }
 
 // GetSettleBatch returns one batch or ErrNotFound.
-func (s *Store) GetSettleBatch(ctx context.Context, id string) (SettleBatch, error) {
-	var b SettleBatch
+func (s *Store) GetSettleBatch(ctx context.Context, id string) (paygw.SettleBatch, error) {
+	var b settleBatchRow
 	if err := get(ctx, s.db, s.dialect, &b, `SELECT `+batchCols+` FROM settle_batches WHERE id = ?`, id); err != nil {
-		return SettleBatch{}, fmt.Errorf("get batch %s: %w", id, err)
+		return paygw.SettleBatch{}, fmt.Errorf("get batch %s: %w", id, err)
 	}
-	fixBatch(&b)
-	return b, nil
+	return b.domain(), nil
 }
 
 // GetSettleBatch reads one batch inside the transaction.
-func (t *Tx) GetSettleBatch(ctx context.Context, id string) (SettleBatch, error) {
-	var b SettleBatch
+func (t *Tx) GetSettleBatch(ctx context.Context, id string) (paygw.SettleBatch, error) {
+	var b settleBatchRow
 	if err := get(ctx, t.tx, t.dialect, &b, `SELECT `+batchCols+` FROM settle_batches WHERE id = ?`, id); err != nil {
-		return SettleBatch{}, fmt.Errorf("get batch %s: %w", id, err)
+		return paygw.SettleBatch{}, fmt.Errorf("get batch %s: %w", id, err)
 	}
-	fixBatch(&b)
-	return b, nil
+	return b.domain(), nil
 }
 
 // MarkBatchPaid moves a settled batch to paid with the bank's reference, compare-and-set on
@@ -278,9 +305,9 @@ func (t *Tx) MarkBatchPaid(ctx context.Context, id, bankRef string, now time.Tim
 
 // SettleItemRow is a settled item with its batch's merchant and currency, for reports.
 type SettleItemRow struct {
-	SettleItem
-	MerchantID string `db:"merchant_id"`
-	Currency   string `db:"currency"`
+	paygw.SettleItem
+	MerchantID string
+	Currency   string
 }
 
 // EachSettleItem streams the items of the given batches to fn, batch by batch in the order
@@ -307,10 +334,12 @@ func (s *Store) eachBatchItem(ctx context.Context, q, batchID string, fn func(Se
 	defer rows.Close()
 	var r SettleItemRow
 	for rows.Next() {
-		if err := rows.Scan(&r.ObjectID, &r.BatchID, &r.Kind, &r.PaymentID, &r.OutNo, &r.BusinessDate,
+		var kind string
+		if err := rows.Scan(&r.ObjectID, &r.BatchID, &kind, &r.PaymentID, &r.OutNo, &r.BusinessDate,
 			&r.Amount, &r.Fee, &r.MerchantID, &r.Currency); err != nil {
 			return fmt.Errorf("items of batch %s: %w", batchID, translate(err))
 		}
+		r.Kind = paygw.ObjectKind(kind)
 		if err := fn(r); err != nil {
 			return err
 		}
@@ -548,69 +577,6 @@ func (s *Store) DailyActivities(ctx context.Context, date string, start, end tim
 		return nil, fmt.Errorf("daily activity %s: %w", date, err)
 	}
 	return rows, nil
-}
-
-// SeedPayment is a succeeded payment for SeedSucceeded: bulk data for benchmarks, tests and
-// demos that need volume without the online flow.
-type SeedPayment struct {
-	ID, MerchantID, OutTradeNo, Currency, Channel, PayMethod string
-	Amount                                                   int64
-	PaidAt                                                   time.Time
-	BusinessDate                                             string
-	Reconciled                                               bool
-}
-
-// SeedSucceeded inserts succeeded payments in multi-row statements, chunked into transactions
-// of 10,000 rows. It writes no journals and no notifications: it is for volume, not for the
-// ledger invariants (use the online entry points for those).
-func (s *Store) SeedSucceeded(ctx context.Context, ps []SeedPayment) error {
-	const perStmt, perTx = 400, 10000
-	for start := 0; start < len(ps); start += perTx {
-		part := ps[start:min(start+perTx, len(ps))]
-		err := s.Transact(ctx, func(tx *Tx) error {
-			var sb strings.Builder
-			for i := 0; i < len(part); i += perStmt {
-				stmt := part[i:min(i+perStmt, len(part))]
-				sb.Reset()
-				args := make([]any, 0, len(stmt)*13)
-				sb.WriteString(`INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method, request_hash, status,
-					channel, channel_trade_no, created_at, updated_at, paid_at, business_date) VALUES `)
-				var rec []any
-				for j, p := range stmt {
-					if j > 0 {
-						sb.WriteString(", ")
-					}
-					sb.WriteString("(?, ?, ?, ?, ?, ?, 'seed', 'succeeded', ?, ?, ?, ?, ?, ?)")
-					if p.Reconciled {
-						rec = append(rec, p.ID, "", Now(p.PaidAt))
-					}
-					args = append(args, p.ID, p.MerchantID, p.OutTradeNo, p.Amount, p.Currency, p.PayMethod, p.Channel,
-						"ct_"+p.ID, Now(p.PaidAt), Now(p.PaidAt), Now(p.PaidAt), p.BusinessDate)
-				}
-				if _, err := exec(ctx, tx.tx, tx.dialect, sb.String(), args...); err != nil {
-					return fmt.Errorf("seed payments: %w", err)
-				}
-				pend := make([]any, 0, len(stmt)*8)
-				for _, p := range stmt {
-					pend = append(pend, p.MerchantID, "payment", p.BusinessDate, p.ID, p.OutTradeNo, p.Currency, p.Amount, Now(p.PaidAt))
-				}
-				if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("settle_pending", pendingCols, len(stmt)), pend...); err != nil {
-					return fmt.Errorf("seed pending settlement: %w", err)
-				}
-				if len(rec) > 0 {
-					if _, err := exec(ctx, tx.tx, tx.dialect, multiInsert("recon_matches", []string{"object_id", "run_id", "reconciled_at"}, len(rec)/3),
-						rec...); err != nil {
-						return fmt.Errorf("seed reconciled marks: %w", err)
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // MarkReconciled records payments and refunds by id as reconciled (recon_matches; reconcile's

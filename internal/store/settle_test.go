@@ -14,7 +14,7 @@ import (
 )
 
 // settleFixture makes one merchant with a succeeded payment (capture journal) and a batch.
-func settleFixture(t *testing.T, s *store.Store) (paygw.Merchant, store.SettleBatch) {
+func settleFixture(t *testing.T, s *store.Store) (paygw.Merchant, paygw.SettleBatch) {
 	t.Helper()
 	ctx := context.Background()
 	m, _ := storetest.Merchant(t, s, "Shop", 60)
@@ -27,9 +27,9 @@ func settleFixture(t *testing.T, s *store.Store) (paygw.Merchant, store.SettleBa
 	if _, _, err := outcome.ApplyPayment(ctx, s, p.ID, outcome.Payment{Status: paygw.PaymentSucceeded, PaidAt: now}, now, time.UTC); err != nil {
 		t.Fatal(err)
 	}
-	b := store.SettleBatch{ID: "stb_1", MerchantID: m.ID, Currency: "CNY", Date: "2026-11-22", Payments: 1, Gross: 10000,
+	b := paygw.SettleBatch{ID: "stb_1", MerchantID: m.ID, Currency: "CNY", Date: "2026-11-22", Payments: 1, Gross: 10000,
 		Fee: 60, Net: 9940, Status: "settled", CreatedAt: now, UpdatedAt: now}
-	items := []store.SettleItem{{ObjectID: p.ID, Kind: "payment", PaymentID: p.ID, OutNo: "o1", BusinessDate: "2026-11-22", Amount: 10000, Fee: 60}}
+	items := []paygw.SettleItem{{ObjectID: p.ID, Kind: "payment", PaymentID: p.ID, OutNo: "o1", BusinessDate: "2026-11-22", Amount: 10000, Fee: 60}}
 	err := s.Transact(ctx, func(tx *store.Tx) error {
 		if err := tx.InsertSettleBatch(ctx, b, items); err != nil {
 			return err
@@ -50,7 +50,7 @@ func TestSettleBatchUniqueKeys(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		m, b := settleFixture(t, s)
-		insert := func(b store.SettleBatch, items ...store.SettleItem) error {
+		insert := func(b paygw.SettleBatch, items ...paygw.SettleItem) error {
 			return s.Transact(ctx, func(tx *store.Tx) error { return tx.InsertSettleBatch(ctx, b, items) })
 		}
 		// Same merchant, currency and date.
@@ -62,7 +62,7 @@ func TestSettleBatchUniqueKeys(t *testing.T) {
 		// The same item in another batch.
 		b3 := b
 		b3.ID, b3.Date, b3.PrevBatchID = "stb_3", "2026-11-23", "stb_1"
-		if err := insert(b3, store.SettleItem{ObjectID: "pay_1", Kind: "payment", PaymentID: "pay_1", BusinessDate: "2026-11-22", Amount: 10000, Fee: 60}); !errors.Is(err, store.ErrBatchRace) {
+		if err := insert(b3, paygw.SettleItem{ObjectID: "pay_1", Kind: "payment", PaymentID: "pay_1", BusinessDate: "2026-11-22", Amount: 10000, Fee: 60}); !errors.Is(err, store.ErrBatchRace) {
 			t.Errorf("item settled twice: %v", err)
 		}
 		// Two batches chained to the same previous one (a forked carry).

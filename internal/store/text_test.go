@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/storetest"
 )
@@ -18,11 +19,11 @@ func TestJobRunTextIsCapped(t *testing.T) {
 		ctx := context.Background()
 		now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 		huge := strings.Repeat("条目", 1<<20) // 6 MB, multi-byte runes
-		if err := s.StartJobRun(ctx, store.JobRun{ID: "run_1", Job: "reconcile", BusinessKey: "k", Host: "h", Trigger: "cli",
-			Status: store.JobRunning, StartedAt: now, Error: huge}); err != nil {
+		if err := s.StartJobRun(ctx, paygw.JobRun{ID: "run_1", Job: "reconcile", BusinessKey: "k", Host: "h", Trigger: "cli",
+			Status: paygw.JobRunning, StartedAt: now, Error: huge}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.FinishJobRun(ctx, "run_1", store.JobFailed, huge, huge, now); err != nil {
+		if err := s.FinishJobRun(ctx, "run_1", paygw.JobFailed, huge, huge, now); err != nil {
 			t.Fatal(err)
 		}
 		runs, err := s.ListJobRuns(ctx, "reconcile", 1)
