@@ -7,7 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/trace"
 )
 
 // PaymentWriteSet is everything one payment outcome writes, computed in advance by the use case
@@ -160,7 +163,10 @@ func (s *Store) applyWriteSetPostgres(ctx context.Context, ws PaymentWriteSet) (
 			n.MerchantID, n.URL)
 	}
 	var rows []paymentRow
-	if err := sel(ctx, s.db, s.dialect, &rows, "WITH "+strings.Join(parts, ", ")+" SELECT "+paymentCols+" FROM u", args...); err != nil {
+	if err := s.autocommit(ctx, func(ctx context.Context) error {
+		rows = rows[:0]
+		return sel(ctx, s.db, s.dialect, &rows, "WITH "+strings.Join(parts, ", ")+" SELECT "+paymentCols+" FROM u", args...)
+	}); err != nil {
 		return paygw.Payment{}, false, fmt.Errorf("apply outcome of payment %s: %w", ws.PaymentID, err)
 	}
 	if len(rows) == 0 {
@@ -178,4 +184,20 @@ func typedValues(n int, types ...string) string {
 	}
 	row := "(" + strings.Join(cells, ", ") + ")"
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// autocommit runs one statement that is its own transaction (PostgreSQL, outside Transact):
+// traced as a database transaction and retried like one (a failed statement changed nothing).
+func (s *Store) autocommit(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	ctx, span := trace.Start(ctx, "db.transact", attribute.String("db.system", string(s.dialect)),
+		attribute.Bool("db.single_statement", true))
+	defer func() { trace.End(span, err) }()
+	for attempt := 0; attempt < 5; attempt++ {
+		err = fn(ctx)
+		if err == nil || !isRetryable(err) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return err
 }
