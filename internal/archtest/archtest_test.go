@@ -83,6 +83,8 @@ func TestDependencyDirection(t *testing.T) {
 		{"internal/statement", []string{"internal/store", "internal/reconcile"}, "format packages never touch storage"},
 		{"internal/report", []string{"internal/store", "internal/settle", "internal/reconcile"}, "format packages never touch storage"},
 		{"internal/store", []string{"internal/gateway", "internal/notify", "internal/reconcile", "internal/settle", "internal/httpapi", "internal/cli"}, "store is below the use cases"},
+		{"internal/store", []string{"internal/api", "internal/ledger", "internal/outcome"}, "store stores, use cases decide: no wire types, journal rules or outcome composition in store"},
+		{"internal/outcome", []string{"internal/gateway", "internal/notify", "internal/reconcile", "internal/settle", "internal/httpapi", "internal/cli"}, "the outcome use case is shared by gateway and reconcile, below both"},
 		{"internal/gateway", []string{"internal/notify", "internal/reconcile", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
 		{"internal/notify", []string{"internal/gateway", "internal/reconcile", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},
 		{"internal/reconcile", []string{"internal/gateway", "internal/notify", "internal/settle", "internal/httpapi", "internal/cli"}, "use cases never import each other"},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/trace"
@@ -29,7 +30,8 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 		ch.CallbackAck(w, false)
 		return
 	}
-	err = g.applyCallback(ctx, channelName, cb)
+	joined := false
+	err = g.applyCallback(ctx, channelName, cb, &joined)
 	switch {
 	case errors.Is(err, errCallbackMismatch):
 		// Verified, but not what we asked for: believe nothing, change nothing; the channel
@@ -46,6 +48,9 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 		g.metrics.callbacks.WithLabelValues(channelName, "error").Inc()
 		g.logger(ctx).Error().Str("channel", channelName).Err(err).Msg("callback not applied; channel will retry")
 		ch.CallbackAck(w, false)
+	case joined:
+		g.metrics.callbacks.WithLabelValues(channelName, "joined").Inc()
+		ch.CallbackAck(w, true)
 	default:
 		g.metrics.callbacks.WithLabelValues(channelName, "ok").Inc()
 		ch.CallbackAck(w, true)
@@ -55,7 +60,7 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 // errCallbackMismatch is a verified callback whose amount is not the one we recorded.
 var errCallbackMismatch = errors.New("callback does not match our record")
 
-func (g *Service) applyCallback(ctx context.Context, channelName string, cb channel.Callback) error {
+func (g *Service) applyCallback(ctx context.Context, channelName string, cb channel.Callback, joined *bool) error {
 	switch cb.Kind {
 	case channel.CallbackPayment:
 		p, err := g.store.GetPayment(ctx, cb.Payment.PaymentID)
@@ -70,6 +75,24 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		}
 		if p.Status.Final() {
 			return nil // a duplicate or late callback: nothing to change, no write needed
+		}
+		// A channel may call back while its answer to our pay call is still on the way (the
+		// sandbox does at once): when this process is making that call, wait for its outcome
+		// rather than race it for the payment's row (both would lock it, one would find nothing
+		// to do and the other's version check would miss), then look again.
+		if done, ok := g.paying.Load(p.ID); ok {
+			select {
+			case <-done.(chan struct{}):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			*joined = true
+			if p, err = g.store.GetPayment(ctx, p.ID); err != nil {
+				return err
+			}
+			if p.Status.Final() {
+				return nil
+			}
 		}
 		switch cb.Payment.Status {
 		case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
@@ -102,10 +125,10 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 		}
 		switch cb.Refund.Status {
 		case channel.StatusSucceeded:
-			_, _, err = g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundSucceeded,
+			_, _, err = outcome.ApplyRefund(ctx, g.store, r.ID, outcome.Refund{Status: paygw.RefundSucceeded,
 				ChannelRefundNo: cb.Refund.ChannelRefundNo, SucceededAt: cb.Refund.SucceededAt}, g.now(), g.cfg.Location())
 		case channel.StatusFailed:
-			_, _, err = g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundFailed,
+			_, _, err = outcome.ApplyRefund(ctx, g.store, r.ID, outcome.Refund{Status: paygw.RefundFailed,
 				ChannelRefundNo: cb.Refund.ChannelRefundNo, FailReason: cb.Refund.Reason}, g.now(), g.cfg.Location())
 		}
 		return err

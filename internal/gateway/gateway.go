@@ -32,6 +32,10 @@ type Service struct {
 	now      func() time.Time
 	metrics  *Metrics
 	secrets  secretCache
+	// paying holds the payments this process is paying at a channel right now (id → a channel
+	// closed once the call's outcome is recorded): a callback for one of them waits for that
+	// instead of racing it for the payment's row (see applyCallback).
+	paying sync.Map
 }
 
 // secretCache keeps merchants' verification secrets for a moment: every request needs them, and

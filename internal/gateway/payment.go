@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 )
@@ -72,21 +73,24 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 	if verr != nil {
 		return paygw.Payment{}, false, verr
 	}
-	// Idempotency first: a repeated request answers with the stored payment even if the
-	// risk rules or the channels would now say otherwise.
-	if existing, err := g.store.GetPaymentByOutTradeNo(ctx, merchantID, v.OutTradeNo); err == nil {
-		return g.idempotent(existing, v.Hash)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return paygw.Payment{}, false, err
-	}
-	if rerr != nil {
-		return paygw.Payment{}, false, rerr
-	}
 	only := ""
 	if agr != nil {
 		only = agr.Channel
 	}
 	cands := g.router.Candidates(v.PayMethod, v.Amount, string(v.Currency), only)
+	// Idempotency first: a repeated request answers with the stored payment even if the
+	// risk rules or the channels would now say otherwise. When they say nothing against it,
+	// the unique key of the insert below finds a repeat without a read on every create.
+	if rerr != nil || len(cands) == 0 {
+		if existing, err := g.store.GetPaymentByOutTradeNo(ctx, merchantID, v.OutTradeNo); err == nil {
+			return g.idempotent(existing, v.Hash)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return paygw.Payment{}, false, err
+		}
+	}
+	if rerr != nil {
+		return paygw.Payment{}, false, rerr
+	}
 	if len(cands) == 0 {
 		if err := g.router.Unroutable(v.PayMethod, v.Amount, string(v.Currency), only); err != nil {
 			return paygw.Payment{}, false, err
@@ -99,6 +103,7 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 		PayMethod: v.PayMethod, Subject: v.Subject, NotifyURL: v.NotifyURL, ReturnURL: v.ReturnURL, ExpiresAt: &exp,
 		AgreementID: v.AgreementID, Metadata: v.Metadata, RequestHash: v.Hash, Status: paygw.PaymentCreated,
 		Channel: cands[0], ClientIP: clientIP, CreatedAt: store.Now(now), UpdatedAt: store.Now(now),
+		Version: 1, // a new payment's version (store: InsertPayment)
 	}
 	if v.ClientIP != "" {
 		p.ClientIP = v.ClientIP // the payer's own address, as the merchant saw it
@@ -111,21 +116,7 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 	first := now.Add(g.cfg.Sweeper.Schedule[0].D())
 	p.NextQueryAt = &first
 	// Record before calling the channel. The unique key decides concurrent duplicates.
-	err := g.store.Transact(ctx, func(tx *store.Tx) error {
-		if nonce != nil {
-			fresh, err := tx.UseNonce(ctx, nonce.MerchantID, nonce.Value, nonce.Expires, now)
-			if err != nil {
-				return err
-			}
-			if !fresh {
-				return errReplayed
-			}
-		}
-		if err := tx.InsertPayment(ctx, p); err != nil {
-			return err
-		}
-		return g.risk.reserveDailyCap(ctx, tx, p, now)
-	})
+	err := g.recordPayment(ctx, p, nonce, now)
 	if err == nil || errors.Is(err, errReplayed) {
 		*used = nonce != nil
 	}
@@ -149,6 +140,38 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 	return out, true, err
 }
 
+// recordPayment stores a new payment with the request's nonce (errReplayed: already used) and,
+// when the daily cap is on, its reservation, in one transaction. Without a cap it is one store
+// call (one statement on PostgreSQL).
+func (g *Service) recordPayment(ctx context.Context, p paygw.Payment, nonce *Nonce, now time.Time) error {
+	if g.risk.cfg.DailyCap <= 0 {
+		var n *store.NonceUse
+		if nonce != nil {
+			n = &store.NonceUse{MerchantID: nonce.MerchantID, Nonce: nonce.Value, Expires: nonce.Expires}
+		}
+		fresh, err := g.store.InsertPaymentWithNonce(ctx, p, n, now)
+		if err == nil && !fresh {
+			return errReplayed
+		}
+		return err
+	}
+	return g.store.Transact(ctx, func(tx *store.Tx) error {
+		if nonce != nil {
+			fresh, err := tx.UseNonce(ctx, nonce.MerchantID, nonce.Value, nonce.Expires, now)
+			if err != nil {
+				return err
+			}
+			if !fresh {
+				return errReplayed
+			}
+		}
+		if err := tx.InsertPayment(ctx, p); err != nil {
+			return err
+		}
+		return g.risk.reserveDailyCap(ctx, tx, p, now)
+	})
+}
+
 func (g *Service) idempotent(existing paygw.Payment, hash string) (paygw.Payment, bool, error) {
 	if existing.RequestHash != hash {
 		return paygw.Payment{}, false, paygw.Errorf(paygw.CodeIdempotencyConflict,
@@ -161,13 +184,16 @@ func (g *Service) idempotent(existing paygw.Payment, hash string) (paygw.Payment
 // breaker open). A payer's decline is a failed result: the payment fails on that channel. An
 // unknown outcome is queried.
 func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement, openID string, cands []string) (paygw.Payment, error) {
+	done := make(chan struct{})
+	g.paying.Store(p.ID, done)
+	defer func() { g.paying.Delete(p.ID); close(done) }()
 	var lastErr error
 	for i, name := range cands {
 		if i > 0 {
 			if err := g.store.SwitchPaymentChannel(ctx, p.ID, name, g.now()); err != nil {
 				return g.reload(ctx, p.ID)
 			}
-			p.Channel = name
+			p.Channel, p.Version = name, p.Version+1 // the switch moved the version
 		}
 		ch, err := g.channel(name)
 		if err != nil {
@@ -214,7 +240,7 @@ func (g *Service) pay(ctx context.Context, p paygw.Payment, agr *paygw.Agreement
 			reason = reason[:200]
 		}
 	}
-	out, _, err := g.apply(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentFailed, FailReason: reason})
+	out, _, err := g.apply(ctx, p.ID, outcome.Payment{Status: paygw.PaymentFailed, FailReason: reason})
 	return out, err
 }
 
@@ -224,7 +250,13 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
 		o := outcomeOf(res)
 		o.Attempt = att
-		out, _, err := g.apply(ctx, p.ID, o)
+		// p is the payment as recorded before the call: the outcome's whole write set is
+		// computed from it and stored at once (a callback that got there first is seen by
+		// the version check and the outcome applied from the current row).
+		out, changed, err := outcome.ApplyPaymentFrom(ctx, g.store, p, o, g.now(), g.cfg.Location())
+		if err == nil && changed {
+			g.metrics.payment(string(out.Status), out.Channel)
+		}
 		return out, err
 	default:
 		// Awaiting the payer (redirect: queried early and then on the redirect schedule until it
@@ -243,16 +275,16 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 
 // apply moves a payment to an outcome (journal and notification in the same transaction) and
 // counts the new status.
-func (g *Service) apply(ctx context.Context, id string, o store.PaymentOutcome) (paygw.Payment, bool, error) {
-	out, changed, err := g.store.ApplyPaymentOutcome(ctx, id, o, g.now(), g.cfg.Location())
+func (g *Service) apply(ctx context.Context, id string, o outcome.Payment) (paygw.Payment, bool, error) {
+	out, changed, err := outcome.ApplyPayment(ctx, g.store, id, o, g.now(), g.cfg.Location())
 	if err == nil && changed {
 		g.metrics.payment(string(out.Status), out.Channel)
 	}
 	return out, changed, err
 }
 
-func outcomeOf(res channel.PayResult) store.PaymentOutcome {
-	o := store.PaymentOutcome{ChannelTradeNo: res.ChannelTradeNo, PaidAt: res.PaidAt, FailReason: res.Reason}
+func outcomeOf(res channel.PayResult) outcome.Payment {
+	o := outcome.Payment{ChannelTradeNo: res.ChannelTradeNo, PaidAt: res.PaidAt, FailReason: res.Reason}
 	switch res.Status {
 	case channel.StatusSucceeded:
 		o.Status = paygw.PaymentSucceeded
@@ -336,7 +368,7 @@ func (g *Service) closeAtChannel(ctx context.Context, p paygw.Payment, reason st
 	att := g.attempt(p.ID, "", p.Channel, "close", channel.StatusClosed, err, start)
 	switch {
 	case err == nil:
-		out, changed, err := g.apply(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentClosed, FailReason: reason, Attempt: att})
+		out, changed, err := g.apply(ctx, p.ID, outcome.Payment{Status: paygw.PaymentClosed, FailReason: reason, Attempt: att})
 		if err != nil {
 			return out, err
 		}
@@ -379,7 +411,13 @@ func (g *Service) queryAndApply(ctx context.Context, p paygw.Payment) (paygw.Pay
 	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
 		o := outcomeOf(res)
 		o.Attempt = att
-		out, _, err := g.apply(ctx, p.ID, o)
+		// p is the payment as recorded before the call: the outcome's whole write set is
+		// computed from it and stored at once (a callback that got there first is seen by
+		// the version check and the outcome applied from the current row).
+		out, changed, err := outcome.ApplyPaymentFrom(ctx, g.store, p, o, g.now(), g.cfg.Location())
+		if err == nil && changed {
+			g.metrics.payment(string(out.Status), out.Channel)
+		}
 		return out, err
 	}
 	g.record(ctx, att)

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/paygw/paygw/internal/channel"
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 )
@@ -69,7 +70,7 @@ func (g *Service) CreateRefund(ctx context.Context, merchantID, paymentID string
 		out, err := g.applyRefundResult(ctx, r, res)
 		return out, true, err
 	case notExecuted(err):
-		out, _, aerr := g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundFailed, FailReason: trim(err.Error())}, g.now(), g.cfg.Location())
+		out, _, aerr := outcome.ApplyRefund(ctx, g.store, r.ID, outcome.Refund{Status: paygw.RefundFailed, FailReason: trim(err.Error())}, g.now(), g.cfg.Location())
 		return out, true, aerr
 	default:
 		// Unknown outcome: the sweeper queries the channel.
@@ -97,11 +98,11 @@ func (g *Service) idempotentRefund(existing paygw.Refund, hash string) (paygw.Re
 func (g *Service) applyRefundResult(ctx context.Context, r paygw.Refund, res channel.RefundResult) (paygw.Refund, error) {
 	switch res.Status {
 	case channel.StatusSucceeded:
-		out, _, err := g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundSucceeded,
+		out, _, err := outcome.ApplyRefund(ctx, g.store, r.ID, outcome.Refund{Status: paygw.RefundSucceeded,
 			ChannelRefundNo: res.ChannelRefundNo, SucceededAt: res.SucceededAt}, g.now(), g.cfg.Location())
 		return out, err
 	case channel.StatusFailed:
-		out, _, err := g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundFailed,
+		out, _, err := outcome.ApplyRefund(ctx, g.store, r.ID, outcome.Refund{Status: paygw.RefundFailed,
 			ChannelRefundNo: res.ChannelRefundNo, FailReason: res.Reason}, g.now(), g.cfg.Location())
 		return out, err
 	default:

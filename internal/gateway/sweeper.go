@@ -6,8 +6,8 @@ import (
 
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/config"
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
-	"github.com/paygw/paygw/internal/store"
 )
 
 // Sweep resolves what is not final yet, once: payments, refunds and pending agreements whose
@@ -142,7 +142,7 @@ func (g *Service) sweepRefund(ctx context.Context, r paygw.Refund) {
 		// The channel still does not know it long after any request could be in flight: it
 		// never received it, a definite non-execution. Earlier, not_found may only mean the
 		// query overtook the refund request, and releasing the amount could refund twice.
-		_, _, _ = g.store.ApplyRefundOutcome(ctx, r.ID, store.RefundOutcome{Status: paygw.RefundFailed, FailReason: "unknown to the channel"}, g.now(), g.cfg.Location())
+		_, _, _ = outcome.ApplyRefund(ctx, g.store, r.ID, outcome.Refund{Status: paygw.RefundFailed, FailReason: "unknown to the channel"}, g.now(), g.cfg.Location())
 		g.metrics.sweeperChecks.WithLabelValues("refund", "not_found").Inc()
 		return
 	}

@@ -41,6 +41,8 @@ type Options struct {
 	Now func() time.Time
 	// Log receives the gateway's logs (default: discarded).
 	Log *zerolog.Logger
+	// Metrics, when set, are the gateway's collectors (register them to read them).
+	Metrics *gateway.Metrics
 	// ChannelURL, when set, gives the URL the gateway uses for a channel instead of its
 	// sandbox's (e.g. a proxy in front of it that holds or drops answers).
 	ChannelURL func(name, sandboxURL string) string
@@ -129,7 +131,7 @@ func Start(t testing.TB, s *store.Store, o Options) *Env {
 	if o.Log != nil {
 		log = *o.Log
 	}
-	g, err := gateway.New(s, cfg, reg, gateway.Options{Now: o.Now, Log: log})
+	g, err := gateway.New(s, cfg, reg, gateway.Options{Now: o.Now, Log: log, Metrics: o.Metrics})
 	if err != nil {
 		t.Fatal(err)
 	}

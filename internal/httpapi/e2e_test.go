@@ -15,6 +15,7 @@ import (
 	"github.com/paygw/paygw/internal/client"
 	"github.com/paygw/paygw/internal/gwtest"
 	"github.com/paygw/paygw/internal/ledger"
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/sandbox"
 	"github.com/paygw/paygw/internal/sign"
@@ -339,7 +340,7 @@ func TestDuplicateAndOutOfOrderCallbacks(t *testing.T) {
 		})
 		// An out-of-order "failed" or "closed" outcome after success changes nothing.
 		for _, st := range []paygw.PaymentStatus{paygw.PaymentFailed, paygw.PaymentClosed, paygw.PaymentSucceeded} {
-			got, changed, err := s.ApplyPaymentOutcome(ctx, p.ID, store.PaymentOutcome{Status: st}, time.Now(), e.Config.Location())
+			got, changed, err := outcome.ApplyPayment(ctx, s, p.ID, outcome.Payment{Status: st}, time.Now(), e.Config.Location())
 			if err != nil || changed || got.Status != paygw.PaymentSucceeded {
 				t.Fatalf("late %s: changed=%v err=%v status=%s", st, changed, err, got.Status)
 			}

@@ -4,10 +4,10 @@
 package ledger
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // Journal kinds; with RefID they form the journal's unique key, so an event posts at most once.
@@ -42,22 +42,15 @@ func MerchantPending(merchantID string) string { return "merchant:" + merchantID
 // MerchantPayable is what the platform owes a merchant for settled batches not yet paid out.
 func MerchantPayable(merchantID string) string { return "merchant:" + merchantID + ":payable" }
 
-// Posting is one line of a journal.
-type Posting struct {
-	Account  string
-	Currency money.Currency
-	Amount   int64 // debit > 0, credit < 0
-}
+// Posting is one line of a journal (the domain's type: the store writes it without importing
+// this package).
+type Posting = paygw.Posting
 
 // Journal is a balanced set of postings caused by one event.
-type Journal struct {
-	Kind     string
-	RefID    string // payment, refund or batch id
-	Postings []Posting
-}
+type Journal = paygw.Journal
 
 // ErrUnbalanced is returned for a journal whose postings do not sum to zero per currency.
-var ErrUnbalanced = errors.New("ledger: unbalanced journal")
+var ErrUnbalanced = paygw.ErrUnbalanced
 
 // NewJournal builds a journal, dropping zero postings and refusing an unbalanced or empty one.
 func NewJournal(kind, refID string, postings ...Posting) (Journal, error) {
@@ -73,42 +66,18 @@ func NewJournal(kind, refID string, postings ...Posting) (Journal, error) {
 	return j, nil
 }
 
-// Check verifies the journal balances per currency.
-func (j Journal) Check() error {
-	if j.Kind == "" || j.RefID == "" {
-		return fmt.Errorf("%w: journal needs a kind and a reference", ErrUnbalanced)
-	}
-	sums := map[money.Currency]int64{}
-	for _, p := range j.Postings {
-		if p.Account == "" || !p.Currency.Valid() {
-			return fmt.Errorf("%w: %s %s: posting without account or currency", ErrUnbalanced, j.Kind, j.RefID)
-		}
-		s, err := money.Add(sums[p.Currency], p.Amount)
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", j.Kind, j.RefID, err)
-		}
-		sums[p.Currency] = s
-	}
-	for c, s := range sums {
-		if s != 0 {
-			return fmt.Errorf("%w: %s %s: %s postings sum to %d", ErrUnbalanced, j.Kind, j.RefID, c, s)
-		}
-	}
-	return nil
-}
-
 // Capture is the journal of a succeeded payment: channel receivable / merchant pending.
 func Capture(paymentID, channel, merchantID string, cur money.Currency, amount int64) (Journal, error) {
 	return NewJournal(KindCapture, paymentID,
-		Posting{ChannelReceivable(channel), cur, amount},
-		Posting{MerchantPending(merchantID), cur, -amount})
+		line(ChannelReceivable(channel), cur, amount),
+		line(MerchantPending(merchantID), cur, -amount))
 }
 
 // Refund is the journal of a succeeded refund: merchant pending / channel receivable.
 func Refund(refundID, channel, merchantID string, cur money.Currency, amount int64) (Journal, error) {
 	return NewJournal(KindRefund, refundID,
-		Posting{MerchantPending(merchantID), cur, amount},
-		Posting{ChannelReceivable(channel), cur, -amount})
+		line(MerchantPending(merchantID), cur, amount),
+		line(ChannelReceivable(channel), cur, -amount))
 }
 
 // Settlement is the journal of a settlement batch: merchant pending (gross − refunded) is
@@ -116,9 +85,9 @@ func Refund(refundID, channel, merchantID string, cur money.Currency, amount int
 // amount needs no posting: it is already a debit balance on merchant payable.
 func Settlement(batchID, merchantID string, cur money.Currency, gross, refunded, fee int64) (Journal, error) {
 	return NewJournal(KindSettlement, batchID,
-		Posting{MerchantPending(merchantID), cur, gross - refunded},
-		Posting{PlatformFeeRevenue, cur, -fee},
-		Posting{MerchantPayable(merchantID), cur, -(gross - refunded - fee)})
+		line(MerchantPending(merchantID), cur, gross-refunded),
+		line(PlatformFeeRevenue, cur, -fee),
+		line(MerchantPayable(merchantID), cur, -(gross-refunded-fee)))
 }
 
 // Payout is the journal of a confirmed payout: merchant payable / platform cash.
@@ -127,8 +96,8 @@ func Payout(batchID, merchantID string, cur money.Currency, net int64) (Journal,
 		return Journal{}, fmt.Errorf("payout %s: net %d must be positive", batchID, net)
 	}
 	return NewJournal(KindPayout, batchID,
-		Posting{MerchantPayable(merchantID), cur, net},
-		Posting{PlatformCash, cur, -net})
+		line(MerchantPayable(merchantID), cur, net),
+		line(PlatformCash, cur, -net))
 }
 
 // AmountAdjustment is the journal of adjustment adjID, an accepted amount mismatch: delta is the difference for the merchant (the channel's amount − ours on a payment, ours −
@@ -140,8 +109,8 @@ func AmountAdjustment(adjID, channel, merchantID string, cur money.Currency, del
 		return Journal{}, fmt.Errorf("amount adjustment %s: delta %d", adjID, delta)
 	}
 	return NewJournal(KindAmountAdjustment, adjID,
-		Posting{ChannelReceivable(channel), cur, delta},
-		Posting{MerchantPending(merchantID), cur, -delta})
+		line(ChannelReceivable(channel), cur, delta),
+		line(MerchantPending(merchantID), cur, -delta))
 }
 
 // FeeAdjustment is the journal of adjustment adjID, an accepted fee mismatch: delta is how much more the platform pays the channel in fees than expected (negative: less). The
@@ -152,8 +121,13 @@ func FeeAdjustment(adjID, channel string, cur money.Currency, delta int64) (Jour
 		return Journal{}, fmt.Errorf("fee adjustment %s: delta %d", adjID, delta)
 	}
 	return NewJournal(KindFeeAdjustment, adjID,
-		Posting{ChannelFeeCost(channel), cur, delta},
-		Posting{ChannelReceivable(channel), cur, -delta})
+		line(ChannelFeeCost(channel), cur, delta),
+		line(ChannelReceivable(channel), cur, -delta))
 }
 
 const minInt64 = -1 << 63
+
+// line is a posting: debit when amount > 0, credit when < 0.
+func line(account string, cur money.Currency, amount int64) Posting {
+	return Posting{Account: account, Currency: cur, Amount: amount}
+}

@@ -7,16 +7,16 @@ import (
 
 func TestNewJournalRefusesUnbalanced(t *testing.T) {
 	_, err := NewJournal(KindCapture, "pay_1",
-		Posting{"a", "CNY", 100}, Posting{"b", "CNY", -99})
+		line("a", "CNY", 100), line("b", "CNY", -99))
 	if !errors.Is(err, ErrUnbalanced) {
 		t.Fatalf("want ErrUnbalanced, got %v", err)
 	}
 	_, err = NewJournal(KindCapture, "pay_1",
-		Posting{"a", "CNY", 100}, Posting{"b", "USD", -100})
+		line("a", "CNY", 100), line("b", "USD", -100))
 	if !errors.Is(err, ErrUnbalanced) {
 		t.Fatalf("cross-currency journal accepted: %v", err)
 	}
-	if _, err := NewJournal(KindCapture, "", Posting{"a", "CNY", 1}, Posting{"b", "CNY", -1}); err == nil {
+	if _, err := NewJournal(KindCapture, "", line("a", "CNY", 1), line("b", "CNY", -1)); err == nil {
 		t.Fatal("journal without reference accepted")
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/paygw/paygw/internal/ledger"
 	"github.com/paygw/paygw/internal/money"
+	finish "github.com/paygw/paygw/internal/outcome" // the test package has its own outcome type
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/statement"
 	"github.com/paygw/paygw/internal/store"
@@ -88,7 +89,7 @@ func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note,
 		}
 		apply = func(tx *store.Tx, it paygw.ReconItem) error {
 			if it.Kind == KindRefund {
-				_, changed, err := tx.ApplyRefundOutcome(ctx, it.RefundID, store.RefundOutcome{Status: paygw.RefundSucceeded,
+				_, changed, err := finish.ApplyRefundTx(ctx, tx, it.RefundID, finish.Refund{Status: paygw.RefundSucceeded,
 					ChannelRefundNo: it.ChannelRefundNo, SucceededAt: at}, now, loc)
 				if err == nil && !changed {
 					err = fmt.Errorf("%w: refund %s cannot move from %s to succeeded", ErrCannotApply, it.RefundID, it.InternalStatus)
@@ -96,7 +97,7 @@ func Resolve(ctx context.Context, s *store.Store, id int64, accept Accept, note,
 				return err
 			}
 			ours := paygw.PaymentStatus(it.InternalStatus)
-			_, changed, err := tx.ApplyPaymentOutcome(ctx, it.PaymentID, store.PaymentOutcome{Status: paygw.PaymentSucceeded,
+			_, changed, err := finish.ApplyPaymentTx(ctx, tx, it.PaymentID, finish.Payment{Status: paygw.PaymentSucceeded,
 				ChannelTradeNo: it.ChannelTradeNo, PaidAt: at,
 				Correction: ours == paygw.PaymentFailed || ours == paygw.PaymentClosed}, now, loc)
 			if err == nil && !changed {

@@ -8,68 +8,33 @@ import (
 	"sync"
 	"time"
 
-	"github.com/paygw/paygw/internal/ledger"
 	"github.com/paygw/paygw/internal/paygw"
 )
 
 // PostJournal writes a balanced journal, its postings and the account balances in the
 // transaction. A second journal for the same (kind, ref) fails with a unique-constraint error
 // (IsUnique), which is how an event can never post twice.
-func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) error {
-	if err := j.Check(); err != nil {
+func (t *Tx) PostJournal(ctx context.Context, j paygw.Journal, now time.Time) error {
+	jp, err := planJournal(t.accounts, t.dialect, j)
+	if err != nil {
 		return err
 	}
-	id := paygw.NewID("jnl")
-	ps := append([]ledger.Posting(nil), j.Postings...)
-	// A fixed order of balance updates: two journals touching the same accounts never deadlock.
-	sort.Slice(ps, func(a, b int) bool {
-		if ps[a].Account != ps[b].Account {
-			return ps[a].Account < ps[b].Account
-		}
-		return ps[a].Currency < ps[b].Currency
-	})
-	// One balance change per account (a multi-row upsert may name each key once).
-	var bal []ledger.Posting
-	for _, p := range ps {
-		if n := len(bal); n > 0 && bal[n-1].Account == p.Account && bal[n-1].Currency == p.Currency {
-			bal[n-1].Amount += p.Amount
-			continue
-		}
-		bal = append(bal, p)
-	}
-	var newAccounts []any
-	for _, p := range bal {
-		key := p.Account + "\x00" + string(p.Currency)
-		if _, known := t.accounts.Load(key); !known {
-			newAccounts = append(newAccounts, p.Account, string(p.Currency), Now(now))
-			// Remember it only once this transaction has committed: a rolled-back insert leaves
-			// no account behind.
-			t.AfterCommit(func() { t.accounts.Store(key, struct{}{}) })
-		}
-	}
-	if len(newAccounts) > 0 {
+	if len(jp.newAccounts) > 0 {
 		if _, err := exec(ctx, t.tx, t.dialect, `INSERT INTO ledger_accounts (name, currency, created_at) VALUES `+
-			values(len(newAccounts)/3, 3)+` ON CONFLICT (name, currency) DO NOTHING`, newAccounts...); err != nil {
+			values(len(jp.newAccounts), 3)+` ON CONFLICT (name, currency) DO NOTHING`, jp.accountArgs(now)...); err != nil {
 			return fmt.Errorf("open accounts: %w", err)
 		}
-	}
-	shard := 0
-	if t.dialect.shardsBalances() {
-		shard = int(fnv32(id) % balanceShards)
+		// Remember them only once this transaction has committed: a rolled-back insert leaves
+		// no account behind.
+		t.AfterCommit(jp.remember)
 	}
 	journal := `INSERT INTO ledger_journals (id, kind, ref_id, created_at) VALUES (?, ?, ?, ?)`
-	jargs := []any{id, j.Kind, j.RefID, Now(now)}
-	balances := `INSERT INTO ledger_balances (account, currency, shard, balance) VALUES ` + values(len(bal), 4) +
+	jargs := []any{jp.id, j.Kind, j.RefID, Now(now)}
+	balances := `INSERT INTO ledger_balances (account, currency, shard, balance) VALUES ` + values(len(jp.bal), 4) +
 		` ON CONFLICT (account, currency, shard) DO UPDATE SET balance = ledger_balances.balance + excluded.balance`
-	var bargs []any
-	for _, p := range bal {
-		bargs = append(bargs, p.Account, string(p.Currency), shard, p.Amount)
-	}
-	postings := `INSERT INTO ledger_postings (journal_id, account, currency, amount) VALUES ` + values(len(ps), 4)
-	var pargs []any
-	for _, p := range ps {
-		pargs = append(pargs, id, p.Account, string(p.Currency), p.Amount)
-	}
+	bargs := jp.balanceArgs()
+	postings := `INSERT INTO ledger_postings (journal_id, account, currency, amount) VALUES ` + values(len(jp.postings), 4)
+	pargs := jp.postingArgs()
 	if t.dialect.writableCTE() {
 		// One round trip: the foreign keys are checked at the end of the statement.
 		args := append(append(jargs, bargs...), pargs...)
@@ -90,9 +55,84 @@ func (t *Tx) PostJournal(ctx context.Context, j ledger.Journal, now time.Time) e
 	return nil
 }
 
-// accountCache remembers the ledger accounts known to exist in one database (accounts are
-// never deleted), so a journal skips re-opening them. Each Store has its own.
-type accountCache = sync.Map
+// journalPlan is what posting a journal writes: its id, its postings in a fixed order, one
+// balance change per account on one shard, and the accounts not known to exist yet.
+type journalPlan struct {
+	id          string
+	postings    []paygw.Posting
+	bal         []paygw.Posting
+	shard       int
+	newAccounts []paygw.Posting
+	keys        []string
+	accounts    *accountCache
+}
+
+func planJournal(accounts *accountCache, d Dialect, j paygw.Journal) (journalPlan, error) {
+	if err := j.Check(); err != nil {
+		return journalPlan{}, err
+	}
+	jp := journalPlan{id: paygw.NewID("jnl")}
+	ps := append([]paygw.Posting(nil), j.Postings...)
+	// A fixed order of balance updates: two journals touching the same accounts never deadlock.
+	sort.Slice(ps, func(a, b int) bool {
+		if ps[a].Account != ps[b].Account {
+			return ps[a].Account < ps[b].Account
+		}
+		return ps[a].Currency < ps[b].Currency
+	})
+	jp.postings = ps
+	// One balance change per account (a multi-row upsert may name each key once).
+	for _, p := range ps {
+		if n := len(jp.bal); n > 0 && jp.bal[n-1].Account == p.Account && jp.bal[n-1].Currency == p.Currency {
+			jp.bal[n-1].Amount += p.Amount
+			continue
+		}
+		jp.bal = append(jp.bal, p)
+	}
+	for _, p := range jp.bal {
+		key := p.Account + "\x00" + string(p.Currency)
+		if _, known := accounts.Load(key); !known {
+			jp.newAccounts = append(jp.newAccounts, p)
+			jp.keys = append(jp.keys, key)
+		}
+	}
+	jp.accounts = accounts
+	if d.shardsBalances() {
+		jp.shard = int(fnv32(jp.id) % balanceShards)
+	}
+	return jp, nil
+}
+
+func (jp journalPlan) accountArgs(now time.Time) []any {
+	var args []any
+	for _, p := range jp.newAccounts {
+		args = append(args, p.Account, string(p.Currency), Now(now))
+	}
+	return args
+}
+
+func (jp journalPlan) balanceArgs() []any {
+	var args []any
+	for _, p := range jp.bal {
+		args = append(args, p.Account, string(p.Currency), jp.shard, p.Amount)
+	}
+	return args
+}
+
+func (jp journalPlan) postingArgs() []any {
+	var args []any
+	for _, p := range jp.postings {
+		args = append(args, jp.id, p.Account, string(p.Currency), p.Amount)
+	}
+	return args
+}
+
+// remember records the plan's new accounts as known (once they are committed).
+func (jp journalPlan) remember() {
+	for _, k := range jp.keys {
+		jp.accounts.Store(k, struct{}{})
+	}
+}
 
 // values renders n rows of k placeholders: (?, ?), (?, ?).
 func values(n, k int) string {
@@ -100,9 +140,17 @@ func values(n, k int) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
+// accountCache remembers the ledger accounts known to exist in one database (accounts are
+// never deleted), so a journal skips re-opening them. Each Store has its own.
+type accountCache = sync.Map
+
 // balanceShards is how many balance rows a PostgreSQL account is spread over. SQLite has one
-// writer at a time, so it uses a single shard.
-const balanceShards = 16
+// writer at a time, so it uses a single shard. A payment's outcome holds its two shard rows
+// (channel receivable, merchant pending) until its commit is flushed, so with 64 clients on one
+// merchant 16 shards still queued outcomes behind each other (Lock:transactionid on the outcome
+// statement); 64 make a collision four times rarer. Readers sum the shards, so the number may
+// change at any time (existing rows keep counting).
+const balanceShards = 64
 
 func fnv32(s string) uint32 {
 	h := uint32(2166136261)

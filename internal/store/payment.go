@@ -216,3 +216,50 @@ func (s *Store) PayerCount(ctx context.Context, merchantID, payer string, from t
 	}
 	return n, nil
 }
+
+// NonceUse is a request nonce to record with the write it authorises.
+type NonceUse struct {
+	MerchantID, Nonce string
+	Expires           time.Time
+}
+
+// InsertPaymentWithNonce records a new payment and, when n is not nil, the request's nonce,
+// atomically: fresh=false (and nothing written) when the nonce was already used. On PostgreSQL
+// it is one statement (the payment is inserted only if the nonce insert returned its row): one
+// round trip and one commit. A duplicate (merchant, out_trade_no) fails with IsUnique and
+// records no nonce.
+func (s *Store) InsertPaymentWithNonce(ctx context.Context, p paygw.Payment, n *NonceUse, now time.Time) (fresh bool, err error) {
+	if s.dialect != Postgres || n == nil {
+		err = s.Transact(ctx, func(tx *Tx) error {
+			fresh = true
+			if n != nil {
+				if fresh, err = tx.UseNonce(ctx, n.MerchantID, n.Nonce, n.Expires, now); err != nil || !fresh {
+					return err
+				}
+			}
+			return tx.InsertPayment(ctx, p)
+		})
+		return fresh, err
+	}
+	var ids []string
+	err = s.autocommit(ctx, func(ctx context.Context) error {
+		ids = ids[:0]
+		return sel(ctx, s.db, s.dialect, &ids, `WITH n AS (INSERT INTO auth_nonces (merchant_id, nonce, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (merchant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE auth_nonces.expires_at <= ?
+		RETURNING 1)
+		INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method,
+		subject, notify_url, return_url, expires_at, agreement_id, metadata, request_hash, status, channel, payer_account,
+		client_ip, created_at, updated_at, next_query_at)
+		SELECT ?::text, ?::text, ?::text, ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::text, ?::text,
+			?::text, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::timestamptz, ?::timestamptz
+		WHERE EXISTS (SELECT 1 FROM n) RETURNING id`,
+			n.MerchantID, n.Nonce, Now(n.Expires), Now(now),
+			p.ID, p.MerchantID, p.OutTradeNo, p.Amount, string(p.Currency), string(p.PayMethod), p.Subject, p.NotifyURL,
+			p.ReturnURL, nullTime(p.ExpiresAt), nullString(p.AgreementID), string(p.Metadata), p.RequestHash, string(p.Status),
+			p.Channel, p.PayerAccount, p.ClientIP, Now(p.CreatedAt), Now(p.CreatedAt), nullTime(p.NextQueryAt))
+	})
+	if err != nil {
+		return false, fmt.Errorf("insert payment: %w", err)
+	}
+	return len(ids) == 1, nil
+}

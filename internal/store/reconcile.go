@@ -769,7 +769,7 @@ func (s *Store) GetReconItem(ctx context.Context, id int64) (paygw.ReconItem, er
 
 // ResolveReconItem records an operator's resolution of an open item (compare-and-set on its
 // open state: ErrConflict when it is no longer open) and runs apply (if not nil: what the
-// resolution implies, e.g. Tx.ApplyPaymentOutcome and Tx.MarkReconciled), in one transaction.
+// resolution implies, e.g. outcome.ApplyPaymentTx and Tx.MarkReconciled), in one transaction.
 func (s *Store) ResolveReconItem(ctx context.Context, id int64, resolution paygw.ReconResolution, by, note string,
 	now time.Time, apply func(tx *Tx, it paygw.ReconItem) error) (paygw.ReconItem, error) {
 	var it paygw.ReconItem

@@ -31,9 +31,9 @@ func (t *Tx) ReserveDailyCap(ctx context.Context, paymentID, merchantID, date, c
 	return true, nil
 }
 
-// releaseDailyCap gives back to the daily cap the amount of a payment that failed or closed
+// ReleaseDailyCap gives back to the daily cap the amount of a payment that failed or closed
 // (a no-op for a payment the cap did not count).
-func (t *Tx) releaseDailyCap(ctx context.Context, paymentID, merchantID, currency string, amount int64) error {
+func (t *Tx) ReleaseDailyCap(ctx context.Context, paymentID, merchantID, currency string, amount int64) error {
 	_, err := exec(ctx, t.tx, t.dialect, `UPDATE risk_daily_totals SET amount = amount - ?
 		WHERE merchant_id = ? AND currency = ? AND amount >= ?
 			AND business_date = (SELECT cap_date FROM payments WHERE id = ?)`,

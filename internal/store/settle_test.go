@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/ledger"
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 	"github.com/paygw/paygw/internal/storetest"
@@ -23,7 +24,7 @@ func settleFixture(t *testing.T, s *store.Store) (paygw.Merchant, paygw.SettleBa
 	if err := s.Transact(ctx, func(tx *store.Tx) error { return tx.InsertPayment(ctx, p) }); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.ApplyPaymentOutcome(ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentSucceeded, PaidAt: now}, now, time.UTC); err != nil {
+	if _, _, err := outcome.ApplyPayment(ctx, s, p.ID, outcome.Payment{Status: paygw.PaymentSucceeded, PaidAt: now}, now, time.UTC); err != nil {
 		t.Fatal(err)
 	}
 	b := paygw.SettleBatch{ID: "stb_1", MerchantID: m.ID, Currency: "CNY", Date: "2026-11-22", Payments: 1, Gross: 10000,

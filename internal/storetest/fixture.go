@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/outcome"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
 )
 
 // Fixture writes merchants, payments and refunds through the store's online entry points
-// (InsertPayment, ApplyPaymentOutcome, CreateRefund, ApplyRefundOutcome), so statuses, business
+// (InsertPayment, outcome.ApplyPayment, CreateRefund, outcome.ApplyRefund), so statuses, business
 // dates, journals and settlement markers are exactly what production writes: no test re-states
 // which transactions settlement takes.
 type Fixture struct {
@@ -168,7 +169,7 @@ func (f *Fixture) insertPayment(tx *store.Tx, p Payment) error {
 		return nil
 	}
 	for range 1 + b2i(p.Duplicate) {
-		if _, _, err := tx.ApplyPaymentOutcome(f.Ctx, p.ID, store.PaymentOutcome{Status: paygw.PaymentSucceeded,
+		if _, _, err := outcome.ApplyPaymentTx(f.Ctx, tx, p.ID, outcome.Payment{Status: paygw.PaymentSucceeded,
 			ChannelTradeNo: p.ChannelTradeNo, PaidAt: p.PaidAt}, p.PaidAt, f.Loc); err != nil {
 			return fmt.Errorf("payment %s succeeded: %w", p.ID, err)
 		}
@@ -207,11 +208,11 @@ func (f *Fixture) Refund(r Refund) error {
 	if r.At.IsZero() {
 		return nil
 	}
-	o := store.RefundOutcome{Status: paygw.RefundSucceeded, ChannelRefundNo: r.ChannelRefundNo, SucceededAt: r.At}
+	o := outcome.Refund{Status: paygw.RefundSucceeded, ChannelRefundNo: r.ChannelRefundNo, SucceededAt: r.At}
 	if r.Failed {
-		o = store.RefundOutcome{Status: paygw.RefundFailed, FailReason: "declined"}
+		o = outcome.Refund{Status: paygw.RefundFailed, FailReason: "declined"}
 	}
-	if _, _, err := f.S.ApplyRefundOutcome(f.Ctx, r.ID, o, r.At, f.Loc); err != nil {
+	if _, _, err := outcome.ApplyRefund(f.Ctx, f.S, r.ID, o, r.At, f.Loc); err != nil {
 		return err
 	}
 	if r.Reconciled {
