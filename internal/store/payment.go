@@ -229,7 +229,7 @@ type NonceUse struct {
 // round trip and one commit. A duplicate (merchant, out_trade_no) fails with IsUnique and
 // records no nonce.
 func (s *Store) InsertPaymentWithNonce(ctx context.Context, p paygw.Payment, n *NonceUse, now time.Time) (fresh bool, err error) {
-	if s.dialect != Postgres || n == nil {
+	if !s.dialect.writableCTE() || n == nil {
 		err = s.Transact(ctx, func(tx *Tx) error {
 			fresh = true
 			if n != nil {

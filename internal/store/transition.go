@@ -75,19 +75,12 @@ func (t *Tx) GetPayment(ctx context.Context, id string) (paygw.Payment, error) {
 
 // LockPayment returns a payment by id and holds its row until the transaction ends.
 func (t *Tx) LockPayment(ctx context.Context, id string) (paygw.Payment, error) {
-	return getPayment(ctx, t.tx, t.dialect, `WHERE id = ?`+forUpdate(t.dialect), id)
+	return getPayment(ctx, t.tx, t.dialect, `WHERE id = ?`+t.dialect.forUpdate(), id)
 }
 
 // LockRefund returns a refund by id and holds its row until the transaction ends.
 func (t *Tx) LockRefund(ctx context.Context, id string) (paygw.Refund, error) {
-	return getRefund(ctx, t.tx, t.dialect, `WHERE id = ?`+forUpdate(t.dialect), id)
-}
-
-func forUpdate(d Dialect) string {
-	if d == Postgres {
-		return " FOR UPDATE"
-	}
-	return "" // SQLite: the immediate transaction already holds the write lock
+	return getRefund(ctx, t.tx, t.dialect, `WHERE id = ?`+t.dialect.forUpdate(), id)
 }
 
 // RecordAttempt stores a finished channel attempt in the transaction.

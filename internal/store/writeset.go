@@ -46,7 +46,7 @@ func (s *Store) ApplyPaymentWriteSet(ctx context.Context, ws PaymentWriteSet) (p
 	if ws.Transition.Version == 0 {
 		return p, false, errors.New("payment write set: the snapshot's version is required")
 	}
-	if s.dialect == Postgres {
+	if s.dialect.writableCTE() {
 		return s.applyWriteSetPostgres(ctx, ws)
 	}
 	err = s.Transact(ctx, func(tx *Tx) error {
