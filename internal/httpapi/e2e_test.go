@@ -101,8 +101,11 @@ func TestPaymentFlowsAndErrorCodes(t *testing.T) {
 			t.Fatalf("by out_trade_no: %v %+v", err, byNo)
 		}
 		// Refund part, then query it until succeeded (async at the sandbox).
+		// The sandbox finishes a refund 20 ms after accepting it and calls back; on a loaded machine
+		// that callback can land before the handler re-reads the refund, so 201 may already say
+		// succeeded.
 		ref, st, err := c.Refund(ctx, p.ID, "RF1", 234)
-		if err != nil || st != 201 || ref.Status != "processing" {
+		if err != nil || st != 201 || (ref.Status != "processing" && ref.Status != "succeeded") {
 			t.Fatalf("refund: %d %v %+v", st, err, ref)
 		}
 		gwtest.Eventually(t, 5*time.Second, "refund callback", func() bool {
