@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,7 +22,13 @@ func newLoadgenCmd(app *App) *cobra.Command {
 		Short: "Drive a running paygw with signed create-payment requests and report throughput and latency",
 		Long: `Creates payments as one merchant from --concurrency clients in a closed loop for --duration
 (or --requests). For withhold and quick_pay it signs an agreement first. Reports successful
-payments per second and p50/p95/p99 latency. Point it only at your own loopback servers.`,
+payments per second and p50/p95/p99 latency. Point it only at your own loopback servers.
+
+--rate N runs open loop instead: N payments/s started on a fixed schedule by up to --concurrency
+clients (a start that finds every client busy is not sent and counts as an error; latency is
+measured from the scheduled start). --notify-url sets every payment's notify_url, so each one
+produces a merchant notification. --report-every D prints one line per interval (throughput,
+p50/p95/p99, errors, error rate) and, at the end, the first and last full interval side by side.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.MerchantID == "" || o.Secret == "" {
@@ -36,6 +43,19 @@ payments per second and p50/p95/p99 latency. Point it only at your own loopback 
 			if o.Amount <= 0 || o.Concurrency <= 0 || (o.Duration <= 0 && o.Requests <= 0) {
 				return Usagef("--amount, --concurrency and --duration (or --requests) must be positive")
 			}
+			if o.Rate < 0 || o.ReportEvery < 0 {
+				return Usagef("--rate and --report-every must not be negative")
+			}
+			if o.NotifyURL != "" {
+				if u, err := url.Parse(o.NotifyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return Usagef("--notify-url %q: must be an http(s) URL", o.NotifyURL)
+				}
+			}
+			progress := app.Stdout
+			if jsonOut {
+				progress = app.Stderr
+			}
+			o.OnInterval = func(iv loadgen.Interval) { fmt.Fprintln(progress, loadgen.FormatInterval(iv)) }
 			res, err := loadgen.Run(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -49,6 +69,9 @@ payments per second and p50/p95/p99 latency. Point it only at your own loopback 
 				res.Requests, res.Succeeded, res.Seconds, res.Throughput, res.P50, res.P95, res.P99, res.Max)
 			for k, v := range res.Errors {
 				fmt.Fprintf(app.Stdout, "errors %s: %d\n", k, v)
+			}
+			if s := loadgen.FormatSummary(res); s != "" {
+				fmt.Fprint(app.Stdout, s)
 			}
 			return nil
 		},
@@ -65,5 +88,8 @@ payments per second and p50/p95/p99 latency. Point it only at your own loopback 
 	f.Int64Var(&o.Amount, "amount", 1234, "amount in minor units")
 	f.StringVar(&o.Currency, "currency", "CNY", "currency")
 	f.BoolVar(&jsonOut, "json", false, "print one JSON object")
+	f.Float64Var(&o.Rate, "rate", 0, "open loop: start this many payments per second (0: closed loop)")
+	f.StringVar(&o.NotifyURL, "notify-url", "", "notify_url sent with every payment (each then produces a notification)")
+	f.DurationVar(&o.ReportEvery, "report-every", 0, "print one line per interval of this length, and first vs last at the end")
 	return cmd
 }
