@@ -376,6 +376,25 @@ func (a *App) StoreWith(ctx context.Context, opts store.Options) (*store.Store, 
 	return s, nil
 }
 
+// OpenStore opens a second, independent store on --db with opts (checked like StoreWith's); the
+// caller closes it. serve gives notification delivery its own PostgreSQL pool with it.
+func (a *App) OpenStore(ctx context.Context, opts store.Options) (*store.Store, error) {
+	keys, err := a.keyring()
+	if err != nil {
+		return nil, err
+	}
+	opts.Keys, opts.MustExist = keys, true
+	s, err := store.Open(ctx, a.DB, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckSchema(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // RedactedDB is --db without a password, for logs and messages.
 func (a *App) RedactedDB() string {
 	d, err := store.ParseDSN(a.DB)

@@ -105,6 +105,11 @@ expires unpaid payments, and the notification delivery workers. --role api serve
 	return cmd
 }
 
+// workerConns is the size of notification delivery's own PostgreSQL pool in `serve --role all`:
+// a claim, a batch record and secret reads at a time; deliveries hold no connection while they
+// wait for the merchant's endpoint.
+const workerConns = 4
+
 func runServe(ctx context.Context, app *App, o serveOpts) error {
 	cfg, _ := app.Cfg()
 	s, err := app.StoreWith(ctx, store.Options{MaxConns: o.DBConns, ReadCacheKiB: 4096})
@@ -148,7 +153,17 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 
 	if o.Role == "all" || o.Role == "worker" {
 		host, _ := os.Hostname()
-		w := notify.NewWorker(s, cfg.Notify, log, reg, notify.WithID(host+"/"+itoa(os.Getpid())))
+		ws := s
+		if o.Role == "all" && !s.Dialect().SingleWriter() {
+			// Delivery gets its own small pool: sharing the API's, an API past saturation queued
+			// the worker's claims and records behind hundreds of requests and delivery stopped
+			// (BENCHMARKS.md, soak). SQLite keeps one store: its writes go through one writer.
+			if ws, err = app.OpenStore(ctx, store.Options{MaxConns: workerConns}); err != nil {
+				return err
+			}
+			defer ws.Close()
+		}
+		w := notify.NewWorker(ws, cfg.Notify, log, reg, notify.WithID(host+"/"+itoa(os.Getpid())))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -156,7 +171,7 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 				log.Error().Err(err).Msg("notification worker stopped")
 			}
 		}()
-		log.Info().Int("workers", cfg.Notify.Workers).Msg("notification delivery started")
+		log.Info().Int("workers", cfg.Notify.Workers).Bool("own_pool", ws != s).Msg("notification delivery started")
 	}
 	if o.Role == "worker" {
 		// A worker serves only /healthz, /readyz and /metrics, for probes and scraping; its
