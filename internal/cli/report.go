@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -61,17 +60,9 @@ func runReportDaily(ctx context.Context, app *App, o reportDailyOpts) error {
 	if err != nil {
 		return err
 	}
-	out := o.Out
-	if out == "" {
-		out = cfg.Settle.OutDir
-	}
-	// The database first: a command that cannot run leaves no output directory behind.
-	s, err := app.Store(ctx)
+	s, out, err := app.openForReports(ctx, cfg, o.Out, store.Options{}, true)
 	if err != nil {
 		return err
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return Usagef("--out %s: %v", out, err)
 	}
 	path := filepath.Join(out, "daily_"+date+".xlsx")
 	_, err = app.RunJob(ctx, s, JobSpec{Job: "report-daily", BusinessKey: date}, func(ctx context.Context) (string, error) {

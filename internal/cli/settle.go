@@ -18,6 +18,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/paygw/paygw/internal/api/cliout"
+	"github.com/paygw/paygw/internal/config"
 	"github.com/paygw/paygw/internal/money"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/settle"
@@ -139,19 +140,9 @@ func runSettle(ctx context.Context, app *App, o settleOpts) error {
 	if !ended && !o.AllowOpenDay {
 		return Usagef("--date %s has not ended in %s; pass --allow-open-day to settle it anyway", date, cfg.Location())
 	}
-	out := o.Out
-	if out == "" {
-		out = cfg.Settle.OutDir
-	}
-	// The database first: a command that cannot run leaves no output directory behind.
-	s, err := app.StoreWith(ctx, store.Options{StatementTimeout: 30 * time.Minute})
+	s, out, err := app.openForReports(ctx, cfg, o.Out, store.Options{StatementTimeout: 30 * time.Minute}, !o.DryRun)
 	if err != nil {
 		return err
-	}
-	if !o.DryRun {
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			return Usagef("--out %s: %v", out, err)
-		}
 	}
 	opts := settle.Options{
 		Date: date, Merchant: o.Merchant, Shard: o.Shard, Shards: o.Shards, DryRun: o.DryRun,
@@ -476,17 +467,9 @@ func runPayout(ctx context.Context, app *App, o payoutOpts) error {
 	if err != nil {
 		return err
 	}
-	out := o.Out
-	if out == "" {
-		out = cfg.Settle.OutDir
-	}
-	// The database first: a command that cannot run leaves no output directory behind.
-	s, err := app.Store(ctx)
+	s, out, err := app.openForReports(ctx, cfg, o.Out, store.Options{}, true)
 	if err != nil {
 		return err
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return Usagef("--out %s: %v", out, err)
 	}
 	res, err := settle.Payout(ctx, s, settle.Options{Date: date, Merchant: o.Merchant, OutDir: out, Now: app.Now,
 		Log: app.Log.With().Str("component", "settle").Logger()})
@@ -504,4 +487,24 @@ func runPayout(ctx context.Context, app *App, o payoutOpts) error {
 	printHolds(app.Stdout, res)
 	fmt.Fprintf(app.Stdout, "payout file: %s\n", res.PayoutFile)
 	return nil
+}
+
+// openForReports opens the store with opts, then creates the output directory (the --out flag,
+// default settle.out_dir) unless mkdir is false (a dry run). In that order: a command that cannot
+// run leaves no directory behind.
+func (a *App) openForReports(ctx context.Context, cfg *config.Config, outFlag string, opts store.Options, mkdir bool) (*store.Store, string, error) {
+	out := outFlag
+	if out == "" {
+		out = cfg.Settle.OutDir
+	}
+	s, err := a.StoreWith(ctx, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	if mkdir {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return nil, "", Usagef("--out %s: %v", out, err)
+		}
+	}
+	return s, out, nil
 }
