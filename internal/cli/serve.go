@@ -161,7 +161,8 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 			if ws, err = app.OpenStore(ctx, store.Options{MaxConns: workerConns}); err != nil {
 				return err
 			}
-			defer ws.Close()
+			// Closed only once the worker has stopped, on every return path.
+			defer func() { stop(); wg.Wait(); ws.Close() }()
 		}
 		w := notify.NewWorker(ws, cfg.Notify, log, reg, notify.WithID(host+"/"+itoa(os.Getpid())))
 		wg.Add(1)
