@@ -250,14 +250,7 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
 		o := outcomeOf(res)
 		o.Attempt = att
-		// p is the payment as recorded before the call: the outcome's whole write set is
-		// computed from it and stored at once (a callback that got there first is seen by
-		// the version check and the outcome applied from the current row).
-		out, changed, err := outcome.ApplyPaymentFrom(ctx, g.store, p, o, g.now(), g.cfg.Location())
-		if err == nil && changed {
-			g.metrics.payment(string(out.Status), out.Channel)
-		}
-		return out, err
+		return g.applyFrom(ctx, p, o)
 	default:
 		// Awaiting the payer (redirect: queried early and then on the redirect schedule until it
 		// expires, so a lost callback is found soon) or the channel (the first sweep delay).
@@ -281,6 +274,17 @@ func (g *Service) apply(ctx context.Context, id string, o outcome.Payment) (payg
 		g.metrics.payment(string(out.Status), out.Channel)
 	}
 	return out, changed, err
+}
+
+// applyFrom is apply for a payment p as recorded before the channel call: the outcome's whole
+// write set is computed from p and stored at once (a callback that got there first is seen by
+// the version check and the outcome applied from the current row).
+func (g *Service) applyFrom(ctx context.Context, p paygw.Payment, o outcome.Payment) (paygw.Payment, error) {
+	out, changed, err := outcome.ApplyPaymentFrom(ctx, g.store, p, o, g.now(), g.cfg.Location())
+	if err == nil && changed {
+		g.metrics.payment(string(out.Status), out.Channel)
+	}
+	return out, err
 }
 
 func outcomeOf(res channel.PayResult) outcome.Payment {
@@ -411,14 +415,7 @@ func (g *Service) queryAndApply(ctx context.Context, p paygw.Payment) (paygw.Pay
 	case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:
 		o := outcomeOf(res)
 		o.Attempt = att
-		// p is the payment as recorded before the call: the outcome's whole write set is
-		// computed from it and stored at once (a callback that got there first is seen by
-		// the version check and the outcome applied from the current row).
-		out, changed, err := outcome.ApplyPaymentFrom(ctx, g.store, p, o, g.now(), g.cfg.Location())
-		if err == nil && changed {
-			g.metrics.payment(string(out.Status), out.Channel)
-		}
-		return out, err
+		return g.applyFrom(ctx, p, o)
 	}
 	g.record(ctx, att)
 	return p, nil

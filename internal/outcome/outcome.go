@@ -77,25 +77,9 @@ func ApplyPaymentTx(ctx context.Context, tx *store.Tx, id string, o Payment, now
 	if err != nil {
 		return p, false, err
 	}
-	if ws.Journal != nil {
-		if err := tx.PostJournal(ctx, *ws.Journal, now); err != nil {
-			return p, false, err
-		}
-	}
-	if ws.Settle != nil {
-		if err := tx.PendSettlement(ctx, *ws.Settle); err != nil {
-			return p, false, err
-		}
-	}
-	if c := ws.ReleaseCap; c != nil {
-		if err := tx.ReleaseDailyCap(ctx, c.PaymentID, c.MerchantID, c.Currency, c.Amount); err != nil {
-			return p, false, err
-		}
-	}
-	if n := ws.Notification; n != nil {
-		if err := queue(ctx, tx, *n); err != nil {
-			return p, false, err
-		}
+	ws.Now = now
+	if err := tx.WritePaymentEffects(ctx, ws); err != nil {
+		return p, false, err
 	}
 	return p, true, nil
 }
@@ -220,21 +204,6 @@ func notification(merchantID, url, paymentID, refundID, event string, data any, 
 	}, nil
 }
 
-// queue writes a notification, to the merchant's default notify URL when it has none; without
-// either there is nothing to deliver.
-func queue(ctx context.Context, tx *store.Tx, n paygw.Notification) error {
-	if n.URL == "" {
-		var err error
-		if n.URL, err = tx.MerchantNotifyURL(ctx, n.MerchantID); err != nil {
-			return err
-		}
-		if n.URL == "" {
-			return nil
-		}
-	}
-	return tx.InsertNotification(ctx, n)
-}
-
 // ApplyRefund finishes a processing refund. Succeeded: the payment's refunded amount and status
 // move, the refund journal is posted and refund.succeeded is queued, all in one transaction.
 // Failed: the reserved amount is released and refund.failed is queued. A duplicate outcome
@@ -321,7 +290,7 @@ func ApplyRefundTx(ctx context.Context, tx *store.Tx, id string, o Refund, now t
 	if err != nil {
 		return r, false, err
 	}
-	if err := queue(ctx, tx, n); err != nil {
+	if err := tx.QueueNotification(ctx, n); err != nil {
 		return r, false, err
 	}
 	return r, true, nil

@@ -187,8 +187,7 @@ func postAdjustment(ctx context.Context, tx *store.Tx, it paygw.ReconItem, a pay
 	}
 	collected := t.Status == string(paygw.RefundSucceeded)
 	if !refund {
-		collected = paygw.PaymentStatus(t.Status) == paygw.PaymentSucceeded || paygw.PaymentStatus(t.Status) == paygw.PaymentPartiallyRefunded ||
-			paygw.PaymentStatus(t.Status) == paygw.PaymentRefunded
+		collected = paygw.PaymentStatus(t.Status).Paid()
 	}
 	if !collected || t.BusinessDate == "" {
 		return fmt.Errorf("%w: %s %s is %s, not collected; there is nothing to adjust", ErrCannotApply, a.ObjectKind, a.ObjectID, t.Status)

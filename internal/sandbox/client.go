@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/paygw/paygw/internal/channel"
@@ -130,26 +128,15 @@ func (c *Channel) call(ctx context.Context, path string, in, out any) error {
 	if err != nil {
 		return fmt.Errorf("sandbox %s: encode: %w", path, err)
 	}
-	var wrote atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
-	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("sandbox %s: %w", path, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	setSignature(req.Header, c.secret, http.MethodPost, req.URL.RequestURI(), c.now(), body)
-	resp, err := c.client.Do(req)
+	resp, err := channel.Send(c.client, req, "sandbox "+path)
 	if err != nil {
-		if wrote.Load() {
-			return fmt.Errorf("sandbox %s: %w: %v", path, channel.ErrUnknownOutcome, err)
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("sandbox %s: not sent: %w", path, ctx.Err())
-		}
-		// Nothing reached the sandbox: a definite failure, safe to fail over.
-		return fmt.Errorf("sandbox %s: %w: not sent: %v", path, channel.ErrDeclined, err)
+		return err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

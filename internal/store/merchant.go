@@ -64,25 +64,7 @@ func (r merchantRow) domain(k *Keyring) (paygw.Merchant, error) {
 
 // CreateMerchant inserts a merchant with its API secret, both sealed at rest.
 func (s *Store) CreateMerchant(ctx context.Context, m paygw.Merchant, secret string) error {
-	secEnc, err := s.keys.Seal(secret)
-	if err != nil {
-		return err
-	}
-	acctEnc := ""
-	if m.BankAccount.AccountNo != "" {
-		if acctEnc, err = s.keys.Seal(m.BankAccount.AccountNo); err != nil {
-			return err
-		}
-	}
-	_, err = exec(ctx, s.db, s.dialect, `INSERT INTO merchants (`+merchantCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)`,
-		m.ID, m.Name, "active", m.FeePlan.RateBps, m.FeePlan.Fixed, nullInt(m.FeePlan.Min), nullInt(m.FeePlan.Max),
-		m.BankAccount.Bank, m.BankAccount.Name, acctEnc, m.BankAccount.Masked(), m.NotifyURL, secEnc,
-		Now(m.CreatedAt), Now(m.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("insert merchant: %w", err)
-	}
-	return nil
+	return s.Transact(ctx, func(tx *Tx) error { return tx.CreateMerchant(ctx, m, secret) })
 }
 
 // GetMerchant returns a merchant (with its bank account decrypted) or ErrNotFound.
@@ -217,7 +199,7 @@ func (t *Tx) MerchantNamed(ctx context.Context, name, except string) (string, er
 	return ids[0], nil
 }
 
-// CreateMerchant inserts a merchant in the transaction (see Store.CreateMerchant).
+// CreateMerchant inserts a merchant with its API secret, both sealed at rest, in the transaction.
 func (t *Tx) CreateMerchant(ctx context.Context, m paygw.Merchant, secret string) error {
 	secEnc, err := t.keys.Seal(secret)
 	if err != nil {

@@ -66,36 +66,8 @@ func (t *Tx) applyWriteSet(ctx context.Context, ws PaymentWriteSet) (paygw.Payme
 	if err != nil || !moved {
 		return p, false, err
 	}
-	if ws.Journal != nil {
-		if err := t.PostJournal(ctx, *ws.Journal, ws.Now); err != nil {
-			return p, false, err
-		}
-	}
-	if ws.Settle != nil {
-		if err := t.PendSettlement(ctx, *ws.Settle); err != nil {
-			return p, false, err
-		}
-	}
-	if c := ws.ReleaseCap; c != nil {
-		if err := t.ReleaseDailyCap(ctx, c.PaymentID, c.MerchantID, c.Currency, c.Amount); err != nil {
-			return p, false, err
-		}
-	}
-	if n := ws.Notification; n != nil {
-		if n.URL == "" {
-			url, err := t.MerchantNotifyURL(ctx, n.MerchantID)
-			if err != nil {
-				return p, false, err
-			}
-			n2 := *n
-			n2.URL = url
-			n = &n2
-		}
-		if n.URL != "" {
-			if err := t.InsertNotification(ctx, *n); err != nil {
-				return p, false, err
-			}
-		}
+	if err := t.WritePaymentEffects(ctx, ws); err != nil {
+		return p, false, err
 	}
 	return p, true, nil
 }
@@ -200,4 +172,45 @@ func (s *Store) autocommit(ctx context.Context, fn func(ctx context.Context) err
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
 	return err
+}
+
+// WritePaymentEffects writes what a payment's move brings with it, from ws: the journal, the
+// settlement marker, the daily cap's room back, and the notification (to the merchant's default
+// notify URL when it has none; without either there is nothing to deliver). The move itself and
+// the attempt are the caller's.
+func (t *Tx) WritePaymentEffects(ctx context.Context, ws PaymentWriteSet) error {
+	if ws.Journal != nil {
+		if err := t.PostJournal(ctx, *ws.Journal, ws.Now); err != nil {
+			return err
+		}
+	}
+	if ws.Settle != nil {
+		if err := t.PendSettlement(ctx, *ws.Settle); err != nil {
+			return err
+		}
+	}
+	if c := ws.ReleaseCap; c != nil {
+		if err := t.ReleaseDailyCap(ctx, c.PaymentID, c.MerchantID, c.Currency, c.Amount); err != nil {
+			return err
+		}
+	}
+	if n := ws.Notification; n != nil {
+		return t.QueueNotification(ctx, *n)
+	}
+	return nil
+}
+
+// QueueNotification inserts n, to the merchant's default notify URL when n has none; without
+// either there is nothing to deliver and nothing is written.
+func (t *Tx) QueueNotification(ctx context.Context, n paygw.Notification) error {
+	if n.URL == "" {
+		var err error
+		if n.URL, err = t.MerchantNotifyURL(ctx, n.MerchantID); err != nil {
+			return err
+		}
+		if n.URL == "" {
+			return nil
+		}
+	}
+	return t.InsertNotification(ctx, n)
 }

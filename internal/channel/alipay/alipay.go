@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/paygw/paygw/internal/channel"
@@ -167,24 +165,14 @@ func (c *Channel) call(ctx context.Context, method string, biz any, notifyURL st
 	if err != nil {
 		return err
 	}
-	var wrote atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
-	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.GatewayURL, strings.NewReader(v.Encode()))
 	if err != nil {
 		return fmt.Errorf("alipay %s: %w", method, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=utf-8")
-	resp, err := c.client.Do(req)
+	resp, err := channel.Send(c.client, req, "alipay "+method)
 	if err != nil {
-		if wrote.Load() {
-			return fmt.Errorf("alipay %s: %w: %v", method, channel.ErrUnknownOutcome, err)
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("alipay %s: not sent: %w", method, ctx.Err())
-		}
-		return fmt.Errorf("alipay %s: %w: not sent: %v", method, channel.ErrDeclined, err)
+		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -13,12 +13,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -133,10 +131,6 @@ func (c *Channel) do(ctx context.Context, method, pathQuery string, in any) (int
 		}
 		body = b
 	}
-	var wrote atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
-	})
 	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+pathQuery, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, fmt.Errorf("wechatpay %s: %w", pathQuery, err)
@@ -147,16 +141,9 @@ func (c *Channel) do(ctx context.Context, method, pathQuery string, in any) (int
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.client.Do(req)
+	resp, err := channel.Send(c.client, req, "wechatpay "+pathQuery)
 	if err != nil {
-		if wrote.Load() {
-			return 0, nil, fmt.Errorf("wechatpay %s: %w: %v", pathQuery, channel.ErrUnknownOutcome, err)
-		}
-		if ctx.Err() != nil {
-			return 0, nil, fmt.Errorf("wechatpay %s: not sent: %w", pathQuery, ctx.Err())
-		}
-		// Nothing reached WeChat Pay: a definite failure, safe to fail over.
-		return 0, nil, fmt.Errorf("wechatpay %s: %w: not sent: %v", pathQuery, channel.ErrDeclined, err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
