@@ -144,11 +144,11 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 // when the daily cap is on, its reservation, in one transaction. Without a cap it is one store
 // call (one statement on PostgreSQL).
 func (g *Service) recordPayment(ctx context.Context, p paygw.Payment, nonce *Nonce, now time.Time) error {
+	var n *store.NonceUse
+	if nonce != nil {
+		n = &store.NonceUse{MerchantID: nonce.MerchantID, Nonce: nonce.Value, Expires: nonce.Expires}
+	}
 	if g.risk.cfg.DailyCap <= 0 {
-		var n *store.NonceUse
-		if nonce != nil {
-			n = &store.NonceUse{MerchantID: nonce.MerchantID, Nonce: nonce.Value, Expires: nonce.Expires}
-		}
 		fresh, err := g.store.InsertPaymentWithNonce(ctx, p, n, now)
 		if err == nil && !fresh {
 			return errReplayed
@@ -156,17 +156,12 @@ func (g *Service) recordPayment(ctx context.Context, p paygw.Payment, nonce *Non
 		return err
 	}
 	return g.store.Transact(ctx, func(tx *store.Tx) error {
-		if nonce != nil {
-			fresh, err := tx.UseNonce(ctx, nonce.MerchantID, nonce.Value, nonce.Expires, now)
-			if err != nil {
-				return err
-			}
-			if !fresh {
-				return errReplayed
-			}
-		}
-		if err := tx.InsertPayment(ctx, p); err != nil {
+		fresh, err := tx.InsertPaymentWithNonce(ctx, p, n, now)
+		if err != nil {
 			return err
+		}
+		if !fresh {
+			return errReplayed
 		}
 		return g.risk.reserveDailyCap(ctx, tx, p, now)
 	})

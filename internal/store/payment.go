@@ -223,6 +223,17 @@ type NonceUse struct {
 	Expires           time.Time
 }
 
+// InsertPaymentWithNonce is Store.InsertPaymentWithNonce inside a transaction (the nonce, then
+// the payment, as two statements): fresh=false and nothing written when the nonce was used.
+func (t *Tx) InsertPaymentWithNonce(ctx context.Context, p paygw.Payment, n *NonceUse, now time.Time) (fresh bool, err error) {
+	if n != nil {
+		if fresh, err = t.UseNonce(ctx, n.MerchantID, n.Nonce, n.Expires, now); err != nil || !fresh {
+			return fresh, err
+		}
+	}
+	return true, t.InsertPayment(ctx, p)
+}
+
 // InsertPaymentWithNonce records a new payment and, when n is not nil, the request's nonce,
 // atomically: fresh=false (and nothing written) when the nonce was already used. On PostgreSQL
 // it is one statement (the payment is inserted only if the nonce insert returned its row): one
@@ -230,14 +241,9 @@ type NonceUse struct {
 // records no nonce.
 func (s *Store) InsertPaymentWithNonce(ctx context.Context, p paygw.Payment, n *NonceUse, now time.Time) (fresh bool, err error) {
 	if !s.dialect.writableCTE() || n == nil {
-		err = s.Transact(ctx, func(tx *Tx) error {
-			fresh = true
-			if n != nil {
-				if fresh, err = tx.UseNonce(ctx, n.MerchantID, n.Nonce, n.Expires, now); err != nil || !fresh {
-					return err
-				}
-			}
-			return tx.InsertPayment(ctx, p)
+		err = s.Transact(ctx, func(tx *Tx) (err error) {
+			fresh, err = tx.InsertPaymentWithNonce(ctx, p, n, now)
+			return err
 		})
 		return fresh, err
 	}
