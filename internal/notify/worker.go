@@ -493,18 +493,22 @@ func (w *Worker) breaker(rawURL string) *breaker {
 // record stores outcomes: attempts in one transaction, deferrals as released claims.
 func (w *Worker) record(ctx context.Context, outs []outcome) error {
 	var rs []store.AttemptResult
+	// Deferred ones are due again when their breaker reopens: every notification deferred by one
+	// open period is due at the same instant (released together), and the claim's
+	// (next_attempt_at, id) order makes the oldest one the trial.
+	deferred := map[time.Time][]string{}
 	for _, o := range outs {
 		if o.deferred {
 			w.m.deliveries.WithLabelValues(OutcomeDeferred).Inc()
-			// Due again when the breaker reopens: every notification deferred by one open period
-			// is due at the same instant, and the claim's (next_attempt_at, id) order makes the
-			// oldest one the trial.
-			if err := w.s.ReleaseNotification(ctx, o.d.ID, w.id, o.until, w.now()); err != nil {
-				w.log.Error().Err(err).Str("event_id", o.d.ID).Msg("release deferred notification")
-			}
+			deferred[o.until] = append(deferred[o.until], o.d.ID)
 			continue
 		}
 		rs = append(rs, o.res)
+	}
+	for until, ids := range deferred {
+		if err := w.s.ReleaseNotifications(ctx, ids, w.id, until, w.now()); err != nil {
+			w.log.Error().Err(err).Int("notifications", len(ids)).Msg("release deferred notifications")
+		}
 	}
 	lost, err := w.s.RecordAttempts(ctx, rs, w.now())
 	if err != nil {

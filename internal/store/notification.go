@@ -328,15 +328,19 @@ func (s *Store) ClaimNotification(ctx context.Context, id, holder string, lease 
 	return rows[0].delivery(), true, nil
 }
 
-// ReleaseNotification gives a claim back without an attempt, due again at next (a worker
-// whose endpoint's circuit breaker is open, or one shutting down). It is a no-op when the
-// lease was lost.
-func (s *Store) ReleaseNotification(ctx context.Context, id, holder string, next, now time.Time) error {
+// ReleaseNotifications gives claims back without an attempt, due again at next (a worker whose
+// endpoint's circuit breaker is open), in one statement. A notification whose lease holder lost
+// is left alone.
+func (s *Store) ReleaseNotifications(ctx context.Context, ids []string, holder string, next, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := appendStrings([]any{Now(next), Now(now)}, ids)
 	_, err := exec(ctx, s.db, s.dialect, `UPDATE notifications SET locked_by = '', locked_until = NULL,
-		next_attempt_at = ?, updated_at = ? WHERE id = ? AND locked_by = ? AND status IN ('pending', 'failed')`,
-		Now(next), Now(now), id, holder)
+		next_attempt_at = ?, updated_at = ? WHERE id IN (`+placeholders(len(ids))+`) AND locked_by = ?
+		AND status IN ('pending', 'failed')`, append(args, holder)...)
 	if err != nil {
-		return fmt.Errorf("release notification %s: %w", id, err)
+		return fmt.Errorf("release %d notifications: %w", len(ids), err)
 	}
 	return nil
 }
