@@ -60,10 +60,43 @@ func (g *Service) HandleCallback(ctx context.Context, channelName string, header
 // errCallbackMismatch is a verified callback whose amount is not the one we recorded.
 var errCallbackMismatch = errors.New("callback does not match our record")
 
+// confirmFinished answers a payment callback for a payment recorded final: the same checks as
+// against the stored row (another channel's payment is not this channel's to confirm; a
+// different amount is believed in nothing), and no change.
+func confirmFinished(f finishedPayment, id, channelName string, amount int64) error {
+	if f.channel != channelName {
+		return store.ErrNotFound
+	}
+	if amount != 0 && amount != f.amount {
+		return fmt.Errorf("%w: payment %s: callback amount %d, ours %d", errCallbackMismatch, id, amount, f.amount)
+	}
+	return nil
+}
+
 func (g *Service) applyCallback(ctx context.Context, channelName string, cb channel.Callback, joined *bool) error {
 	switch cb.Kind {
 	case channel.CallbackPayment:
-		p, err := g.store.GetPayment(ctx, cb.Payment.PaymentID)
+		id := cb.Payment.PaymentID
+		// Recorded final by this process: nothing to change, nothing to read.
+		if f, ok := g.done.get(id); ok {
+			return confirmFinished(f, id, channelName, cb.Payment.Amount)
+		}
+		// A channel may call back while its answer to our pay call is still on the way (the
+		// sandbox does at once): when this process is making that call, wait for its outcome
+		// rather than race it for the payment's row (both would lock it, one would find nothing
+		// to do and the other's version check would miss), then look again.
+		if done, ok := g.paying.Load(id); ok {
+			select {
+			case <-done.(chan struct{}):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			*joined = true
+			if f, ok := g.done.get(id); ok {
+				return confirmFinished(f, id, channelName, cb.Payment.Amount)
+			}
+		}
+		p, err := g.store.GetPayment(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -74,25 +107,8 @@ func (g *Service) applyCallback(ctx context.Context, channelName string, cb chan
 			return fmt.Errorf("%w: payment %s: callback amount %d, ours %d", errCallbackMismatch, p.ID, cb.Payment.Amount, p.Amount)
 		}
 		if p.Status.Final() {
+			g.done.add(p)
 			return nil // a duplicate or late callback: nothing to change, no write needed
-		}
-		// A channel may call back while its answer to our pay call is still on the way (the
-		// sandbox does at once): when this process is making that call, wait for its outcome
-		// rather than race it for the payment's row (both would lock it, one would find nothing
-		// to do and the other's version check would miss), then look again.
-		if done, ok := g.paying.Load(p.ID); ok {
-			select {
-			case <-done.(chan struct{}):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			*joined = true
-			if p, err = g.store.GetPayment(ctx, p.ID); err != nil {
-				return err
-			}
-			if p.Status.Final() {
-				return nil
-			}
 		}
 		switch cb.Payment.Status {
 		case channel.StatusSucceeded, channel.StatusFailed, channel.StatusClosed:

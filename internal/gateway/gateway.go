@@ -36,6 +36,8 @@ type Service struct {
 	// closed once the call's outcome is recorded): a callback for one of them waits for that
 	// instead of racing it for the payment's row (see applyCallback).
 	paying sync.Map
+	// done remembers the payments this process recorded final, for callbacks confirming them.
+	done finished
 }
 
 // secretCache keeps merchants' verification secrets for a moment: every request needs them, and

@@ -265,8 +265,11 @@ func (g *Service) applyPayResult(ctx context.Context, p paygw.Payment, res chann
 // counts the new status.
 func (g *Service) apply(ctx context.Context, id string, o outcome.Payment) (paygw.Payment, bool, error) {
 	out, changed, err := outcome.ApplyPayment(ctx, g.store, id, o, g.now(), g.cfg.Location())
-	if err == nil && changed {
-		g.metrics.payment(string(out.Status), out.Channel)
+	if err == nil {
+		g.done.add(out)
+		if changed {
+			g.metrics.payment(string(out.Status), out.Channel)
+		}
 	}
 	return out, changed, err
 }
@@ -276,8 +279,11 @@ func (g *Service) apply(ctx context.Context, id string, o outcome.Payment) (payg
 // the version check and the outcome applied from the current row).
 func (g *Service) applyFrom(ctx context.Context, p paygw.Payment, o outcome.Payment) (paygw.Payment, error) {
 	out, changed, err := outcome.ApplyPaymentFrom(ctx, g.store, p, o, g.now(), g.cfg.Location())
-	if err == nil && changed {
-		g.metrics.payment(string(out.Status), out.Channel)
+	if err == nil {
+		g.done.add(out)
+		if changed {
+			g.metrics.payment(string(out.Status), out.Channel)
+		}
 	}
 	return out, err
 }
