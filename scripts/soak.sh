@@ -67,15 +67,22 @@ if [ $engine = postgres ]; then
 else
   now="datetime('now')"; age="(julianday('now') - julianday(min(next_attempt_at))) * 86400"
 fi
+# Counts come from serve's /metrics (the worker's for deliveries when it runs apart), not from
+# counting the merchant's rows: a count over all of its payments or notifications every 10 s is a
+# scan that grows with the soak and perturbs what is measured (it was the unexplained scan of
+# payments_merchant_created in an earlier soak). The backlog queries read only the due rows.
+metric() { # sum of a metric's series on serve at $1 whose labels match $3
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" -v f="$3" 'index($1, m) == 1 && (substr($1, length(m) + 1, 1) == "{" || $1 == m) && $0 ~ f { s += $NF } END { printf "%d", s }'
+}
+wport=$gw; [ -n "${SPLIT_WORKER:-}" ] && wport=$((gw + 4))
 sample() { # t,rss_mib,payments,notifications,delivered,backlog,oldest_due_s,load1
-  local rss pay nots del back old
+  local rss pay del back old
   rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$serve/status 2>/dev/null || echo 0)
-  IFS='|' read -r pay nots del back old < <(q "SELECT (SELECT count(*) FROM payments WHERE merchant_id = '$mid'),
-    (SELECT count(*) FROM notifications WHERE merchant_id = '$mid'),
-    (SELECT count(*) FROM notifications WHERE merchant_id = '$mid' AND status = 'delivered'),
-    (SELECT count(*) FROM notifications WHERE merchant_id = '$mid' AND status IN ('pending', 'failed')),
+  pay=$(metric $gw paygw_payments_total 'status="created"')
+  del=$(metric $wport paygw_notify_deliveries_total 'outcome="delivered"')
+  IFS='|' read -r back old < <(q "SELECT (SELECT count(*) FROM notifications WHERE merchant_id = '$mid' AND status IN ('pending', 'failed')),
     (SELECT coalesce(cast(round($age) AS integer), 0) FROM notifications WHERE merchant_id = '$mid' AND status IN ('pending', 'failed'))" | tail -1)
-  echo "$1,$rss,$pay,$nots,$del,$back,${old:-0},$(cut -d' ' -f1 /proc/loadavg)"
+  echo "$1,$rss,$pay,$((del + back)),$del,$back,${old:-0},$(cut -d' ' -f1 /proc/loadavg)"
 }
 echo "t_s,rss_mib,payments,notifications,delivered,backlog,oldest_due_s,load1" > "$out/samples.csv"
 t0=$SECONDS
@@ -100,6 +107,7 @@ sample $((SECONDS - t0)) >> "$out/samples.csv"
 
 {
 echo "== soak $engine  rate $rate/s  duration $dur  concurrency $conc  (out: $out)"
+[ $engine = postgres ] && echo "autovacuum: $(q "SHOW autovacuum")  (production keeps it on; this VM's CI config turns it off — run ALTER SYSTEM SET autovacuum = on for a soak)"
 jq -r '"loadgen: requests \(.requests)  succeeded \(.succeeded)  error rate \(.error_rate * 100 | tostring | .[0:8])%  errors \(.errors)  p50 \(.p50_ms)  p99 \(.p99_ms) ms  \(.throughput_per_s | floor) payments/s"' "$out/loadgen.json"
 jq -r '.intervals as $iv | ($iv | map(select(.partial | not))) as $full | ($full[0] // $iv[0]) as $f | ($full[-1] // $iv[-1]) as $l |
   "first vs last interval (\($f.index) → \($l.index)): throughput \($f.throughput_per_s | floor) → \($l.throughput_per_s | floor)/s (x\($l.throughput_per_s / $f.throughput_per_s | . * 100 | round / 100))  p99 \($f.p99_ms) → \($l.p99_ms) ms (x\(if $f.p99_ms > 0 then $l.p99_ms / $f.p99_ms | . * 100 | round / 100 else "n/a" end))"' "$out/loadgen.json"
