@@ -1,6 +1,7 @@
 // Package gateway holds paygw's online use cases (DESIGN.md §2): authenticate, validate ∥ risk,
 // route, record, call the channel, update, notify — for payments, refunds, agreements and
-// channel callbacks — and the sweeper that resolves unknown outcomes and expires unpaid payments.
+// channel callbacks — and the sweeper that resolves unknown outcomes, expires unpaid payments and
+// purges what need not be kept (expired nonces, delivered notifications past notify.retention).
 // State changes go through store's compare-and-set transitions, which post the ledger journal
 // and write the merchant notification in the same transaction.
 package gateway
