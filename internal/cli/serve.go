@@ -79,8 +79,9 @@ func newServeCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the online gateway and the notification delivery workers",
-		Long: `Runs the merchant HTTP API, channel callbacks, the sweeper that resolves unknown outcomes and
-expires unpaid payments, and the notification delivery workers. --role api serves HTTP only;
+		Long: `Runs the merchant HTTP API, channel callbacks, the sweeper that resolves unknown outcomes,
+expires unpaid payments and purges delivered notifications past notify.retention, and the
+notification delivery workers. --role api serves HTTP only;
 --role worker delivers notifications only (scale delivery apart from traffic) and serves just
 /healthz, /readyz and /metrics on --addr.`,
 		Args: cobra.NoArgs,

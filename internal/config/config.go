@@ -146,6 +146,21 @@ type Notify struct {
 	BreakerOpenFor      Duration   `yaml:"breaker_open_for"`
 	ReplayDeadAfter     Duration   `yaml:"replay_dead_after"` // policy for the replay sweep job; 0 = off
 	ResponseCaptureSize int        `yaml:"response_capture_bytes"`
+	// Retention is how long a delivered notification (and its attempts) is kept after its
+	// delivery; the sweeper of `serve` deletes older ones. A pointer because 0 is a value (keep
+	// forever), not "unset"; read it with KeepDelivered.
+	Retention *Duration `yaml:"retention"`
+}
+
+// defaultRetention is notify.retention when the key is absent: 30 days.
+const defaultRetention = 30 * 24 * time.Hour
+
+// KeepDelivered is notify.retention: how long delivered notifications are kept; 0 means forever.
+func (n Notify) KeepDelivered() time.Duration {
+	if n.Retention == nil {
+		return defaultRetention
+	}
+	return n.Retention.D()
 }
 
 // Reconcile configures reconciliation.
@@ -542,6 +557,13 @@ func (n *Notify) finish() error {
 	defDur(&n.BreakerOpenFor, "1m")
 	if n.ResponseCaptureSize <= 0 {
 		n.ResponseCaptureSize = 512
+	}
+	if n.Retention == nil {
+		d := Duration(defaultRetention)
+		n.Retention = &d
+	}
+	if *n.Retention < 0 {
+		return keyErr("notify.retention", "must not be negative (0 keeps delivered notifications forever)")
 	}
 	return nil
 }

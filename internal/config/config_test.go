@@ -78,6 +78,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"routing:\n  wallet_qr:\n    - {channel: sandbox, max_amount: 100000000001}", "routing.wallet_qr[0].max_amount"},
 		{"notify:\n  schedule: [15s, 0s]", "notify.schedule[1]"},
 		{"notify:\n  timeout: 30s", "notify.timeout"},
+		{"notify:\n  retention: -1h", "notify.retention"},
 		{"sweeper:\n  schedule: [-1m]", "sweeper.schedule[0]"},
 		{"reconcile:\n  pending_window: -5m", "reconcile.pending_window"},
 	}
@@ -93,6 +94,35 @@ func TestErrorsNameTheKey(t *testing.T) {
 		if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "line") {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+// TestNotifyRetention: notify.retention defaults to 30 days when absent, 0 is kept as "forever"
+// (not replaced by the default), and a set value is read as written.
+func TestNotifyRetention(t *testing.T) {
+	if got := Default().Notify.KeepDelivered(); got != 720*time.Hour {
+		t.Errorf("default retention %s, want 720h", got)
+	}
+	if got := (Notify{}).KeepDelivered(); got != 720*time.Hour {
+		t.Errorf("retention of an unfinished Notify %s, want the default 720h", got)
+	}
+	for yaml, want := range map[string]time.Duration{
+		"notify:\n  workers: 4":     720 * time.Hour,
+		"notify:\n  retention: 0s":  0,
+		"notify:\n  retention: 0":   0,
+		"notify:\n  retention: 72h": 72 * time.Hour,
+	} {
+		c, err := Parse([]byte(yaml))
+		if err != nil {
+			t.Errorf("%q: %v", yaml, err)
+			continue
+		}
+		if got := c.Notify.KeepDelivered(); got != want {
+			t.Errorf("%q: retention %s, want %s", yaml, got, want)
+		}
+	}
+	if _, err := Parse([]byte("notify:\n  retention: -1h")); err == nil || !strings.Contains(err.Error(), "notify.retention") {
+		t.Errorf("negative retention: %v, want an error naming notify.retention", err)
 	}
 }
 

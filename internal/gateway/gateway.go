@@ -1,6 +1,7 @@
 // Package gateway holds paygw's online use cases (DESIGN.md §2): authenticate, validate ∥ risk,
 // route, record, call the channel, update, notify — for payments, refunds, agreements and
-// channel callbacks — and the sweeper that resolves unknown outcomes and expires unpaid payments.
+// channel callbacks — and the sweeper that resolves unknown outcomes, expires unpaid payments and
+// purges what need not be kept (expired nonces, delivered notifications past notify.retention).
 // State changes go through store's compare-and-set transitions, which post the ledger journal
 // and write the merchant notification in the same transaction.
 package gateway
@@ -32,12 +33,20 @@ type Service struct {
 	now      func() time.Time
 	metrics  *Metrics
 	secrets  secretCache
+	purge    purgeBounds
 	// paying holds the payments this process is paying at a channel right now (id → a channel
 	// closed once the call's outcome is recorded): a callback for one of them waits for that
 	// instead of racing it for the payment's row (see applyCallback).
 	paying sync.Map
 	// done remembers the payments this process recorded final, for callbacks confirming them.
 	done finished
+}
+
+// purgeBounds are the retention purge's batch size, batches per pass and pass intervals: the
+// constants below, smaller in tests.
+type purgeBounds struct {
+	batch, batches int
+	every, catchUp time.Duration
 }
 
 // secretCache keeps merchants' verification secrets for a moment: every request needs them, and
@@ -111,6 +120,7 @@ func New(s *store.Store, cfg *config.Config, chs *channel.Registry, opts Options
 	return &Service{
 		store: s, cfg: cfg, channels: chs, router: r, risk: NewRisk(cfg.Risk, s, s.Keys(), cfg.Location()),
 		log: opts.Log.With().Str("component", "gateway").Logger(), now: opts.Now, metrics: opts.Metrics,
+		purge: purgeBounds{batch: purgeBatch, batches: purgeBatches, every: purgeEvery, catchUp: purgeCatchUp},
 	}, nil
 }
 
@@ -249,6 +259,42 @@ func notFound(err error, what string) error {
 func (g *Service) PurgeNonces(ctx context.Context) error {
 	_, err := g.store.PurgeNonces(ctx, g.now())
 	return err
+}
+
+// Retention purge bounds (notify.retention). A batch is one transaction of at most purgeBatch
+// delivered notifications and their attempts, so it holds its locks (SQLite: the write lock)
+// only briefly; a pass stops after purgeBatches batches so it never stalls the sweeper. Passes
+// run every purgeEvery, or after purgeCatchUp when the last one stopped at its bound (a backlog,
+// e.g. the first passes over a table that was never purged): up to ~2,000 a second then, far
+// more than the gateway inserts.
+const (
+	purgeBatch   = 1000
+	purgeBatches = 10
+	purgeEvery   = time.Minute
+	purgeCatchUp = 5 * time.Second
+)
+
+// PurgeNotifications deletes delivered notifications whose delivery is older than
+// notify.retention, with their attempts, in batches (called by the sweeper); pending, failed and
+// dead ones are kept for replay. It returns how many it deleted and whether it stopped at its
+// bound with more probably left. A retention of 0 keeps everything.
+func (g *Service) PurgeNotifications(ctx context.Context) (purged int, more bool, err error) {
+	keep := g.cfg.Notify.KeepDelivered()
+	if keep <= 0 {
+		return 0, false, nil
+	}
+	for range g.purge.batches {
+		now := g.now()
+		n, err := g.store.PurgeDeliveredNotifications(ctx, now.Add(-keep), now, g.purge.batch)
+		purged += n
+		if err != nil {
+			return purged, false, err
+		}
+		if n < g.purge.batch {
+			return purged, false, nil
+		}
+	}
+	return purged, true, nil
 }
 
 func (g *Service) channel(name string) (channel.Channel, error) {

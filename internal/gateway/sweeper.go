@@ -153,12 +153,16 @@ func (g *Service) sweepRefund(ctx context.Context, r paygw.Refund) {
 // refundNotFoundAfter is how old a refund must be before a channel's not_found makes it failed.
 const refundNotFoundAfter = 10 * time.Minute
 
-// RunSweeper sweeps every interval until ctx ends, and purges expired nonces.
+// RunSweeper sweeps every interval until ctx ends, purges expired nonces every minute, and
+// purges delivered notifications past notify.retention: once at start, then every minute (sooner
+// while a backlog remains).
 func (g *Service) RunSweeper(ctx context.Context) {
 	t := time.NewTicker(g.cfg.Sweeper.Interval.D())
 	defer t.Stop()
 	purge := time.NewTicker(time.Minute)
 	defer purge.Stop()
+	retention := time.NewTimer(0)
+	defer retention.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -171,6 +175,24 @@ func (g *Service) RunSweeper(ctx context.Context) {
 			if err := g.PurgeNonces(ctx); err != nil && ctx.Err() == nil {
 				g.logger(ctx).Error().Err(err).Msg("purge nonces")
 			}
+		case <-retention.C:
+			retention.Reset(g.purgeRetained(ctx))
 		}
 	}
+}
+
+// purgeRetained runs one retention pass, logs what it did, and returns when the next one is due.
+func (g *Service) purgeRetained(ctx context.Context) time.Duration {
+	n, more, err := g.PurgeNotifications(ctx)
+	if n > 0 {
+		g.logger(ctx).Info().Int("purged", n).Str("retention", g.cfg.Notify.KeepDelivered().String()).Bool("more", more).
+			Msg("delivered notifications purged")
+	}
+	if err != nil && ctx.Err() == nil {
+		g.logger(ctx).Error().Err(err).Msg("purge delivered notifications")
+	}
+	if more {
+		return g.purge.catchUp
+	}
+	return g.purge.every
 }

@@ -20,6 +20,17 @@ func (s *Store) ExplainClaim(ctx context.Context, o ClaimOptions, now time.Time)
 	return front, heads, err
 }
 
+// ExplainPurge returns the plan of PurgeDeliveredNotifications' selection (SQLite, where its two
+// statements share it) or of its one statement (PostgreSQL, executed and rolled back), as
+// ExplainClaim does.
+func (s *Store) ExplainPurge(ctx context.Context, before, now time.Time, limit int) ([]string, error) {
+	args := []any{Now(before), Now(now), limit}
+	if s.dialect.writableCTE() {
+		return s.explain(ctx, s.dialect.purgeInOne(), args)
+	}
+	return s.explain(ctx, s.dialect.purgeable(), args)
+}
+
 func (s *Store) explain(ctx context.Context, q string, args []any) ([]string, error) {
 	if s.dialect == SQLite {
 		var plan []struct {

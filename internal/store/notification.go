@@ -658,3 +658,67 @@ func (s *Store) NotificationQueueStats(ctx context.Context, now time.Time) (Queu
 	}
 	return st, nil
 }
+
+// purgeable selects, oldest delivery first, the delivered notifications whose delivery is before
+// the cutoff and that nobody holds a lease on (a --now replay may be re-sending one), through
+// notifications_delivered (migration 0019): the scan reads the rows it deletes and no others,
+// however many pending, failed, dead or recent notifications are kept. Arguments: before, now,
+// limit.
+func (d Dialect) purgeable() string {
+	return `SELECT id FROM notifications ` + d.deliveredIndex() + `
+		WHERE status = 'delivered' AND delivered_at < ? AND (locked_until IS NULL OR locked_until <= ?)
+		ORDER BY delivered_at LIMIT ?`
+}
+
+// purgeInOne is the whole purge as one statement, for a dialect whose WITH clause may delete
+// (writableCTE): the candidates locked with SKIP LOCKED, their attempts, then them. Arguments:
+// purgeable's.
+func (d Dialect) purgeInOne() string {
+	return `WITH doomed AS (` + d.purgeable() + d.skipLocked() + `),
+			attempts AS (DELETE FROM notification_attempts WHERE notification_id IN (SELECT id FROM doomed))
+		DELETE FROM notifications WHERE id IN (SELECT id FROM doomed)`
+}
+
+// deliveredIndex makes SQLite read notifications_delivered, as dueMerchantIndex does for claims,
+// whatever its statistics say. PostgreSQL picks the partial index itself.
+func (d Dialect) deliveredIndex() string {
+	if d == SQLite {
+		return "INDEXED BY notifications_delivered"
+	}
+	return ""
+}
+
+// PurgeDeliveredNotifications deletes up to limit delivered notifications delivered before
+// before, with their attempts, in one transaction, and returns how many it deleted. Pending,
+// failed and dead notifications are never deleted, nor one under a lease at now. A caller purges
+// a backlog by calling again while it gets limit back; each call holds its locks for one batch.
+//
+// PostgreSQL does it in one statement whose candidates are locked with SKIP LOCKED, so replicas
+// purging at once share the work and a row a claim or a replay is changing is left for later.
+// SQLite runs the same selection twice in one transaction (attempts, then notifications), which
+// holds the write lock, so both statements see the same rows.
+func (s *Store) PurgeDeliveredNotifications(ctx context.Context, before, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("purge delivered notifications: limit must be positive")
+	}
+	args := []any{Now(before), Now(now), limit}
+	var n int64
+	var err error
+	if s.dialect.writableCTE() {
+		n, err = exec(ctx, s.db, s.dialect, s.dialect.purgeInOne(), args...)
+	} else {
+		err = s.Transact(ctx, func(tx *Tx) error {
+			if _, err := exec(ctx, tx.tx, tx.dialect, `DELETE FROM notification_attempts WHERE notification_id IN (`+
+				tx.dialect.purgeable()+`)`, args...); err != nil {
+				return err
+			}
+			var err error
+			n, err = exec(ctx, tx.tx, tx.dialect, `DELETE FROM notifications WHERE id IN (`+tx.dialect.purgeable()+`)`, args...)
+			return err
+		})
+	}
+	if err != nil {
+		return 0, fmt.Errorf("purge delivered notifications before %s: %w", Now(before).Format(time.RFC3339), err)
+	}
+	return int(n), nil
+}
