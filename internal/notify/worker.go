@@ -181,7 +181,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		default:
 		}
 	}
-	rec := newRecorder(w, signal)
+	// attempted: outcomes waiting to be recorded. Their leases still hold them, but they are no
+	// longer in flight at the endpoint, so a claim does not count them against the cap: a
+	// merchant's next notifications go out as its earlier ones are answered, not recorded.
+	var att attemptedSet
+	rec := newRecorder(w, func(recorded []outcome) {
+		att.remove(recorded)
+		signal()
+	})
 	go rec.loop()
 	if w.statsDur > 0 {
 		go w.statsLoop(ctx)
@@ -207,7 +214,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			continue
 		}
 		ds, err := w.s.ClaimNotifications(ctx, store.ClaimOptions{Holder: w.id, Limit: int(free),
-			PerMerchant: w.cfg.PerMerchant, Lease: w.cfg.Lease.D()}, w.now())
+			PerMerchant: w.cfg.PerMerchant, Lease: w.cfg.Lease.D(), Attempted: att.ids()}, w.now())
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Error().Err(err).Msg("claim notifications")
@@ -221,8 +228,10 @@ func (w *Worker) Run(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				w.runLane(dctx, lane, func(o outcome) {
+					att.add(o.d.ID)
 					inflight.Add(-1)
 					rec.add(o)
+					signal()
 				})
 			}()
 		}
@@ -535,18 +544,52 @@ func (w *Worker) record(ctx context.Context, outs []outcome) error {
 	return nil
 }
 
+// attemptedSet holds the ids of Run's attempted, not yet recorded notifications (bounded by
+// the recorder's queue and batch).
+type attemptedSet struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+func (a *attemptedSet) add(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[string]struct{}{}
+	}
+	a.m[id] = struct{}{}
+}
+
+func (a *attemptedSet) remove(outs []outcome) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, o := range outs {
+		delete(a.m, o.d.ID)
+	}
+}
+
+func (a *attemptedSet) ids() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.m))
+	for id := range a.m {
+		out = append(out, id)
+	}
+	return out
+}
+
 // recorder records Run's outcomes in batches: whatever has arrived while the previous batch
 // was being written goes in the next transaction (at most 256), so batches grow with load and
-// an idle worker records at once. After each batch it calls flushed: the leases it released
-// may let a claim take more of a merchant at its cap.
+// an idle worker records at once. After each batch it calls flushed with the batch (recorded,
+// or given up on after retries: their leases run out either way).
 type recorder struct {
 	w       *Worker
 	in      chan outcome
 	done    chan struct{}
-	flushed func()
+	flushed func([]outcome)
 }
 
-func newRecorder(w *Worker, flushed func()) *recorder {
+func newRecorder(w *Worker, flushed func([]outcome)) *recorder {
 	return &recorder{w: w, in: make(chan outcome, 1024), done: make(chan struct{}), flushed: flushed}
 }
 
@@ -575,7 +618,7 @@ func (r *recorder) loop() {
 			}
 		}
 		r.flush(buf)
-		r.flushed()
+		r.flushed(buf)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -592,6 +593,63 @@ func FuzzCheckURL(f *testing.F) {
 			}
 		} else if last := u.Hostname()[strings.LastIndex(u.Hostname(), ".")+1:]; last != "" && strings.Trim(last, "0123456789") == "" {
 			t.Fatalf("accepted %q: numeric host in a non-standard form", raw)
+		}
+	})
+}
+
+// TestRunKeepsCapAtEndpoint: Run frees a merchant's slot when its endpoint answers (before the
+// attempt is recorded), and still never has more than per_merchant_concurrency requests at the
+// endpoint at once.
+func TestRunKeepsCapAtEndpoint(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		m, _ := storetest.Merchant(t, s, "capped", 60)
+		var mu sync.Mutex
+		cur, peak, total := 0, 0, 0
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			cur++
+			total++
+			peak = max(peak, cur)
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			mu.Lock()
+			cur--
+			mu.Unlock()
+			w.WriteHeader(http.StatusOK)
+		}))
+		defer srv.Close()
+		const n = 60
+		for i := 0; i < n; i++ {
+			addNote(t, s, m.ID, srv.URL, t0.Add(-time.Minute).Add(time.Duration(i)*time.Millisecond))
+		}
+		cfg := testConfig()
+		cfg.Workers, cfg.PerMerchant = 16, 3
+		w := notify.NewWorker(s, cfg, quietLog(), nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			c, err := s.CountNotifications(context.Background(), store.NotificationFilter{MerchantID: m.ID, Status: paygw.NotificationDelivered})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d delivered in 20 s", c, n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if peak > cfg.PerMerchant || total != n {
+			t.Fatalf("endpoint saw %d requests, at most %d at once; want %d, at most the cap %d", total, peak, n, cfg.PerMerchant)
 		}
 	})
 }

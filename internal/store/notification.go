@@ -120,6 +120,11 @@ type ClaimOptions struct {
 	Limit       int           // at most this many notifications
 	PerMerchant int           // at most this many in flight per merchant, across all workers (0 = no cap)
 	Lease       time.Duration // lease length
+	// Attempted are notifications Holder has attempted and not recorded yet: still leased (no one
+	// else may take them) but no longer in flight at the merchant's endpoint, so they do not count
+	// against its cap. Without it a merchant's slots stayed taken until the attempts were written,
+	// and one merchant's delivery rate was its cap per claim-deliver-record cycle.
+	Attempted []string
 }
 
 // skipLocked is the row-locking clause of a claim's candidate scan: PostgreSQL skips rows
@@ -248,10 +253,20 @@ const claimPick = `, pick AS (
 			) ranked WHERE slot <= ? ORDER BY next_attempt_at, id LIMIT ?
 		)`
 
-const claimBusy = `busy AS (
+// claimBusy counts each merchant's notifications in flight: leased, less those the claiming
+// holder has already attempted (o.Attempted).
+func claimBusy(o ClaimOptions, now time.Time) (string, []any) {
+	q := `busy AS (
 			SELECT merchant_id, COUNT(*) AS n FROM notifications
-			WHERE locked_until IS NOT NULL AND locked_until > ? GROUP BY merchant_id
-		)`
+			WHERE locked_until IS NOT NULL AND locked_until > ?`
+	args := []any{now}
+	if len(o.Attempted) > 0 {
+		q += ` AND NOT (locked_by = ? AND id IN (` + placeholders(len(o.Attempted)) + `))`
+		args = appendStrings(append(args, o.Holder), o.Attempted)
+	}
+	return q + ` GROUP BY merchant_id
+		)`, args
+}
 
 func claimCaps(o ClaimOptions) (perMerchant, head int) {
 	perMerchant = o.PerMerchant
@@ -269,7 +284,8 @@ func (s *Store) claimFront(o ClaimOptions, now time.Time) (string, []any) {
 	perMerchant, _ := claimCaps(o)
 	window := max(2*o.Limit, 16)
 	now = Now(now)
-	q := `WITH ` + claimBusy + `, front AS (
+	busy, args := claimBusy(o, now)
+	q := `WITH ` + busy + `, front AS (
 			SELECT id, merchant_id, next_attempt_at FROM notifications
 			WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?
 			  AND (locked_until IS NULL OR locked_until <= ?)
@@ -281,13 +297,14 @@ func (s *Store) claimFront(o ClaimOptions, now time.Time) (string, []any) {
 		UPDATE notifications SET locked_by = ?, locked_until = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM pick)
 		RETURNING ` + notificationCols
-	return q, []any{now, now, now, window, perMerchant, perMerchant, o.Limit, o.Holder, Now(now.Add(o.Lease)), now}
+	return q, append(args, now, now, window, perMerchant, perMerchant, o.Limit, o.Holder, Now(now.Add(o.Lease)), now)
 }
 
 // claimHeads is the claim over each waiting merchant's head of the queue (merchantHeads).
 func (s *Store) claimHeads(o ClaimOptions, now time.Time) (string, []any) {
 	perMerchant, head := claimCaps(o)
 	now = Now(now)
+	busy, args := claimBusy(o, now)
 	q := `WITH RECURSIVE waiting (merchant_id) AS (
 			SELECT (SELECT merchant_id FROM notifications ` + s.dialect.dueMerchantIndex() + `
 				WHERE status IN ('pending', 'failed') ORDER BY merchant_id LIMIT 1)
@@ -295,7 +312,7 @@ func (s *Store) claimHeads(o ClaimOptions, now time.Time) (string, []any) {
 			SELECT (SELECT n.merchant_id FROM notifications n ` + s.dialect.dueMerchantIndex() + ` WHERE n.status IN ('pending', 'failed')
 				AND n.merchant_id > w.merchant_id ORDER BY n.merchant_id LIMIT 1)
 			FROM waiting w WHERE w.merchant_id IS NOT NULL
-		), ` + claimBusy + `, open_merchants AS (
+		), ` + busy + `, open_merchants AS (
 			SELECT merchant_id FROM waiting WHERE merchant_id IS NOT NULL
 			  AND merchant_id NOT IN (SELECT merchant_id FROM busy WHERE n >= ?)
 		), cand AS (` + s.dialect.merchantHeads() + `
@@ -304,7 +321,7 @@ func (s *Store) claimHeads(o ClaimOptions, now time.Time) (string, []any) {
 		UPDATE notifications SET locked_by = ?, locked_until = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM claimed)
 		RETURNING ` + notificationCols
-	return q, []any{now, perMerchant, now, now, head, perMerchant, o.Limit, now, o.Holder, Now(now.Add(o.Lease)), now}
+	return q, append(args, perMerchant, now, now, head, perMerchant, o.Limit, now, o.Holder, Now(now.Add(o.Lease)), now)
 }
 
 // ClaimNotification leases one notification by id to holder, whatever its status, unless

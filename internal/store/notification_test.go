@@ -285,3 +285,43 @@ func TestListCountRequeueFilters(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimAttemptedFreesSlots: a notification its holder has attempted and not recorded yet is
+// still leased (nobody else takes it) but no longer counts against its merchant's cap for that
+// holder's claims; another holder still counts it.
+func TestClaimAttemptedFreesSlots(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		m, _ := storetest.Merchant(t, s, "busy", 60)
+		for i := 0; i < 10; i++ {
+			insertNote(t, s, m.ID, fmt.Sprintf("pay_a%d", i), paygw.EventPaymentSucceeded, t0.Add(time.Duration(i)*time.Millisecond))
+		}
+		now := t0.Add(time.Minute)
+		opts := store.ClaimOptions{Holder: "w1", Limit: 10, PerMerchant: 3, Lease: time.Minute}
+		first, err := s.ClaimNotifications(ctx, opts, now)
+		if err != nil || len(first) != 3 {
+			t.Fatalf("first claim %d %v; want the cap, 3", len(first), err)
+		}
+		if again, err := s.ClaimNotifications(ctx, opts, now); err != nil || len(again) != 0 {
+			t.Fatalf("claim at the cap took %d (%v); want 0", len(again), err)
+		}
+		attempted := []string{first[0].ID, first[1].ID}
+		other := opts
+		other.Holder, other.Attempted = "w2", attempted
+		if got, err := s.ClaimNotifications(ctx, other, now); err != nil || len(got) != 0 {
+			t.Fatalf("another holder naming w1's attempts took %d (%v); want 0", len(got), err)
+		}
+		opts.Attempted = attempted
+		more, err := s.ClaimNotifications(ctx, opts, now)
+		if err != nil || len(more) != 2 {
+			t.Fatalf("claim with 2 attempted took %d (%v); want 2", len(more), err)
+		}
+		for _, d := range more {
+			for _, f := range first {
+				if d.ID == f.ID {
+					t.Fatalf("%s claimed twice while leased", d.ID)
+				}
+			}
+		}
+	})
+}
