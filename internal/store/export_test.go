@@ -68,3 +68,10 @@ func QueuedWrites(s *Store) int {
 	}
 	return s.w.Queued()
 }
+
+// SetNonceBatches sets PurgeNonces' bounds until the returned function restores them.
+func SetNonceBatches(batch, batches int) func() {
+	b, n := nonceBatch, nonceBatches
+	nonceBatch, nonceBatches = batch, batches
+	return func() { nonceBatch, nonceBatches = b, n }
+}
