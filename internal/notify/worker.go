@@ -185,6 +185,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	// longer in flight at the endpoint, so a claim does not count them against the cap: a
 	// merchant's next notifications go out as its earlier ones are answered, not recorded.
 	var att attemptedSet
+	var busyQueue atomic.Bool // the last claim found work
 	rec := newRecorder(w, func(recorded []outcome) {
 		att.remove(recorded)
 		signal()
@@ -222,6 +223,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		busyQueue.Store(len(ds) > 0) // an empty queue waits for a record or the poll, not every answer
 		inflight.Add(int64(len(ds)))
 		for _, lane := range w.lanes(ds) {
 			wg.Add(1)
@@ -231,7 +233,9 @@ func (w *Worker) Run(ctx context.Context) error {
 					att.add(o.d.ID)
 					inflight.Add(-1)
 					rec.add(o)
-					signal()
+					if busyQueue.Load() {
+						signal() // a slot freed while work may be waiting for it
+					}
 				})
 			}()
 		}

@@ -260,12 +260,32 @@ func claimBusy(o ClaimOptions, now time.Time) (string, []any) {
 			SELECT merchant_id, COUNT(*) AS n FROM notifications
 			WHERE locked_until IS NOT NULL AND locked_until > ?`
 	args := []any{now}
-	if len(o.Attempted) > 0 {
-		q += ` AND NOT (locked_by = ? AND id IN (` + placeholders(len(o.Attempted)) + `))`
-		args = appendStrings(append(args, o.Holder), o.Attempted)
+	if ids := attemptedIDs(o.Attempted); len(ids) > 0 {
+		q += ` AND NOT (locked_by = ? AND id IN (` + placeholders(len(ids)) + `))`
+		args = appendStrings(append(args, o.Holder), ids)
 	}
 	return q + ` GROUP BY merchant_id
 		)`, args
+}
+
+// attemptedIDs pads ids to a power of two (repeating the last; a repeat changes nothing) and
+// bounds them at 256 (the rest still count as busy), so the claim's text takes at most nine
+// shapes and the prepared-statement caches keep them.
+func attemptedIDs(ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	ids = ids[:min(len(ids), 256)]
+	n := 1
+	for n < len(ids) {
+		n *= 2
+	}
+	out := make([]string, n)
+	copy(out, ids)
+	for i := len(ids); i < n; i++ {
+		out[i] = ids[len(ids)-1]
+	}
+	return out
 }
 
 func claimCaps(o ClaimOptions) (perMerchant, head int) {
