@@ -92,8 +92,8 @@ func TestPaymentFlowsAndErrorCodes(t *testing.T) {
 			got, _ := c.GetPayment(ctx, rp.ID)
 			return got.Status == "succeeded"
 		})
-		if got, _ := c.GetPayment(ctx, rp.ID); got.NextAction != nil {
-			t.Fatalf("paid payment still has a next_action: %+v", got.NextAction)
+		if got, err := c.GetPayment(ctx, rp.ID); err != nil || got.Status != "succeeded" || got.NextAction != nil {
+			t.Fatalf("paid payment: %v, status %s, next_action %+v; want succeeded without one", err, got.Status, got.NextAction)
 		}
 		// Query by out_trade_no.
 		var byNo api.Payment

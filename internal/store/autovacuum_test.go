@@ -20,11 +20,7 @@ func TestChurningTablesHaveAutovacuumSettings(t *testing.T) {
 	}
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		if s.Dialect() != store.Postgres {
-			var n int
-			if err := s.DB().Get(&n, `SELECT count(*) FROM payments`); err != nil {
-				t.Fatal(err)
-			}
-			return
+			t.Skip("per-table autovacuum settings exist on PostgreSQL only")
 		}
 		for table, opts := range want {
 			var got []string

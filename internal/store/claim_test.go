@@ -92,8 +92,12 @@ func checkSQLitePlan(t *testing.T, name string, plan []string) {
 		}
 		return false
 	}
+	reads := 0
 	for _, row := range plan {
 		f := strings.SplitN(row, " ", 3)
+		if table.MatchString(f[2]) {
+			reads++
+		}
 		if table.MatchString(f[2]) && !allowed.MatchString(f[2]) && !inFront(f[0]) {
 			t.Errorf("the claim's %s statement reads the outbox beyond bounded probes: %q\n%s", name, f[2], strings.Join(plan, "\n"))
 		}
@@ -102,6 +106,9 @@ func checkSQLitePlan(t *testing.T, name string, plan []string) {
 		if inFront(f[0]) && strings.Contains(f[2], "SUBQUERY") {
 			t.Errorf("the claim's %s statement filters inside the front window: %q\n%s", name, f[2], strings.Join(plan, "\n"))
 		}
+	}
+	if reads == 0 { // the checks above would pass on a plan they cannot read
+		t.Errorf("no access to notifications in the claim's %s plan:\n%s", name, strings.Join(plan, "\n"))
 	}
 }
 
