@@ -154,9 +154,8 @@ func (g *Service) sweepRefund(ctx context.Context, r paygw.Refund) {
 const refundNotFoundAfter = 10 * time.Minute
 
 // RunSweeper sweeps every interval until ctx ends, purges expired nonces every 10 s (small,
-// bounded deletes rather than a minute of requests at once), and
-// purges delivered notifications past notify.retention: once at start, then every minute (sooner
-// while a backlog remains).
+// bounded deletes rather than a minute of requests at once), and purges delivered notifications
+// past notify.retention: once at start, then every minute (sooner while a backlog remains).
 func (g *Service) RunSweeper(ctx context.Context) {
 	t := time.NewTicker(g.cfg.Sweeper.Interval.D())
 	defer t.Stop()

@@ -597,9 +597,9 @@ func FuzzCheckURL(f *testing.F) {
 	})
 }
 
-// TestRunKeepsCapAtEndpoint: Run frees a merchant's slot when its endpoint answers (before the
-// attempt is recorded), and still never has more than per_merchant_concurrency requests at the
-// endpoint at once.
+// TestRunKeepsCapAtEndpoint: with slots freed when the endpoint answers (before the attempt is
+// recorded; the claim side is TestClaimAttemptedFreesSlots in store), Run still never has more
+// than per_merchant_concurrency requests at the endpoint at once, and delivers them all.
 func TestRunKeepsCapAtEndpoint(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		m, _ := storetest.Merchant(t, s, "capped", 60)

@@ -25,21 +25,7 @@ func TestClaimCostIndependentOfBacklog(t *testing.T) {
 		big, _ := storetest.Merchant(t, s, "big", 60)
 		small, _ := storetest.Merchant(t, s, "small", 60)
 		const backlog = 20000
-		for start := 0; start < backlog; start += 1000 {
-			err := s.Transact(ctx, func(tx *store.Tx) error {
-				for i := 0; i < 1000; i++ {
-					n := paygw.Notification{ID: paygw.NewID("evt"), MerchantID: big.ID, PaymentID: paygw.NewID("pay"),
-						Type: paygw.EventPaymentSucceeded, URL: "http://127.0.0.1:1/", Body: []byte("{}"), CreatedAt: t0}
-					if err := tx.InsertNotification(ctx, n); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
+		insertNotes(t, s, big.ID, backlog, t0)
 		late := insertNote(t, s, small.ID, "pay_small", paygw.EventPaymentSucceeded, t0.Add(time.Hour))
 		if _, err := s.DB().ExecContext(ctx, "ANALYZE"); err != nil {
 			t.Fatal(err)

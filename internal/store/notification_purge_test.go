@@ -165,23 +165,7 @@ func TestPurgeDeliveredNotificationsUsesIndex(t *testing.T) {
 		old := t0.Add(-90 * 24 * time.Hour)
 		now := t0
 		const kept = 3000
-		bulk := func(at time.Time) {
-			for start := 0; start < kept; start += 1000 {
-				err := s.Transact(ctx, func(tx *store.Tx) error {
-					for i := 0; i < 1000; i++ {
-						n := paygw.Notification{ID: paygw.NewID("evt"), MerchantID: m.ID, PaymentID: paygw.NewID("pay"),
-							Type: paygw.EventPaymentSucceeded, URL: "http://127.0.0.1:1/", Body: []byte("{}"), CreatedAt: at}
-						if err := tx.InsertNotification(ctx, n); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
+		bulk := func(at time.Time) { insertNotes(t, s, m.ID, kept, at) }
 		// Old notifications that are kept: dead ones, and pending ones.
 		bulk(old)
 		bulk(old.Add(time.Hour))

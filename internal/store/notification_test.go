@@ -28,6 +28,27 @@ func insertNote(t *testing.T, s *store.Store, merchantID, paymentID, typ string,
 	return n
 }
 
+// insertNotes inserts n pending notifications of merchantID created at at, 1,000 per transaction.
+func insertNotes(t *testing.T, s *store.Store, merchantID string, n int, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	for start := 0; start < n; start += 1000 {
+		err := s.Transact(ctx, func(tx *store.Tx) error {
+			for i := start; i < min(start+1000, n); i++ {
+				note := paygw.Notification{ID: paygw.NewID("evt"), MerchantID: merchantID, PaymentID: paygw.NewID("pay"),
+					Type: paygw.EventPaymentSucceeded, URL: "http://127.0.0.1:1/", Body: []byte("{}"), CreatedAt: at}
+				if err := tx.InsertNotification(ctx, note); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestInsertNotificationUnique(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
