@@ -42,11 +42,12 @@ type Service struct {
 	done finished
 }
 
-// purgeBounds are the retention purge's batch size, batches per pass and pass intervals: the
-// constants below, smaller in tests.
+// purgeBounds are the retention purge's batch size, batches per pass and pass intervals, and the
+// nonce purge's batch size and batches per pass: the constants below, smaller in tests.
 type purgeBounds struct {
-	batch, batches int
-	every, catchUp time.Duration
+	batch, batches           int
+	every, catchUp           time.Duration
+	nonceBatch, nonceBatches int
 }
 
 // secretCache keeps merchants' verification secrets for a moment: every request needs them, and
@@ -120,7 +121,8 @@ func New(s *store.Store, cfg *config.Config, chs *channel.Registry, opts Options
 	return &Service{
 		store: s, cfg: cfg, channels: chs, router: r, risk: NewRisk(cfg.Risk, s, s.Keys(), cfg.Location()),
 		log: opts.Log.With().Str("component", "gateway").Logger(), now: opts.Now, metrics: opts.Metrics,
-		purge: purgeBounds{batch: purgeBatch, batches: purgeBatches, every: purgeEvery, catchUp: purgeCatchUp},
+		purge: purgeBounds{batch: purgeBatch, batches: purgeBatches, every: purgeEvery, catchUp: purgeCatchUp,
+			nonceBatch: nonceBatch, nonceBatches: nonceBatches},
 	}, nil
 }
 
@@ -255,10 +257,21 @@ func notFound(err error, what string) error {
 	return err
 }
 
-// PurgeNonces deletes expired nonces (called by the sweeper).
-func (g *Service) PurgeNonces(ctx context.Context) error {
-	_, err := g.store.PurgeNonces(ctx, g.now())
-	return err
+// Nonce purge bounds: a batch is one statement deleting at most nonceBatch nonces of wholly
+// expired slots, in key order (store.PurgeNonces), so SQLite's writer is held briefly; a pass,
+// every 10 s, stops after nonceBatches batches: up to 10,000 nonces a second, far more than
+// requests arrive.
+const (
+	nonceBatch   = 1000
+	nonceBatches = 100
+)
+
+// PurgeNonces deletes the nonces of wholly expired slots in batches (called by the sweeper). It
+// returns how many it deleted and whether it stopped at its bound with more probably left.
+func (g *Service) PurgeNonces(ctx context.Context) (purged int, more bool, err error) {
+	return purgeInBatches(ctx, g.purge.nonceBatch, g.purge.nonceBatches, func(limit int) (int, error) {
+		return g.store.PurgeNonces(ctx, g.now(), limit)
+	})
 }
 
 // Retention purge bounds (notify.retention). A batch is one transaction of at most purgeBatch
@@ -283,15 +296,27 @@ func (g *Service) PurgeNotifications(ctx context.Context) (purged int, more bool
 	if keep <= 0 {
 		return 0, false, nil
 	}
-	for range g.purge.batches {
+	return purgeInBatches(ctx, g.purge.batch, g.purge.batches, func(limit int) (int, error) {
 		now := g.now()
-		n, err := g.store.PurgeDeliveredNotifications(ctx, now.Add(-keep), now, g.purge.batch)
+		return g.store.PurgeDeliveredNotifications(ctx, now.Add(-keep), now, limit)
+	})
+}
+
+// purgeInBatches calls del (one batch of at most limit deletions, its own transaction) up to
+// batches times, while each batch comes back full and ctx lives. It returns how many were
+// deleted and whether it stopped at its bound with more probably left.
+func purgeInBatches(ctx context.Context, limit, batches int, del func(limit int) (int, error)) (purged int, more bool, err error) {
+	for range batches {
+		n, err := del(limit)
 		purged += n
 		if err != nil {
 			return purged, false, err
 		}
-		if n < g.purge.batch {
+		if n < limit {
 			return purged, false, nil
+		}
+		if ctx.Err() != nil {
+			return purged, true, ctx.Err()
 		}
 	}
 	return purged, true, nil

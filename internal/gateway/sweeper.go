@@ -172,7 +172,7 @@ func (g *Service) RunSweeper(ctx context.Context) {
 				g.logger(ctx).Error().Err(err).Msg("sweep")
 			}
 		case <-purge.C:
-			if err := g.PurgeNonces(ctx); err != nil && ctx.Err() == nil {
+			if _, _, err := g.PurgeNonces(ctx); err != nil && ctx.Err() == nil {
 				g.logger(ctx).Error().Err(err).Msg("purge nonces")
 			}
 		case <-retention.C:

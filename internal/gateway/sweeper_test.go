@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +170,39 @@ func TestSweeperPurgesDeliveredNotifications(t *testing.T) {
 		}
 		if total != len(old) {
 			t.Errorf("logs count %d purged, want %d:\n%s", total, len(old), log.String())
+		}
+	})
+}
+
+// The nonce purge shares the retention purge's loop: batches of its size, at most its number of
+// batches per pass, reporting whether it stopped at the bound; live nonces stay.
+func TestPurgeNoncesStopsAtBound(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+		for i := range 10 {
+			if ok, err := s.UseNonce(ctx, "mch_1", fmt.Sprintf("expired-%02d", i), now.Add(-5*time.Minute), now.Add(-10*time.Minute)); err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+		}
+		if ok, err := s.UseNonce(ctx, "mch_1", "live-nonce", now.Add(5*time.Minute), now); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		g := retentionGateway(t, s, "", now, &bytes.Buffer{})
+		gateway.SetNoncePurgeBounds(g, 3, 2)
+		var got []string
+		for range 3 {
+			n, more, err := g.PurgeNonces(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%d/%v", n, more))
+		}
+		if fmt.Sprint(got) != "[6/true 4/false 0/false]" {
+			t.Errorf("passes purged %v; want [6/true 4/false 0/false]", got)
+		}
+		if ok, err := s.UseNonce(ctx, "mch_1", "live-nonce", now.Add(5*time.Minute), now); err != nil || ok {
+			t.Errorf("the live nonce was purged: %v %v", ok, err)
 		}
 	})
 }

@@ -31,6 +31,20 @@ func (s *Store) ExplainPurge(ctx context.Context, before, now time.Time, limit i
 	return s.explain(ctx, s.dialect.purgeable(), args)
 }
 
+// ExplainNonce returns the plans of UseNonce's statement and of PurgeNonces', as ExplainClaim
+// does.
+func (s *Store) ExplainNonce(ctx context.Context, merchantID, nonce string, expires, now time.Time, limit int) (use, purge []string, err error) {
+	args, err := nonceArgs(merchantID, nonce, expires, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if use, err = s.explain(ctx, s.dialect.nonceInsert(), args); err != nil {
+		return nil, nil, err
+	}
+	purge, err = s.explain(ctx, noncePurge, []any{nonceSlot(now), limit})
+	return use, purge, err
+}
+
 func (s *Store) explain(ctx context.Context, q string, args []any) ([]string, error) {
 	if s.dialect == SQLite {
 		var plan []struct {
@@ -67,11 +81,4 @@ func QueuedWrites(s *Store) int {
 		return 0
 	}
 	return s.w.Queued()
-}
-
-// SetNonceBatches sets PurgeNonces' bounds until the returned function restores them.
-func SetNonceBatches(batch, batches int) func() {
-	b, n := nonceBatch, nonceBatches
-	nonceBatch, nonceBatches = batch, batches
-	return func() { nonceBatch, nonceBatches = b, n }
 }

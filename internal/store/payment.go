@@ -247,25 +247,30 @@ func (s *Store) InsertPaymentWithNonce(ctx context.Context, p paygw.Payment, n *
 		})
 		return fresh, err
 	}
+	nargs, err := nonceArgs(n.MerchantID, n.Nonce, n.Expires, now)
+	if err != nil {
+		return false, err
+	}
+	args := append(nargs, p.ID, p.MerchantID, p.OutTradeNo, p.Amount, string(p.Currency), string(p.PayMethod), p.Subject,
+		p.NotifyURL, p.ReturnURL, nullTime(p.ExpiresAt), nullString(p.AgreementID), string(p.Metadata), p.RequestHash,
+		string(p.Status), p.Channel, p.PayerAccount, p.ClientIP, Now(p.CreatedAt), Now(p.CreatedAt), nullTime(p.NextQueryAt))
 	var ids []string
 	err = s.autocommit(ctx, func(ctx context.Context) error {
 		ids = ids[:0]
-		return sel(ctx, s.db, s.dialect, &ids, `WITH n AS (INSERT INTO auth_nonces (merchant_id, nonce, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (merchant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE auth_nonces.expires_at <= ?
-		RETURNING 1)
-		INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method,
-		subject, notify_url, return_url, expires_at, agreement_id, metadata, request_hash, status, channel, payer_account,
-		client_ip, created_at, updated_at, next_query_at)
-		SELECT ?::text, ?::text, ?::text, ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::text, ?::text,
-			?::text, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::timestamptz, ?::timestamptz
-		WHERE EXISTS (SELECT 1 FROM n) RETURNING id`,
-			n.MerchantID, n.Nonce, Now(n.Expires), Now(now),
-			p.ID, p.MerchantID, p.OutTradeNo, p.Amount, string(p.Currency), string(p.PayMethod), p.Subject, p.NotifyURL,
-			p.ReturnURL, nullTime(p.ExpiresAt), nullString(p.AgreementID), string(p.Metadata), p.RequestHash, string(p.Status),
-			p.Channel, p.PayerAccount, p.ClientIP, Now(p.CreatedAt), Now(p.CreatedAt), nullTime(p.NextQueryAt))
+		return sel(ctx, s.db, s.dialect, &ids, createWithNonce, args...)
 	})
 	if err != nil {
 		return false, fmt.Errorf("insert payment: %w", err)
 	}
 	return len(ids) == 1, nil
 }
+
+// createWithNonce is InsertPaymentWithNonce's statement on PostgreSQL: the nonce's insert, then
+// the payment only if the nonce's returned its row.
+var createWithNonce = `WITH n AS (` + nonceInsertPostgres + ` RETURNING 1)
+	INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method,
+	subject, notify_url, return_url, expires_at, agreement_id, metadata, request_hash, status, channel, payer_account,
+	client_ip, created_at, updated_at, next_query_at)
+	SELECT ?::text, ?::text, ?::text, ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::text, ?::text,
+		?::text, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::timestamptz, ?::timestamptz
+	WHERE EXISTS (SELECT 1 FROM n) RETURNING id`

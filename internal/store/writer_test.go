@@ -31,7 +31,7 @@ func TestConcurrentTransactionsAreIsolated(t *testing.T) {
 				}()
 				errs[i] = s.Transact(ctx, func(tx *store.Tx) error {
 					for k := 0; k < 2; k++ {
-						if _, err := tx.SQL().ExecContext(ctx, tx.Rebind(`INSERT INTO auth_nonces (merchant_id, nonce, expires_at) VALUES (?, ?, ?)`),
+						if _, err := tx.SQL().ExecContext(ctx, tx.Rebind(`INSERT INTO auth_nonces (slot, merchant_id, nonce, expires_at) VALUES (0, ?, ?, ?)`),
 							"m", fmt.Sprintf("n-%d-%d", i, k), store.Now(timeNow())); err != nil {
 							return err
 						}
@@ -42,7 +42,7 @@ func TestConcurrentTransactionsAreIsolated(t *testing.T) {
 					case 2:
 						// A constraint error inside the transaction: the duplicate insert fails, the
 						// transaction returns it and nothing of it stays.
-						_, err := tx.SQL().ExecContext(ctx, tx.Rebind(`INSERT INTO auth_nonces (merchant_id, nonce, expires_at) VALUES (?, ?, ?)`),
+						_, err := tx.SQL().ExecContext(ctx, tx.Rebind(`INSERT INTO auth_nonces (slot, merchant_id, nonce, expires_at) VALUES (0, ?, ?, ?)`),
 							"m", fmt.Sprintf("n-%d-0", i), store.Now(timeNow()))
 						return err
 					case 3:
