@@ -57,19 +57,13 @@ func NewRouter(cfg *config.Config, chs *channel.Registry, m *Metrics) (*Router, 
 	return r, nil
 }
 
-// Candidates returns the channels to try for a payment, in order, skipping open breakers.
-// only restricts to one channel (an agreement's).
+// Candidates returns the channels to try for a payment, in order: those of the routes that take it
+// (see refuse), skipping open breakers. only restricts to one channel (an agreement's).
 func (r *Router) Candidates(method paygw.PayMethod, amount int64, currency, only string) []string {
 	var eligible []config.Route
 	for _, rt := range r.routes[method] {
-		if only != "" && rt.Channel != only {
+		if refuse(rt, amount, currency, only) != routeTakes {
 			continue
-		}
-		if amount < rt.MinAmount || (rt.MaxAmount > 0 && amount > rt.MaxAmount) {
-			continue
-		}
-		if currency != "" && len(rt.Currencies) > 0 && !contains(rt.Currencies, currency) {
-			continue // "" (an agreement) has no currency of its own
 		}
 		if b := r.breakers[rt.Channel]; b != nil && b.State() == gobreaker.StateOpen {
 			continue
@@ -89,41 +83,51 @@ func (r *Router) Candidates(method paygw.PayMethod, amount int64, currency, only
 	return out
 }
 
-// Unroutable explains why no route could ever take a payment, breakers aside: no route for
-// the pay method (unsupported_pay_method), none for the currency (invalid_request naming the
-// currency) or none for the amount (invalid_amount). nil: some route would take it, so an empty
-// candidate list means every such channel's breaker is open (no_channel_available).
+// Unroutable explains why no route could ever take a payment, breakers aside, by the route that
+// came closest to taking it (the latest rule refuse reached): no route for the pay method, or
+// none for the only channel (unsupported_pay_method), none for the currency (invalid_request
+// naming the currency) or none for the amount (invalid_amount). nil: some route would take it,
+// so an empty candidate list means every such channel's breaker is open (no_channel_available).
 func (r *Router) Unroutable(method paygw.PayMethod, amount int64, currency, only string) error {
-	routes := r.routes[method]
-	if only != "" {
-		var mine []config.Route
-		for _, rt := range routes {
-			if rt.Channel == only {
-				mine = append(mine, rt)
-			}
-		}
-		routes = mine
+	closest := refusedChannel // no route at all answers as no route for the channel
+	for _, rt := range r.routes[method] {
+		closest = max(closest, refuse(rt, amount, currency, only))
 	}
-	if len(routes) == 0 {
+	switch closest {
+	case refusedChannel:
 		return paygw.Errorf(paygw.CodeUnsupportedPayMethod, "pay_method: no channel is configured for %s", method)
-	}
-	currencyOK, amountOK := false, false
-	for _, rt := range routes {
-		if len(rt.Currencies) > 0 && !contains(rt.Currencies, currency) {
-			continue
-		}
-		currencyOK = true
-		if amount >= rt.MinAmount && (rt.MaxAmount == 0 || amount <= rt.MaxAmount) {
-			amountOK = true
-		}
-	}
-	switch {
-	case !currencyOK:
+	case refusedCurrency:
 		return paygw.Errorf(paygw.CodeInvalidRequest, "currency: no channel takes %s payments in %s", method, currency)
-	case !amountOK:
+	case refusedAmount:
 		return paygw.Errorf(paygw.CodeInvalidAmount, "amount: %d is outside every %s channel's amount range for %s", amount, method, currency)
 	}
 	return nil
+}
+
+// refusal is the first routing rule a route fails for a payment. The rules are checked in this
+// order, so a larger value means the route came closer to taking the payment.
+type refusal int
+
+const (
+	refusedChannel  refusal = iota // the payment is restricted to another channel (an agreement's)
+	refusedCurrency                // the route lists currencies and not the payment's
+	refusedAmount                  // the amount is outside the route's range
+	routeTakes                     // no rule refuses: the route takes the payment, breakers aside
+)
+
+// refuse returns the first rule by which rt refuses a payment of amount in currency, restricted
+// to the channel only when only is set, or routeTakes. The routing rules live here alone:
+// Candidates keeps the routes that take a payment and Unroutable names why none does.
+func refuse(rt config.Route, amount int64, currency, only string) refusal {
+	switch {
+	case only != "" && rt.Channel != only:
+		return refusedChannel
+	case currency != "" && len(rt.Currencies) > 0 && !contains(rt.Currencies, currency):
+		return refusedCurrency // "" (an agreement) has no currency of its own
+	case amount < rt.MinAmount || (rt.MaxAmount > 0 && amount > rt.MaxAmount):
+		return refusedAmount
+	}
+	return routeTakes
 }
 
 // weighted orders one priority group by weighted random sampling without replacement.

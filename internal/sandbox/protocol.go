@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/paygw/paygw/internal/sandbox/billfault"
 )
 
 // Header names of the sandbox protocol.
@@ -162,31 +164,17 @@ type wireCallback struct {
 }
 
 // Injection asks the sandbox to falsify its statement, so that reconciliation finds something
-// real. It is the body of POST PathInject (signed like every API request).
-type Injection struct {
-	// Kind is one of: drop (leave the row out: missing_channel), amount (amount +Delta:
-	// amount_mismatch), fee (fee +Delta: fee_mismatch), duplicate (print the row twice:
-	// duplicate), extra (add a payment row the gateway never sent: missing_internal).
-	Kind string `json:"kind"`
-	// OutTradeNo (or OutRefundNo for a refund row) selects the row; for extra it is the
-	// out_trade_no printed on the phantom row (default: generated).
-	OutTradeNo  string `json:"out_trade_no,omitempty"`
-	OutRefundNo string `json:"out_refund_no,omitempty"`
-	// Delta in minor units for amount and fee (default 1).
-	Delta int64 `json:"delta,omitempty"`
-	// Date (YYYY-MM-DD) and Amount/Currency of an extra row (defaults: today, 100, CNY).
-	Date     string `json:"date,omitempty"`
-	Amount   int64  `json:"amount,omitempty"`
-	Currency string `json:"currency,omitempty"`
-}
+// real. It is the body of POST PathInject (signed like every API request); the protocol fronts
+// take the same body, and billfault applies it to every simulator's bill.
+type Injection = billfault.Injection
 
-// Injection kinds.
+// Injection kinds (see billfault.Injection).
 const (
-	InjectDrop      = "drop"
-	InjectAmount    = "amount"
-	InjectFee       = "fee"
-	InjectDuplicate = "duplicate"
-	InjectExtra     = "extra"
+	InjectDrop      = billfault.Drop
+	InjectAmount    = billfault.Amount
+	InjectFee       = billfault.Fee
+	InjectDuplicate = billfault.Duplicate
+	InjectExtra     = billfault.Extra
 )
 
 // canonical builds the signed string. Requests: METHOD, request URI, timestamp and the body's

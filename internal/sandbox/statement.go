@@ -12,6 +12,7 @@ import (
 
 	"github.com/paygw/paygw/internal/channel"
 	"github.com/paygw/paygw/internal/money"
+	"github.com/paygw/paygw/internal/sandbox/billfault"
 )
 
 // StatementHeader is the first line of a sandbox statement (API.md "Sandbox channel statement").
@@ -117,17 +118,13 @@ func (s *Server) StatementLines(date string) ([]StatementLine, error) {
 	injections := append([]Injection(nil), s.injections...)
 	s.mu.Unlock()
 
-	for i, inj := range injections {
-		if inj.Kind != InjectExtra || inj.Date != date {
-			continue
-		}
-		fee, err := money.Bps(inj.Amount, s.opts.FeeRateBps)
-		if err != nil {
-			return nil, fmt.Errorf("sandbox: injected row fee: %w", err)
-		}
-		rows = append(rows, stmtRow{at: start.Add(12 * time.Hour),
-			tradeNo: fmt.Sprintf("%s%sX%04d", s.opts.TradeNoPrefix, day.Format("20060102"), i+1), outTradeNo: inj.OutTradeNo,
-			amount: inj.Amount, fee: fee, currency: inj.Currency})
+	extras, err := billfault.Extras(injections, day, s.opts.TradeNoPrefix, s.opts.FeeRateBps)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: injected row fee: %w", err)
+	}
+	for _, x := range extras {
+		rows = append(rows, stmtRow{at: x.At, tradeNo: x.TradeNo, outTradeNo: x.OutTradeNo,
+			amount: x.Amount, fee: x.Fee, currency: x.Currency})
 	}
 	sort.Slice(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
@@ -143,53 +140,19 @@ func (s *Server) StatementLines(date string) ([]StatementLine, error) {
 		return a.refundNo < b.refundNo
 	})
 
+	rows = billfault.Apply(billfault.Faults{Injections: injections, DropRate: s.opts.StatementDropRate,
+		AmountSkewRate: s.opts.StatementAmountSkewRate, Chance: s.chance}, rows,
+		func(r *stmtRow) billfault.Target {
+			return billfault.Target{Refund: r.refund, OutTradeNo: r.outTradeNo, OutRefundNo: r.outRefundNo,
+				Amount: &r.amount, Fee: &r.fee}
+		})
 	var out []StatementLine
 	for _, r := range rows {
-		key := r.outTradeNo
-		if r.refund {
-			key = r.outRefundNo
-		}
-		copies := 1
-		if s.chance(s.opts.StatementDropRate, "stmt-drop", key) {
-			continue
-		}
-		if s.chance(s.opts.StatementAmountSkewRate, "stmt-amount", key) {
-			r.amount++
-		}
-		for _, inj := range injections {
-			if !inj.matches(r) {
-				continue
-			}
-			switch inj.Kind {
-			case InjectDrop:
-				copies = 0
-			case InjectAmount:
-				r.amount += inj.Delta
-			case InjectFee:
-				r.fee += inj.Delta
-			case InjectDuplicate:
-				copies++
-			}
-		}
-		line := StatementLine{At: r.at, Refund: r.refund, TradeNo: r.tradeNo, RefundNo: r.refundNo,
+		out = append(out, StatementLine{At: r.at, Refund: r.refund, TradeNo: r.tradeNo, RefundNo: r.refundNo,
 			OutTradeNo: r.outTradeNo, OutRefundNo: r.outRefundNo, Amount: r.amount, Fee: r.fee,
-			Currency: r.currency, PayMethod: r.method, Payer: r.payer, Subject: r.subject}
-		for range copies {
-			out = append(out, line)
-		}
+			Currency: r.currency, PayMethod: r.method, Payer: r.payer, Subject: r.subject})
 	}
 	return out, nil
-}
-
-// matches reports whether the injection selects the row.
-func (in Injection) matches(r stmtRow) bool {
-	if in.Kind == InjectExtra {
-		return false
-	}
-	if in.OutRefundNo != "" {
-		return r.refund && r.outRefundNo == in.OutRefundNo
-	}
-	return !r.refund && r.outTradeNo == in.OutTradeNo
 }
 
 func (s *Server) handleStatement(w http.ResponseWriter, r *http.Request) {

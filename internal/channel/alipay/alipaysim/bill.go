@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/channel/alipay"
-	"github.com/paygw/paygw/internal/money"
-	"github.com/paygw/paygw/internal/sandbox"
+	"github.com/paygw/paygw/internal/sandbox/billfault"
 	"github.com/paygw/paygw/internal/statement"
 )
 
@@ -56,19 +55,15 @@ func (s *Server) Bill(date string) ([]byte, error) {
 				Status: statement.StatusSucceeded})
 		}
 	}
-	injections := append([]sandbox.Injection(nil), s.injections...)
+	injections := append([]billfault.Injection(nil), s.injections...)
 	s.mu.Unlock()
-	for i, inj := range injections {
-		if inj.Kind != sandbox.InjectExtra || inj.Date != date {
-			continue
-		}
-		fee, err := money.Bps(inj.Amount, s.opts.FeeRateBps)
-		if err != nil {
-			return nil, err
-		}
-		rows = append(rows, statement.Row{Kind: statement.KindPayment, TradeTime: day.Add(12 * time.Hour).UTC(),
-			ChannelTradeNo: fmt.Sprintf("%sX%04d", day.Format("20060102"), i+1), OutTradeNo: inj.OutTradeNo,
-			Amount: inj.Amount, Fee: fee, Currency: "CNY", Status: statement.StatusSucceeded})
+	extras, err := billfault.Extras(injections, day, "", s.opts.FeeRateBps)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range extras {
+		rows = append(rows, statement.Row{Kind: statement.KindPayment, TradeTime: x.At.UTC(), ChannelTradeNo: x.TradeNo,
+			OutTradeNo: x.OutTradeNo, Amount: x.Amount, Fee: x.Fee, Currency: "CNY", Status: statement.StatusSucceeded})
 	}
 	sort.Slice(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
@@ -80,44 +75,12 @@ func (s *Server) Bill(date string) ([]byte, error) {
 		}
 		return a.OutTradeNo+a.OutRefundNo < b.OutTradeNo+b.OutRefundNo
 	})
-	var out []statement.Row
-	for _, r := range rows {
-		key := r.OutTradeNo
-		if r.Kind == statement.KindRefund {
-			key = r.OutRefundNo
-		}
-		if s.chance(s.opts.StatementDropRate, "stmt-drop", key) {
-			continue
-		}
-		if s.chance(s.opts.StatementAmountSkewRate, "stmt-amount", key) {
-			r.Amount++
-		}
-		copies := 1
-		for _, inj := range injections {
-			if inj.Kind == sandbox.InjectExtra {
-				continue
-			}
-			if inj.OutRefundNo != "" && (r.Kind != statement.KindRefund || r.OutRefundNo != inj.OutRefundNo) {
-				continue
-			}
-			if inj.OutRefundNo == "" && (r.Kind != statement.KindPayment || r.OutTradeNo != inj.OutTradeNo) {
-				continue
-			}
-			switch inj.Kind {
-			case sandbox.InjectDrop:
-				copies = 0
-			case sandbox.InjectAmount:
-				r.Amount += inj.Delta
-			case sandbox.InjectFee:
-				r.Fee += inj.Delta
-			case sandbox.InjectDuplicate:
-				copies++
-			}
-		}
-		for range copies {
-			out = append(out, r)
-		}
-	}
+	out := billfault.Apply(billfault.Faults{Injections: injections, DropRate: s.opts.StatementDropRate,
+		AmountSkewRate: s.opts.StatementAmountSkewRate, Chance: s.chance}, rows,
+		func(r *statement.Row) billfault.Target {
+			return billfault.Target{Refund: r.Kind == statement.KindRefund, OutTradeNo: r.OutTradeNo,
+				OutRefundNo: r.OutRefundNo, Amount: &r.Amount, Fee: &r.Fee}
+		})
 	var buf bytes.Buffer
 	if err := statement.WriteAlipayZip(&buf, out, day, s.opts.PID); err != nil {
 		return nil, err
@@ -142,9 +105,9 @@ func (s *Server) handleBill(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// handleInject adds a bill discrepancy (tests and demos; the body is a sandbox.Injection).
+// handleInject adds a bill discrepancy (tests and demos; the body is a billfault.Injection).
 func (s *Server) handleInject(w http.ResponseWriter, r *http.Request) {
-	var in sandbox.Injection
+	var in billfault.Injection
 	d := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&in); err != nil {
@@ -152,19 +115,19 @@ func (s *Server) handleInject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch in.Kind {
-	case sandbox.InjectDrop, sandbox.InjectAmount, sandbox.InjectFee, sandbox.InjectDuplicate, sandbox.InjectExtra:
+	case billfault.Drop, billfault.Amount, billfault.Fee, billfault.Duplicate, billfault.Extra:
 	default:
 		http.Error(w, fmt.Sprintf("injection: kind %q is not drop, amount, fee, duplicate or extra", in.Kind), http.StatusBadRequest)
 		return
 	}
-	if in.Kind != sandbox.InjectExtra && in.OutTradeNo == "" && in.OutRefundNo == "" {
+	if in.Kind != billfault.Extra && in.OutTradeNo == "" && in.OutRefundNo == "" {
 		http.Error(w, "injection: out_trade_no or out_refund_no is required", http.StatusBadRequest)
 		return
 	}
 	if in.Delta == 0 {
 		in.Delta = 1
 	}
-	if in.Kind == sandbox.InjectExtra {
+	if in.Kind == billfault.Extra {
 		if in.Date == "" {
 			in.Date = s.now().In(alipay.Beijing).Format(time.DateOnly)
 		}

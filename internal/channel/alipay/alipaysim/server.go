@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/paygw/paygw/internal/channel/alipay"
-	"github.com/paygw/paygw/internal/sandbox"
+	"github.com/paygw/paygw/internal/sandbox/billfault"
 )
 
 // Trade statuses as Alipay names them; "" is a precreated trade nobody has scanned yet (Alipay
@@ -66,7 +66,7 @@ type Server struct {
 	refunds    map[string]*refund
 	agreements map[string]*agreement // by external_agreement_no
 	agrByNo    map[string]*agreement
-	injections []sandbox.Injection
+	injections []billfault.Injection
 	notified   int // notifications acknowledged (tests, summaries)
 }
 
