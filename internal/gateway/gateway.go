@@ -257,10 +257,10 @@ func notFound(err error, what string) error {
 	return err
 }
 
-// Nonce purge bounds: a batch is one statement deleting at most nonceBatch nonces of wholly
-// expired slots, in key order (store.PurgeNonces), so SQLite's writer is held briefly; a pass,
-// every 10 s, stops after nonceBatches batches: up to 10,000 nonces a second, far more than
-// requests arrive.
+// Nonce purge bounds: a batch is one statement (store.PurgeNonces) deleting at most nonceBatch
+// nonces of wholly expired slots in key order on SQLite, so its writer is held briefly, and one
+// whole expired slot on PostgreSQL; a pass, every 10 s, stops after nonceBatches batches: up to
+// 10,000 nonces a second on SQLite, far more than requests arrive.
 const (
 	nonceBatch   = 1000
 	nonceBatches = 100

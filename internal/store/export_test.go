@@ -41,7 +41,8 @@ func (s *Store) ExplainNonce(ctx context.Context, merchantID, nonce string, expi
 	if use, err = s.explain(ctx, s.dialect.nonceInsert(), args); err != nil {
 		return nil, nil, err
 	}
-	purge, err = s.explain(ctx, noncePurge, []any{nonceSlot(now), limit})
+	q, pargs := s.dialect.noncePurge(now, limit)
+	purge, err = s.explain(ctx, q, pargs)
 	return use, purge, err
 }
 

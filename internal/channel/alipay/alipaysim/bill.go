@@ -73,7 +73,12 @@ func (s *Server) Bill(date string) ([]byte, error) {
 		if a.Kind != b.Kind {
 			return a.Kind == statement.KindPayment
 		}
-		return a.OutTradeNo+a.OutRefundNo < b.OutTradeNo+b.OutRefundNo
+		if ka, kb := a.OutTradeNo+a.OutRefundNo, b.OutTradeNo+b.OutRefundNo; ka != kb {
+			return ka < kb
+		}
+		// Two injected extras of one day share their default out_trade_no and time; their trade
+		// numbers differ, so the bill's order is the same on every download.
+		return a.ChannelTradeNo < b.ChannelTradeNo
 	})
 	out := billfault.Apply(billfault.Faults{Injections: injections, DropRate: s.opts.StatementDropRate,
 		AmountSkewRate: s.opts.StatementAmountSkewRate, Chance: s.chance}, rows,

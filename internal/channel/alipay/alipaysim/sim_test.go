@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -571,5 +572,53 @@ func TestBillDownloadReadsAsAlipayZip(t *testing.T) {
 	// A date that has not begun has no bill.
 	if _, _, err := e.ch.Statement(ctx, "2026-11-23"); !errors.Is(err, channel.ErrNoStatement) {
 		t.Fatalf("future bill: %v", err)
+	}
+}
+
+// Extras injected for one day under one out_trade_no share their time too (here with payments paid
+// at that instant); the bill lists them by trade number, the same on every download (a sort on
+// time and out_trade_no alone left their order to the sort algorithm once there were enough rows).
+func TestBillOrdersTiedExtrasByTradeNo(t *testing.T) {
+	e := newEnv(t, nil)
+	for i := range 20 { // paid at the extras' time (the clock stands at noon), read from a map
+		payQR(t, e, fmt.Sprintf("pay_t%02d", i), 1000)
+	}
+	for i := range 40 {
+		b, _ := json.Marshal(sandbox.Injection{Kind: sandbox.InjectExtra, OutTradeNo: "phantom", Date: "2026-11-22", Amount: int64(100 + i)})
+		resp, err := http.Post(e.simURL+"/admin/inject", "application/json", bytes.NewReader(b))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("inject: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	name, body, err := e.ch.Statement(context.Background(), "2026-11-22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	rd, err := statement.Open(statement.FormatAlipay, name, body, statement.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for {
+		r, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OutTradeNo == "phantom" {
+			got = append(got, r.Amount)
+		}
+	}
+	if len(got) != 40 {
+		t.Fatalf("%d extra rows, want 40", len(got))
+	}
+	for i, a := range got {
+		if a != int64(100+i) {
+			t.Fatalf("row %d is the extra of amount %d; want the injections in trade-number order: %v", i, a, got)
+		}
 	}
 }
