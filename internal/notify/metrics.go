@@ -17,6 +17,7 @@ const (
 
 type metrics struct {
 	deliveries *prometheus.CounterVec
+	statements *prometheus.CounterVec
 	latency    prometheus.Histogram
 	waiting    prometheus.Gauge
 	due        prometheus.Gauge
@@ -29,6 +30,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "paygw_notify_deliveries_total",
 			Help: "Merchant notification delivery attempts by outcome (delivered, failed, dead, deferred, lost).",
 		}, []string{"outcome"}),
+		statements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paygw_notify_statements_total",
+			Help: "Database statements of notification delivery by kind (claim, record); divided by deliveries, how well the worker batches.",
+		}, []string{"kind"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "paygw_notify_attempt_duration_seconds",
 			Help:    "Time from sending a merchant notification to its response (or error).",
@@ -49,10 +54,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		m.deliveries = register(reg, m.deliveries)
+		m.statements = register(reg, m.statements)
 		m.latency = register(reg, m.latency)
 		m.waiting = register(reg, m.waiting)
 		m.due = register(reg, m.due)
 		m.oldestDue = register(reg, m.oldestDue)
+	}
+	for _, k := range []string{"claim", "record"} {
+		m.statements.WithLabelValues(k)
 	}
 	for _, o := range []string{OutcomeDelivered, OutcomeFailed, OutcomeDead, OutcomeDeferred, OutcomeLost} {
 		m.deliveries.WithLabelValues(o)

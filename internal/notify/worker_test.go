@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/paygw/paygw/internal/gwtest"
 	"github.com/paygw/paygw/internal/notify"
 	"github.com/paygw/paygw/internal/paygw"
 	"github.com/paygw/paygw/internal/store"
@@ -651,5 +652,51 @@ func TestRunKeepsCapAtEndpoint(t *testing.T) {
 		if peak > cfg.PerMerchant || total != n {
 			t.Fatalf("endpoint saw %d requests, at most %d at once; want %d, at most the cap %d", total, peak, n, cfg.PerMerchant)
 		}
+	})
+}
+
+// A queue that trickles (one notification every 2 ms, a worker keeping up with an instant
+// endpoint) is claimed and recorded in batches: before claimSpacing and recordGather, every
+// answer woke a claim that found the one notification created since, and every outcome was
+// recorded alone (~1 claim and ~1 record per delivery).
+func TestRunBatchesATricklingQueue(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		m, _ := storetest.Merchant(t, s, "trickle", 60)
+		rcv := newReceiver(t, func(int) int { return 200 })
+		reg := prometheus.NewRegistry()
+		w := notify.NewWorker(s, testConfig(), quietLog(), reg)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.Run(ctx) }()
+		const n = 300
+		for i := 0; i < n; i++ {
+			addNote(t, s, m.ID, rcv.URL, time.Now().Add(-time.Second))
+			time.Sleep(2 * time.Millisecond)
+		}
+		gwtest.Eventually(t, 20*time.Second, "every notification delivered", func() bool {
+			c, err := s.CountNotifications(context.Background(), store.NotificationFilter{MerchantID: m.ID, Status: paygw.NotificationDelivered})
+			return err == nil && c == n
+		})
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "paygw_notify_statements_total" {
+				continue
+			}
+			for _, mt := range mf.GetMetric() {
+				got[mt.GetLabel()[0].GetValue()] = mt.GetCounter().GetValue()
+			}
+		}
+		if got["claim"] > n/3 || got["record"] > n/3 || got["record"] == 0 {
+			t.Fatalf("%v statements for %d deliveries; want at most a third as many claims and records", got, n)
+		}
+		t.Logf("%d deliveries: %v", n, got)
 	})
 }
