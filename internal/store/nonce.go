@@ -27,8 +27,8 @@ const nonceSlotSeconds = 120
 // request's timestamp, at most 300 s ahead of server time, is 301 s old: at most 601 s.
 const MaxNonceLife = 11 * time.Minute
 
-// liveNonceSlots is how many slots can hold a nonce unexpired at now: slotOf(now) through
-// slotOf(now + MaxNonceLife).
+// liveNonceSlots is how many slots can hold a nonce unexpired at now: nonceSlot(now) through
+// nonceSlot(now + MaxNonceLife).
 const liveNonceSlots = int(MaxNonceLife/time.Second)/nonceSlotSeconds + 2
 
 // nonceSlot is the slot of a nonce that expires at t.
