@@ -13,6 +13,8 @@
 # notifications delivered vs created, error rate, first vs last interval throughput and p99,
 # RSS first vs last, table + index bytes per payment, the nonce table's rows, and on PostgreSQL
 # dead tuples and last autovacuum per table. Heap profiles are kept for `go tool pprof -base`.
+# Every minute it also appends CPU seconds per process kind and the machine's busy/idle time to
+# $OUT/cpu.csv and, when the database has pg_stat_statements, saves a snapshot of it (pss.<t>.txt).
 # Output directory: $OUT (default /tmp/soak.<pid>); summary also on stdout. SPLIT_WORKER=1 runs
 # delivery as a second process (serve --role worker) beside serve --role api (RSS is the API's).
 # PER_MERCHANT=N sets notify.per_merchant_concurrency (default 8): one merchant delivered at R/s to
@@ -90,6 +92,22 @@ echo "t_s,rss_mib,payments,notifications,delivered,backlog,oldest_due_s,load1" >
 t0=$SECONDS
 ( while :; do sample $((SECONDS - t0)) >> "$out/samples.csv"; sleep 10; done ) & sampler=$!; pids+=($sampler)
 ( sleep 75; curl -s -o "$out/heap-1m.pb.gz" "http://127.0.0.1:$pp/debug/pprof/heap" ) & pids+=($!)
+# Every minute: cumulative CPU seconds per process kind and the machine's busy/idle jiffies into
+# cpu.csv, and on PostgreSQL with pg_stat_statements installed in the database a snapshot of it
+# (pss.<t>.txt: queryid|calls|total ms|rows|query): the difference of two snapshots is what each
+# statement cost in between, so a minute late in a run can be compared with an early one.
+cpu_kinds() { ps -eo times=,args= | awk '{ t = $1; $1 = ""; a = $0; k = "other"
+  if (a ~ /paygw.* serve/) k = "serve"; else if (a ~ /paygw.* sandbox/) k = "sandbox"; else if (a ~ /paygw.* loadgen/) k = "loadgen"
+  else if (a ~ /autovacuum worker/) k = "pg_autovacuum"; else if (a ~ /^ *postgres: .* (idle|active|BIND|SELECT|INSERT|UPDATE|DELETE)/) k = "pg_backend"
+  else if (a ~ /postgres/) k = "pg_other"; s[k] += t }
+  END { printf "%d,%d,%d,%d,%d,%d,%d", s["serve"], s["sandbox"], s["loadgen"], s["pg_backend"], s["pg_autovacuum"], s["pg_other"], s["other"] }'; }
+echo "t_s,serve_s,sandbox_s,loadgen_s,pg_backend_s,pg_autovacuum_s,pg_other_s,other_s,busy_jiffies,idle_jiffies" > "$out/cpu.csv"
+pss=no; [ $engine = postgres ] && [ "$(q "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'" | tail -1)" = 1 ] && pss=yes
+( while :; do t=$((SECONDS - t0))
+    echo "$t,$(cpu_kinds),$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 "," $5 + $6 }' /proc/stat)" >> "$out/cpu.csv"
+    [ $pss = yes ] && q "SELECT queryid, calls, round(total_exec_time::numeric, 1), rows, left(regexp_replace(query, '\s+', ' ', 'g'), 200)
+      FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" > "$out/pss.$t.txt"
+    sleep 60; done ) & pids+=($!)
 
 "$bin" loadgen --url http://127.0.0.1:$gw --merchant "$mid" --secret "$sec" --pay-method withhold \
   --duration "$dur" --concurrency "$conc" --rate "$rate" --notify-url "http://127.0.0.1:$rc/notify" \
@@ -125,6 +143,9 @@ awk -F, -v end="$(( $(sed -n '$=' "$out/samples.csv") - 1 ))" 'NR > 1 { n++; r[n
   for (i = 1; i <= n; i++) if (t[i] >= 60) { f = i; break }; if (!f) f = 1; last = n - 1; if (last < f) last = n
   printf "serve RSS %.1f MiB (t=%ds) → %.1f MiB (t=%ds)  x%.2f   load average during run: %s → %s\n", r[f], t[f], r[last], t[last], r[last] / r[f], l[f], l[last] }' "$out/samples.csv"
 echo "load average at end: $load_end"
+awk -F, 'NR > 1 { n++; t[n] = $1; b[n] = $9; i[n] = $10 } END { if (n < 3) exit
+  printf "machine busy: %.0f %% in the second minute, %.0f %% in the last (cpu.csv: CPU seconds by process kind per minute)\n",
+    100 * (b[3] - b[2]) / (b[3] - b[2] + i[3] - i[2]), 100 * (b[n] - b[n-1]) / (b[n] - b[n-1] + i[n] - i[n-1]) }' "$out/cpu.csv"
 echo "== table + index bytes per payment ($pay payments of this merchant; $(q "SELECT count(*) FROM payments" | tail -1) in the database)"
 total=$(q "SELECT count(*) FROM payments" | tail -1)
 if [ $engine = postgres ]; then
