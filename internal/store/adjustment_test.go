@@ -17,14 +17,7 @@ func TestAdjustmentMigrationKeepsLedger(t *testing.T) {
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := context.Background()
-			s, err := store.Open(ctx, storetest.DSN(t, d), store.Options{Keys: storetest.TestKeys()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			if err := s.MigrateUpTo(ctx, 8); err != nil {
-				t.Fatal(err)
-			}
+			s := storetest.OpenAt(t, d, 8)
 			// The ledger as the schema before 0016 holds it: two journals with postings.
 			now := store.Now(time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC))
 			for _, q := range []struct {

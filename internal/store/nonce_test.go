@@ -179,14 +179,7 @@ func TestNonceSlotMigrationKeepsLiveNonces(t *testing.T) {
 	for _, d := range storetest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := context.Background()
-			s, err := store.Open(ctx, storetest.DSN(t, d), store.Options{Keys: storetest.TestKeys()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			if err := s.MigrateUpTo(ctx, 19); err != nil {
-				t.Fatal(err)
-			}
+			s := storetest.OpenAt(t, d, 19)
 			now := nonceNow
 			if _, err := s.DB().ExecContext(ctx, s.Rebind(`INSERT INTO auth_nonces (merchant_id, nonce, expires_at) VALUES (?, ?, ?), (?, ?, ?)`),
 				"m1", "live-nonce", store.Now(now.Add(4*time.Minute+123456*time.Microsecond)), "m1", "old-nonce", store.Now(now.Add(-time.Hour))); err != nil {

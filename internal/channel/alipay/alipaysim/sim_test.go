@@ -524,34 +524,14 @@ func TestBillDownloadReadsAsAlipayZip(t *testing.T) {
 	}
 	for _, in := range []sandbox.Injection{{Kind: sandbox.InjectDrop, OutTradeNo: "pay_b2"},
 		{Kind: sandbox.InjectAmount, OutTradeNo: "pay_b3", Delta: 5}, {Kind: sandbox.InjectExtra, OutTradeNo: "phantom", Date: "2026-11-22", Amount: 777}} {
-		b, _ := json.Marshal(in)
-		resp, err := http.Post(e.simURL+"/admin/inject", "application/json", bytes.NewReader(b))
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("inject: %v %v", resp, err)
-		}
-		resp.Body.Close()
+		inject(t, e, in)
 	}
-	name, body, err := e.ch.Statement(ctx, "2026-11-22")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer body.Close()
+	name, rows := billRows(t, e, "2026-11-22")
 	if name != "alipay_2026-11-22.zip" {
 		t.Fatalf("name %s", name)
 	}
-	rd, err := statement.Open(statement.FormatAlipay, name, body, statement.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]statement.Row{}
-	for {
-		r, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range rows {
 		got[string(r.Kind)+":"+r.OutTradeNo] = r
 	}
 	if len(got) != 4 {
@@ -584,31 +564,11 @@ func TestBillOrdersTiedExtrasByTradeNo(t *testing.T) {
 		payQR(t, e, fmt.Sprintf("pay_t%02d", i), 1000)
 	}
 	for i := range 40 {
-		b, _ := json.Marshal(sandbox.Injection{Kind: sandbox.InjectExtra, OutTradeNo: "phantom", Date: "2026-11-22", Amount: int64(100 + i)})
-		resp, err := http.Post(e.simURL+"/admin/inject", "application/json", bytes.NewReader(b))
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("inject: %v %v", resp, err)
-		}
-		resp.Body.Close()
+		inject(t, e, sandbox.Injection{Kind: sandbox.InjectExtra, OutTradeNo: "phantom", Date: "2026-11-22", Amount: int64(100 + i)})
 	}
-	name, body, err := e.ch.Statement(context.Background(), "2026-11-22")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer body.Close()
-	rd, err := statement.Open(statement.FormatAlipay, name, body, statement.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, rows := billRows(t, e, "2026-11-22")
 	var got []int64
-	for {
-		r, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range rows {
 		if r.OutTradeNo == "phantom" {
 			got = append(got, r.Amount)
 		}
@@ -620,5 +580,40 @@ func TestBillOrdersTiedExtrasByTradeNo(t *testing.T) {
 		if a != int64(100+i) {
 			t.Fatalf("row %d is the extra of amount %d; want the injections in trade-number order: %v", i, a, got)
 		}
+	}
+}
+
+// inject posts a bill fault to the simulator's /admin/inject.
+func inject(t *testing.T, e *env, in sandbox.Injection) {
+	t.Helper()
+	b, _ := json.Marshal(in)
+	resp, err := http.Post(e.simURL+"/admin/inject", "application/json", bytes.NewReader(b))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("inject: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+// billRows downloads the bill of date through the channel and reads all its rows.
+func billRows(t *testing.T, e *env, date string) (name string, rows []statement.Row) {
+	t.Helper()
+	name, body, err := e.ch.Statement(context.Background(), date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	rd, err := statement.Open(statement.FormatAlipay, name, body, statement.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := rd.Next()
+		if err == io.EOF {
+			return name, rows
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
 	}
 }
