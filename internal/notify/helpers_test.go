@@ -110,18 +110,35 @@ func quietLog() zerolog.Logger { return zerolog.Nop() }
 // addNote inserts a notification of merchantID to url, created at at, and returns it.
 func addNote(t testing.TB, s *store.Store, merchantID, url string, at time.Time) paygw.Notification {
 	t.Helper()
-	id := paygw.NewID("evt")
-	pay := paygw.NewID("pay")
-	n := paygw.Notification{
-		ID: id, MerchantID: merchantID, PaymentID: pay, Type: paygw.EventPaymentSucceeded, URL: url,
-		Body:      []byte(`{"id":"` + id + `","type":"payment.succeeded","created_at":"2026-11-22T02:00:00Z","data":{"id":"` + pay + `","amount":1234}}`),
-		CreatedAt: at,
+	return addNotes(t, s, merchantID, url, at, 1)[0]
+}
+
+// addNotes inserts k notifications of merchantID to url, created at at, in one transaction.
+func addNotes(t testing.TB, s *store.Store, merchantID, url string, at time.Time, k int) []paygw.Notification {
+	t.Helper()
+	ns := make([]paygw.Notification, k)
+	for i := range ns {
+		id := paygw.NewID("evt")
+		pay := paygw.NewID("pay")
+		ns[i] = paygw.Notification{
+			ID: id, MerchantID: merchantID, PaymentID: pay, Type: paygw.EventPaymentSucceeded, URL: url,
+			Body:      []byte(`{"id":"` + id + `","type":"payment.succeeded","created_at":"2026-11-22T02:00:00Z","data":{"id":"` + pay + `","amount":1234}}`),
+			CreatedAt: at,
+		}
 	}
 	ctx := context.Background()
-	if err := s.Transact(ctx, func(tx *store.Tx) error { return tx.InsertNotification(ctx, n) }); err != nil {
-		t.Fatalf("insert notification: %v", err)
+	err := s.Transact(ctx, func(tx *store.Tx) error {
+		for _, n := range ns {
+			if err := tx.InsertNotification(ctx, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("insert notifications: %v", err)
 	}
-	return n
+	return ns
 }
 
 func mustGet(t *testing.T, s *store.Store, id string) paygw.Notification {

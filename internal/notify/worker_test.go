@@ -655,7 +655,7 @@ func TestRunKeepsCapAtEndpoint(t *testing.T) {
 	})
 }
 
-// A queue that trickles (one notification every 2 ms, a worker keeping up with an instant
+// A queue that trickles (one notification due every 2 ms, a worker keeping up with an instant
 // endpoint) is claimed and recorded in batches: before claimSpacing and recordGather, every
 // answer woke a claim that found the one notification created since, and every outcome was
 // recorded alone (~1 claim and ~1 record per delivery).
@@ -668,10 +668,18 @@ func TestRunBatchesATricklingQueue(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- w.Run(ctx) }()
-		const n = 300
-		for i := 0; i < n; i++ {
-			addNote(t, s, m.ID, rcv.URL, time.Now().Add(-time.Second))
-			time.Sleep(2 * time.Millisecond)
+		// The notifications become due on a clock, one every 2 ms, whatever an insert costs: a
+		// producer that inserted one at a time would trickle slower than claimSpacing on a loaded
+		// machine (CI measured 23 ms an insert on PostgreSQL), and nothing would be left to batch.
+		const n, every = 300, 2 * time.Millisecond
+		start := time.Now()
+		for added := 0; added < n; {
+			due := min(n, int(time.Since(start)/every)+1)
+			if due > added {
+				addNotes(t, s, m.ID, rcv.URL, time.Now().Add(-time.Second), due-added)
+				added = due
+			}
+			time.Sleep(time.Millisecond)
 		}
 		gwtest.Eventually(t, 20*time.Second, "every notification delivered", func() bool {
 			c, err := s.CountNotifications(context.Background(), store.NotificationFilter{MerchantID: m.ID, Status: paygw.NotificationDelivered})
