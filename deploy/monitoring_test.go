@@ -110,8 +110,10 @@ func stringLit(e ast.Expr) (string, bool) {
 
 var (
 	metricRe = regexp.MustCompile(`\b(paygw_[a-z0-9_]+)`)
-	// Metrics that client_golang's process and Go collectors export (registered by serve).
-	runtimeMetrics = map[string]bool{"process_resident_memory_bytes": true, "go_memstats_heap_inuse_bytes": true}
+	// Metrics that client_golang's process, Go and database/sql collectors export (registered by
+	// serve; the last through internal/dbmetrics).
+	runtimeMetrics = map[string]bool{"process_resident_memory_bytes": true, "go_memstats_heap_inuse_bytes": true,
+		"go_sql_wait_duration_seconds_total": true, "go_sql_in_use_connections": true}
 	runtimeRe      = regexp.MustCompile(`\b((?:process|go)_[a-z0-9_]+)\b`)
 	rangeFnRe      = regexp.MustCompile(`\b(rate|increase|irate)\(\s*([a-z_:][a-z0-9_:]*)`)
 	durationRe     = regexp.MustCompile(`^([0-9]+(ms|s|m|h|d|w|y))+$`)

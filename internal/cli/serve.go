@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/paygw/paygw/internal/dbmetrics"
 	"github.com/paygw/paygw/internal/gateway"
 	"github.com/paygw/paygw/internal/gauge"
 	"github.com/paygw/paygw/internal/httpapi"
@@ -147,6 +148,10 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(gauge.New(s, 30*time.Second, app.Now, log)) // job outcomes and open discrepancies, for alerts
+	// Pool waits (go_sql_*{db_name="serve"}) and SQLite's writer utilisation.
+	if err := dbmetrics.Register(reg, s, "serve"); err != nil {
+		return err
+	}
 
 	var wg sync.WaitGroup
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -160,6 +165,10 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 			// the worker's claims and records behind hundreds of requests and delivery stopped
 			// (BENCHMARKS.md, soak). SQLite keeps one store: its writes go through one writer.
 			if ws, err = app.OpenStore(ctx, store.Options{MaxConns: workerConns}); err != nil {
+				return err
+			}
+			if err := dbmetrics.Register(reg, ws, "delivery"); err != nil {
+				ws.Close()
 				return err
 			}
 			// Closed only once the worker has stopped, on every return path.

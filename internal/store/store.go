@@ -209,3 +209,23 @@ func exec(ctx context.Context, q queryer, d Dialect, query string, args ...any) 
 	}
 	return n, nil
 }
+
+// WriterStats is what SQLite's single writer has done since the store opened (see
+// sqlitedb.Stats): group transactions, the callers' transactions they held, the time the writer
+// was busy in them and the part of it spent committing (the WAL's fsync), and how many
+// transactions wait for it now.
+type WriterStats struct {
+	Groups, Transactions uint64
+	Busy, Commit         time.Duration
+	Queued               int
+}
+
+// WriterStats returns the SQLite writer's counters; ok is false on PostgreSQL, which has no
+// single writer.
+func (s *Store) WriterStats() (st WriterStats, ok bool) {
+	if s.w == nil {
+		return WriterStats{}, false
+	}
+	w := s.w.Stats()
+	return WriterStats{Groups: w.Groups, Transactions: w.Transactions, Busy: w.Busy, Commit: w.Commit, Queued: w.Queued}, true
+}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -28,6 +30,27 @@ type Writer struct {
 	quit      chan struct{} // closed by Close
 	stopped   chan struct{} // closed when the loop has returned
 	wg        sync.WaitGroup
+
+	// Counters for Stats, written by the loop only.
+	groups, txs      atomic.Uint64
+	busyNs, commitNs atomic.Int64
+}
+
+// Stats is what the writer has done since it started: how many group transactions it ran and
+// how many callers' transactions they held, how long it was busy in them (BEGIN to the end of
+// COMMIT or ROLLBACK) and how much of that was COMMIT (with synchronous=FULL, the WAL's fsync).
+// Busy time over wall time is the writer's utilisation: the single writer is SQLite's capacity,
+// and requests queue for it as it nears 1.
+type Stats struct {
+	Groups, Transactions uint64
+	Busy, Commit         time.Duration
+	Queued               int // transactions waiting now
+}
+
+// Stats returns the writer's counters.
+func (w *Writer) Stats() Stats {
+	return Stats{Groups: w.groups.Load(), Transactions: w.txs.Load(), Busy: time.Duration(w.busyNs.Load()),
+		Commit: time.Duration(w.commitNs.Load()), Queued: len(w.jobs)}
 }
 
 type writeJob struct {
@@ -130,6 +153,12 @@ func (w *Writer) loop() {
 }
 
 func (w *Writer) run(batch []*writeJob) {
+	start := time.Now()
+	defer func() {
+		w.groups.Add(1)
+		w.txs.Add(uint64(len(batch)))
+		w.busyNs.Add(int64(time.Since(start)))
+	}()
 	finish := func(err error) {
 		for _, j := range batch {
 			if j.err == nil {
@@ -179,7 +208,10 @@ func (w *Writer) run(batch []*writeJob) {
 		finish(nil)
 		return
 	}
-	finish(w.translate(stx.Commit()))
+	c := time.Now()
+	err = stx.Commit()
+	w.commitNs.Add(int64(time.Since(c)))
+	finish(w.translate(err))
 }
 
 // call runs a job's fn; a panic rolls the job back and is re-raised in its caller (the writer

@@ -1,0 +1,60 @@
+// Package dbmetrics exposes how saturated serve's database access is: the connection pools'
+// use and waits (client_golang's database/sql collector, go_sql_*) and, on SQLite, the single
+// writer's utilisation (paygw_sqlite_writer_*). A request that waits for a connection or for
+// the writer shows up here before it shows up as latency.
+package dbmetrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/paygw/paygw/internal/store"
+)
+
+var (
+	groupsDesc = prometheus.NewDesc("paygw_sqlite_writer_groups_total",
+		"Group transactions the SQLite writer ran (one COMMIT each).", nil, nil)
+	txsDesc = prometheus.NewDesc("paygw_sqlite_writer_transactions_total",
+		"Callers' transactions the SQLite writer ran inside its groups.", nil, nil)
+	busyDesc = prometheus.NewDesc("paygw_sqlite_writer_busy_seconds_total",
+		"Time the SQLite writer spent in group transactions, BEGIN to the end of COMMIT; its rate is the writer's utilisation (at most 1).", nil, nil)
+	commitDesc = prometheus.NewDesc("paygw_sqlite_writer_commit_seconds_total",
+		"Time the SQLite writer spent in COMMIT (with synchronous=FULL, the WAL's fsync).", nil, nil)
+	queuedDesc = prometheus.NewDesc("paygw_sqlite_writer_queued",
+		"Transactions waiting for the SQLite writer.", nil, nil)
+)
+
+// Register adds the collectors of s to reg: its pool as go_sql_*{db_name=pool} and, when s is
+// SQLite, its writer.
+func Register(reg prometheus.Registerer, s *store.Store, pool string) error {
+	if err := reg.Register(collectors.NewDBStatsCollector(s.DB().DB, pool)); err != nil {
+		return err
+	}
+	if _, ok := s.WriterStats(); ok {
+		return reg.Register(writer{s})
+	}
+	return nil
+}
+
+// writer collects a SQLite store's writer counters at scrape time.
+type writer struct{ s *store.Store }
+
+// Describe implements prometheus.Collector.
+func (w writer) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{groupsDesc, txsDesc, busyDesc, commitDesc, queuedDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (w writer) Collect(ch chan<- prometheus.Metric) {
+	st, ok := w.s.WriterStats()
+	if !ok {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(groupsDesc, prometheus.CounterValue, float64(st.Groups))
+	ch <- prometheus.MustNewConstMetric(txsDesc, prometheus.CounterValue, float64(st.Transactions))
+	ch <- prometheus.MustNewConstMetric(busyDesc, prometheus.CounterValue, st.Busy.Seconds())
+	ch <- prometheus.MustNewConstMetric(commitDesc, prometheus.CounterValue, st.Commit.Seconds())
+	ch <- prometheus.MustNewConstMetric(queuedDesc, prometheus.GaugeValue, float64(st.Queued))
+}

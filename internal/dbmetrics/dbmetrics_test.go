@@ -1,0 +1,103 @@
+package dbmetrics_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/paygw/paygw/internal/dbmetrics"
+	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/storetest"
+)
+
+// After concurrent writes, the pool's go_sql_* series carry the pool's name and, on SQLite, the
+// writer's counters add up: every transaction counted, no more groups than transactions, busy
+// time at least the commit time and more than nothing. PostgreSQL has no writer series.
+func TestRegister(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		reg := prometheus.NewRegistry()
+		if err := dbmetrics.Register(reg, s, "serve"); err != nil {
+			t.Fatal(err)
+		}
+		before := gather(t, reg)
+		m, _ := storetest.Merchant(t, s, "metrics", 60)
+		const n = 40
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		now := time.Now()
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.Transact(context.Background(), func(tx *store.Tx) error {
+					_, err := tx.UseNonce(context.Background(), m.ID, fmt.Sprintf("nonce-%04d", i), now.Add(time.Minute), now)
+					return err
+				})
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := gather(t, reg)
+		if got[`go_sql_max_open_connections{db_name="serve"}`] <= 0 {
+			t.Errorf("no go_sql_max_open_connections of the pool: %v", got)
+		}
+		if s.Dialect() != store.SQLite {
+			for k := range got {
+				if strings.HasPrefix(k, "paygw_sqlite_writer") {
+					t.Errorf("%s on %s", k, s.Dialect())
+				}
+			}
+			return
+		}
+		txs := got["paygw_sqlite_writer_transactions_total"] - before["paygw_sqlite_writer_transactions_total"]
+		groups := got["paygw_sqlite_writer_groups_total"] - before["paygw_sqlite_writer_groups_total"]
+		busy := got["paygw_sqlite_writer_busy_seconds_total"] - before["paygw_sqlite_writer_busy_seconds_total"]
+		commit := got["paygw_sqlite_writer_commit_seconds_total"] - before["paygw_sqlite_writer_commit_seconds_total"]
+		if txs < n || groups < 1 || groups > txs || commit <= 0 || busy < commit {
+			t.Errorf("writer: %v transactions in %v groups, busy %v s, commit %v s; want >= %d transactions, 1..transactions groups, busy >= commit > 0",
+				txs, groups, busy, commit, n)
+		}
+		if _, ok := got["paygw_sqlite_writer_queued"]; !ok {
+			t.Error("no paygw_sqlite_writer_queued")
+		}
+	})
+}
+
+// gather returns every series of reg as name{labels} → value.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			if len(m.GetLabel()) > 0 {
+				var ls []string
+				for _, l := range m.GetLabel() {
+					ls = append(ls, l.GetName()+`="`+l.GetValue()+`"`)
+				}
+				key += "{" + strings.Join(ls, ",") + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				out[key] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
