@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,20 +144,35 @@ func (d Dialect) skipLocked() string {
 // the number of merchants waiting, never with how deep one merchant's backlog is. PostgreSQL
 // reads each merchant's head in a LATERAL subquery; SQLite has no LATERAL, so a correlated IN
 // subquery does the same. Nothing is locked here: only the rows finally picked are (claimLock).
-// Arguments: now, now, perMerchant.
-func (d Dialect) merchantHeads() string {
+// head is the per-merchant read bound, a literal (limitLiteral). Arguments: now, now.
+func (d Dialect) merchantHeads(head string) string {
 	const due = `status IN ('pending', 'failed') AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until <= ?)`
 	if d == Postgres {
 		return `SELECT h.id, h.merchant_id, h.next_attempt_at FROM open_merchants m CROSS JOIN LATERAL (
 				SELECT id, merchant_id, next_attempt_at FROM notifications
 				WHERE merchant_id = m.merchant_id AND ` + due + `
-				ORDER BY next_attempt_at, id LIMIT ?) h`
+				ORDER BY next_attempt_at, id LIMIT ` + head + `) h`
 	}
 	// CROSS JOIN keeps SQLite's planner from scanning notifications as the outer loop.
 	return `SELECT n.id, n.merchant_id, n.next_attempt_at FROM open_merchants m CROSS JOIN notifications n
 			ON n.id IN (SELECT id FROM notifications ` + d.dueMerchantIndex() + `
 				WHERE merchant_id = m.merchant_id AND ` + due + `
-				ORDER BY next_attempt_at, id LIMIT ?)`
+				ORDER BY next_attempt_at, id LIMIT ` + head + `)`
+}
+
+// limitLiteral renders a bound on the rows a claim reads (not on what it takes) as an integer
+// literal, rounded up to a power of two. SQLite re-prepares a statement at its next run whenever
+// the value bound to a LIMIT parameter has changed — 77 µs a run against 8 µs — and a claim's
+// bounds follow the workers' free slots, so as parameters they re-prepared the claim inside the
+// single writer most of the time (BENCHMARKS.md, "SQLite's writer is the bound"). As literals the
+// statement stays cached, and the rounding keeps its texts few; reading a few more rows than
+// needed changes nothing, since pick applies the caps and the exact limit.
+func limitLiteral(n int) string {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return strconv.Itoa(p)
 }
 
 // claimLock is the last step of a claim on PostgreSQL: the picked rows, locked with SKIP LOCKED
@@ -243,14 +259,17 @@ func (s *Store) ClaimNotifications(ctx context.Context, o ClaimOptions, now time
 }
 
 // claimPick ranks the candidates (cand) by merchant, counts each merchant's leases (busy), and
-// leases what the caps and the limit allow. Arguments: perMerchant, limit, then claimLock's,
-// then holder, lease end, now.
+// leases what the caps and the limit allow. The limit is a row number, not a LIMIT parameter,
+// which SQLite would re-prepare the statement for whenever it changes (limitLiteral).
+// Arguments: perMerchant, limit, then claimLock's, then holder, lease end, now.
 const claimPick = `, pick AS (
 			SELECT id FROM (
-				SELECT cand.id, cand.next_attempt_at,
-				       ROW_NUMBER() OVER (PARTITION BY cand.merchant_id ORDER BY cand.next_attempt_at, cand.id) + COALESCE(busy.n, 0) AS slot
-				FROM cand LEFT JOIN busy ON busy.merchant_id = cand.merchant_id
-			) ranked WHERE slot <= ? ORDER BY next_attempt_at, id LIMIT ?
+				SELECT id, ROW_NUMBER() OVER (ORDER BY next_attempt_at, id) AS k FROM (
+					SELECT cand.id, cand.next_attempt_at,
+					       ROW_NUMBER() OVER (PARTITION BY cand.merchant_id ORDER BY cand.next_attempt_at, cand.id) + COALESCE(busy.n, 0) AS slot
+					FROM cand LEFT JOIN busy ON busy.merchant_id = cand.merchant_id
+				) ranked WHERE slot <= ?
+			) numbered WHERE k <= ?
 		)`
 
 // claimBusy counts each merchant's notifications in flight: leased, less those the claiming
@@ -297,9 +316,9 @@ func claimCaps(o ClaimOptions) (perMerchant, head int) {
 }
 
 // claimFront is the claim over the front of the due queue: the oldest due, unleased rows in
-// (next_attempt_at, id) order through notifications_due, at most twice the limit (16 at least)
-// whoever they belong to — locked with SKIP LOCKED on PostgreSQL — then only those of merchants
-// below their cap. The window is what bounds its cost.
+// (next_attempt_at, id) order through notifications_due, at most twice the limit (16 at least,
+// rounded up to a power of two: limitLiteral) whoever they belong to — locked with SKIP LOCKED on
+// PostgreSQL — then only those of merchants below their cap. The window is what bounds its cost.
 func (s *Store) claimFront(o ClaimOptions, now time.Time) (string, []any) {
 	perMerchant, _ := claimCaps(o)
 	window := max(2*o.Limit, 16)
@@ -309,7 +328,7 @@ func (s *Store) claimFront(o ClaimOptions, now time.Time) (string, []any) {
 			SELECT id, merchant_id, next_attempt_at FROM notifications
 			WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?
 			  AND (locked_until IS NULL OR locked_until <= ?)
-			ORDER BY next_attempt_at, id LIMIT ?` + s.dialect.skipLocked() + `
+			ORDER BY next_attempt_at, id LIMIT ` + limitLiteral(window) + s.dialect.skipLocked() + `
 		), cand AS (
 			SELECT id, merchant_id, next_attempt_at FROM front
 			WHERE merchant_id NOT IN (SELECT merchant_id FROM busy WHERE n >= ?)
@@ -317,7 +336,7 @@ func (s *Store) claimFront(o ClaimOptions, now time.Time) (string, []any) {
 		UPDATE notifications SET locked_by = ?, locked_until = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM pick)
 		RETURNING ` + notificationCols
-	return q, append(args, now, now, window, perMerchant, perMerchant, o.Limit, o.Holder, Now(now.Add(o.Lease)), now)
+	return q, append(args, now, now, perMerchant, perMerchant, o.Limit, o.Holder, Now(now.Add(o.Lease)), now)
 }
 
 // claimHeads is the claim over each waiting merchant's head of the queue (merchantHeads).
@@ -335,13 +354,13 @@ func (s *Store) claimHeads(o ClaimOptions, now time.Time) (string, []any) {
 		), ` + busy + `, open_merchants AS (
 			SELECT merchant_id FROM waiting WHERE merchant_id IS NOT NULL
 			  AND merchant_id NOT IN (SELECT merchant_id FROM busy WHERE n >= ?)
-		), cand AS (` + s.dialect.merchantHeads() + `
+		), cand AS (` + s.dialect.merchantHeads(limitLiteral(head)) + `
 		)` + claimPick + `, claimed AS (` + s.dialect.claimLock() + `
 		)
 		UPDATE notifications SET locked_by = ?, locked_until = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM claimed)
 		RETURNING ` + notificationCols
-	return q, append(args, perMerchant, now, now, head, perMerchant, o.Limit, now, o.Holder, Now(now.Add(o.Lease)), now)
+	return q, append(args, perMerchant, now, now, perMerchant, o.Limit, now, o.Holder, Now(now.Add(o.Lease)), now)
 }
 
 // ClaimNotification leases one notification by id to holder, whatever its status, unless
