@@ -60,6 +60,8 @@ func definedMetrics(t *testing.T) map[string]metricKind {
 		if err != nil {
 			return err
 		}
+		descs := map[string]string{} // variable → metric name of a NewDesc, in this file
+		var histDescs []string       // variables a const histogram is made from
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.CompositeLit:
@@ -79,15 +81,41 @@ func definedMetrics(t *testing.T) map[string]metricKind {
 						}
 					}
 				}
+			case *ast.ValueSpec:
+				// descVar = prometheus.NewDesc("paygw_…", …): remembered, so that a const
+				// histogram made from it below is known as a histogram.
+				for i, v := range n.Values {
+					if call, ok := v.(*ast.CallExpr); ok && i < len(n.Names) {
+						if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "NewDesc" && len(call.Args) > 0 {
+							if name, ok := stringLit(call.Args[0]); ok {
+								descs[n.Names[i].Name] = name
+							}
+						}
+					}
+				}
 			case *ast.CallExpr:
-				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "NewDesc" && len(n.Args) > 0 {
-					if name, ok := stringLit(n.Args[0]); ok && strings.HasPrefix(name, "paygw_") {
+				sel, ok := n.Fun.(*ast.SelectorExpr)
+				if !ok || len(n.Args) == 0 {
+					return true
+				}
+				if sel.Sel.Name == "NewDesc" {
+					if name, ok := stringLit(n.Args[0]); ok && strings.HasPrefix(name, "paygw_") && out[name] == "" {
 						out[name] = "desc"
+					}
+				}
+				if sel.Sel.Name == "MustNewConstHistogram" || sel.Sel.Name == "NewConstHistogram" {
+					if id, ok := n.Args[0].(*ast.Ident); ok {
+						histDescs = append(histDescs, id.Name)
 					}
 				}
 			}
 			return true
 		})
+		for _, v := range histDescs {
+			if name := descs[v]; strings.HasPrefix(name, "paygw_") {
+				out[name] = "histogram"
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -114,9 +142,9 @@ var (
 	// serve; the last through internal/dbmetrics).
 	runtimeMetrics = map[string]bool{"process_resident_memory_bytes": true, "go_memstats_heap_inuse_bytes": true,
 		"go_sql_wait_duration_seconds_total": true, "go_sql_in_use_connections": true}
-	runtimeRe      = regexp.MustCompile(`\b((?:process|go)_[a-z0-9_]+)\b`)
-	rangeFnRe      = regexp.MustCompile(`\b(rate|increase|irate)\(\s*([a-z_:][a-z0-9_:]*)`)
-	durationRe     = regexp.MustCompile(`^([0-9]+(ms|s|m|h|d|w|y))+$`)
+	runtimeRe  = regexp.MustCompile(`\b((?:process|go)_[a-z0-9_]+)\b`)
+	rangeFnRe  = regexp.MustCompile(`\b(rate|increase|irate)\(\s*([a-z_:][a-z0-9_:]*)`)
+	durationRe = regexp.MustCompile(`^([0-9]+(ms|s|m|h|d|w|y))+$`)
 )
 
 // checkExpr reports the problems of one PromQL expression: metrics the code does not declare,

@@ -102,16 +102,19 @@ cpu_kinds() { ps -eo times=,args= | awk '{ t = $1; $1 = ""; a = $0; k = "other"
   else if (a ~ /autovacuum worker/) k = "pg_autovacuum"; else if (a ~ /^ *postgres: .* (idle|active|BIND|SELECT|INSERT|UPDATE|DELETE)/) k = "pg_backend"
   else if (a ~ /postgres/) k = "pg_other"; s[k] += t }
   END { printf "%d,%d,%d,%d,%d,%d,%d", s["serve"], s["sandbox"], s["loadgen"], s["pg_backend"], s["pg_autovacuum"], s["pg_other"], s["other"] }'; }
-echo "t_s,serve_s,sandbox_s,loadgen_s,pg_backend_s,pg_autovacuum_s,pg_other_s,other_s,busy_jiffies,idle_jiffies" > "$out/cpu.csv"
+echo "t_s,serve_s,sandbox_s,loadgen_s,pg_backend_s,pg_autovacuum_s,pg_other_s,other_s,busy_jiffies,idle_jiffies,steal_jiffies,iowait_jiffies" > "$out/cpu.csv"
 # db.csv: serve's database saturation from its /metrics (internal/dbmetrics), cumulative: the
 # SQLite writer's busy and commit seconds, its groups and transactions, and the seconds requests
 # waited for a pooled connection (go_sql_wait_duration_seconds_total, every pool of serve).
 metricf() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" 'index($1, m) == 1 && (substr($1, length(m) + 1, 1) == "{" || $1 == m) { s += $NF } END { printf "%.3f", s }'; }
-echo "t_s,writer_busy_s,writer_commit_s,writer_groups,writer_txs,pool_wait_s" > "$out/db.csv"
+commits_over() { # COMMITs of the SQLite writer slower than $2 seconds (a bucket bound) on serve at $1
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v le="le=\"$2\"" '$1 == "paygw_sqlite_writer_commit_duration_seconds_count" { n = $2 }
+    index($1, "paygw_sqlite_writer_commit_duration_seconds_bucket{") == 1 && index($1, le) { b = $2 } END { printf "%d", n - b }'; }
+echo "t_s,writer_busy_s,writer_commit_s,writer_groups,writer_txs,pool_wait_s,commits_over_20ms" > "$out/db.csv"
 pss=no; [ $engine = postgres ] && [ "$(q "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'" | tail -1)" = 1 ] && pss=yes
 ( while :; do t=$((SECONDS - t0))
-    echo "$t,$(cpu_kinds),$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 "," $5 + $6 }' /proc/stat)" >> "$out/cpu.csv"
-    echo "$t,$(metricf $gw paygw_sqlite_writer_busy_seconds_total),$(metricf $gw paygw_sqlite_writer_commit_seconds_total),$(metricf $gw paygw_sqlite_writer_groups_total),$(metricf $gw paygw_sqlite_writer_transactions_total),$(metricf $gw go_sql_wait_duration_seconds_total)" >> "$out/db.csv"
+    echo "$t,$(cpu_kinds),$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 "," $5 + $6 "," $9 "," $6 }' /proc/stat)" >> "$out/cpu.csv"
+    echo "$t,$(metricf $gw paygw_sqlite_writer_busy_seconds_total),$(metricf $gw paygw_sqlite_writer_commit_seconds_total),$(metricf $gw paygw_sqlite_writer_groups_total),$(metricf $gw paygw_sqlite_writer_transactions_total),$(metricf $gw go_sql_wait_duration_seconds_total),$(commits_over $gw 0.02)" >> "$out/db.csv"
     [ $pss = yes ] && q "SELECT queryid, calls, round(total_exec_time::numeric, 1), rows, left(regexp_replace(query, '\s+', ' ', 'g'), 200)
       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" > "$out/pss.$t.txt"
     sleep 60; done ) & pids+=($!)
@@ -150,14 +153,16 @@ awk -F, -v end="$(( $(sed -n '$=' "$out/samples.csv") - 1 ))" 'NR > 1 { n++; r[n
   for (i = 1; i <= n; i++) if (t[i] >= 60) { f = i; break }; if (!f) f = 1; last = n - 1; if (last < f) last = n
   printf "serve RSS %.1f MiB (t=%ds) → %.1f MiB (t=%ds)  x%.2f   load average during run: %s → %s\n", r[f], t[f], r[last], t[last], r[last] / r[f], l[f], l[last] }' "$out/samples.csv"
 echo "load average at end: $load_end"
-awk -F, 'NR > 1 { n++; t[n] = $1; b[n] = $9; i[n] = $10 } END { if (n < 3) exit
-  printf "machine busy: %.0f %% in the second minute, %.0f %% in the last (cpu.csv: CPU seconds by process kind per minute)\n",
-    100 * (b[3] - b[2]) / (b[3] - b[2] + i[3] - i[2]), 100 * (b[n] - b[n-1]) / (b[n] - b[n-1] + i[n] - i[n-1]) }' "$out/cpu.csv"
+awk -F, 'function m(k) { return sprintf("%.0f %% (steal %.1f %%, iowait %.1f %%)", 100 * (b[k] - b[k-1]) / (b[k] - b[k-1] + i[k] - i[k-1]),
+    100 * (s[k] - s[k-1]) / (b[k] - b[k-1] + i[k] - i[k-1] + s[k] - s[k-1]), 100 * (w[k] - w[k-1]) / (b[k] - b[k-1] + i[k] - i[k-1])) }
+  NR > 1 { n++; t[n] = $1; b[n] = $9; i[n] = $10; s[n] = $11; w[n] = $12 } END { if (n < 3) exit
+  printf "machine busy: %s in the second minute, %s in the last (cpu.csv: CPU seconds by process kind per minute)\n", m(3), m(n) }' "$out/cpu.csv"
 awk -F, -v eng=$engine 'function minute(k, name,   d) { d = t[k] - t[k-1]; if (d <= 0) d = 60
-    if (eng == "sqlite") printf "SQLite writer in the %s minute: busy %.0f %%, commit %.0f %%, %.1f transactions a group; ", name,
-      100 * (b[k] - b[k-1]) / d, 100 * (c[k] - c[k-1]) / d, (g[k] > g[k-1] ? (x[k] - x[k-1]) / (g[k] - g[k-1]) : 0)
+    if (eng == "sqlite") printf "SQLite writer in the %s minute: busy %.0f %% = statements %.0f %% + commit %.0f %%, %.1f transactions a group; ", name,
+      100 * (b[k] - b[k-1]) / d, 100 * (b[k] - b[k-1] - c[k] + c[k-1]) / d, 100 * (c[k] - c[k-1]) / d, (g[k] > g[k-1] ? (x[k] - x[k-1]) / (g[k] - g[k-1]) : 0)
+    if (eng == "sqlite") printf "%d COMMITs over 20 ms; ", o[k] - o[k-1]
     printf "pool wait %.2f s a second\n", (w[k] - w[k-1]) / d }
-  NR > 1 { n++; t[n] = $1; b[n] = $2; c[n] = $3; g[n] = $4; x[n] = $5; w[n] = $6 }
+  NR > 1 { n++; t[n] = $1; b[n] = $2; c[n] = $3; g[n] = $4; x[n] = $5; w[n] = $6; o[n] = $7 }
   END { if (n >= 3) { minute(3, "second"); minute(n, "last") } }' "$out/db.csv"
 echo "== table + index bytes per payment ($pay payments of this merchant; $(q "SELECT count(*) FROM payments" | tail -1) in the database)"
 total=$(q "SELECT count(*) FROM payments" | tail -1)

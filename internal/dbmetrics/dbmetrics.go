@@ -22,6 +22,8 @@ var (
 		"Time the SQLite writer spent in COMMIT (with synchronous=FULL, the WAL's fsync).", nil, nil)
 	queuedDesc = prometheus.NewDesc("paygw_sqlite_writer_queued",
 		"Transactions waiting for the SQLite writer.", nil, nil)
+	commitDurDesc = prometheus.NewDesc("paygw_sqlite_writer_commit_duration_seconds",
+		"Duration of the SQLite writer's COMMITs: the WAL's fsync and, now and then, an automatic checkpoint that stalls every queued write.", nil, nil)
 )
 
 // Register adds the collectors of s to reg: its pool as go_sql_*{db_name=pool} and, when s is
@@ -41,7 +43,7 @@ type writer struct{ s *store.Store }
 
 // Describe implements prometheus.Collector.
 func (w writer) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{groupsDesc, txsDesc, busyDesc, commitDesc, queuedDesc} {
+	for _, d := range []*prometheus.Desc{groupsDesc, txsDesc, busyDesc, commitDesc, queuedDesc, commitDurDesc} {
 		ch <- d
 	}
 }
@@ -57,4 +59,12 @@ func (w writer) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(busyDesc, prometheus.CounterValue, st.Busy.Seconds())
 	ch <- prometheus.MustNewConstMetric(commitDesc, prometheus.CounterValue, st.Commit.Seconds())
 	ch <- prometheus.MustNewConstMetric(queuedDesc, prometheus.GaugeValue, float64(st.Queued))
+	buckets := make(map[float64]uint64, len(st.CommitBuckets))
+	var n uint64
+	for i, b := range st.CommitBuckets {
+		n += st.Commits[i]
+		buckets[b.Seconds()] = n
+	}
+	n += st.Commits[len(st.CommitBuckets)]
+	ch <- prometheus.MustNewConstHistogram(commitDurDesc, n, st.Commit.Seconds(), buckets)
 }

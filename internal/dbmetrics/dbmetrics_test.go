@@ -69,6 +69,13 @@ func TestRegister(t *testing.T) {
 		if _, ok := got["paygw_sqlite_writer_queued"]; !ok {
 			t.Error("no paygw_sqlite_writer_queued")
 		}
+		// Every COMMIT is in the duration histogram, and its sum is the commit seconds.
+		if c := got["paygw_sqlite_writer_commit_duration_seconds_count"]; c < groups || c > got["paygw_sqlite_writer_groups_total"] {
+			t.Errorf("commit durations count %v, want at least this test's %v groups and at most all %v", c, groups, got["paygw_sqlite_writer_groups_total"])
+		}
+		if sum := got["paygw_sqlite_writer_commit_duration_seconds_sum"]; sum != got["paygw_sqlite_writer_commit_seconds_total"] {
+			t.Errorf("commit durations sum %v, commit seconds %v", sum, got["paygw_sqlite_writer_commit_seconds_total"])
+		}
 	})
 }
 
@@ -95,6 +102,9 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 				out[key] = m.GetCounter().GetValue()
 			case m.Gauge != nil:
 				out[key] = m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				out[key+"_count"] = float64(m.GetHistogram().GetSampleCount())
+				out[key+"_sum"] = m.GetHistogram().GetSampleSum()
 			}
 		}
 	}

@@ -218,6 +218,10 @@ type WriterStats struct {
 	Groups, Transactions uint64
 	Busy, Commit         time.Duration
 	Queued               int
+	// CommitBuckets are the upper bounds of the COMMIT durations counted in Commits; the last
+	// entry of Commits counts those above every bound.
+	CommitBuckets []time.Duration
+	Commits       []uint64
 }
 
 // WriterStats returns the SQLite writer's counters; ok is false on PostgreSQL, which has no
@@ -227,5 +231,6 @@ func (s *Store) WriterStats() (st WriterStats, ok bool) {
 		return WriterStats{}, false
 	}
 	w := s.w.Stats()
-	return WriterStats{Groups: w.Groups, Transactions: w.Transactions, Busy: w.Busy, Commit: w.Commit, Queued: w.Queued}, true
+	return WriterStats{Groups: w.Groups, Transactions: w.Transactions, Busy: w.Busy, Commit: w.Commit, Queued: w.Queued,
+		CommitBuckets: sqlitedb.CommitBuckets[:], Commits: w.Commits[:]}, true
 }

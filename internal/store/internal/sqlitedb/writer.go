@@ -34,23 +34,40 @@ type Writer struct {
 	// Counters for Stats, written by the loop only.
 	groups, txs      atomic.Uint64
 	busyNs, commitNs atomic.Int64
+	commits          [len(CommitBuckets) + 1]atomic.Uint64 // COMMITs by duration bucket; the last: above every bound
+}
+
+// CommitBuckets are the upper bounds of Stats.Commits. A COMMIT is an fsync of the WAL and, now
+// and then, an automatic checkpoint that copies the WAL into the database file and syncs that
+// too, stalling every transaction queued behind it.
+var CommitBuckets = [...]time.Duration{
+	500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, time.Second,
 }
 
 // Stats is what the writer has done since it started: how many group transactions it ran and
 // how many callers' transactions they held, how long it was busy in them (BEGIN to the end of
 // COMMIT or ROLLBACK) and how much of that was COMMIT (with synchronous=FULL, the WAL's fsync).
-// Busy time over wall time is the writer's utilisation: the single writer is SQLite's capacity,
-// and requests queue for it as it nears 1.
+// The COMMIT part is elastic: a writer with capacity to spare commits as soon as anything is
+// queued, in small groups, so busy time nears wall time long before the writer is saturated;
+// busy minus commit, the time in the callers' statements, is its utilisation.
 type Stats struct {
 	Groups, Transactions uint64
 	Busy, Commit         time.Duration
 	Queued               int // transactions waiting now
+	// Commits counts COMMITs by duration: Commits[i] took at most CommitBuckets[i] and more than
+	// the bound before it; the last entry counts those above every bound.
+	Commits [len(CommitBuckets) + 1]uint64
 }
 
 // Stats returns the writer's counters.
 func (w *Writer) Stats() Stats {
-	return Stats{Groups: w.groups.Load(), Transactions: w.txs.Load(), Busy: time.Duration(w.busyNs.Load()),
+	st := Stats{Groups: w.groups.Load(), Transactions: w.txs.Load(), Busy: time.Duration(w.busyNs.Load()),
 		Commit: time.Duration(w.commitNs.Load()), Queued: len(w.jobs)}
+	for i := range w.commits {
+		st.Commits[i] = w.commits[i].Load()
+	}
+	return st
 }
 
 type writeJob struct {
@@ -210,7 +227,13 @@ func (w *Writer) run(batch []*writeJob) {
 	}
 	c := time.Now()
 	err = stx.Commit()
-	w.commitNs.Add(int64(time.Since(c)))
+	d := time.Since(c)
+	w.commitNs.Add(int64(d))
+	i := 0
+	for i < len(CommitBuckets) && d > CommitBuckets[i] {
+		i++
+	}
+	w.commits[i].Add(1)
 	finish(w.translate(err))
 }
 
