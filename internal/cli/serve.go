@@ -148,7 +148,7 @@ func runServe(ctx context.Context, app *App, o serveOpts) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(gauge.New(s, 30*time.Second, app.Now, log)) // job outcomes and open discrepancies, for alerts
-	// Pool waits (go_sql_*{db_name="serve"}) and SQLite's writer utilisation.
+	// Pool waits (go_sql_*{db_name="serve"}) and, on SQLite, the writer's time in statements and COMMIT.
 	if err := dbmetrics.Register(reg, s, "serve"); err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 // Package dbmetrics exposes how saturated serve's database access is: the connection pools'
 // use and waits (client_golang's database/sql collector, go_sql_*) and, on SQLite, the single
-// writer's utilisation (paygw_sqlite_writer_*). A request that waits for a connection or for
+// writer's time in statements and in COMMIT (paygw_sqlite_writer_*). A request that waits for a connection or for
 // the writer shows up here before it shows up as latency.
 package dbmetrics
 
@@ -17,7 +17,7 @@ var (
 	txsDesc = prometheus.NewDesc("paygw_sqlite_writer_transactions_total",
 		"Callers' transactions the SQLite writer ran inside its groups.", nil, nil)
 	busyDesc = prometheus.NewDesc("paygw_sqlite_writer_busy_seconds_total",
-		"Time the SQLite writer spent in group transactions, BEGIN to the end of COMMIT; its rate is the writer's utilisation (at most 1).", nil, nil)
+		"Time the SQLite writer spent in group transactions, BEGIN to the end of COMMIT. COMMIT time is elastic (a writer with room commits often, in small groups): the rate of busy minus commit is its utilisation.", nil, nil)
 	commitDesc = prometheus.NewDesc("paygw_sqlite_writer_commit_seconds_total",
 		"Time the SQLite writer spent in COMMIT (with synchronous=FULL, the WAL's fsync).", nil, nil)
 	queuedDesc = prometheus.NewDesc("paygw_sqlite_writer_queued",

@@ -164,7 +164,7 @@ func (d Dialect) merchantHeads(head string) string {
 // literal, rounded up to a power of two. SQLite re-prepares a statement at its next run whenever
 // the value bound to a LIMIT parameter has changed — 77 µs a run against 8 µs — and a claim's
 // bounds follow the workers' free slots, so as parameters they re-prepared the claim inside the
-// single writer most of the time (BENCHMARKS.md, "SQLite's writer is the bound"). As literals the
+// single writer most of the time (BENCHMARKS.md, "Issue 12, fifth round"). As literals the
 // statement stays cached, and the rounding keeps its texts few; reading a few more rows than
 // needed changes nothing, since pick applies the caps and the exact limit.
 func limitLiteral(n int) string {

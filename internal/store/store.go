@@ -232,5 +232,5 @@ func (s *Store) WriterStats() (st WriterStats, ok bool) {
 	}
 	w := s.w.Stats()
 	return WriterStats{Groups: w.Groups, Transactions: w.Transactions, Busy: w.Busy, Commit: w.Commit, Queued: w.Queued,
-		CommitBuckets: sqlitedb.CommitBuckets[:], Commits: w.Commits[:]}, true
+		CommitBuckets: append([]time.Duration(nil), sqlitedb.CommitBuckets[:]...), Commits: w.Commits[:]}, true
 }
