@@ -3,7 +3,8 @@
 # to an instant receiver, and watch what grows.
 # usage: scripts/soak.sh DSN DURATION RATE [max in-flight clients, default 512]
 #   DSN: sqlite:/tmp/soak.db  or  postgres://postgres@127.0.0.1:5432/paygw_soak?sslmode=disable
-#   (use a fresh database: sizes are reported per payment over the whole database)
+#   (use a fresh database: sizes are reported per payment over the whole database; to soak a
+#   file a previous run filled, export that run's PAYGW_SECRET_KEY, which sealed its merchants)
 # Starts the floor (../shared/tools/floor, answers POST /notify with 200 at once) as the merchant's
 # notify_url, the sandbox with auto-pay, serve (pprof on loopback), then
 #   paygw loadgen --rate RATE --notify-url ... --report-every ${REPORT_EVERY:-1m}
