@@ -77,8 +77,8 @@ fi
 # counting the merchant's rows: a count over all of its payments or notifications every 10 s is a
 # scan that grows with the soak and perturbs what is measured (it was the unexplained scan of
 # payments_merchant_created in an earlier soak). The backlog queries read only the due rows.
-metric() { # sum of a metric's series on serve at $1 whose labels match $3
-  curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" -v f="$3" 'index($1, m) == 1 && (substr($1, length(m) + 1, 1) == "{" || $1 == m) && $0 ~ f { s += $NF } END { printf "%d", s }'
+metric() { # sum of a metric's series on serve at $1 whose labels match $3 (all when empty), printed with $4 (%d)
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" -v f="${3:-}" -v fmt="${4:-%d}" 'index($1, m) == 1 && (substr($1, length(m) + 1, 1) == "{" || $1 == m) && $0 ~ f { s += $NF } END { printf fmt, s }'
 }
 wport=$gw; [ -n "${SPLIT_WORKER:-}" ] && wport=$((gw + 4))
 sample() { # t,rss_mib,payments,notifications,delivered,backlog,oldest_due_s,load1
@@ -107,7 +107,7 @@ echo "t_s,serve_s,sandbox_s,loadgen_s,pg_backend_s,pg_autovacuum_s,pg_other_s,ot
 # db.csv: serve's database saturation from its /metrics (internal/dbmetrics), cumulative: the
 # SQLite writer's busy and commit seconds, its groups and transactions, and the seconds requests
 # waited for a pooled connection (go_sql_wait_duration_seconds_total, every pool of serve).
-metricf() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" 'index($1, m) == 1 && (substr($1, length(m) + 1, 1) == "{" || $1 == m) { s += $NF } END { printf "%.3f", s }'; }
+metricf() { metric "$1" "$2" '' %.3f; }
 commits_over() { # COMMITs of the SQLite writer slower than $2 seconds (a bucket bound) on serve at $1
   curl -s "http://127.0.0.1:$1/metrics" | awk -v le="le=\"$2\"" '$1 == "paygw_sqlite_writer_commit_duration_seconds_count" { n = $2 }
     index($1, "paygw_sqlite_writer_commit_duration_seconds_bucket{") == 1 && index($1, le) { b = $2 } END { printf "%d", n - b }'; }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/paygw/paygw/internal/config"
@@ -148,4 +149,32 @@ func mustGet(t *testing.T, s *store.Store, id string) paygw.Notification {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// metricValues gathers reg into name{label value}… → value: a counter's or gauge's value, a
+// histogram's sample count.
+func metricValues(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range mt.GetLabel() {
+				key += "{" + l.GetValue() + "}"
+			}
+			switch {
+			case mt.Counter != nil:
+				vals[key] = mt.GetCounter().GetValue()
+			case mt.Gauge != nil:
+				vals[key] = mt.GetGauge().GetValue()
+			case mt.Histogram != nil:
+				vals[key] = float64(mt.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return vals
 }
