@@ -34,6 +34,7 @@ type serveOpts struct {
 	PprofAllowRemote bool
 	Role             string
 	DBConns          int
+	DBWriteBatches   int
 }
 
 // checkPprofAddr refuses a --pprof-addr that is not a loopback address (":6060" listens on every
@@ -68,6 +69,9 @@ func (o *serveOpts) Validate() error {
 	}
 	if o.DBConns < 0 {
 		return Usagef("--db-conns must not be negative")
+	}
+	if o.DBWriteBatches < 0 {
+		return Usagef("--db-write-batches must not be negative")
 	}
 	if o.Pprof != "" {
 		return checkPprofAddr(o.Pprof, o.PprofAllowRemote)
@@ -104,6 +108,7 @@ notification delivery workers. --role api serves HTTP only;
 	cmd.Flags().StringVar(&o.Pprof, "pprof-addr", "", "serve net/http/pprof on this address (loopback only, e.g. 127.0.0.1:6060; for profiling)")
 	cmd.Flags().BoolVar(&o.PprofAllowRemote, "pprof-allow-remote", false, "allow a --pprof-addr that is not loopback (profiles expose memory contents)")
 	cmd.Flags().IntVar(&o.DBConns, "db-conns", 0, "database pool size (default: 16 on PostgreSQL, 8 on SQLite)")
+	cmd.Flags().IntVar(&o.DBWriteBatches, "db-write-batches", 0, "PostgreSQL: statements of batched payment outcomes that may run at once (default 2)")
 	return cmd
 }
 
@@ -114,7 +119,7 @@ const workerConns = 4
 
 func runServe(ctx context.Context, app *App, o serveOpts) error {
 	cfg, _ := app.Cfg()
-	s, err := app.StoreWith(ctx, store.Options{MaxConns: o.DBConns, ReadCacheKiB: 4096})
+	s, err := app.StoreWith(ctx, store.Options{MaxConns: o.DBConns, ReadCacheKiB: 4096, WriteBatches: o.DBWriteBatches})
 	if err != nil {
 		return err
 	}

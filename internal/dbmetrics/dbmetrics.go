@@ -1,7 +1,8 @@
 // Package dbmetrics exposes how saturated serve's database access is: the connection pools'
 // use and waits (client_golang's database/sql collector, go_sql_*) and, on SQLite, the single
-// writer's time in statements and in COMMIT (paygw_sqlite_writer_*). A request that waits for a connection or for
-// the writer shows up here before it shows up as latency.
+// writer's time in statements and in COMMIT (paygw_sqlite_writer_*) and, on PostgreSQL, how the
+// payments' outcomes share statements (paygw_pg_outcome_*). A request that waits for a
+// connection, the writer or an outcome statement shows up here before it shows up as latency.
 package dbmetrics
 
 import (
@@ -24,6 +25,19 @@ var (
 		"Transactions waiting for the SQLite writer.", nil, nil)
 	commitDurDesc = prometheus.NewDesc("paygw_sqlite_writer_commit_duration_seconds",
 		"Duration of the SQLite writer's COMMITs: the WAL's fsync and, now and then, an automatic checkpoint that stalls every queued write.", nil, nil)
+
+	outBatchesDesc = prometheus.NewDesc("paygw_pg_outcome_batches_total",
+		"Batches of payment outcomes written on PostgreSQL (a batch of one is a statement of its own).", nil, nil)
+	outSetsDesc = prometheus.NewDesc("paygw_pg_outcome_sets_total",
+		"Payment outcomes (write sets) in those batches: sets ÷ batches is the mean batch size.", nil, nil)
+	outStatementsDesc = prometheus.NewDesc("paygw_pg_outcome_shared_statements_total",
+		"Statements that carried the outcomes of several payments.", nil, nil)
+	outSharedDesc = prometheus.NewDesc("paygw_pg_outcome_shared_sets_total",
+		"Payment outcomes written in statements shared with others.", nil, nil)
+	outFallbacksDesc = prometheus.NewDesc("paygw_pg_outcome_fallbacks_total",
+		"Shared statements the database refused (a constraint of one outcome), whose outcomes were then written one by one.", nil, nil)
+	outQueuedDesc = prometheus.NewDesc("paygw_pg_outcome_queued",
+		"Payment outcomes waiting for the next statement.", nil, nil)
 )
 
 // Register adds the collectors of s to reg: its pool as go_sql_*{db_name=pool} and, when s is
@@ -35,7 +49,31 @@ func Register(reg prometheus.Registerer, s *store.Store, pool string) error {
 	if _, ok := s.WriterStats(); ok {
 		return reg.Register(writer{s})
 	}
+	if s.Dialect() == store.Postgres {
+		return reg.Register(outcomes{s})
+	}
 	return nil
+}
+
+// outcomes collects a PostgreSQL store's outcome batching counters at scrape time.
+type outcomes struct{ s *store.Store }
+
+// Describe implements prometheus.Collector.
+func (o outcomes) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{outBatchesDesc, outSetsDesc, outStatementsDesc, outSharedDesc, outFallbacksDesc, outQueuedDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (o outcomes) Collect(ch chan<- prometheus.Metric) {
+	st := o.s.WriteSetStats()
+	ch <- prometheus.MustNewConstMetric(outBatchesDesc, prometheus.CounterValue, float64(st.Batches))
+	ch <- prometheus.MustNewConstMetric(outSetsDesc, prometheus.CounterValue, float64(st.Sets))
+	ch <- prometheus.MustNewConstMetric(outStatementsDesc, prometheus.CounterValue, float64(st.Statements))
+	ch <- prometheus.MustNewConstMetric(outSharedDesc, prometheus.CounterValue, float64(st.Batched))
+	ch <- prometheus.MustNewConstMetric(outFallbacksDesc, prometheus.CounterValue, float64(st.Fallbacks))
+	ch <- prometheus.MustNewConstMetric(outQueuedDesc, prometheus.GaugeValue, float64(st.Queued))
 }
 
 // writer collects a SQLite store's writer counters at scrape time.

@@ -56,7 +56,18 @@ func TestRegister(t *testing.T) {
 					t.Errorf("%s on %s", k, s.Dialect())
 				}
 			}
+			for _, k := range []string{"paygw_pg_outcome_batches_total", "paygw_pg_outcome_sets_total", "paygw_pg_outcome_shared_statements_total",
+				"paygw_pg_outcome_shared_sets_total", "paygw_pg_outcome_fallbacks_total", "paygw_pg_outcome_queued"} {
+				if _, ok := got[k]; !ok {
+					t.Errorf("no %s on PostgreSQL", k)
+				}
+			}
 			return
+		}
+		for k := range got {
+			if strings.HasPrefix(k, "paygw_pg_outcome") {
+				t.Errorf("%s on SQLite", k)
+			}
 		}
 		txs := got["paygw_sqlite_writer_transactions_total"] - before["paygw_sqlite_writer_transactions_total"]
 		groups := got["paygw_sqlite_writer_groups_total"] - before["paygw_sqlite_writer_groups_total"]

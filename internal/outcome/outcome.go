@@ -91,22 +91,35 @@ func ApplyPaymentTx(ctx context.Context, tx *store.Tx, id string, o Payment, now
 // if the payment is still at the snapshot's version; otherwise (a callback or the sweeper moved
 // it meanwhile) the outcome is applied from the current row as ApplyPayment does.
 func ApplyPaymentFrom(ctx context.Context, s *store.Store, snap paygw.Payment, o Payment, now time.Time, loc *time.Location) (paygw.Payment, bool, error) {
-	tr := transition(o, now, loc)
-	tr.Version = snap.Version
-	if snap.Version == 0 || len(tr.From) == 0 {
-		return ApplyPayment(ctx, s, snap.ID, o, now, loc)
-	}
-	ws, err := effects(predict(snap, tr), o.Status, now)
+	ws, ok, err := WriteSetFrom(snap, o, now, loc)
 	if err != nil {
 		return paygw.Payment{}, false, err
 	}
-	ws.PaymentID, ws.Transition, ws.Attempt, ws.Now = snap.ID, tr, o.Attempt, now
+	if !ok {
+		return ApplyPayment(ctx, s, snap.ID, o, now, loc)
+	}
 	p, moved, err := s.ApplyPaymentWriteSet(ctx, ws)
 	if err != nil || moved {
 		return p, moved, err
 	}
 	o.Attempt = nil // recorded with the write set
 	return ApplyPayment(ctx, s, snap.ID, o, now, loc)
+}
+
+// WriteSetFrom is the write set of outcome o computed from the snapshot snap, as ApplyPaymentFrom
+// stores it; ok=false when there is none to compute (a snapshot without a version, or an
+// outcome no status may move to).
+func WriteSetFrom(snap paygw.Payment, o Payment, now time.Time, loc *time.Location) (ws store.PaymentWriteSet, ok bool, err error) {
+	tr := transition(o, now, loc)
+	tr.Version = snap.Version
+	if snap.Version == 0 || len(tr.From) == 0 {
+		return ws, false, nil
+	}
+	if ws, err = effects(predict(snap, tr), o.Status, now); err != nil {
+		return ws, false, err
+	}
+	ws.PaymentID, ws.Transition, ws.Attempt, ws.Now = snap.ID, tr, o.Attempt, now
+	return ws, true, nil
 }
 
 // transition is the compare-and-set an outcome asks for: from every status the state machine

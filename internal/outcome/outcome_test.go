@@ -28,7 +28,7 @@ func newPayment(t *testing.T, s *store.Store, m paygw.Merchant, out, notifyURL s
 		if err := tx.InsertPayment(ctx, p); err != nil {
 			return err
 		}
-		ok, err := tx.ReserveDailyCap(ctx, p.ID, m.ID, "2026-12-04", "CNY", p.Amount, 1_000_000)
+		ok, err := tx.ReserveDailyCap(ctx, p.ID, m.ID, "2026-12-04", "CNY", p.Amount, 1_000_000_000)
 		if err == nil && !ok {
 			err = fmt.Errorf("cap refused")
 		}
@@ -89,38 +89,53 @@ func dump(t *testing.T, s *store.Store, p paygw.Payment) []string {
 	return out
 }
 
+type outcomeCase struct {
+	name      string
+	m         paygw.Merchant
+	notifyURL string
+	o         outcome.Payment
+}
+
+// outcomeCases are the outcomes the write-set tests apply both ways: every effect, and a
+// notification to the request's URL, to the merchant's default and to neither.
+func outcomeCases(withURL, without paygw.Merchant, at time.Time) []outcomeCase {
+	return []outcomeCase{
+		{"succeeded, request url", without, "http://127.0.0.1:9/req", outcome.Payment{Status: paygw.PaymentSucceeded, ChannelTradeNo: "ct-1", PaidAt: at.Add(time.Second)}},
+		{"succeeded, merchant default url", withURL, "", outcome.Payment{Status: paygw.PaymentSucceeded, PaidAt: at.Add(-time.Hour)}},
+		{"succeeded, no url at all", without, "", outcome.Payment{Status: paygw.PaymentSucceeded}},
+		{"failed releases the cap", withURL, "", outcome.Payment{Status: paygw.PaymentFailed, FailReason: "declined", ChannelTradeNo: "ct-2"}},
+		{"closed", without, "http://127.0.0.1:9/req", outcome.Payment{Status: paygw.PaymentClosed, FailReason: "expired"}},
+	}
+}
+
+// merchantsWithAndWithoutURL onboards two merchants, the first with a default notify URL.
+func merchantsWithAndWithoutURL(t *testing.T, s *store.Store) (withURL, without paygw.Merchant) {
+	t.Helper()
+	ctx := context.Background()
+	withURL, _ = storetest.Merchant(t, s, "With URL", 60)
+	if err := s.Transact(ctx, func(tx *store.Tx) error {
+		m, err := tx.GetMerchant(ctx, withURL.ID)
+		if err != nil {
+			return err
+		}
+		m.NotifyURL = "http://127.0.0.1:9/merchant-default"
+		withURL = m
+		return tx.UpdateMerchant(ctx, m, time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	without, _ = storetest.Merchant(t, s, "Without URL", 60)
+	return withURL, without
+}
+
 // ApplyPaymentFrom (the write set computed from the gateway's snapshot, one statement on
 // PostgreSQL) writes exactly what ApplyPayment (primitives composed on the current row) writes.
 func TestApplyPaymentFromWritesWhatApplyPaymentWrites(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		withURL, _ := storetest.Merchant(t, s, "With URL", 60)
-		if err := s.Transact(ctx, func(tx *store.Tx) error {
-			m, err := tx.GetMerchant(ctx, withURL.ID)
-			if err != nil {
-				return err
-			}
-			m.NotifyURL = "http://127.0.0.1:9/merchant-default"
-			withURL = m
-			return tx.UpdateMerchant(ctx, m, time.Now())
-		}); err != nil {
-			t.Fatal(err)
-		}
-		without, _ := storetest.Merchant(t, s, "Without URL", 60)
+		withURL, without := merchantsWithAndWithoutURL(t, s)
 		at := time.Date(2026, 12, 4, 1, 2, 3, 456789123, time.UTC)
-		cases := []struct {
-			name      string
-			m         paygw.Merchant
-			notifyURL string
-			o         outcome.Payment
-		}{
-			{"succeeded, request url", without, "http://127.0.0.1:9/req", outcome.Payment{Status: paygw.PaymentSucceeded, ChannelTradeNo: "ct-1", PaidAt: at.Add(time.Second)}},
-			{"succeeded, merchant default url", withURL, "", outcome.Payment{Status: paygw.PaymentSucceeded, PaidAt: at.Add(-time.Hour)}},
-			{"succeeded, no url at all", without, "", outcome.Payment{Status: paygw.PaymentSucceeded}},
-			{"failed releases the cap", withURL, "", outcome.Payment{Status: paygw.PaymentFailed, FailReason: "declined", ChannelTradeNo: "ct-2"}},
-			{"closed", without, "http://127.0.0.1:9/req", outcome.Payment{Status: paygw.PaymentClosed, FailReason: "expired"}},
-		}
-		for i, c := range cases {
+		for i, c := range outcomeCases(withURL, without, at) {
 			t.Run(c.name, func(t *testing.T) {
 				now := at.Add(time.Duration(i) * time.Minute)
 				a := newPayment(t, s, c.m, fmt.Sprintf("a%d", i), c.notifyURL, at)

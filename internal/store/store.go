@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -25,6 +26,9 @@ type Store struct {
 	closers  []func()
 	w        *sqlitedb.Writer // SQLite: the group-committing writer
 	accounts accountCache     // ledger accounts known to exist (PostJournal)
+	batcher  *writeSetBatcher // PostgreSQL: concurrent payment write sets in one statement
+
+	writeSetStatements, writeSetsBatched, writeSetFallbacks atomic.Int64 // WriteSetStats
 }
 
 // Dialect reports which database this is.

@@ -46,6 +46,9 @@ func (s *Store) ApplyPaymentWriteSet(ctx context.Context, ws PaymentWriteSet) (p
 	if ws.Transition.Version == 0 {
 		return p, false, errors.New("payment write set: the snapshot's version is required")
 	}
+	if s.batcher != nil {
+		return s.batcher.apply(ctx, ws)
+	}
 	if s.dialect.writableCTE() {
 		return s.applyWriteSetPostgres(ctx, ws)
 	}
@@ -160,9 +163,14 @@ func typedValues(n int, types ...string) string {
 
 // autocommit runs one statement that is its own transaction (PostgreSQL, outside Transact):
 // traced as a database transaction and retried like one (a failed statement changed nothing).
-func (s *Store) autocommit(ctx context.Context, fn func(ctx context.Context) error) (err error) {
-	ctx, span := trace.Start(ctx, "db.transact", attribute.String("db.system", string(s.dialect)),
-		attribute.Bool("db.single_statement", true))
+func (s *Store) autocommit(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.autocommitAttrs(ctx, fn)
+}
+
+// autocommitAttrs is autocommit with more attributes on its span.
+func (s *Store) autocommitAttrs(ctx context.Context, fn func(ctx context.Context) error, attrs ...attribute.KeyValue) (err error) {
+	ctx, span := trace.Start(ctx, "db.transact", append([]attribute.KeyValue{attribute.String("db.system", string(s.dialect)),
+		attribute.Bool("db.single_statement", true)}, attrs...)...)
 	defer func() { trace.End(span, err) }()
 	for attempt := 0; attempt < 5; attempt++ {
 		err = fn(ctx)

@@ -1,0 +1,233 @@
+package outcome_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paygw/paygw/internal/outcome"
+	"github.com/paygw/paygw/internal/paygw"
+	"github.com/paygw/paygw/internal/store"
+	"github.com/paygw/paygw/internal/storetest"
+)
+
+func attempt(id string, o outcome.Payment, now time.Time) *store.ChannelAttempt {
+	return &store.ChannelAttempt{PaymentID: id, Channel: "sandbox", Operation: "pay", Outcome: string(o.Status),
+		Latency: 7 * time.Millisecond, StartedAt: now, FinishedAt: now}
+}
+
+// Several payments' write sets applied together (one statement on PostgreSQL for those that can
+// share it) write exactly what ApplyPayment writes for each, and a stale snapshot among them
+// moves nothing but its attempt.
+func TestApplyPaymentWriteSetsWritesWhatApplyPaymentWrites(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		withURL, without := merchantsWithAndWithoutURL(t, s)
+		at := time.Date(2026, 12, 4, 1, 2, 3, 456789123, time.UTC)
+		now := at.Add(time.Minute)
+		cases := outcomeCases(withURL, without, at)
+		var as, bs []paygw.Payment
+		var want []paygw.Payment
+		var wss []store.PaymentWriteSet
+		for i, c := range cases {
+			a := newPayment(t, s, c.m, fmt.Sprintf("a%d", i), c.notifyURL, at)
+			b := newPayment(t, s, c.m, fmt.Sprintf("b%d", i), c.notifyURL, at)
+			oa, ob := c.o, c.o
+			oa.Attempt, ob.Attempt = attempt(a.ID, c.o, now), attempt(b.ID, c.o, now)
+			pa, changed, err := outcome.ApplyPayment(ctx, s, a.ID, oa, now, shanghai)
+			if err != nil || !changed {
+				t.Fatalf("%s: ApplyPayment: changed=%v %v", c.name, changed, err)
+			}
+			ws, ok, err := outcome.WriteSetFrom(b, ob, now, shanghai)
+			if err != nil || !ok {
+				t.Fatalf("%s: WriteSetFrom: ok=%v %v", c.name, ok, err)
+			}
+			as, bs, want, wss = append(as, a), append(bs, b), append(want, pa), append(wss, ws)
+		}
+		// A snapshot the payment has moved on from (the channel's first answer was recorded).
+		stale := newPayment(t, s, without, "stale", "", at)
+		if _, err := s.MarkPaymentSent(ctx, stale.ID, store.ChannelUpdate{Channel: "sandbox", Status: paygw.PaymentProcessing}, at); err != nil {
+			t.Fatal(err)
+		}
+		o := outcome.Payment{Status: paygw.PaymentSucceeded}
+		o.Attempt = attempt(stale.ID, o, now)
+		ws, _, err := outcome.WriteSetFrom(stale, o, now, shanghai)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wss = append(wss, ws)
+
+		before := s.WriteSetStats()
+		res := s.ApplyPaymentWriteSets(ctx, wss)
+		for i, c := range cases {
+			r := res[i]
+			if r.Err != nil || !r.Moved {
+				t.Fatalf("%s: moved=%v %v", c.name, r.Moved, r.Err)
+			}
+			pb := r.Payment
+			pb.ID, pb.OutTradeNo = want[i].ID, want[i].OutTradeNo
+			if fmt.Sprintf("%+v", want[i]) != fmt.Sprintf("%+v", pb) {
+				t.Errorf("%s: returned payments differ:\n ApplyPayment          %+v\n ApplyPaymentWriteSets %+v", c.name, want[i], pb)
+			}
+			da, db := dump(t, s, as[i]), dump(t, s, bs[i])
+			if strings.Join(da, "\n") != strings.Join(db, "\n") {
+				t.Errorf("%s: writes differ:\nApplyPayment:\n  %s\nApplyPaymentWriteSets:\n  %s", c.name, strings.Join(da, "\n  "), strings.Join(db, "\n  "))
+			}
+		}
+		if r := res[len(cases)]; r.Err != nil || r.Moved {
+			t.Errorf("stale snapshot: moved=%v %v; want not moved, no error", r.Moved, r.Err)
+		}
+		staleWrites := dump(t, s, stale)
+		if got := strings.Join(staleWrites, "\n"); strings.Contains(got, "posting") || strings.Contains(got, "notification") ||
+			strings.Count(got, "attempt ") != 1 {
+			t.Errorf("stale snapshot wrote:\n  %s\nwant its attempt only", strings.Join(staleWrites, "\n  "))
+		}
+		after := s.WriteSetStats()
+		if s.Dialect() == store.Postgres {
+			// The three successes and the stale one shared a statement; the two that give cap room
+			// back were applied on their own.
+			if after.Statements-before.Statements != 1 || after.Batched-before.Batched != 4 || after.Fallbacks != before.Fallbacks {
+				t.Errorf("stats %+v → %+v; want one statement of 4 sets, no fallback", before, after)
+			}
+		} else if after != (store.WriteSetStats{}) {
+			t.Errorf("SQLite stats %+v; want none (its writer groups transactions)", after)
+		}
+		if problems, err := s.LedgerCheck(ctx, 10); err != nil || len(problems) > 0 {
+			t.Errorf("ledger check (paygw verify): %v %+v", err, problems)
+		}
+	})
+}
+
+// A statement of several sets that the database refuses (one set breaks a constraint) changes
+// nothing; each set is then applied on its own, so the bad one gets its error and the others move.
+func TestApplyPaymentWriteSetsOneBadSet(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		m, _ := storetest.Merchant(t, s, "Shop", 60)
+		now := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
+		var wss []store.PaymentWriteSet
+		for i := range 3 {
+			p := newPayment(t, s, m, fmt.Sprintf("o%d", i), "http://127.0.0.1:9/n", now)
+			o := outcome.Payment{Status: paygw.PaymentSucceeded}
+			o.Attempt = attempt(p.ID, o, now)
+			ws, _, err := outcome.WriteSetFrom(p, o, now, shanghai)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wss = append(wss, ws)
+		}
+		bad := *wss[1].Settle
+		bad.Kind = "bogus" // settle_pending.kind is payment or refund
+		wss[1].Settle = &bad
+		before := s.WriteSetStats()
+		res := s.ApplyPaymentWriteSets(ctx, wss)
+		for i, r := range res {
+			if i == 1 {
+				var ce *store.ConstraintError
+				if !errors.As(r.Err, &ce) || r.Moved {
+					t.Errorf("bad set: moved=%v %v; want a constraint error", r.Moved, r.Err)
+				}
+				continue
+			}
+			if r.Err != nil || !r.Moved || r.Payment.Status != paygw.PaymentSucceeded {
+				t.Errorf("set %d: moved=%v %s %v; want succeeded", i, r.Moved, r.Payment.Status, r.Err)
+			}
+		}
+		var n int
+		if err := s.DB().Get(&n, s.DB().Rebind(`SELECT COUNT(*) FROM payments WHERE id = ? AND status = 'succeeded'`), wss[1].PaymentID); err != nil || n != 0 {
+			t.Errorf("the bad set's payment moved (%d, %v)", n, err)
+		}
+		if after := s.WriteSetStats(); s.Dialect() == store.Postgres && after.Fallbacks-before.Fallbacks != 1 {
+			t.Errorf("fallbacks %d → %d; want one", before.Fallbacks, after.Fallbacks)
+		}
+		if problems, err := s.LedgerCheck(ctx, 10); err != nil || len(problems) > 0 {
+			t.Errorf("ledger check (paygw verify): %v %+v", err, problems)
+		}
+	})
+}
+
+// Outcomes applied at the same moment by many callers (the gateway under load) share
+// statements on PostgreSQL; each payment moves once with its whole write set, the balances are
+// those of the postings, and a caller whose context ends while its set waits still learns what
+// became of it.
+func TestConcurrentOutcomesShareStatements(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		m, _ := storetest.Merchant(t, s, "Busy shop", 60)
+		now := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
+		const workers, each = 32, 8
+		snaps := make([]paygw.Payment, workers*each)
+		for i := range snaps {
+			snaps[i] = newPayment(t, s, m, fmt.Sprintf("c%d", i), "http://127.0.0.1:9/n", now)
+		}
+		before := s.WriteSetStats()
+		start := make(chan struct{})
+		errs := make(chan error, len(snaps))
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for k := range each {
+					snap := snaps[w*each+k]
+					cctx := ctx
+					if k == 0 { // this caller gives up at once; its outcome is still written and answered
+						c, cancel := context.WithCancel(ctx)
+						cancel()
+						cctx = c
+					}
+					o := outcome.Payment{Status: paygw.PaymentSucceeded, ChannelTradeNo: "ct-" + snap.OutTradeNo}
+					o.Attempt = attempt(snap.ID, o, now)
+					p, moved, err := outcome.ApplyPaymentFrom(cctx, s, snap, o, now, shanghai)
+					switch {
+					case k == 0 && s.Dialect() != store.Postgres && err != nil:
+						// SQLite's writer honours cancellation before a transaction starts.
+						if !errors.Is(err, context.Canceled) {
+							errs <- fmt.Errorf("%s: %v", snap.ID, err)
+						}
+					case err != nil || !moved || p.Status != paygw.PaymentSucceeded || p.ChannelTradeNo != "ct-"+snap.OutTradeNo:
+						errs <- fmt.Errorf("%s: moved=%v %s %q %v", snap.ID, moved, p.Status, p.ChannelTradeNo, err)
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		var succeeded, journals, notes, marks int
+		for q, n := range map[string]*int{
+			`SELECT COUNT(*) FROM payments WHERE merchant_id = ? AND status = 'succeeded'`:                      &succeeded,
+			`SELECT COUNT(*) FROM ledger_journals j JOIN payments p ON p.id = j.ref_id WHERE p.merchant_id = ?`: &journals,
+			`SELECT COUNT(*) FROM notifications WHERE merchant_id = ?`:                                          &notes,
+			`SELECT COUNT(*) FROM settle_pending WHERE merchant_id = ?`:                                         &marks,
+		} {
+			if err := s.DB().Get(n, s.DB().Rebind(q), m.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s.Dialect() == store.Postgres && (succeeded != len(snaps) || journals != succeeded || notes != succeeded || marks != succeeded) {
+			t.Errorf("succeeded %d, journals %d, notifications %d, settle marks %d; want %d each", succeeded, journals, notes, marks, len(snaps))
+		}
+		if journals != succeeded || notes != succeeded || marks != succeeded {
+			t.Errorf("succeeded %d, journals %d, notifications %d, settle marks %d; want one of each per succeeded payment", succeeded, journals, notes, marks)
+		}
+		if problems, err := s.LedgerCheck(ctx, 10); err != nil || len(problems) > 0 {
+			t.Errorf("ledger check (paygw verify): %v %+v", err, problems)
+		}
+		if s.Dialect() == store.Postgres {
+			after := s.WriteSetStats()
+			if after.Sets-before.Sets != int64(len(snaps)) || after.Statements == before.Statements || after.Fallbacks != before.Fallbacks {
+				t.Errorf("stats %+v → %+v; want %d sets, some sharing statements, no fallback", before, after, len(snaps))
+			}
+			t.Logf("%d sets in %d batches, %d statements of several", after.Sets-before.Sets, after.Batches-before.Batches, after.Statements-before.Statements)
+		}
+	})
+}
