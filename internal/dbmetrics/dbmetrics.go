@@ -25,23 +25,10 @@ var (
 		"Transactions waiting for the SQLite writer.", nil, nil)
 	commitDurDesc = prometheus.NewDesc("paygw_sqlite_writer_commit_duration_seconds",
 		"Duration of the SQLite writer's COMMITs: the WAL's fsync and, now and then, an automatic checkpoint that stalls every queued write.", nil, nil)
-
-	outBatchesDesc = prometheus.NewDesc("paygw_pg_outcome_batches_total",
-		"Batches of payment outcomes written on PostgreSQL (a batch of one is a statement of its own).", nil, nil)
-	outSetsDesc = prometheus.NewDesc("paygw_pg_outcome_sets_total",
-		"Payment outcomes (write sets) in those batches: sets ÷ batches is the mean batch size.", nil, nil)
-	outStatementsDesc = prometheus.NewDesc("paygw_pg_outcome_shared_statements_total",
-		"Statements that carried the outcomes of several payments.", nil, nil)
-	outSharedDesc = prometheus.NewDesc("paygw_pg_outcome_shared_sets_total",
-		"Payment outcomes written in statements shared with others.", nil, nil)
-	outFallbacksDesc = prometheus.NewDesc("paygw_pg_outcome_fallbacks_total",
-		"Shared statements the database refused (a constraint of one outcome), whose outcomes were then written one by one.", nil, nil)
-	outQueuedDesc = prometheus.NewDesc("paygw_pg_outcome_queued",
-		"Payment outcomes waiting for the next statement.", nil, nil)
 )
 
 // Register adds the collectors of s to reg: its pool as go_sql_*{db_name=pool} and, when s is
-// SQLite, its writer.
+// SQLite, its writer; on PostgreSQL, its outcome batching as paygw_pg_outcome_*{db_name=pool}.
 func Register(reg prometheus.Registerer, s *store.Store, pool string) error {
 	if err := reg.Register(collectors.NewDBStatsCollector(s.DB().DB, pool)); err != nil {
 		return err
@@ -50,17 +37,46 @@ func Register(reg prometheus.Registerer, s *store.Store, pool string) error {
 		return reg.Register(writer{s})
 	}
 	if s.Dialect() == store.Postgres {
-		return reg.Register(outcomes{s})
+		return reg.Register(newOutcomes(s, pool))
 	}
 	return nil
 }
 
-// outcomes collects a PostgreSQL store's outcome batching counters at scrape time.
-type outcomes struct{ s *store.Store }
+// outcomes collects a PostgreSQL store's outcome batching counters at scrape time, labelled
+// with its pool (db_name, as go_sql_*): serve opens one store for requests and one for delivery,
+// and registers both.
+type outcomes struct {
+	s          *store.Store
+	batches    *prometheus.Desc
+	sets       *prometheus.Desc
+	statements *prometheus.Desc
+	shared     *prometheus.Desc
+	fallbacks  *prometheus.Desc
+	queued     *prometheus.Desc
+}
+
+func newOutcomes(s *store.Store, pool string) outcomes {
+	l := prometheus.Labels{"db_name": pool}
+	return outcomes{
+		s: s,
+		batches: prometheus.NewDesc("paygw_pg_outcome_batches_total",
+			"Batches of payment outcomes written on PostgreSQL (a batch of one is a statement of its own).", nil, l),
+		sets: prometheus.NewDesc("paygw_pg_outcome_sets_total",
+			"Payment outcomes (write sets) in those batches: sets ÷ batches is the mean batch size.", nil, l),
+		statements: prometheus.NewDesc("paygw_pg_outcome_shared_statements_total",
+			"Statements that carried the outcomes of several payments.", nil, l),
+		shared: prometheus.NewDesc("paygw_pg_outcome_shared_sets_total",
+			"Payment outcomes written in statements shared with others.", nil, l),
+		fallbacks: prometheus.NewDesc("paygw_pg_outcome_fallbacks_total",
+			"Shared statements the database refused (a constraint of one outcome), whose outcomes were then written one by one.", nil, l),
+		queued: prometheus.NewDesc("paygw_pg_outcome_queued",
+			"Payment outcomes waiting for the next statement.", nil, l),
+	}
+}
 
 // Describe implements prometheus.Collector.
 func (o outcomes) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{outBatchesDesc, outSetsDesc, outStatementsDesc, outSharedDesc, outFallbacksDesc, outQueuedDesc} {
+	for _, d := range []*prometheus.Desc{o.batches, o.sets, o.statements, o.shared, o.fallbacks, o.queued} {
 		ch <- d
 	}
 }
@@ -68,12 +84,12 @@ func (o outcomes) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (o outcomes) Collect(ch chan<- prometheus.Metric) {
 	st := o.s.WriteSetStats()
-	ch <- prometheus.MustNewConstMetric(outBatchesDesc, prometheus.CounterValue, float64(st.Batches))
-	ch <- prometheus.MustNewConstMetric(outSetsDesc, prometheus.CounterValue, float64(st.Sets))
-	ch <- prometheus.MustNewConstMetric(outStatementsDesc, prometheus.CounterValue, float64(st.Statements))
-	ch <- prometheus.MustNewConstMetric(outSharedDesc, prometheus.CounterValue, float64(st.Batched))
-	ch <- prometheus.MustNewConstMetric(outFallbacksDesc, prometheus.CounterValue, float64(st.Fallbacks))
-	ch <- prometheus.MustNewConstMetric(outQueuedDesc, prometheus.GaugeValue, float64(st.Queued))
+	ch <- prometheus.MustNewConstMetric(o.batches, prometheus.CounterValue, float64(st.Batches))
+	ch <- prometheus.MustNewConstMetric(o.sets, prometheus.CounterValue, float64(st.Sets))
+	ch <- prometheus.MustNewConstMetric(o.statements, prometheus.CounterValue, float64(st.Statements))
+	ch <- prometheus.MustNewConstMetric(o.shared, prometheus.CounterValue, float64(st.Batched))
+	ch <- prometheus.MustNewConstMetric(o.fallbacks, prometheus.CounterValue, float64(st.Fallbacks))
+	ch <- prometheus.MustNewConstMetric(o.queued, prometheus.GaugeValue, float64(st.Queued))
 }
 
 // writer collects a SQLite store's writer counters at scrape time.

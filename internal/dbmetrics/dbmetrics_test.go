@@ -24,6 +24,13 @@ func TestRegister(t *testing.T) {
 		if err := dbmetrics.Register(reg, s, "serve"); err != nil {
 			t.Fatal(err)
 		}
+		// On PostgreSQL serve registers its delivery workers' store beside its own (`serve --role
+		// all`); SQLite keeps one store.
+		if s.Dialect() == store.Postgres {
+			if err := dbmetrics.Register(reg, storetest.Open(t, s.Dialect()), "delivery"); err != nil {
+				t.Fatalf("a second pool beside the first: %v", err)
+			}
+		}
 		before := gather(t, reg)
 		m, _ := storetest.Merchant(t, s, "metrics", 60)
 		const n = 40
@@ -58,8 +65,10 @@ func TestRegister(t *testing.T) {
 			}
 			for _, k := range []string{"paygw_pg_outcome_batches_total", "paygw_pg_outcome_sets_total", "paygw_pg_outcome_shared_statements_total",
 				"paygw_pg_outcome_shared_sets_total", "paygw_pg_outcome_fallbacks_total", "paygw_pg_outcome_queued"} {
-				if _, ok := got[k]; !ok {
-					t.Errorf("no %s on PostgreSQL", k)
+				for _, pool := range []string{"serve", "delivery"} {
+					if _, ok := got[k+`{db_name="`+pool+`"}`]; !ok {
+						t.Errorf("no %s of the %s pool on PostgreSQL", k, pool)
+					}
 				}
 			}
 			return
