@@ -1,8 +1,9 @@
 // Package dbmetrics exposes how saturated serve's database access is: the connection pools'
 // use and waits (client_golang's database/sql collector, go_sql_*) and, on SQLite, the single
-// writer's time in statements and in COMMIT (paygw_sqlite_writer_*) and, on PostgreSQL, how the
-// payments' outcomes share statements (paygw_pg_outcome_*). A request that waits for a
-// connection, the writer or an outcome statement shows up here before it shows up as latency.
+// writer's time in statements and in COMMIT (paygw_sqlite_writer_*) and, on PostgreSQL, how
+// the payments' outcomes and creates share statements (paygw_pg_outcome_*, paygw_pg_create_*).
+// A request that waits for a connection, the writer or a statement shows up here before it shows
+// up as latency.
 package dbmetrics
 
 import (
@@ -28,7 +29,8 @@ var (
 )
 
 // Register adds the collectors of s to reg: its pool as go_sql_*{db_name=pool} and, when s is
-// SQLite, its writer; on PostgreSQL, its outcome batching as paygw_pg_outcome_*{db_name=pool}.
+// SQLite, its writer; on PostgreSQL, how its outcomes and creates share statements, as
+// paygw_pg_outcome_* and paygw_pg_create_*{db_name=pool}.
 func Register(reg prometheus.Registerer, s *store.Store, pool string) error {
 	if err := reg.Register(collectors.NewDBStatsCollector(s.DB().DB, pool)); err != nil {
 		return err
@@ -37,31 +39,30 @@ func Register(reg prometheus.Registerer, s *store.Store, pool string) error {
 		return reg.Register(writer{s})
 	}
 	if s.Dialect() == store.Postgres {
-		return reg.Register(newOutcomes(s, pool))
+		for _, b := range newBatches(s, pool) {
+			if err := reg.Register(b); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-// outcomes collects a PostgreSQL store's outcome batching counters at scrape time, labelled
-// with its pool (db_name, as go_sql_*): serve opens one store for requests and one for delivery,
-// and registers both.
-type outcomes struct {
-	s          *store.Store
-	batches    *prometheus.Desc
-	sets       *prometheus.Desc
-	statements *prometheus.Desc
-	shared     *prometheus.Desc
-	fallbacks  *prometheus.Desc
-	queued     *prometheus.Desc
+// batches collects a PostgreSQL store's batching counters of one kind (outcome, create) at
+// scrape time, labelled with its pool (db_name, as go_sql_*): serve opens one store for requests
+// and one for delivery, and registers both.
+type batches struct {
+	stats                                                    func() store.BatchStats
+	batches, requests, statements, shared, fallbacks, queued *prometheus.Desc
 }
 
-func newOutcomes(s *store.Store, pool string) outcomes {
+func newBatches(s *store.Store, pool string) []batches {
 	l := prometheus.Labels{"db_name": pool}
-	return outcomes{
-		s: s,
+	return []batches{{
+		stats: s.WriteSetStats,
 		batches: prometheus.NewDesc("paygw_pg_outcome_batches_total",
 			"Batches of payment outcomes written on PostgreSQL (a batch of one is a statement of its own).", nil, l),
-		sets: prometheus.NewDesc("paygw_pg_outcome_sets_total",
+		requests: prometheus.NewDesc("paygw_pg_outcome_sets_total",
 			"Payment outcomes (write sets) in those batches: sets ÷ batches is the mean batch size.", nil, l),
 		statements: prometheus.NewDesc("paygw_pg_outcome_shared_statements_total",
 			"Statements that carried the outcomes of several payments.", nil, l),
@@ -71,25 +72,39 @@ func newOutcomes(s *store.Store, pool string) outcomes {
 			"Shared statements the database refused (a constraint of one outcome), whose outcomes were then written one by one.", nil, l),
 		queued: prometheus.NewDesc("paygw_pg_outcome_queued",
 			"Payment outcomes waiting for the next statement.", nil, l),
-	}
+	}, {
+		stats: s.CreateStats,
+		batches: prometheus.NewDesc("paygw_pg_create_batches_total",
+			"Batches of payment creates (payment and nonce) written on PostgreSQL (a batch of one is a statement of its own).", nil, l),
+		requests: prometheus.NewDesc("paygw_pg_create_requests_total",
+			"Creates in those batches: requests ÷ batches is the mean batch size.", nil, l),
+		statements: prometheus.NewDesc("paygw_pg_create_shared_statements_total",
+			"Statements that carried several creates.", nil, l),
+		shared: prometheus.NewDesc("paygw_pg_create_shared_requests_total",
+			"Creates written in statements shared with others.", nil, l),
+		fallbacks: prometheus.NewDesc("paygw_pg_create_fallbacks_total",
+			"Shared statements the database refused (usually a merchant's retry of an out_trade_no: its idempotent answer), whose creates were then written one by one.", nil, l),
+		queued: prometheus.NewDesc("paygw_pg_create_queued",
+			"Creates waiting for the next statement.", nil, l),
+	}}
 }
 
 // Describe implements prometheus.Collector.
-func (o outcomes) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{o.batches, o.sets, o.statements, o.shared, o.fallbacks, o.queued} {
+func (b batches) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{b.batches, b.requests, b.statements, b.shared, b.fallbacks, b.queued} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
-func (o outcomes) Collect(ch chan<- prometheus.Metric) {
-	st := o.s.WriteSetStats()
-	ch <- prometheus.MustNewConstMetric(o.batches, prometheus.CounterValue, float64(st.Batches))
-	ch <- prometheus.MustNewConstMetric(o.sets, prometheus.CounterValue, float64(st.Sets))
-	ch <- prometheus.MustNewConstMetric(o.statements, prometheus.CounterValue, float64(st.Statements))
-	ch <- prometheus.MustNewConstMetric(o.shared, prometheus.CounterValue, float64(st.Batched))
-	ch <- prometheus.MustNewConstMetric(o.fallbacks, prometheus.CounterValue, float64(st.Fallbacks))
-	ch <- prometheus.MustNewConstMetric(o.queued, prometheus.GaugeValue, float64(st.Queued))
+func (b batches) Collect(ch chan<- prometheus.Metric) {
+	st := b.stats()
+	ch <- prometheus.MustNewConstMetric(b.batches, prometheus.CounterValue, float64(st.Batches))
+	ch <- prometheus.MustNewConstMetric(b.requests, prometheus.CounterValue, float64(st.Requests))
+	ch <- prometheus.MustNewConstMetric(b.statements, prometheus.CounterValue, float64(st.Statements))
+	ch <- prometheus.MustNewConstMetric(b.shared, prometheus.CounterValue, float64(st.Batched))
+	ch <- prometheus.MustNewConstMetric(b.fallbacks, prometheus.CounterValue, float64(st.Fallbacks))
+	ch <- prometheus.MustNewConstMetric(b.queued, prometheus.GaugeValue, float64(st.Queued))
 }
 
 // writer collects a SQLite store's writer counters at scrape time.

@@ -93,7 +93,7 @@ func TestApplyPaymentWriteSetsWritesWhatApplyPaymentWrites(t *testing.T) {
 			if after.Statements-before.Statements != 1 || after.Batched-before.Batched != 4 || after.Fallbacks != before.Fallbacks {
 				t.Errorf("stats %+v → %+v; want one statement of 4 sets, no fallback", before, after)
 			}
-		} else if after != (store.WriteSetStats{}) {
+		} else if after != (store.BatchStats{}) {
 			t.Errorf("SQLite stats %+v; want none (its writer groups transactions)", after)
 		}
 		if problems, err := s.LedgerCheck(ctx, 10); err != nil || len(problems) > 0 {
@@ -224,10 +224,10 @@ func TestConcurrentOutcomesShareStatements(t *testing.T) {
 		}
 		if s.Dialect() == store.Postgres {
 			after := s.WriteSetStats()
-			if after.Sets-before.Sets != int64(len(snaps)) || after.Statements == before.Statements || after.Fallbacks != before.Fallbacks {
+			if after.Requests-before.Requests != int64(len(snaps)) || after.Statements == before.Statements || after.Fallbacks != before.Fallbacks {
 				t.Errorf("stats %+v → %+v; want %d sets, some sharing statements, no fallback", before, after, len(snaps))
 			}
-			t.Logf("%d sets in %d batches, %d statements of several", after.Sets-before.Sets, after.Batches-before.Batches, after.Statements-before.Statements)
+			t.Logf("%d sets in %d batches, %d statements of several", after.Requests-before.Requests, after.Batches-before.Batches, after.Statements-before.Statements)
 		}
 	})
 }

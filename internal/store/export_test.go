@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/paygw/paygw/internal/paygw"
 )
 
 // ExplainClaim returns the plans of ClaimNotifications' two statements, the front of the queue
@@ -82,4 +84,18 @@ func QueuedWrites(s *Store) int {
 		return 0
 	}
 	return s.w.Queued()
+}
+
+// InsertPaymentsWithNonces writes the creates as one batch (one statement on PostgreSQL when
+// there are several) and returns each one's answer.
+func (s *Store) InsertPaymentsWithNonces(ctx context.Context, ps []paygw.Payment, ns []NonceUse, now time.Time) ([]bool, []error) {
+	reqs := make([]createReq, len(ps))
+	for i := range ps {
+		reqs[i] = createReq{p: ps[i], n: ns[i], now: now}
+	}
+	fresh, errs := make([]bool, len(ps)), make([]error, len(ps))
+	for i, r := range s.insertPaymentsWithNonces(ctx, reqs) {
+		fresh[i], errs[i] = r.fresh, r.err
+	}
+	return fresh, errs
 }

@@ -193,7 +193,9 @@ func openPostgres(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
 	s := &Store{db: db, dialect: Postgres, dsn: dsn, closers: []func(){pool.Close}}
-	s.batcher = newWriteSetBatcher(s, opts.WriteBatches)
+	s.outcomes = newBatcher(opts.WriteBatches, maxWriteSetBatch, func(ws PaymentWriteSet) string { return ws.PaymentID },
+		s.ApplyPaymentWriteSets)
+	s.creates = newBatcher(opts.WriteBatches, maxCreateBatch, createKey, s.insertPaymentsWithNonces)
 	return s, nil
 }
 

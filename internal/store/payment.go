@@ -239,6 +239,8 @@ func (t *Tx) InsertPaymentWithNonce(ctx context.Context, p paygw.Payment, n *Non
 // it is one statement (the payment is inserted only if the nonce insert returned its row): one
 // round trip and one commit. A duplicate (merchant, out_trade_no) fails with IsUnique and
 // records no nonce.
+//
+// On PostgreSQL the creates that arrive together share one statement (insertPaymentsWithNonces).
 func (s *Store) InsertPaymentWithNonce(ctx context.Context, p paygw.Payment, n *NonceUse, now time.Time) (fresh bool, err error) {
 	if !s.dialect.writableCTE() || n == nil {
 		err = s.Transact(ctx, func(tx *Tx) (err error) {
@@ -247,6 +249,15 @@ func (s *Store) InsertPaymentWithNonce(ctx context.Context, p paygw.Payment, n *
 		})
 		return fresh, err
 	}
+	if s.creates != nil {
+		r := s.creates.do(ctx, createReq{p: p, n: *n, now: now})
+		return r.fresh, r.err
+	}
+	return s.insertPaymentWithNonce(ctx, p, *n, now)
+}
+
+// insertPaymentWithNonce is InsertPaymentWithNonce's statement of one payment on PostgreSQL.
+func (s *Store) insertPaymentWithNonce(ctx context.Context, p paygw.Payment, n NonceUse, now time.Time) (fresh bool, err error) {
 	nargs, err := nonceArgs(n.MerchantID, n.Nonce, n.Expires, now)
 	if err != nil {
 		return false, err

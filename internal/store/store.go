@@ -24,11 +24,13 @@ type Store struct {
 	dsn      DSN
 	keys     *Keyring
 	closers  []func()
-	w        *sqlitedb.Writer // SQLite: the group-committing writer
-	accounts accountCache     // ledger accounts known to exist (PostJournal)
-	batcher  *writeSetBatcher // PostgreSQL: concurrent payment write sets in one statement
+	w        *sqlitedb.Writer                          // SQLite: the group-committing writer
+	accounts accountCache                              // ledger accounts known to exist (PostJournal)
+	outcomes *batcher[PaymentWriteSet, WriteSetResult] // PostgreSQL: concurrent payment outcomes in one statement
+	creates  *batcher[createReq, createRes]            // PostgreSQL: concurrent creates in one statement
 
 	writeSetStatements, writeSetsBatched, writeSetFallbacks atomic.Int64 // WriteSetStats
+	createStatements, createsBatched, createFallbacks       atomic.Int64 // CreateStats
 }
 
 // Dialect reports which database this is.

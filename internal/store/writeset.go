@@ -46,8 +46,9 @@ func (s *Store) ApplyPaymentWriteSet(ctx context.Context, ws PaymentWriteSet) (p
 	if ws.Transition.Version == 0 {
 		return p, false, errors.New("payment write set: the snapshot's version is required")
 	}
-	if s.batcher != nil {
-		return s.batcher.apply(ctx, ws)
+	if s.outcomes != nil {
+		r := s.outcomes.do(ctx, ws)
+		return r.Payment, r.Moved, r.Err
 	}
 	if s.dialect.writableCTE() {
 		return s.applyWriteSetPostgres(ctx, ws)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -252,7 +250,7 @@ func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSe
 	var rows []paymentRow
 	err := s.autocommitAttrs(ctx, func(ctx context.Context) error {
 		rows = rows[:0]
-		return sel(ctx, s.db, s.dialect, &rows, writeSetsSQL, w.args()...)
+		return sel(ctx, s.db, s.dialect, &rows, writeSetsSQL, append([]any{planEachRun}, w.args()...)...)
 	}, attribute.Int("db.batch_size", len(wss)))
 	if err != nil {
 		return fmt.Errorf("apply outcomes of %d payments: %w", len(wss), err)
@@ -271,119 +269,5 @@ func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSe
 	return nil
 }
 
-// writeSetBatcher gathers the write sets that callers apply at the same moment into one
-// statement (PostgreSQL): a caller that finds fewer than maxInFlight statements running leads,
-// taking everything queued; the others wait for their leader. An idle store never waits: the
-// first caller leads a batch of one (the single statement of ApplyPaymentWriteSet).
-type writeSetBatcher struct {
-	s           *Store
-	maxInFlight int
-	maxBatch    int
-
-	mu       sync.Mutex
-	queue    []*writeSetReq
-	inFlight int
-
-	batches, sets atomic.Int64
-}
-
-// newWriteSetBatcher lets inFlight statements run at once (default 2), each of up to
-// maxWriteSetBatch sets.
-func newWriteSetBatcher(s *Store, inFlight int) *writeSetBatcher {
-	if inFlight <= 0 {
-		inFlight = 2
-	}
-	return &writeSetBatcher{s: s, maxInFlight: inFlight, maxBatch: maxWriteSetBatch}
-}
-
-// maxWriteSetBatch bounds a statement's sets: its arrays and the rows it locks at once.
+// maxWriteSetBatch bounds a statement's outcomes: its arrays and the rows it locks at once.
 const maxWriteSetBatch = 64
-
-type writeSetReq struct {
-	ws   PaymentWriteSet
-	res  WriteSetResult
-	done chan struct{}
-}
-
-func (b *writeSetBatcher) apply(ctx context.Context, ws PaymentWriteSet) (paygw.Payment, bool, error) {
-	r := &writeSetReq{ws: ws, done: make(chan struct{})}
-	b.mu.Lock()
-	b.queue = append(b.queue, r)
-	lead := b.inFlight < b.maxInFlight
-	if lead {
-		b.inFlight++
-	}
-	b.mu.Unlock()
-	if lead {
-		b.lead(ctx)
-	}
-	// A queued set is written whatever its caller's context does meanwhile: once taken into a
-	// statement it cannot be withdrawn, and the caller must learn what became of it.
-	<-r.done
-	return r.res.Payment, r.res.Moved, r.res.Err
-}
-
-// lead writes batches until the queue is empty.
-func (b *writeSetBatcher) lead(ctx context.Context) {
-	ctx = context.WithoutCancel(ctx) // the batch carries other callers' sets
-	for {
-		b.mu.Lock()
-		batch := b.take()
-		if len(batch) == 0 {
-			b.inFlight--
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
-		wss := make([]PaymentWriteSet, len(batch))
-		for i, r := range batch {
-			wss[i] = r.ws
-		}
-		b.batches.Add(1)
-		b.sets.Add(int64(len(wss)))
-		for i, res := range b.s.ApplyPaymentWriteSets(ctx, wss) {
-			batch[i].res = res
-			close(batch[i].done)
-		}
-	}
-}
-
-// take removes up to maxBatch queued requests for distinct payments (a second set for a payment
-// already in the batch waits for the next one). Called with mu held.
-func (b *writeSetBatcher) take() []*writeSetReq {
-	var batch, rest []*writeSetReq
-	seen := map[string]bool{}
-	for _, r := range b.queue {
-		if len(batch) >= b.maxBatch || seen[r.ws.PaymentID] {
-			rest = append(rest, r)
-			continue
-		}
-		seen[r.ws.PaymentID] = true
-		batch = append(batch, r)
-	}
-	b.queue = rest
-	return batch
-}
-
-// WriteSetStats counts the payment write sets applied through the store (PostgreSQL).
-type WriteSetStats struct {
-	Batches    int64 // batches the batcher led (a batch of one is the single statement)
-	Sets       int64 // write sets in them
-	Statements int64 // statements that carried more than one set
-	Batched    int64 // write sets in those statements
-	Fallbacks  int64 // statements of several sets that failed and were applied set by set
-	Queued     int   // sets waiting for a statement now
-}
-
-// WriteSetStats reports how payment write sets were applied; zero on SQLite, whose writer groups
-// transactions instead (WriterStats).
-func (s *Store) WriteSetStats() WriteSetStats {
-	st := WriteSetStats{Statements: s.writeSetStatements.Load(), Batched: s.writeSetsBatched.Load(), Fallbacks: s.writeSetFallbacks.Load()}
-	if b := s.batcher; b != nil {
-		st.Batches, st.Sets = b.batches.Load(), b.sets.Load()
-		b.mu.Lock()
-		st.Queued = len(b.queue)
-		b.mu.Unlock()
-	}
-	return st
-}
