@@ -18,10 +18,12 @@ import (
 const planEachRun = pgx.QueryExecModeCacheDescribe
 
 // batcher gathers the requests that callers make at the same moment into batches that one
-// statement writes (PostgreSQL): a caller that finds fewer than maxInFlight batches running
-// leads, taking everything queued (up to maxBatch, distinct keys); the others wait for their
-// leader. An idle store never waits: the first caller leads a batch of one. The batches of
-// a busy store grow by themselves — whatever arrived while the running ones were writing.
+// statement writes (PostgreSQL). A caller that finds fewer than maxInFlight batches running
+// leads: it takes what is queued (up to maxBatch, distinct keys), writes it, and hands its place
+// to the first caller still queued, so no caller leads more than one batch beyond its own and
+// its own latency stays one batch long under any load. The others wait for the batch that takes
+// them. An idle store never waits: the first caller leads a batch of one. The batches of a busy
+// store grow by themselves — whatever arrived while the running ones were writing.
 type batcher[Q, R any] struct {
 	maxInFlight, maxBatch int
 	key                   func(Q) string                        // two requests of one key never share a batch
@@ -35,9 +37,11 @@ type batcher[Q, R any] struct {
 }
 
 type batchReq[Q, R any] struct {
-	q    Q
-	r    R
-	done chan struct{}
+	q        Q
+	r        R
+	done     chan struct{}
+	promote  chan struct{} // a finishing leader hands this queued request its place
+	promoted bool          // under mu: promote has been sent (once at most)
 }
 
 func newBatcher[Q, R any](inFlight, maxBatch int, key func(Q) string, run func(context.Context, []Q) []R) *batcher[Q, R] {
@@ -47,9 +51,11 @@ func newBatcher[Q, R any](inFlight, maxBatch int, key func(Q) string, run func(c
 	return &batcher[Q, R]{maxInFlight: inFlight, maxBatch: maxBatch, key: key, run: run}
 }
 
-// do queues q, writes batches while it leads, and returns q's result.
+// do queues q, leads a batch when it has a place, and returns q's result. A queued request is
+// written whatever its caller's context does meanwhile: once taken into a statement it cannot be
+// withdrawn, and the caller must learn what became of it.
 func (b *batcher[Q, R]) do(ctx context.Context, q Q) R {
-	r := &batchReq[Q, R]{q: q, done: make(chan struct{})}
+	r := &batchReq[Q, R]{q: q, done: make(chan struct{}), promote: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, r)
 	lead := b.inFlight < b.maxInFlight
@@ -57,38 +63,53 @@ func (b *batcher[Q, R]) do(ctx context.Context, q Q) R {
 		b.inFlight++
 	}
 	b.mu.Unlock()
-	if lead {
-		b.lead(ctx)
+	for {
+		if lead {
+			b.lead(ctx)
+		}
+		select {
+		case <-r.done:
+			// Handed a place just as another leader's batch took r: lead once, for the place.
+			select {
+			case <-r.promote:
+				b.lead(ctx)
+			default:
+			}
+			return r.r
+		case <-r.promote:
+			lead = true
+		}
 	}
-	// A queued request is written whatever its caller's context does meanwhile: once taken into
-	// a statement it cannot be withdrawn, and the caller must learn what became of it.
-	<-r.done
-	return r.r
 }
 
-// lead writes batches until the queue is empty.
+// lead writes one batch, then hands its place to the first request still queued, or gives it up.
 func (b *batcher[Q, R]) lead(ctx context.Context) {
-	ctx = context.WithoutCancel(ctx) // the batch carries other callers' requests
-	for {
-		b.mu.Lock()
-		batch := b.take()
-		if len(batch) == 0 {
-			b.inFlight--
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
+	b.mu.Lock()
+	batch := b.take()
+	b.mu.Unlock()
+	if len(batch) > 0 {
 		b.batches.Add(1)
 		b.items.Add(int64(len(batch)))
 		qs := make([]Q, len(batch))
 		for i, r := range batch {
 			qs[i] = r.q
 		}
-		for i, res := range b.run(ctx, qs) {
+		for i, res := range b.run(context.WithoutCancel(ctx), qs) { // the batch carries other callers' requests
 			batch[i].r = res
 			close(batch[i].done)
 		}
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.queue {
+		if !r.promoted {
+			// Promoted while queued, r stays queued: another leader may still take it.
+			r.promoted = true
+			r.promote <- struct{}{}
+			return
+		}
+	}
+	b.inFlight-- // nobody left to hand the place to (the queued are promoted already)
 }
 
 // take removes up to maxBatch queued requests of distinct keys (a second request of a key
