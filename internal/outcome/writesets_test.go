@@ -152,8 +152,8 @@ func TestApplyPaymentWriteSetsOneBadSet(t *testing.T) {
 
 // Outcomes applied at the same moment by many callers (the gateway under load) share
 // statements on PostgreSQL; each payment moves once with its whole write set, the balances are
-// those of the postings, and a caller whose context ends while its set waits still learns what
-// became of it.
+// those of the postings, and a caller whose context has ended either has its outcome written
+// (a statement had taken it) or learns that nothing was.
 func TestConcurrentOutcomesShareStatements(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -185,10 +185,13 @@ func TestConcurrentOutcomesShareStatements(t *testing.T) {
 					o.Attempt = attempt(snap.ID, o, now)
 					p, moved, err := outcome.ApplyPaymentFrom(cctx, s, snap, o, now, shanghai)
 					switch {
-					case k == 0 && s.Dialect() != store.Postgres && err != nil:
-						// SQLite's writer honours cancellation before a transaction starts.
+					case k == 0 && err != nil:
+						// Withdrawn before a statement took it (SQLite's writer, too, honours
+						// cancellation before a transaction starts): nothing may have moved.
 						if !errors.Is(err, context.Canceled) {
 							errs <- fmt.Errorf("%s: %v", snap.ID, err)
+						} else if cur, gerr := s.GetPayment(ctx, snap.ID); gerr != nil || cur.Status != paygw.PaymentCreated {
+							errs <- fmt.Errorf("%s: answered canceled but %s (%v)", snap.ID, cur.Status, gerr)
 						}
 					case err != nil || !moved || p.Status != paygw.PaymentSucceeded || p.ChannelTradeNo != "ct-"+snap.OutTradeNo:
 						errs <- fmt.Errorf("%s: moved=%v %s %q %v", snap.ID, moved, p.Status, p.ChannelTradeNo, err)
@@ -213,8 +216,8 @@ func TestConcurrentOutcomesShareStatements(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if s.Dialect() == store.Postgres && (succeeded != len(snaps) || journals != succeeded || notes != succeeded || marks != succeeded) {
-			t.Errorf("succeeded %d, journals %d, notifications %d, settle marks %d; want %d each", succeeded, journals, notes, marks, len(snaps))
+		if succeeded < len(snaps)-workers {
+			t.Errorf("succeeded %d of %d; only the %d callers that had gone away may have been withdrawn", succeeded, len(snaps), workers)
 		}
 		if journals != succeeded || notes != succeeded || marks != succeeded {
 			t.Errorf("succeeded %d, journals %d, notifications %d, settle marks %d; want one of each per succeeded payment", succeeded, journals, notes, marks)
@@ -224,8 +227,8 @@ func TestConcurrentOutcomesShareStatements(t *testing.T) {
 		}
 		if s.Dialect() == store.Postgres {
 			after := s.WriteSetStats()
-			if after.Requests-before.Requests != int64(len(snaps)) || after.Statements == before.Statements || after.Fallbacks != before.Fallbacks {
-				t.Errorf("stats %+v → %+v; want %d sets, some sharing statements, no fallback", before, after, len(snaps))
+			if after.Requests-before.Requests != int64(succeeded) || after.Statements == before.Statements || after.Fallbacks != before.Fallbacks {
+				t.Errorf("stats %+v → %+v; want the %d moved sets, some sharing statements, no fallback", before, after, succeeded)
 			}
 			t.Logf("%d sets in %d batches, %d statements of several", after.Requests-before.Requests, after.Batches-before.Batches, after.Statements-before.Statements)
 		}

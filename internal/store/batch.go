@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -19,18 +21,25 @@ const planEachRun = pgx.QueryExecModeCacheDescribe
 
 // batcher gathers the requests that callers make at the same moment into batches that one
 // statement writes (PostgreSQL). A caller that finds fewer than maxInFlight batches running
-// leads: it takes what is queued (up to maxBatch, distinct keys), writes it, and hands its place
-// to the first caller still queued, so no caller leads more than one batch beyond its own and
-// its own latency stays one batch long under any load. The others wait for the batch that takes
-// them. An idle store never waits: the first caller leads a batch of one. The batches of a busy
-// store grow by themselves — whatever arrived while the running ones were writing.
+// leads: it takes what is queued (up to maxBatch), writes it, and hands its place to the first
+// caller still queued, so no caller leads more than one batch beyond its own and its own latency
+// stays one batch long under any load. The others wait for the batch that takes them, or leave
+// the queue when their context ends first. An idle store never waits: the first caller leads a
+// batch of one. The batches of a busy store grow by themselves — whatever arrived while the
+// running ones were writing.
+//
+// Requests that share a key (a payment, a nonce, an out_trade_no) never share a batch nor run in
+// two batches at once: the second waits for the first's batch to end. A batch is run in key
+// order, so two batches never take rows in opposite orders.
 type batcher[Q, R any] struct {
 	maxInFlight, maxBatch int
-	key                   func(Q) string                        // two requests of one key never share a batch
+	keys                  func(Q) []string                      // a request's keys; the first orders the batch
 	run                   func(ctx context.Context, qs []Q) []R // writes a batch, a result per request
+	failed                func(error) R                         // the result of a request that could not be written
 
 	mu       sync.Mutex
 	queue    []*batchReq[Q, R]
+	running  map[string]bool // keys of the requests in running batches
 	inFlight int
 
 	batches, items atomic.Int64
@@ -38,24 +47,26 @@ type batcher[Q, R any] struct {
 
 type batchReq[Q, R any] struct {
 	q        Q
+	keys     []string
 	r        R
 	done     chan struct{}
 	promote  chan struct{} // a finishing leader hands this queued request its place
-	promoted bool          // under mu: promote has been sent (once at most)
+	promoted bool          // under mu: promote was sent and not yet received
 }
 
-func newBatcher[Q, R any](inFlight, maxBatch int, key func(Q) string, run func(context.Context, []Q) []R) *batcher[Q, R] {
+func newBatcher[Q, R any](inFlight, maxBatch int, keys func(Q) []string, run func(context.Context, []Q) []R, failed func(error) R) *batcher[Q, R] {
 	if inFlight <= 0 {
 		inFlight = 2
 	}
-	return &batcher[Q, R]{maxInFlight: inFlight, maxBatch: maxBatch, key: key, run: run}
+	return &batcher[Q, R]{maxInFlight: inFlight, maxBatch: maxBatch, keys: keys, run: run, failed: failed, running: map[string]bool{}}
 }
 
-// do queues q, leads a batch when it has a place, and returns q's result. A queued request is
-// written whatever its caller's context does meanwhile: once taken into a statement it cannot be
-// withdrawn, and the caller must learn what became of it.
+// do queues q, leads a batch when it has a place, and returns q's result. A request taken into a
+// batch is written whatever its caller's context does meanwhile (a statement cannot give back
+// part of its work, and the caller must learn what became of it); one still queued when its
+// context ends leaves the queue unwritten.
 func (b *batcher[Q, R]) do(ctx context.Context, q Q) R {
-	r := &batchReq[Q, R]{q: q, done: make(chan struct{}), promote: make(chan struct{}, 1)}
+	r := &batchReq[Q, R]{q: q, keys: b.keys(q), done: make(chan struct{}), promote: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, r)
 	lead := b.inFlight < b.maxInFlight
@@ -66,6 +77,7 @@ func (b *batcher[Q, R]) do(ctx context.Context, q Q) R {
 	for {
 		if lead {
 			b.lead(ctx)
+			lead = false
 		}
 		select {
 		case <-r.done:
@@ -77,57 +89,118 @@ func (b *batcher[Q, R]) do(ctx context.Context, q Q) R {
 			}
 			return r.r
 		case <-r.promote:
+			b.mu.Lock()
+			r.promoted = false // consumed: r may be handed a place again
+			b.mu.Unlock()
 			lead = true
+		case <-ctx.Done():
+			if b.withdraw(r) {
+				return b.failed(ctx.Err())
+			}
+			ctx = context.WithoutCancel(ctx) // taken meanwhile: wait for its batch
 		}
 	}
 }
 
+// withdraw removes r from the queue if no batch has taken it, passing on the place it was handed.
+func (b *batcher[Q, R]) withdraw(r *batchReq[Q, R]) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, x := range b.queue {
+		if x == r {
+			b.queue = append(b.queue[:i:i], b.queue[i+1:]...)
+			if r.promoted {
+				b.handOn()
+			}
+			return true
+		}
+	}
+	return false
+}
+
 // lead writes one batch, then hands its place to the first request still queued, or gives it up.
+// A batch that panics answers each of its requests with an error instead of leaving them waiting.
 func (b *batcher[Q, R]) lead(ctx context.Context) {
 	b.mu.Lock()
 	batch := b.take()
 	b.mu.Unlock()
-	if len(batch) > 0 {
-		b.batches.Add(1)
-		b.items.Add(int64(len(batch)))
-		qs := make([]Q, len(batch))
-		for i, r := range batch {
-			qs[i] = r.q
+	defer func() {
+		b.mu.Lock()
+		for _, r := range batch {
+			for _, k := range r.keys {
+				delete(b.running, k)
+			}
 		}
-		for i, res := range b.run(context.WithoutCancel(ctx), qs) { // the batch carries other callers' requests
-			batch[i].r = res
-			close(batch[i].done)
-		}
+		b.handOn()
+		b.mu.Unlock()
+	}()
+	if len(batch) == 0 {
+		return
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.batches.Add(1)
+	b.items.Add(int64(len(batch)))
+	qs := make([]Q, len(batch))
+	for i, r := range batch {
+		qs[i] = r.q
+	}
+	answered := 0
+	defer func() {
+		if p := recover(); p != nil {
+			for _, r := range batch[answered:] {
+				r.r = b.failed(fmt.Errorf("store: batch of %d failed: %v", len(batch), p))
+				close(r.done)
+			}
+		}
+	}()
+	for i, res := range b.run(context.WithoutCancel(ctx), qs) { // the batch carries other callers' requests
+		batch[i].r = res
+		close(batch[i].done)
+		answered = i + 1
+	}
+}
+
+// handOn gives the place of a leader that is done to the first queued request that a batch
+// could take now and that holds no place yet, or frees it. A request waiting for a running key
+// is handed none: the batch that runs its key hands a place on when it ends. Called with mu held.
+func (b *batcher[Q, R]) handOn() {
 	for _, r := range b.queue {
-		if !r.promoted {
+		if !r.promoted && !b.anyRunning(r.keys) {
 			// Promoted while queued, r stays queued: another leader may still take it.
 			r.promoted = true
 			r.promote <- struct{}{}
 			return
 		}
 	}
-	b.inFlight-- // nobody left to hand the place to (the queued are promoted already)
+	b.inFlight-- // nobody to hand the place to
 }
 
-// take removes up to maxBatch queued requests of distinct keys (a second request of a key
-// already in the batch waits for the next one). Called with mu held.
+// take removes up to maxBatch queued requests whose keys are neither in the batch nor in a
+// running batch, marks their keys running, and returns them in order of their first key. Called
+// with mu held.
 func (b *batcher[Q, R]) take() []*batchReq[Q, R] {
 	var batch, rest []*batchReq[Q, R]
-	seen := map[string]bool{}
 	for _, r := range b.queue {
-		k := b.key(r.q)
-		if len(batch) >= b.maxBatch || seen[k] {
+		if len(batch) >= b.maxBatch || b.anyRunning(r.keys) {
 			rest = append(rest, r)
 			continue
 		}
-		seen[k] = true
+		for _, k := range r.keys {
+			b.running[k] = true
+		}
 		batch = append(batch, r)
 	}
 	b.queue = rest
+	sort.Slice(batch, func(i, j int) bool { return batch[i].keys[0] < batch[j].keys[0] })
 	return batch
+}
+
+func (b *batcher[Q, R]) anyRunning(keys []string) bool {
+	for _, k := range keys {
+		if b.running[k] {
+			return true
+		}
+	}
+	return false
 }
 
 // stats returns the batches led, the requests in them and the requests queued now.

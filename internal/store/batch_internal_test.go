@@ -12,15 +12,18 @@ import (
 type callerKey struct{}
 
 // Under a steady stream of requests every caller gets its own result, no more than maxInFlight
-// batches run at once, a batch never holds two requests of one key, no caller leads more than
-// two batches (so its latency does not grow with the load behind it), and when the stream stops
+// batches run at once, no key is in two running batches (nor twice in one), no caller leads
+// more than two batches (so its latency does not grow with the load behind it), a caller that
+// has gone away is either written and answered or withdrawn unwritten, and when the stream stops
 // every place is given back.
 func TestBatcher(t *testing.T) {
 	var running, maxRunning atomic.Int32
 	var mu sync.Mutex
 	led := map[int]int{} // caller → batches it led
+	busy := map[int]bool{}
 	sizes := map[int]int{}
-	b := newBatcher(3, 8, func(q int) string { return fmt.Sprint(q % 50) }, func(ctx context.Context, qs []int) []int {
+	written := map[int]bool{}
+	b := newBatcher(3, 8, func(q int) []string { return []string{fmt.Sprint(q % 50)} }, func(ctx context.Context, qs []int) []int {
 		n := running.Add(1)
 		defer running.Add(-1)
 		for {
@@ -29,26 +32,32 @@ func TestBatcher(t *testing.T) {
 				break
 			}
 		}
-		seen := map[int]bool{}
-		for _, q := range qs {
-			if seen[q%50] {
-				t.Errorf("batch %v holds two requests of key %d", qs, q%50)
-			}
-			seen[q%50] = true
-		}
 		mu.Lock()
+		for _, q := range qs {
+			if busy[q%50] {
+				t.Errorf("key %d in two batches at once (batch %v)", q%50, qs)
+			}
+			busy[q%50] = true
+			written[q] = true
+		}
 		led[ctx.Value(callerKey{}).(int)]++
 		sizes[len(qs)]++
 		mu.Unlock()
 		time.Sleep(200 * time.Microsecond)
+		mu.Lock()
+		for _, q := range qs {
+			busy[q%50] = false
+		}
+		mu.Unlock()
 		out := make([]int, len(qs))
 		for i, q := range qs {
 			out[i] = q * 2
 		}
 		return out
-	})
+	}, func(error) int { return -1 })
 	const callers, each = 64, 40
 	var wg sync.WaitGroup
+	var withdrawn atomic.Int64
 	for c := range callers {
 		wg.Add(1)
 		go func() {
@@ -56,12 +65,22 @@ func TestBatcher(t *testing.T) {
 			for k := range each {
 				q := c*each + k
 				ctx := context.WithValue(context.Background(), callerKey{}, q)
-				if c%7 == 0 { // a caller that has gone away is still written and answered
+				gone := c%7 == 0
+				if gone {
 					cctx, cancel := context.WithCancel(ctx)
 					cancel()
 					ctx = cctx
 				}
-				if r := b.do(ctx, q); r != q*2 {
+				switch r := b.do(ctx, q); {
+				case r == q*2:
+				case r == -1 && gone:
+					withdrawn.Add(1)
+					mu.Lock()
+					if written[q] {
+						t.Errorf("request %d was written and answered as withdrawn", q)
+					}
+					mu.Unlock()
+				default:
 					t.Errorf("request %d answered %d", q, r)
 				}
 			}
@@ -77,12 +96,36 @@ func TestBatcher(t *testing.T) {
 		}
 	}
 	batches, items, queued := b.stats()
-	if items != callers*each || queued != 0 || b.inFlight != 0 {
-		t.Errorf("stats: %d batches, %d requests, %d queued, %d places held; want %d requests, none queued or held",
-			batches, items, queued, b.inFlight, callers*each)
+	if items != callers*each-withdrawn.Load() || queued != 0 || b.inFlight != 0 || len(b.running) != 0 {
+		t.Errorf("stats: %d batches, %d requests (%d withdrawn), %d queued, %d places held, %d keys running; want all the others written, none left",
+			batches, items, withdrawn.Load(), queued, b.inFlight, len(b.running))
 	}
 	if batches >= items {
 		t.Errorf("%d requests in %d batches: nothing was batched", items, batches)
 	}
-	t.Logf("%d requests in %d batches, sizes %v", items, batches, sizes)
+	t.Logf("%d requests in %d batches (%d withdrawn), sizes %v", items, batches, withdrawn.Load(), sizes)
+}
+
+// A batch that panics answers each of its requests with the failure and gives its place back;
+// the batcher goes on writing.
+func TestBatcherPanic(t *testing.T) {
+	b := newBatcher(1, 4, func(q int) []string { return []string{fmt.Sprint(q)} }, func(_ context.Context, qs []int) []int {
+		for _, q := range qs {
+			if q == 13 {
+				panic("unlucky")
+			}
+		}
+		return qs
+	}, func(error) int { return -1 })
+	if r := b.do(context.Background(), 13); r != -1 {
+		t.Errorf("the panicking request answered %d, want the failure", r)
+	}
+	for q := range 5 {
+		if r := b.do(context.Background(), q); r != q {
+			t.Errorf("after the panic, request %d answered %d", q, r)
+		}
+	}
+	if b.inFlight != 0 || len(b.running) != 0 {
+		t.Errorf("%d places held, %d keys running after the panic", b.inFlight, len(b.running))
+	}
 }

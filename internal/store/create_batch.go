@@ -26,21 +26,31 @@ type createRes struct {
 // maxCreateBatch bounds a create statement's payments.
 const maxCreateBatch = 64
 
-// createKey keeps two uses of one nonce out of one statement: within a statement neither would
-// see the other's row, and both payments would be inserted.
-func createKey(r createReq) string { return r.n.MerchantID + "\x00" + r.n.Nonce }
+// createKeys keeps two uses of one nonce, and two creates of one out_trade_no, out of one
+// statement and out of statements running at once: within a statement neither would see the
+// other's row (both payments of one nonce would be inserted), and the second of one out_trade_no
+// would make the database refuse the whole statement.
+func createKeys(r createReq) []string {
+	return []string{"nonce\x00" + r.n.MerchantID + "\x00" + r.n.Nonce, "out\x00" + r.p.MerchantID + "\x00" + r.p.OutTradeNo}
+}
 
 // insertPaymentsWithNonces writes the creates of a batch, each as InsertPaymentWithNonce would:
 // on PostgreSQL a batch of one in its own statement, of several in one statement (each payment inserted only if its nonce was);
-// a nonce whose expiry is out of bounds fails alone. A statement of several that the database
-// refuses (a second payment with a merchant's out_trade_no, the usual idempotent retry) changes
-// nothing and is retried create by create, so each gets its own answer.
+// a nonce whose expiry is out of bounds or of another merchant fails alone, and a retry of an
+// out_trade_no is answered alone. A
+// statement of several that the database refuses changes nothing and is retried create by
+// create, so each gets its own answer; any other error (the connection lost, perhaps after the
+// commit) is every create's answer.
 func (s *Store) insertPaymentsWithNonces(ctx context.Context, reqs []createReq) []createRes {
 	res := make([]createRes, len(reqs))
 	var group []int
 	for i, r := range reqs {
 		if _, err := nonceArgs(r.n.MerchantID, r.n.Nonce, r.n.Expires, r.now); err != nil {
 			res[i].err = err
+			continue
+		}
+		if r.p.MerchantID != r.n.MerchantID {
+			res[i].err = fmt.Errorf("insert payment %s: the nonce is merchant %s's, the payment %s's", r.p.ID, r.n.MerchantID, r.p.MerchantID)
 			continue
 		}
 		group = append(group, i)
@@ -50,16 +60,27 @@ func (s *Store) insertPaymentsWithNonces(ctx context.Context, reqs []createReq) 
 		for k, i := range group {
 			sub[k] = reqs[i]
 		}
-		fresh, err := s.insertPaymentsPostgres(ctx, sub)
-		if err == nil {
+		fresh, taken, err := s.insertPaymentsPostgres(ctx, sub)
+		switch {
+		case err == nil:
 			s.createStatements.Add(1)
 			s.createsBatched.Add(int64(len(sub)))
+			var again []int
 			for k, i := range group {
 				res[i].fresh = fresh[k]
+				if taken[k] {
+					again = append(again, i)
+				}
+			}
+			group = again // retries of an out_trade_no: answered alone
+		case refused(err):
+			s.createFallbacks.Add(1) // nothing was written: each alone
+		default:
+			for _, i := range group { // maybe written: say so, do not write again
+				res[i].err = err
 			}
 			return res
 		}
-		s.createFallbacks.Add(1)
 	}
 	for _, i := range group {
 		r := reqs[i]
@@ -77,7 +98,10 @@ func (s *Store) insertPaymentsWithNonces(ctx context.Context, reqs []createReq) 
 
 // createsSQL is the statement of a batch of creates: the nonces' insert (createWithNonce's, a row
 // per create, each looked for in its own live slots), then the payments whose nonce it returned.
-// Taking over an expired nonce of the same slot compares with the batch's earliest now.
+// Taking over an expired nonce of the same slot compares with the batch's earliest now. A create
+// whose out_trade_no the merchant has used already (its retry) writes nothing and comes back
+// as taken: it is then answered by the single statement (a unique error, the idempotent reply),
+// without making the database refuse the whole batch.
 var createsSQL = `WITH x AS (
 	SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[], ?::timestamptz[],
 		?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[],
@@ -89,17 +113,22 @@ var createsSQL = `WITH x AS (
 	INSERT INTO auth_nonces (slot, merchant_id, nonce, expires_at)
 	SELECT x_slot, x_mid, x_nonce, x_exp FROM x WHERE NOT EXISTS (SELECT 1 FROM auth_nonces a
 		WHERE a.slot IN (x_first` + liveSlotOffsets() + `) AND a.merchant_id = x_mid AND a.nonce = x_nonce AND a.expires_at > x_now)
+		AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.merchant_id = x_mid AND p.out_trade_no = x_out)
 	ON CONFLICT (slot, merchant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
 		WHERE auth_nonces.expires_at <= ?::timestamptz
 	RETURNING merchant_id, nonce
+), ins AS (
+	INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method, subject, notify_url, return_url,
+		expires_at, agreement_id, metadata, request_hash, status, channel, payer_account, client_ip, created_at, updated_at,
+		next_query_at)
+	SELECT x_id, x_mid, x_out, x_amount, x_currency, x_method, x_subject, x_notify, x_return, x_expires, x_agreement,
+		x_metadata, x_hash, x_status, x_channel, x_payer, x_ip, x_created, x_created, x_next_query
+	FROM x JOIN n ON n.merchant_id = x_mid AND n.nonce = x_nonce
+	RETURNING id
 )
-INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method, subject, notify_url, return_url,
-	expires_at, agreement_id, metadata, request_hash, status, channel, payer_account, client_ip, created_at, updated_at,
-	next_query_at)
-SELECT x_id, x_mid, x_out, x_amount, x_currency, x_method, x_subject, x_notify, x_return, x_expires, x_agreement,
-	x_metadata, x_hash, x_status, x_channel, x_payer, x_ip, x_created, x_created, x_next_query
-FROM x JOIN n ON n.merchant_id = x_mid AND n.nonce = x_nonce
-RETURNING id`
+SELECT id, false AS taken FROM ins
+UNION ALL
+SELECT x_id, true FROM x WHERE EXISTS (SELECT 1 FROM payments p WHERE p.merchant_id = x_mid AND p.out_trade_no = x_out)`
 
 // liveSlotOffsets renders ", x_first + 1, …" up to the last live slot.
 func liveSlotOffsets() string {
@@ -110,9 +139,10 @@ func liveSlotOffsets() string {
 	return b.String()
 }
 
-// insertPaymentsPostgres runs createsSQL for reqs (each nonce's expiry checked, distinct nonces)
-// and reports which payments were inserted.
-func (s *Store) insertPaymentsPostgres(ctx context.Context, reqs []createReq) ([]bool, error) {
+// insertPaymentsPostgres runs createsSQL for reqs (each nonce's expiry checked, distinct nonces
+// and out_trade_nos) and reports which payments were inserted and which creates' out_trade_no
+// was taken already (nothing written for them).
+func (s *Store) insertPaymentsPostgres(ctx context.Context, reqs []createReq) (fresh, taken []bool, err error) {
 	n := len(reqs)
 	var (
 		slot, first, amount                                         = make([]int64, n), make([]int64, n), make([]int64, n)
@@ -137,9 +167,6 @@ func (s *Store) insertPaymentsPostgres(ctx context.Context, reqs []createReq) ([
 		if earliest.IsZero() || now[i].Before(earliest) {
 			earliest = now[i]
 		}
-		if p.MerchantID != r.n.MerchantID {
-			return nil, fmt.Errorf("insert payment %s: the nonce is merchant %s's, the payment %s's", p.ID, r.n.MerchantID, p.MerchantID)
-		}
 		id[i], out[i], amount[i], currency[i], method[i] = p.ID, p.OutTradeNo, p.Amount, string(p.Currency), string(p.PayMethod)
 		subject[i], notify[i], ret[i], expires[i] = p.Subject, p.NotifyURL, p.ReturnURL, opt(p.ExpiresAt)
 		if p.AgreementID != "" {
@@ -149,23 +176,30 @@ func (s *Store) insertPaymentsPostgres(ctx context.Context, reqs []createReq) ([
 		metadata[i], hash[i], status[i], channel[i] = string(p.Metadata), p.RequestHash, string(p.Status), p.Channel
 		payer[i], ip[i], created[i], nextQuery[i] = p.PayerAccount, p.ClientIP, Now(p.CreatedAt), opt(p.NextQueryAt)
 	}
-	var ids []string
-	err := s.autocommitAttrs(ctx, func(ctx context.Context) error {
-		ids = ids[:0]
-		return sel(ctx, s.db, s.dialect, &ids, createsSQL, planEachRun, slot, mid, nonce, exp, first, now,
+	var rows []struct {
+		ID    string `db:"id"`
+		Taken bool   `db:"taken"`
+	}
+	err = s.autocommitAttrs(ctx, func(ctx context.Context) error {
+		rows = rows[:0]
+		return sel(ctx, s.db, s.dialect, &rows, createsSQL, planEachRun, slot, mid, nonce, exp, first, now,
 			id, out, amount, currency, method, subject, notify, ret, expires, agreement,
 			metadata, hash, status, channel, payer, ip, created, nextQuery, earliest)
 	}, attribute.Int("db.batch_size", n))
 	if err != nil {
-		return nil, fmt.Errorf("insert %d payments: %w", n, err)
+		return nil, nil, fmt.Errorf("insert %d payments: %w", n, err)
 	}
-	in := make(map[string]bool, len(ids))
-	for _, v := range ids {
-		in[v] = true
+	inserted, used := make(map[string]bool, len(rows)), make(map[string]bool)
+	for _, r := range rows {
+		if r.Taken {
+			used[r.ID] = true
+		} else {
+			inserted[r.ID] = true
+		}
 	}
-	fresh := make([]bool, n)
+	fresh, taken = make([]bool, n), make([]bool, n)
 	for i := range reqs {
-		fresh[i] = in[id[i]]
+		fresh[i], taken[i] = inserted[id[i]], used[id[i]]
 	}
-	return fresh, nil
+	return fresh, taken, nil
 }

@@ -39,15 +39,21 @@ func TestInsertPaymentsWithNoncesInOneStatement(t *testing.T) {
 		if fresh, err := s.InsertPaymentWithNonce(ctx, single, &store.NonceUse{MerchantID: m.ID, Nonce: "n-single", Expires: now.Add(time.Minute)}, now); err != nil || !fresh {
 			t.Fatal(fresh, err)
 		}
-		ps := []paygw.Payment{newCreate(m, "a", now), newCreate(m, "b", now), newCreate(m, "c", now)}
-		ps[1].AgreementID, ps[1].ExpiresAt, ps[1].NextQueryAt, ps[1].Metadata = "", nil, nil, nil
+		ps := []paygw.Payment{newCreate(m, "a", now), newCreate(m, "b", now), newCreate(m, "c", now), newCreate(m, "d", now)}
+		ps[2].ExpiresAt, ps[2].NextQueryAt, ps[2].Metadata = nil, nil, nil
 		before := s.CreateStats()
-		fresh, errs := s.InsertPaymentsWithNonces(ctx, ps, []store.NonceUse{nonce("n-a"), nonce("used"), nonce("n-c")}, now)
-		if errs[0] != nil || errs[1] != nil || errs[2] != nil || !fresh[0] || fresh[1] || !fresh[2] {
-			t.Fatalf("fresh %v, errors %v; want a and c fresh, b replayed", fresh, errs)
+		// b reuses a nonce of the same slot; d the single create's nonce under another expiry, so
+		// in another slot (found among the live slots).
+		fresh, errs := s.InsertPaymentsWithNonces(ctx, ps, []store.NonceUse{nonce("n-a"), nonce("used"), nonce("n-c"), nonce("n-single")}, now)
+		for i, err := range errs {
+			if err != nil || fresh[i] != (i == 0 || i == 2) {
+				t.Fatalf("fresh %v, errors %v; want a and c fresh, b and d replayed", fresh, errs)
+			}
 		}
-		if _, err := s.GetPayment(ctx, ps[1].ID); err == nil {
-			t.Error("a payment was written under a replayed nonce")
+		for _, p := range []paygw.Payment{ps[1], ps[3]} {
+			if _, err := s.GetPayment(ctx, p.ID); err == nil {
+				t.Errorf("payment %s was written under a replayed nonce", p.OutTradeNo)
+			}
 		}
 		// As stored, a batched create reads back as the single one did (times, nulls, metadata).
 		want, err := s.GetPayment(ctx, single.ID)
@@ -62,26 +68,36 @@ func TestInsertPaymentsWithNoncesInOneStatement(t *testing.T) {
 		if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 			t.Errorf("batched create reads back\n %+v\nthe single one\n %+v", got, want)
 		}
-		if c, err := s.GetPayment(ctx, ps[2].ID); err != nil || c.ExpiresAt == nil || len(c.Metadata) == 0 {
+		// Stored without an expiry, a next query or metadata: NULLs, as the single create stores them.
+		if c, err := s.GetPayment(ctx, ps[2].ID); err != nil || c.ExpiresAt != nil || c.NextQueryAt != nil || len(c.Metadata) != 0 || c.Version != 1 {
 			t.Errorf("c: %+v %v", c, err)
 		}
-		if after := s.CreateStats(); s.Dialect() == store.Postgres && (after.Statements-before.Statements != 1 || after.Batched-before.Batched != 3) {
-			t.Errorf("create stats %+v → %+v; want one statement of 3", before, after)
+		if after := s.CreateStats(); s.Dialect() == store.Postgres && (after.Statements-before.Statements != 1 || after.Batched-before.Batched != 4) {
+			t.Errorf("create stats %+v → %+v; want one statement of 4", before, after)
 		}
 
-		// A retry of out_trade_no "a" among new creates: the statement is refused, each create is
-		// then written alone, and only the retry fails, its nonce unused.
-		ps = []paygw.Payment{newCreate(m, "d", now), newCreate(m, "a", now), newCreate(m, "e", now)}
+		// A retry of out_trade_no "a" among new creates writes nothing in the shared statement
+		// and is answered alone: a unique error (the gateway's idempotent reply), its nonce unused;
+		// the others are written.
+		ps = []paygw.Payment{newCreate(m, "e", now), newCreate(m, "a", now), newCreate(m, "f", now)}
 		before = s.CreateStats()
-		fresh, errs = s.InsertPaymentsWithNonces(ctx, ps, []store.NonceUse{nonce("n-d"), nonce("n-retry"), nonce("n-e")}, now)
+		fresh, errs = s.InsertPaymentsWithNonces(ctx, ps, []store.NonceUse{nonce("n-e"), nonce("n-retry"), nonce("n-f")}, now)
 		if errs[0] != nil || errs[2] != nil || !fresh[0] || !fresh[2] || !store.IsUnique(errs[1], store.PaymentOutTradeNoKey...) {
-			t.Fatalf("fresh %v, errors %v; want d and e fresh, the retry of a refused as a duplicate", fresh, errs)
+			t.Fatalf("fresh %v, errors %v; want e and f fresh, the retry of a refused as a duplicate", fresh, errs)
 		}
 		if ok, err := s.UseNonce(ctx, m.ID, "n-retry", now.Add(301*time.Second), now); err != nil || !ok {
 			t.Errorf("the refused create recorded its nonce: fresh=%v %v", ok, err)
 		}
-		if after := s.CreateStats(); s.Dialect() == store.Postgres && after.Fallbacks-before.Fallbacks != 1 {
-			t.Errorf("create stats %+v → %+v; want one refused statement", before, after)
+		if after := s.CreateStats(); s.Dialect() == store.Postgres && (after.Fallbacks != before.Fallbacks || after.Statements-before.Statements != 1) {
+			t.Errorf("create stats %+v → %+v; want one shared statement, none refused", before, after)
+		}
+
+		// Two creates of one out_trade_no in one batch: the first is written, the second answered
+		// as the retry it is.
+		ps = []paygw.Payment{newCreate(m, "g", now), newCreate(m, "g", now)}
+		fresh, errs = s.InsertPaymentsWithNonces(ctx, ps, []store.NonceUse{nonce("n-g1"), nonce("n-g2")}, now)
+		if errs[0] != nil || !fresh[0] || !store.IsUnique(errs[1], store.PaymentOutTradeNoKey...) {
+			t.Fatalf("fresh %v, errors %v; want the first g written, the second a duplicate", fresh, errs)
 		}
 	})
 }

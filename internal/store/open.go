@@ -35,9 +35,9 @@ type Options struct {
 	// database's history up to MaxConns × 32 MiB. The writer's cache stays 32 MiB (a group
 	// commit's dirty pages stay in memory).
 	ReadCacheKiB int
-	// WriteBatches is how many statements of batched payment outcomes may run at once on
-	// PostgreSQL (default 2): concurrent outcomes queue behind them and go together into the
-	// next statement. Fewer, larger statements cost the database less per payment; more keep
+	// WriteBatches is how many statements of batched payment outcomes, and as many of batched
+	// creates, may run at once on PostgreSQL (default 2): concurrent requests queue behind them
+	// and go together into the next statement of their kind. Fewer, larger statements cost the database less per payment; more keep
 	// the queue short on a host with many cores.
 	WriteBatches int
 }
@@ -193,9 +193,10 @@ func openPostgres(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
 	s := &Store{db: db, dialect: Postgres, dsn: dsn, closers: []func(){pool.Close}}
-	s.outcomes = newBatcher(opts.WriteBatches, maxWriteSetBatch, func(ws PaymentWriteSet) string { return ws.PaymentID },
-		s.ApplyPaymentWriteSets)
-	s.creates = newBatcher(opts.WriteBatches, maxCreateBatch, createKey, s.insertPaymentsWithNonces)
+	s.outcomes = newBatcher(opts.WriteBatches, maxWriteSetBatch, func(ws PaymentWriteSet) []string { return []string{ws.PaymentID} },
+		s.ApplyPaymentWriteSets, func(err error) WriteSetResult { return WriteSetResult{Err: err} })
+	s.creates = newBatcher(opts.WriteBatches, maxCreateBatch, createKeys, s.insertPaymentsWithNonces,
+		func(err error) createRes { return createRes{err: err} })
 	return s, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/paygw/paygw/internal/paygw"
@@ -44,6 +45,11 @@ func (s *Store) ApplyPaymentWriteSets(ctx context.Context, wss []PaymentWriteSet
 			}
 			subRes := make([]WriteSetResult, len(group))
 			if err := s.applyWriteSetsPostgres(ctx, sub, subRes); err != nil {
+				if !refused(err) { // maybe written: say so, do not write again
+					for _, i := range group {
+						res[i], done[i] = WriteSetResult{Err: err}, true
+					}
+				}
 				s.writeSetFallbacks.Add(1)
 			} else {
 				s.writeSetStatements.Add(1)
@@ -66,6 +72,9 @@ func (s *Store) applyOne(ctx context.Context, ws PaymentWriteSet) (paygw.Payment
 	if ws.Transition.Version == 0 {
 		return paygw.Payment{}, false, errors.New("payment write set: the snapshot's version is required")
 	}
+	if len(ws.Transition.From) == 0 {
+		return paygw.Payment{}, false, errors.New("payment write set: no status to move from")
+	}
 	if s.dialect.writableCTE() {
 		return s.applyWriteSetPostgres(ctx, ws)
 	}
@@ -83,7 +92,7 @@ func (s *Store) applyOne(ctx context.Context, ws PaymentWriteSet) (paygw.Payment
 // UPDATE guards each release on its own; failures and closes are the rare outcomes). Two sets of
 // one payment never share one: an UPDATE … FROM moves a row once.
 func batchable(ws PaymentWriteSet) bool {
-	if ws.Transition.Version == 0 || len(ws.Transition.From) == 0 || ws.ReleaseCap != nil {
+	if tr := ws.Transition; tr.Version == 0 || len(tr.From) == 0 || ws.ReleaseCap != nil || (tr.PaidAt != nil && tr.PaidAt.IsZero()) {
 		return false
 	}
 	if a := ws.Attempt; a != nil && (a.PaymentID != ws.PaymentID || a.RefundID != "") {
@@ -220,7 +229,7 @@ func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSe
 		if j := ws.Journal; j != nil {
 			jp, err := planJournal(&s.accounts, s.dialect, *j)
 			if err != nil {
-				return err
+				return notSent{err}
 			}
 			if shard < 0 {
 				shard = jp.shard
@@ -271,3 +280,17 @@ func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSe
 
 // maxWriteSetBatch bounds a statement's outcomes: its arrays and the rows it locks at once.
 const maxWriteSetBatch = 64
+
+// refused reports whether err is the database's refusal of a statement (a PostgreSQL error: the
+// statement wrote nothing), as opposed to an error that leaves its fate unknown (a connection
+// lost after the commit was sent).
+func refused(err error) bool {
+	var pe *pgconn.PgError
+	var ns notSent
+	return errors.As(err, &pe) || errors.As(err, &ns)
+}
+
+// notSent is an error found before a statement was sent (a set that cannot be planned).
+type notSent struct{ error }
+
+func (e notSent) Unwrap() error { return e.error }
