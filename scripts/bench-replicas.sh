@@ -4,6 +4,7 @@
 # per replica started together; prints each replica's figure and the sum.
 # usage: scripts/bench-replicas.sh DSN [replicas] [duration] [clients per replica]
 #   DSN: postgres://postgres@127.0.0.1:5432/paygw_replicas?sslmode=disable (a fresh database)
+#   SERVE_ARGS: more flags for every serve, e.g. SERVE_ARGS="--db-write-batches 1"
 set -euo pipefail
 dsn=${1:?DSN}; n=${2:-2}; dur=${3:-20s}; conc=${4:-32}
 bin=${PAYGW_BIN:-bin/paygw}
@@ -23,7 +24,7 @@ m=$("$bin" merchant create --name "bench-$$-$RANDOM" --bank-account 622200001111
 mid=$(echo "$m" | sed -E 's/.*"id":"([^"]+)".*/\1/'); sec=$(echo "$m" | sed -E 's/.*"secret":"([^"]+)".*/\1/')
 "$bin" sandbox --addr 127.0.0.1:$sb --secret bench-secret --gateway-url http://127.0.0.1:$((base + 1)) --auto-pay 1s &
 for i in $(seq 1 "$n"); do
-  "$bin" serve --addr 127.0.0.1:$((base + i)) &
+  "$bin" serve --addr 127.0.0.1:$((base + i)) ${SERVE_ARGS:-} &
 done
 for i in $(seq 1 "$n"); do
   for _ in $(seq 1 50); do curl -sf http://127.0.0.1:$((base + i))/readyz >/dev/null && break; sleep 0.2; done
