@@ -35,12 +35,12 @@ func createKeys(r createReq) []string {
 }
 
 // insertPaymentsWithNonces writes the creates of a batch, each as InsertPaymentWithNonce would:
-// on PostgreSQL a batch of one in its own statement, of several in one statement (each payment inserted only if its nonce was);
-// a nonce whose expiry is out of bounds or of another merchant fails alone, and a retry of an
-// out_trade_no is answered alone. A
-// statement of several that the database refuses changes nothing and is retried create by
-// create, so each gets its own answer; any other error (the connection lost, perhaps after the
-// commit) is every create's answer.
+// on PostgreSQL a batch of one in its own statement, of several in one statement (each payment
+// inserted only if its nonce was). A nonce whose expiry is out of bounds or that is another
+// merchant's fails alone, and a retry of an out_trade_no is answered alone. A statement of
+// several that the database refuses changes nothing and is retried create by create, so each
+// gets its own answer; any other error (the connection lost, perhaps after the commit) is every
+// create's answer.
 func (s *Store) insertPaymentsWithNonces(ctx context.Context, reqs []createReq) []createRes {
 	res := make([]createRes, len(reqs))
 	var group []int

@@ -24,8 +24,9 @@ type WriteSetResult struct {
 // would (each moves or not on its own compare-and-set), and returns their results in order. On
 // PostgreSQL the sets go in one statement — one round trip, one commit, one executor start-up
 // for them all — when they name distinct payments and none gives daily-cap room back; otherwise,
-// and on SQLite, each set is applied on its own. A statement that fails as a whole (a constraint
-// of one set) is retried set by set, so each set gets its own error and the others still apply.
+// and on SQLite, each set is applied on its own. A statement the database refuses (a constraint
+// of one set) is retried set by set, so each set gets its own error and the others still apply;
+// an error that leaves the statement's fate unknown (a lost connection) is every set's answer.
 func (s *Store) ApplyPaymentWriteSets(ctx context.Context, wss []PaymentWriteSet) []WriteSetResult {
 	res := make([]WriteSetResult, len(wss))
 	done := make([]bool, len(wss))
@@ -45,12 +46,13 @@ func (s *Store) ApplyPaymentWriteSets(ctx context.Context, wss []PaymentWriteSet
 			}
 			subRes := make([]WriteSetResult, len(group))
 			if err := s.applyWriteSetsPostgres(ctx, sub, subRes); err != nil {
-				if !refused(err) { // maybe written: say so, do not write again
+				if refused(err) {
+					s.writeSetFallbacks.Add(1) // nothing was written: each alone, below
+				} else { // maybe written: say so, do not write again
 					for _, i := range group {
 						res[i], done[i] = WriteSetResult{Err: err}, true
 					}
 				}
-				s.writeSetFallbacks.Add(1)
 			} else {
 				s.writeSetStatements.Add(1)
 				s.writeSetsBatched.Add(int64(len(sub)))
@@ -207,7 +209,7 @@ func (w *writeSetArgs) args() []any {
 func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSet, res []WriteSetResult) error {
 	var w writeSetArgs
 	plans := make([]journalPlan, len(wss))
-	shard := -1 // every journal of the batch on one balance shard: a batch holds two balance rows, not 2×N
+	shard := -1 // every journal of the batch on one balance shard: one balance row per account, not one per journal
 	for i, ws := range wss {
 		tr := ws.Transition
 		from := ","
