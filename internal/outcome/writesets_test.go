@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,6 +232,60 @@ func TestConcurrentOutcomesShareStatements(t *testing.T) {
 				t.Errorf("stats %+v → %+v; want the %d moved sets, some sharing statements, no fallback", before, after, succeeded)
 			}
 			t.Logf("%d sets in %d batches, %d statements of several", after.Requests-before.Requests, after.Batches-before.Batches, after.Statements-before.Statements)
+		}
+	})
+}
+
+// Two outcomes of one payment at the same moment (the pay call's answer and a query, say) never
+// share a statement nor run in two at once: one moves the payment, the other finds it moved and
+// answers the current row; one journal, one notification, both attempts.
+func TestTwoOutcomesOfOnePaymentAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		m, _ := storetest.Merchant(t, s, "Twice", 60)
+		now := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
+		const n = 24
+		snaps := make([]paygw.Payment, n)
+		for i := range snaps {
+			snaps[i] = newPayment(t, s, m, fmt.Sprintf("t%d", i), "http://127.0.0.1:9/n", now)
+		}
+		var moved atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 2 * n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				snap := snaps[i%n]
+				o := outcome.Payment{Status: paygw.PaymentSucceeded, ChannelTradeNo: "ct-" + snap.OutTradeNo}
+				o.Attempt = attempt(snap.ID, o, now)
+				p, ok, err := outcome.ApplyPaymentFrom(ctx, s, snap, o, now, shanghai)
+				if err != nil || p.Status != paygw.PaymentSucceeded {
+					t.Errorf("%s: %s %v", snap.ID, p.Status, err)
+				}
+				if ok {
+					moved.Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if moved.Load() != n {
+			t.Errorf("%d outcomes moved a payment, want %d (one per payment)", moved.Load(), n)
+		}
+		for q, want := range map[string]int{
+			`SELECT COUNT(*) FROM ledger_journals j JOIN payments p ON p.id = j.ref_id WHERE p.merchant_id = ?`:      n,
+			`SELECT COUNT(*) FROM notifications WHERE merchant_id = ?`:                                               n,
+			`SELECT COUNT(*) FROM channel_attempts a JOIN payments p ON p.id = a.payment_id WHERE p.merchant_id = ?`: 2 * n,
+		} {
+			var got int
+			if err := s.DB().Get(&got, s.DB().Rebind(q), m.ID); err != nil || got != want {
+				t.Errorf("%s = %d, %v; want %d", q, got, err, want)
+			}
+		}
+		if problems, err := s.LedgerCheck(ctx, 10); err != nil || len(problems) > 0 {
+			t.Errorf("ledger check (paygw verify): %v %+v", err, problems)
 		}
 	})
 }
