@@ -105,17 +105,18 @@ cpu_kinds() { ps -eo times=,args= | awk '{ t = $1; $1 = ""; a = $0; k = "other"
   END { printf "%d,%d,%d,%d,%d,%d,%d", s["serve"], s["sandbox"], s["loadgen"], s["pg_backend"], s["pg_autovacuum"], s["pg_other"], s["other"] }'; }
 echo "t_s,serve_s,sandbox_s,loadgen_s,pg_backend_s,pg_autovacuum_s,pg_other_s,other_s,busy_jiffies,idle_jiffies,steal_jiffies,iowait_jiffies" > "$out/cpu.csv"
 # db.csv: serve's database saturation from its /metrics (internal/dbmetrics), cumulative: the
-# SQLite writer's busy and commit seconds, its groups and transactions, and the seconds requests
-# waited for a pooled connection (go_sql_wait_duration_seconds_total, every pool of serve).
+# SQLite writer's busy and commit seconds, its groups and transactions, the seconds requests
+# waited for a pooled connection (go_sql_wait_duration_seconds_total, every pool of serve) and,
+# on PostgreSQL, the batches and requests of the shared outcome and create statements.
 metricf() { metric "$1" "$2" '' %.3f; }
 commits_over() { # COMMITs of the SQLite writer slower than $2 seconds (a bucket bound) on serve at $1
   curl -s "http://127.0.0.1:$1/metrics" | awk -v le="le=\"$2\"" '$1 == "paygw_sqlite_writer_commit_duration_seconds_count" { n = $2 }
     index($1, "paygw_sqlite_writer_commit_duration_seconds_bucket{") == 1 && index($1, le) { b = $2 } END { printf "%d", n - b }'; }
-echo "t_s,writer_busy_s,writer_commit_s,writer_groups,writer_txs,pool_wait_s,commits_over_20ms" > "$out/db.csv"
+echo "t_s,writer_busy_s,writer_commit_s,writer_groups,writer_txs,pool_wait_s,commits_over_20ms,outcome_batches,outcome_sets,create_batches,create_requests" > "$out/db.csv"
 pss=no; [ $engine = postgres ] && [ "$(q "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'" | tail -1)" = 1 ] && pss=yes
 ( while :; do t=$((SECONDS - t0))
     echo "$t,$(cpu_kinds),$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 "," $5 + $6 "," $9 "," $6 }' /proc/stat)" >> "$out/cpu.csv"
-    echo "$t,$(metricf $gw paygw_sqlite_writer_busy_seconds_total),$(metricf $gw paygw_sqlite_writer_commit_seconds_total),$(metricf $gw paygw_sqlite_writer_groups_total),$(metricf $gw paygw_sqlite_writer_transactions_total),$(metricf $gw go_sql_wait_duration_seconds_total),$(commits_over $gw 0.02)" >> "$out/db.csv"
+    echo "$t,$(metricf $gw paygw_sqlite_writer_busy_seconds_total),$(metricf $gw paygw_sqlite_writer_commit_seconds_total),$(metricf $gw paygw_sqlite_writer_groups_total),$(metricf $gw paygw_sqlite_writer_transactions_total),$(metricf $gw go_sql_wait_duration_seconds_total),$(commits_over $gw 0.02),$(metric $gw paygw_pg_outcome_batches_total),$(metric $gw paygw_pg_outcome_sets_total),$(metric $gw paygw_pg_create_batches_total),$(metric $gw paygw_pg_create_requests_total)" >> "$out/db.csv"
     [ $pss = yes ] && q "SELECT queryid, calls, round(total_exec_time::numeric, 1), rows, left(regexp_replace(query, '\s+', ' ', 'g'), 200)
       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" > "$out/pss.$t.txt"
     sleep 60; done ) & pids+=($!)
@@ -162,8 +163,10 @@ awk -F, -v eng=$engine 'function minute(k, name,   d) { d = t[k] - t[k-1]; if (d
     if (eng == "sqlite") printf "SQLite writer in the %s minute: busy %.0f %% = statements %.0f %% + commit %.0f %%, %.1f transactions a group; ", name,
       100 * (b[k] - b[k-1]) / d, 100 * (b[k] - b[k-1] - c[k] + c[k-1]) / d, 100 * (c[k] - c[k-1]) / d, (g[k] > g[k-1] ? (x[k] - x[k-1]) / (g[k] - g[k-1]) : 0)
     if (eng == "sqlite") printf "%d COMMITs over 20 ms; ", o[k] - o[k-1]
+    if (eng == "postgres") printf "%.1f outcomes and %.1f creates a batch in the %s minute; ", (ob[k] > ob[k-1] ? (os[k] - os[k-1]) / (ob[k] - ob[k-1]) : 0),
+      (cb[k] > cb[k-1] ? (cr[k] - cr[k-1]) / (cb[k] - cb[k-1]) : 0), name
     printf "pool wait %.2f s a second\n", (w[k] - w[k-1]) / d }
-  NR > 1 { n++; t[n] = $1; b[n] = $2; c[n] = $3; g[n] = $4; x[n] = $5; w[n] = $6; o[n] = $7 }
+  NR > 1 { n++; t[n] = $1; b[n] = $2; c[n] = $3; g[n] = $4; x[n] = $5; w[n] = $6; o[n] = $7; ob[n] = $8; os[n] = $9; cb[n] = $10; cr[n] = $11 }
   END { if (n >= 3) { minute(3, "second"); minute(n, "last") } }' "$out/db.csv"
 echo "== table + index bytes per payment ($pay payments of this merchant; $(q "SELECT count(*) FROM payments" | tail -1) in the database)"
 total=$(q "SELECT count(*) FROM payments" | tail -1)
