@@ -83,7 +83,7 @@ func newBatches(s *store.Store, pool string) []batches {
 		shared: prometheus.NewDesc("paygw_pg_create_shared_requests_total",
 			"Creates written in statements shared with others.", nil, l),
 		fallbacks: prometheus.NewDesc("paygw_pg_create_fallbacks_total",
-			"Shared statements the database refused (usually a merchant's retry of an out_trade_no: its idempotent answer), whose creates were then written one by one.", nil, l),
+			"Shared statements the database refused (one create broke a constraint, or raced a create of its out_trade_no), whose creates were then written one by one.", nil, l),
 		queued: prometheus.NewDesc("paygw_pg_create_queued",
 			"Creates waiting for the next statement.", nil, l),
 	}}

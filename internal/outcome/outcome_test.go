@@ -40,6 +40,24 @@ func newPayment(t *testing.T, s *store.Store, m paygw.Merchant, out, notifyURL s
 	return p
 }
 
+// ledgerOK fails t unless the ledger holds its invariants (what `paygw verify` checks).
+func ledgerOK(t *testing.T, s *store.Store) {
+	t.Helper()
+	if problems, err := s.LedgerCheck(context.Background(), 10); err != nil || len(problems) > 0 {
+		t.Errorf("ledger check (paygw verify): %v %+v", err, problems)
+	}
+}
+
+// count returns the single number query q (with ? placeholders) selects.
+func count(t *testing.T, s *store.Store, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.DB().Get(&n, s.DB().Rebind(q), args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
 // dump is everything an outcome wrote about a payment, with its ids replaced by placeholders
 // so that two payments' writes can be compared.
 func dump(t *testing.T, s *store.Store, p paygw.Payment) []string {
@@ -169,9 +187,7 @@ func TestApplyPaymentFromWritesWhatApplyPaymentWrites(t *testing.T) {
 		if err != nil || used != 2*12345 {
 			t.Errorf("daily cap used by %s = %d, %v; want the two succeeded payments' 24690", withURL.Name, used, err)
 		}
-		if problems, err := s.LedgerCheck(ctx, 10); err != nil || len(problems) > 0 {
-			t.Errorf("ledger check (paygw verify): %v %+v", err, problems)
-		}
+		ledgerOK(t, s)
 	})
 }
 
@@ -208,17 +224,13 @@ func TestApplyPaymentFromStaleSnapshotAndDuplicate(t *testing.T) {
 			"settle marks":  `SELECT COUNT(*) FROM settle_pending WHERE object_id = ?`,
 		}
 		for what, q := range counts {
-			var n int
-			if err := s.DB().Get(&n, s.DB().Rebind(q), snap.ID); err != nil || n != 1 {
-				t.Errorf("%s = %d, %v; want 1", what, n, err)
+			if n := count(t, s, q, snap.ID); n != 1 {
+				t.Errorf("%s = %d; want 1", what, n)
 			}
 		}
-		var n int
-		if err := s.DB().Get(&n, s.DB().Rebind(`SELECT COUNT(*) FROM channel_attempts WHERE payment_id = ?`), snap.ID); err != nil || n != 2 {
-			t.Errorf("attempts = %d, %v; want 2 (one per call, none twice)", n, err)
+		if n := count(t, s, `SELECT COUNT(*) FROM channel_attempts WHERE payment_id = ?`, snap.ID); n != 2 {
+			t.Errorf("attempts = %d; want 2 (one per call, none twice)", n)
 		}
-		if problems, err := s.LedgerCheck(ctx, 10); err != nil || len(problems) > 0 {
-			t.Errorf("ledger check (paygw verify): %v %+v", err, problems)
-		}
+		ledgerOK(t, s)
 	})
 }

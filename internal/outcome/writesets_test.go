@@ -97,9 +97,7 @@ func TestApplyPaymentWriteSetsWritesWhatApplyPaymentWrites(t *testing.T) {
 		} else if after != (store.BatchStats{}) {
 			t.Errorf("SQLite stats %+v; want none (its writer groups transactions)", after)
 		}
-		if problems, err := s.LedgerCheck(ctx, 10); err != nil || len(problems) > 0 {
-			t.Errorf("ledger check (paygw verify): %v %+v", err, problems)
-		}
+		ledgerOK(t, s)
 	})
 }
 
@@ -138,16 +136,13 @@ func TestApplyPaymentWriteSetsOneBadSet(t *testing.T) {
 				t.Errorf("set %d: moved=%v %s %v; want succeeded", i, r.Moved, r.Payment.Status, r.Err)
 			}
 		}
-		var n int
-		if err := s.DB().Get(&n, s.DB().Rebind(`SELECT COUNT(*) FROM payments WHERE id = ? AND status = 'succeeded'`), wss[1].PaymentID); err != nil || n != 0 {
-			t.Errorf("the bad set's payment moved (%d, %v)", n, err)
+		if n := count(t, s, `SELECT COUNT(*) FROM payments WHERE id = ? AND status = 'succeeded'`, wss[1].PaymentID); n != 0 {
+			t.Errorf("the bad set's payment moved (%d)", n)
 		}
 		if after := s.WriteSetStats(); s.Dialect() == store.Postgres && after.Fallbacks-before.Fallbacks != 1 {
 			t.Errorf("fallbacks %d → %d; want one", before.Fallbacks, after.Fallbacks)
 		}
-		if problems, err := s.LedgerCheck(ctx, 10); err != nil || len(problems) > 0 {
-			t.Errorf("ledger check (paygw verify): %v %+v", err, problems)
-		}
+		ledgerOK(t, s)
 	})
 }
 
@@ -206,26 +201,17 @@ func TestConcurrentOutcomesShareStatements(t *testing.T) {
 		for err := range errs {
 			t.Error(err)
 		}
-		var succeeded, journals, notes, marks int
-		for q, n := range map[string]*int{
-			`SELECT COUNT(*) FROM payments WHERE merchant_id = ? AND status = 'succeeded'`:                      &succeeded,
-			`SELECT COUNT(*) FROM ledger_journals j JOIN payments p ON p.id = j.ref_id WHERE p.merchant_id = ?`: &journals,
-			`SELECT COUNT(*) FROM notifications WHERE merchant_id = ?`:                                          &notes,
-			`SELECT COUNT(*) FROM settle_pending WHERE merchant_id = ?`:                                         &marks,
-		} {
-			if err := s.DB().Get(n, s.DB().Rebind(q), m.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
+		succeeded := count(t, s, `SELECT COUNT(*) FROM payments WHERE merchant_id = ? AND status = 'succeeded'`, m.ID)
+		journals := count(t, s, `SELECT COUNT(*) FROM ledger_journals j JOIN payments p ON p.id = j.ref_id WHERE p.merchant_id = ?`, m.ID)
+		notes := count(t, s, `SELECT COUNT(*) FROM notifications WHERE merchant_id = ?`, m.ID)
+		marks := count(t, s, `SELECT COUNT(*) FROM settle_pending WHERE merchant_id = ?`, m.ID)
 		if succeeded < len(snaps)-workers {
 			t.Errorf("succeeded %d of %d; only the %d callers that had gone away may have been withdrawn", succeeded, len(snaps), workers)
 		}
 		if journals != succeeded || notes != succeeded || marks != succeeded {
 			t.Errorf("succeeded %d, journals %d, notifications %d, settle marks %d; want one of each per succeeded payment", succeeded, journals, notes, marks)
 		}
-		if problems, err := s.LedgerCheck(ctx, 10); err != nil || len(problems) > 0 {
-			t.Errorf("ledger check (paygw verify): %v %+v", err, problems)
-		}
+		ledgerOK(t, s)
 		if s.Dialect() == store.Postgres {
 			after := s.WriteSetStats()
 			if after.Requests-before.Requests != int64(succeeded) || after.Statements == before.Statements || after.Fallbacks != before.Fallbacks {
@@ -279,13 +265,10 @@ func TestTwoOutcomesOfOnePaymentAtOnce(t *testing.T) {
 			`SELECT COUNT(*) FROM notifications WHERE merchant_id = ?`:                                               n,
 			`SELECT COUNT(*) FROM channel_attempts a JOIN payments p ON p.id = a.payment_id WHERE p.merchant_id = ?`: 2 * n,
 		} {
-			var got int
-			if err := s.DB().Get(&got, s.DB().Rebind(q), m.ID); err != nil || got != want {
-				t.Errorf("%s = %d, %v; want %d", q, got, err, want)
+			if got := count(t, s, q, m.ID); got != want {
+				t.Errorf("%s = %d; want %d", q, got, want)
 			}
 		}
-		if problems, err := s.LedgerCheck(ctx, 10); err != nil || len(problems) > 0 {
-			t.Errorf("ledger check (paygw verify): %v %+v", err, problems)
-		}
+		ledgerOK(t, s)
 	})
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -29,11 +28,11 @@ const planEachRun = pgx.QueryExecModeCacheDescribe
 // running ones were writing.
 //
 // Requests that share a key (a payment, a nonce, an out_trade_no) never share a batch nor run in
-// two batches at once: the second waits for the first's batch to end. A batch is run in key
-// order, so two batches never take rows in opposite orders.
+// two batches at once: the second waits for the first's batch to end, so two batch statements
+// never wait on each other's rows.
 type batcher[Q, R any] struct {
 	maxInFlight, maxBatch int
-	keys                  func(Q) []string                      // a request's keys; the first orders the batch
+	keys                  func(Q) []string                      // a request's keys
 	run                   func(ctx context.Context, qs []Q) []R // writes a batch, a result per request
 	failed                func(error) R                         // the result of a request that could not be written
 
@@ -175,8 +174,7 @@ func (b *batcher[Q, R]) handOn() {
 }
 
 // take removes up to maxBatch queued requests whose keys are neither in the batch nor in a
-// running batch, marks their keys running, and returns them in order of their first key. Called
-// with mu held.
+// running batch, marks their keys running and returns them. Called with mu held.
 func (b *batcher[Q, R]) take() []*batchReq[Q, R] {
 	var batch, rest []*batchReq[Q, R]
 	for _, r := range b.queue {
@@ -190,7 +188,6 @@ func (b *batcher[Q, R]) take() []*batchReq[Q, R] {
 		batch = append(batch, r)
 	}
 	b.queue = rest
-	sort.Slice(batch, func(i, j int) bool { return batch[i].keys[0] < batch[j].keys[0] })
 	return batch
 }
 

@@ -1,5 +1,7 @@
 package store
 
+import "sync/atomic"
+
 // BatchStats counts how the requests of one kind (payment outcomes, creates) shared statements
 // on PostgreSQL.
 type BatchStats struct {
@@ -11,22 +13,27 @@ type BatchStats struct {
 	Queued     int   // requests waiting for a statement now
 }
 
-// WriteSetStats reports how payment outcomes (ApplyPaymentWriteSet) were written; zero on
-// SQLite, whose writer groups transactions instead (WriterStats).
-func (s *Store) WriteSetStats() BatchStats {
-	st := BatchStats{Statements: s.writeSetStatements.Load(), Batched: s.writeSetsBatched.Load(), Fallbacks: s.writeSetFallbacks.Load()}
-	if b := s.outcomes; b != nil {
+// sharedCounts counts the statements of several requests of one kind.
+type sharedCounts struct{ statements, batched, fallbacks atomic.Int64 }
+
+// wrote counts a statement that carried n requests.
+func (c *sharedCounts) wrote(n int) {
+	c.statements.Add(1)
+	c.batched.Add(int64(n))
+}
+
+func batchStats[Q, R any](c *sharedCounts, b *batcher[Q, R]) BatchStats {
+	st := BatchStats{Statements: c.statements.Load(), Batched: c.batched.Load(), Fallbacks: c.fallbacks.Load()}
+	if b != nil {
 		st.Batches, st.Requests, st.Queued = b.stats()
 	}
 	return st
 }
 
+// WriteSetStats reports how payment outcomes (ApplyPaymentWriteSet) were written; zero on
+// SQLite, whose writer groups transactions instead (WriterStats).
+func (s *Store) WriteSetStats() BatchStats { return batchStats(&s.outcomeCounts, s.outcomes) }
+
 // CreateStats reports how payments with their nonces (InsertPaymentWithNonce) were written;
 // zero on SQLite.
-func (s *Store) CreateStats() BatchStats {
-	st := BatchStats{Statements: s.createStatements.Load(), Batched: s.createsBatched.Load(), Fallbacks: s.createFallbacks.Load()}
-	if b := s.creates; b != nil {
-		st.Batches, st.Requests, st.Queued = b.stats()
-	}
-	return st
-}
+func (s *Store) CreateStats() BatchStats { return batchStats(&s.createCounts, s.creates) }

@@ -63,8 +63,7 @@ func (s *Store) insertPaymentsWithNonces(ctx context.Context, reqs []createReq) 
 		fresh, taken, err := s.insertPaymentsPostgres(ctx, sub)
 		switch {
 		case err == nil:
-			s.createStatements.Add(1)
-			s.createsBatched.Add(int64(len(sub)))
+			s.createCounts.wrote(len(sub))
 			var again []int
 			for k, i := range group {
 				res[i].fresh = fresh[k]
@@ -74,7 +73,7 @@ func (s *Store) insertPaymentsWithNonces(ctx context.Context, reqs []createReq) 
 			}
 			group = again // retries of an out_trade_no: answered alone
 		case refused(err):
-			s.createFallbacks.Add(1) // nothing was written: each alone
+			s.createCounts.fallbacks.Add(1) // nothing was written: each alone
 		default:
 			for _, i := range group { // maybe written: say so, do not write again
 				res[i].err = err
@@ -103,7 +102,8 @@ func (s *Store) insertPaymentsWithNonces(ctx context.Context, reqs []createReq) 
 // as taken: it is then answered by the single statement (a unique error, the idempotent reply),
 // without making the database refuse the whole batch.
 var createsSQL = `WITH x AS (
-	SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[], ?::timestamptz[],
+	SELECT *, EXISTS (SELECT 1 FROM payments p WHERE p.merchant_id = x_mid AND p.out_trade_no = x_out) AS x_taken
+	FROM unnest(?::bigint[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[], ?::timestamptz[],
 		?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[],
 		?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[])
 	AS x(x_slot, x_mid, x_nonce, x_exp, x_first, x_now,
@@ -111,9 +111,8 @@ var createsSQL = `WITH x AS (
 		x_metadata, x_hash, x_status, x_channel, x_payer, x_ip, x_created, x_next_query)
 ), n AS (
 	INSERT INTO auth_nonces (slot, merchant_id, nonce, expires_at)
-	SELECT x_slot, x_mid, x_nonce, x_exp FROM x WHERE NOT EXISTS (SELECT 1 FROM auth_nonces a
+	SELECT x_slot, x_mid, x_nonce, x_exp FROM x WHERE NOT x_taken AND NOT EXISTS (SELECT 1 FROM auth_nonces a
 		WHERE a.slot IN (x_first` + liveSlotOffsets() + `) AND a.merchant_id = x_mid AND a.nonce = x_nonce AND a.expires_at > x_now)
-		AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.merchant_id = x_mid AND p.out_trade_no = x_out)
 	ON CONFLICT (slot, merchant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
 		WHERE auth_nonces.expires_at <= ?::timestamptz
 	RETURNING merchant_id, nonce
@@ -128,7 +127,7 @@ var createsSQL = `WITH x AS (
 )
 SELECT id, false AS taken FROM ins
 UNION ALL
-SELECT x_id, true FROM x WHERE EXISTS (SELECT 1 FROM payments p WHERE p.merchant_id = x_mid AND p.out_trade_no = x_out)`
+SELECT x_id, true FROM x WHERE x_taken`
 
 // liveSlotOffsets renders ", x_first + 1, …" up to the last live slot.
 func liveSlotOffsets() string {
@@ -180,7 +179,7 @@ func (s *Store) insertPaymentsPostgres(ctx context.Context, reqs []createReq) (f
 		ID    string `db:"id"`
 		Taken bool   `db:"taken"`
 	}
-	err = s.autocommitAttrs(ctx, func(ctx context.Context) error {
+	err = s.autocommit(ctx, func(ctx context.Context) error {
 		rows = rows[:0]
 		return sel(ctx, s.db, s.dialect, &rows, createsSQL, planEachRun, slot, mid, nonce, exp, first, now,
 			id, out, amount, currency, method, subject, notify, ret, expires, agreement,

@@ -8,7 +8,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -29,8 +28,7 @@ type Store struct {
 	outcomes *batcher[PaymentWriteSet, WriteSetResult] // PostgreSQL: concurrent payment outcomes in one statement
 	creates  *batcher[createReq, createRes]            // PostgreSQL: concurrent creates in one statement
 
-	writeSetStatements, writeSetsBatched, writeSetFallbacks atomic.Int64 // WriteSetStats
-	createStatements, createsBatched, createFallbacks       atomic.Int64 // CreateStats
+	outcomeCounts, createCounts sharedCounts // WriteSetStats, CreateStats
 }
 
 // Dialect reports which database this is.

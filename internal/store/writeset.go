@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -42,22 +41,12 @@ type CapRelease struct {
 // SQLite as its primitives in one transaction of the group-commit writer. moved=false: the
 // payment was no longer at the snapshot (or not in a source status) and only the attempt was
 // recorded; the caller recomputes from the current row.
-func (s *Store) ApplyPaymentWriteSet(ctx context.Context, ws PaymentWriteSet) (p paygw.Payment, moved bool, err error) {
-	if ws.Transition.Version == 0 {
-		return p, false, errors.New("payment write set: the snapshot's version is required")
-	}
+func (s *Store) ApplyPaymentWriteSet(ctx context.Context, ws PaymentWriteSet) (paygw.Payment, bool, error) {
 	if s.outcomes != nil {
 		r := s.outcomes.do(ctx, ws)
 		return r.Payment, r.Moved, r.Err
 	}
-	if s.dialect.writableCTE() {
-		return s.applyWriteSetPostgres(ctx, ws)
-	}
-	err = s.Transact(ctx, func(tx *Tx) error {
-		p, moved, err = tx.applyWriteSet(ctx, ws)
-		return err
-	})
-	return p, moved, err
+	return s.applyOne(ctx, ws)
 }
 
 func (t *Tx) applyWriteSet(ctx context.Context, ws PaymentWriteSet) (paygw.Payment, bool, error) {
@@ -163,13 +152,9 @@ func typedValues(n int, types ...string) string {
 }
 
 // autocommit runs one statement that is its own transaction (PostgreSQL, outside Transact):
-// traced as a database transaction and retried like one (a failed statement changed nothing).
-func (s *Store) autocommit(ctx context.Context, fn func(ctx context.Context) error) error {
-	return s.autocommitAttrs(ctx, fn)
-}
-
-// autocommitAttrs is autocommit with more attributes on its span.
-func (s *Store) autocommitAttrs(ctx context.Context, fn func(ctx context.Context) error, attrs ...attribute.KeyValue) (err error) {
+// traced as a database transaction (with attrs besides the usual) and retried like one (a failed
+// statement changed nothing).
+func (s *Store) autocommit(ctx context.Context, fn func(ctx context.Context) error, attrs ...attribute.KeyValue) (err error) {
 	ctx, span := trace.Start(ctx, "db.transact", append([]attribute.KeyValue{attribute.String("db.system", string(s.dialect)),
 		attribute.Bool("db.single_statement", true)}, attrs...)...)
 	defer func() { trace.End(span, err) }()

@@ -47,15 +47,14 @@ func (s *Store) ApplyPaymentWriteSets(ctx context.Context, wss []PaymentWriteSet
 			subRes := make([]WriteSetResult, len(group))
 			if err := s.applyWriteSetsPostgres(ctx, sub, subRes); err != nil {
 				if refused(err) {
-					s.writeSetFallbacks.Add(1) // nothing was written: each alone, below
+					s.outcomeCounts.fallbacks.Add(1) // nothing was written: each alone, below
 				} else { // maybe written: say so, do not write again
 					for _, i := range group {
 						res[i], done[i] = WriteSetResult{Err: err}, true
 					}
 				}
 			} else {
-				s.writeSetStatements.Add(1)
-				s.writeSetsBatched.Add(int64(len(sub)))
+				s.outcomeCounts.wrote(len(sub))
 				for k, i := range group {
 					res[i], done[i] = subRes[k], true
 				}
@@ -70,23 +69,23 @@ func (s *Store) ApplyPaymentWriteSets(ctx context.Context, wss []PaymentWriteSet
 	return res
 }
 
-func (s *Store) applyOne(ctx context.Context, ws PaymentWriteSet) (paygw.Payment, bool, error) {
+// applyOne writes ws on its own: on PostgreSQL as its single statement, on SQLite as its
+// primitives in one transaction of the group-commit writer.
+func (s *Store) applyOne(ctx context.Context, ws PaymentWriteSet) (p paygw.Payment, moved bool, err error) {
 	if ws.Transition.Version == 0 {
-		return paygw.Payment{}, false, errors.New("payment write set: the snapshot's version is required")
+		return p, false, errors.New("payment write set: the snapshot's version is required")
+	}
+	if !s.dialect.writableCTE() {
+		err = s.Transact(ctx, func(tx *Tx) (err error) {
+			p, moved, err = tx.applyWriteSet(ctx, ws)
+			return err
+		})
+		return p, moved, err
 	}
 	if len(ws.Transition.From) == 0 {
-		return paygw.Payment{}, false, errors.New("payment write set: no status to move from")
+		return p, false, errors.New("payment write set: no status to move from")
 	}
-	if s.dialect.writableCTE() {
-		return s.applyWriteSetPostgres(ctx, ws)
-	}
-	var p paygw.Payment
-	var moved bool
-	err := s.Transact(ctx, func(tx *Tx) (err error) {
-		p, moved, err = tx.applyWriteSet(ctx, ws)
-		return err
-	})
-	return p, moved, err
+	return s.applyWriteSetPostgres(ctx, ws)
 }
 
 // batchable reports whether ws can share a statement with others: it has a snapshot version,
@@ -204,8 +203,8 @@ func (w *writeSetArgs) args() []any {
 	}
 }
 
-// applyWriteSetsPostgres writes wss (each batchable, distinct payments) in one statement and fills res. An error means
-// nothing was written.
+// applyWriteSetsPostgres writes wss (each batchable, distinct payments) in one statement and
+// fills res; on an error res is untouched (refused(err): nothing was written).
 func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSet, res []WriteSetResult) error {
 	var w writeSetArgs
 	plans := make([]journalPlan, len(wss))
@@ -259,7 +258,7 @@ func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSe
 		}
 	}
 	var rows []paymentRow
-	err := s.autocommitAttrs(ctx, func(ctx context.Context) error {
+	err := s.autocommit(ctx, func(ctx context.Context) error {
 		rows = rows[:0]
 		return sel(ctx, s.db, s.dialect, &rows, writeSetsSQL, append([]any{planEachRun}, w.args()...)...)
 	}, attribute.Int("db.batch_size", len(wss)))
