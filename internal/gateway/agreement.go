@@ -170,6 +170,9 @@ func (g *Service) applyAgreement(ctx context.Context, a paygw.Agreement, res cha
 		return nil
 	}
 	_, err := g.store.UpdateAgreementStatus(ctx, a.ID, a.Status, to, res.AgreementNo, g.now())
+	if to == paygw.AgreementTerminated {
+		g.agreements.drop(a.MerchantID, a.ID)
+	}
 	return err
 }
 
@@ -209,6 +212,7 @@ func (g *Service) TerminateAgreement(ctx context.Context, merchantID, id string)
 	if _, err := g.store.UpdateAgreementStatus(ctx, a.ID, a.Status, paygw.AgreementTerminated, "", g.now()); err != nil {
 		return a, err
 	}
+	g.agreements.drop(merchantID, id) // the store refuses its payments anyway; no need to keep it
 	return g.GetAgreement(ctx, merchantID, id)
 }
 

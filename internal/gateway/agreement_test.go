@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -117,4 +118,45 @@ func TestSweeperResolvesPendingAgreements(t *testing.T) {
 
 func channelSign(id string) channel.SignRequest {
 	return channel.SignRequest{AgreementID: id, PayMethod: "withhold", PayerName: "Zhang", AccountNo: "6222021234560123"}
+}
+
+// TestTerminatedElsewhereRefusesAtOnce: a gateway keeps the active agreements its payments named
+// in memory, but an agreement terminated by another replica (here straight in the store) refuses
+// the very next withhold with invalid_state, on the create's own statement and on the
+// transaction the daily cap uses; a wallet payment's request is unaffected and the agreement's
+// other payments keep their state.
+func TestTerminatedElsewhereRefusesAtOnce(t *testing.T) {
+	for _, v := range []struct{ name, extra string }{
+		{"one statement", ""}, {"daily cap transaction", "risk:\n  merchant_daily_cap: 100000\n"},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, s *store.Store) {
+				e := gwtest.Start(t, s, gwtest.Options{ExtraYAML: v.extra})
+				agr := sign(t, e.Client, "AG-ELSE", "6222021234560777")
+				for _, out := range []string{"W-ELSE-1", "W-ELSE-2"} { // the second is served from memory
+					if p, _, err := e.Client.CreatePayment(ctx, withholdReq(out, 100, agr)); err != nil || p.Status != "succeeded" {
+						t.Fatalf("withhold %s on an active agreement: %+v %v", out, p, err)
+					}
+				}
+				if ok, err := s.UpdateAgreementStatus(ctx, agr, paygw.AgreementActive, paygw.AgreementTerminated, "", time.Now()); err != nil || !ok {
+					t.Fatal(ok, err)
+				}
+				_, _, err := e.Client.CreatePayment(ctx, withholdReq("W-ELSE-3", 100, agr))
+				if got := apiCode(err); got != "409 invalid_state" {
+					t.Fatalf("withhold after a termination elsewhere: %s, want 409 invalid_state", got)
+				}
+				if _, err := s.GetPaymentByOutTradeNo(ctx, e.Merchant.ID, "W-ELSE-3"); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("the refused withhold was recorded: %v", err)
+				}
+				// Forgotten, not only refused: the next attempt reads it and refuses before the insert.
+				_, _, err = e.Client.CreatePayment(ctx, withholdReq("W-ELSE-4", 100, agr))
+				if got := apiCode(err); got != "409 invalid_state" {
+					t.Errorf("withhold again: %s, want 409 invalid_state", got)
+				}
+				if p, _, err := e.Client.CreatePayment(ctx, qr("Q-ELSE", 100)); err != nil || p.ID == "" {
+					t.Errorf("wallet payment beside it: %+v %v", p, err)
+				}
+			})
+		})
+	}
 }

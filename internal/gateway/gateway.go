@@ -33,7 +33,9 @@ type Service struct {
 	now      func() time.Time
 	metrics  *Metrics
 	secrets  secretCache
-	purge    purgeBounds
+	// agreements keeps the active agreements payments named (agreementCache).
+	agreements agreementCache
+	purge      purgeBounds
 	// paying holds the payments this process is paying at a channel right now (id → a channel
 	// closed once the call's outcome is recorded): a callback for one of them waits for that
 	// instead of racing it for the payment's row (see applyCallback).

@@ -31,15 +31,11 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 	now := g.now()
 	var agr *paygw.Agreement
 	if req.AgreementID != nil && *req.AgreementID != "" {
-		a, err := g.store.GetMerchantAgreement(ctx, merchantID, *req.AgreementID)
+		a, err := g.paymentAgreement(ctx, merchantID, *req.AgreementID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return paygw.Payment{}, false, err
 		}
 		if err == nil {
-			// A pending agreement may have been signed at the channel meanwhile.
-			if a, err = g.refreshAgreement(ctx, a); err != nil {
-				return paygw.Payment{}, false, err
-			}
 			agr = &a
 		}
 	}
@@ -123,6 +119,11 @@ func (g *Service) createPayment(ctx context.Context, merchantID string, req Crea
 	if errors.Is(err, errReplayed) {
 		return paygw.Payment{}, false, err
 	}
+	if errors.Is(err, store.ErrAgreementInactive) {
+		// Terminated since this process read it (perhaps by another replica): nothing was
+		// written, and the merchant hears the agreement's state as when it was read here.
+		return paygw.Payment{}, false, g.inactiveAgreement(ctx, merchantID, p.AgreementID)
+	}
 	if store.IsUnique(err, store.PaymentOutTradeNoKey...) {
 		existing, gerr := g.store.GetPaymentByOutTradeNo(ctx, merchantID, v.OutTradeNo)
 		if gerr != nil {
@@ -165,6 +166,16 @@ func (g *Service) recordPayment(ctx context.Context, p paygw.Payment, nonce *Non
 		}
 		return g.risk.reserveDailyCap(ctx, tx, p, now)
 	})
+}
+
+// inactiveAgreement forgets an agreement a payment found not active and says what it is now.
+func (g *Service) inactiveAgreement(ctx context.Context, merchantID, id string) error {
+	g.agreements.drop(merchantID, id)
+	a, err := g.store.GetMerchantAgreement(ctx, merchantID, id)
+	if err != nil {
+		return err
+	}
+	return paygw.Errorf(paygw.CodeInvalidState, "agreement is %s", a.Status)
 }
 
 func (g *Service) idempotent(existing paygw.Payment, hash string) (paygw.Payment, bool, error) {

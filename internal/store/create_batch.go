@@ -60,18 +60,18 @@ func (s *Store) insertPaymentsWithNonces(ctx context.Context, reqs []createReq) 
 		for k, i := range group {
 			sub[k] = reqs[i]
 		}
-		fresh, taken, err := s.insertPaymentsPostgres(ctx, sub)
+		fresh, alone, err := s.insertPaymentsPostgres(ctx, sub)
 		switch {
 		case err == nil:
 			s.createCounts.wrote(len(sub))
 			var again []int
 			for k, i := range group {
 				res[i].fresh = fresh[k]
-				if taken[k] {
+				if alone[k] {
 					again = append(again, i)
 				}
 			}
-			group = again // retries of an out_trade_no: answered alone
+			group = again // retries of an out_trade_no, inactive agreements: answered alone
 		case refused(err):
 			s.createCounts.fallbacks.Add(1) // nothing was written: each alone
 		default:
@@ -98,20 +98,23 @@ func (s *Store) insertPaymentsWithNonces(ctx context.Context, reqs []createReq) 
 // createsSQL is the statement of a batch of creates: the nonces' insert (createWithNonce's, a row
 // per create, each looked for in its own live slots), then the payments whose nonce it returned.
 // Taking over an expired nonce of the same slot compares with the batch's earliest now. A create
-// whose out_trade_no the merchant has used already (its retry) writes nothing and comes back
-// as taken: it is then answered by the single statement (a unique error, the idempotent reply),
-// without making the database refuse the whole batch.
+// whose out_trade_no the merchant has used already (its retry), or whose method needs an
+// agreement that is not active, writes nothing and comes back as alone: it is then answered by
+// the single statement (a unique error, the idempotent reply; ErrAgreementInactive), without
+// making the database refuse the whole batch.
 var createsSQL = `WITH x AS (
-	SELECT *, EXISTS (SELECT 1 FROM payments p WHERE p.merchant_id = x_mid AND p.out_trade_no = x_out) AS x_taken
+	SELECT *, EXISTS (SELECT 1 FROM payments p WHERE p.merchant_id = x_mid AND p.out_trade_no = x_out)
+		OR (x_need AND NOT EXISTS (SELECT 1 FROM agreements g WHERE g.id = x_agreement AND g.merchant_id = x_mid
+			AND g.status = 'active')) AS x_alone
 	FROM unnest(?::bigint[], ?::text[], ?::text[], ?::timestamptz[], ?::bigint[], ?::timestamptz[],
 		?::text[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::text[],
-		?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[])
+		?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::boolean[])
 	AS x(x_slot, x_mid, x_nonce, x_exp, x_first, x_now,
 		x_id, x_out, x_amount, x_currency, x_method, x_subject, x_notify, x_return, x_expires, x_agreement,
-		x_metadata, x_hash, x_status, x_channel, x_payer, x_ip, x_created, x_next_query)
+		x_metadata, x_hash, x_status, x_channel, x_payer, x_ip, x_created, x_next_query, x_need)
 ), n AS (
 	INSERT INTO auth_nonces (slot, merchant_id, nonce, expires_at)
-	SELECT x_slot, x_mid, x_nonce, x_exp FROM x WHERE NOT x_taken AND NOT EXISTS (SELECT 1 FROM auth_nonces a
+	SELECT x_slot, x_mid, x_nonce, x_exp FROM x WHERE NOT x_alone AND NOT EXISTS (SELECT 1 FROM auth_nonces a
 		WHERE a.slot IN (x_first` + liveSlotOffsets() + `) AND a.merchant_id = x_mid AND a.nonce = x_nonce AND a.expires_at > x_now)
 	ON CONFLICT (slot, merchant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
 		WHERE auth_nonces.expires_at <= ?::timestamptz
@@ -125,9 +128,9 @@ var createsSQL = `WITH x AS (
 	FROM x JOIN n ON n.merchant_id = x_mid AND n.nonce = x_nonce
 	RETURNING id
 )
-SELECT id, false AS taken FROM ins
+SELECT id, false AS alone FROM ins
 UNION ALL
-SELECT x_id, true FROM x WHERE x_taken`
+SELECT x_id, true FROM x WHERE x_alone`
 
 // liveSlotOffsets renders ", x_first + 1, …" up to the last live slot.
 func liveSlotOffsets() string {
@@ -140,14 +143,15 @@ func liveSlotOffsets() string {
 
 // insertPaymentsPostgres runs createsSQL for reqs (each nonce's expiry checked, distinct nonces
 // and out_trade_nos) and reports which payments were inserted and which creates' out_trade_no
-// was taken already (nothing written for them).
-func (s *Store) insertPaymentsPostgres(ctx context.Context, reqs []createReq) (fresh, taken []bool, err error) {
+// was taken already or whose agreement is not active (nothing written for them: alone).
+func (s *Store) insertPaymentsPostgres(ctx context.Context, reqs []createReq) (fresh, alone []bool, err error) {
 	n := len(reqs)
 	var (
 		slot, first, amount                                         = make([]int64, n), make([]int64, n), make([]int64, n)
 		mid, nonce, id, out, currency, method, subject, notify, ret = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		metadata, hash, status, channel, payer, ip                  = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		agreement                                                   = make([]*string, n)
+		need                                                        = make([]bool, n)
 		exp, now, created                                           = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
 		expires, nextQuery                                          = make([]*time.Time, n), make([]*time.Time, n)
 		earliest                                                    time.Time
@@ -172,33 +176,34 @@ func (s *Store) insertPaymentsPostgres(ctx context.Context, reqs []createReq) (f
 			a := p.AgreementID
 			agreement[i] = &a
 		}
+		need[i] = p.PayMethod.NeedsAgreement()
 		metadata[i], hash[i], status[i], channel[i] = string(p.Metadata), p.RequestHash, string(p.Status), p.Channel
 		payer[i], ip[i], created[i], nextQuery[i] = p.PayerAccount, p.ClientIP, Now(p.CreatedAt), opt(p.NextQueryAt)
 	}
 	var rows []struct {
 		ID    string `db:"id"`
-		Taken bool   `db:"taken"`
+		Alone bool   `db:"alone"`
 	}
 	err = s.autocommit(ctx, func(ctx context.Context) error {
 		rows = rows[:0]
 		return sel(ctx, s.db, s.dialect, &rows, createsSQL, planEachRun, slot, mid, nonce, exp, first, now,
 			id, out, amount, currency, method, subject, notify, ret, expires, agreement,
-			metadata, hash, status, channel, payer, ip, created, nextQuery, earliest)
+			metadata, hash, status, channel, payer, ip, created, nextQuery, need, earliest)
 	}, attribute.Int("db.batch_size", n))
 	if err != nil {
 		return nil, nil, fmt.Errorf("insert %d payments: %w", n, err)
 	}
-	inserted, used := make(map[string]bool, len(rows)), make(map[string]bool)
+	inserted, single := make(map[string]bool, len(rows)), make(map[string]bool)
 	for _, r := range rows {
-		if r.Taken {
-			used[r.ID] = true
+		if r.Alone {
+			single[r.ID] = true
 		} else {
 			inserted[r.ID] = true
 		}
 	}
-	fresh, taken = make([]bool, n), make([]bool, n)
+	fresh, alone = make([]bool, n), make([]bool, n)
 	for i := range reqs {
-		fresh[i], taken[i] = inserted[id[i]], used[id[i]]
+		fresh[i], alone[i] = inserted[id[i]], single[id[i]]
 	}
-	return fresh, taken, nil
+	return fresh, alone, nil
 }

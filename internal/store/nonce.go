@@ -71,13 +71,15 @@ func (d Dialect) nonceInsert() string {
 // On PostgreSQL the selected values are typed: an INSERT … SELECT's parameters are not typed
 // by its columns.
 var (
-	nonceInsertSQLite   = nonceInsertSQL(`?, ?, ?, ?`)
-	nonceInsertPostgres = nonceInsertSQL(`?::bigint, ?::text, ?::text, ?::timestamptz`)
+	nonceInsertSQLite   = nonceInsertSQL(`?, ?, ?, ?`, "")
+	nonceInsertPostgres = nonceInsertSQL(`?::bigint, ?::text, ?::text, ?::timestamptz`, "")
 )
 
-func nonceInsertSQL(vals string) string {
+// nonceInsertSQL is the nonce's insert selecting vals; cond, when not empty, is a further
+// condition without arguments ("… AND ") that the insert needs.
+func nonceInsertSQL(vals, cond string) string {
 	return `INSERT INTO auth_nonces (slot, merchant_id, nonce, expires_at)
-		SELECT ` + vals + ` WHERE NOT EXISTS (SELECT 1 FROM auth_nonces
+		SELECT ` + vals + ` WHERE ` + cond + `NOT EXISTS (SELECT 1 FROM auth_nonces
 			WHERE slot IN (?` + strings.Repeat(`, ?`, liveNonceSlots-1) + `) AND merchant_id = ? AND nonce = ? AND expires_at > ?)
 		ON CONFLICT (slot, merchant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
 			WHERE auth_nonces.expires_at <= ?`

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/paygw/paygw/internal/money"
@@ -68,9 +70,44 @@ func (r paymentRow) domain() paygw.Payment {
 	return p
 }
 
+// ErrAgreementInactive: a payment by a method that needs an agreement (withhold, quick pay) was
+// not recorded because its agreement is not active as the insert ran (terminated meanwhile, or
+// not the merchant's). Nothing was written, not even the request's nonce.
+var ErrAgreementInactive = errors.New("the payment's agreement is not active")
+
+// activeAgreementSQL is true when a payment's agreement is active: arguments agreement id and
+// merchant id. The inserts of a payment by a method that needs an agreement check it in the
+// statement (or the transaction) that inserts the payment, so a gateway may keep agreements it
+// read in memory and still never take a payment on one terminated since.
+const activeAgreementSQL = `EXISTS (SELECT 1 FROM agreements WHERE id = ? AND merchant_id = ? AND status = 'active')`
+
 // InsertPayment records a new payment. A second payment with the same (merchant, out_trade_no)
-// fails with IsUnique(err, PaymentOutTradeNoKey...).
+// fails with IsUnique(err, PaymentOutTradeNoKey...); one whose method needs an agreement that
+// is not active, with ErrAgreementInactive.
 func (t *Tx) InsertPayment(ctx context.Context, p paygw.Payment) error {
+	if err := t.requireActiveAgreement(ctx, p); err != nil {
+		return err
+	}
+	return t.insertPayment(ctx, p)
+}
+
+// requireActiveAgreement returns ErrAgreementInactive unless p's method needs no agreement or
+// its agreement is active.
+func (t *Tx) requireActiveAgreement(ctx context.Context, p paygw.Payment) error {
+	if !p.PayMethod.NeedsAgreement() {
+		return nil
+	}
+	var ok bool
+	if err := get(ctx, t.tx, t.dialect, &ok, `SELECT `+activeAgreementSQL, p.AgreementID, p.MerchantID); err != nil {
+		return fmt.Errorf("insert payment %s: agreement: %w", p.ID, err)
+	}
+	if !ok {
+		return fmt.Errorf("insert payment %s: agreement %q: %w", p.ID, p.AgreementID, ErrAgreementInactive)
+	}
+	return nil
+}
+
+func (t *Tx) insertPayment(ctx context.Context, p paygw.Payment) error {
 	_, err := exec(ctx, t.tx, t.dialect, `INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method,
 		subject, notify_url, return_url, expires_at, agreement_id, metadata, request_hash, status, channel, payer_account,
 		client_ip, created_at, updated_at, next_query_at)
@@ -223,15 +260,18 @@ type NonceUse struct {
 	Expires           time.Time
 }
 
-// InsertPaymentWithNonce is Store.InsertPaymentWithNonce inside a transaction (the nonce, then
-// the payment, as two statements): fresh=false and nothing written when the nonce was used.
+// InsertPaymentWithNonce is Store.InsertPaymentWithNonce inside a transaction (the agreement's
+// check, the nonce, then the payment): fresh=false and nothing written when the nonce was used.
 func (t *Tx) InsertPaymentWithNonce(ctx context.Context, p paygw.Payment, n *NonceUse, now time.Time) (fresh bool, err error) {
+	if err := t.requireActiveAgreement(ctx, p); err != nil {
+		return false, err
+	}
 	if n != nil {
 		if fresh, err = t.UseNonce(ctx, n.MerchantID, n.Nonce, n.Expires, now); err != nil || !fresh {
 			return fresh, err
 		}
 	}
-	return true, t.InsertPayment(ctx, p)
+	return true, t.insertPayment(ctx, p)
 }
 
 // InsertPaymentWithNonce records a new payment and, when n is not nil, the request's nonce,
@@ -262,7 +302,8 @@ func (s *Store) insertPaymentWithNonce(ctx context.Context, p paygw.Payment, n N
 	if err != nil {
 		return false, err
 	}
-	args := append(nargs, p.ID, p.MerchantID, p.OutTradeNo, p.Amount, string(p.Currency), string(p.PayMethod), p.Subject,
+	args := append([]any{p.PayMethod.NeedsAgreement(), p.AgreementID, p.MerchantID}, nargs...)
+	args = append(args, p.ID, p.MerchantID, p.OutTradeNo, p.Amount, string(p.Currency), string(p.PayMethod), p.Subject,
 		p.NotifyURL, p.ReturnURL, nullTime(p.ExpiresAt), nullString(p.AgreementID), string(p.Metadata), p.RequestHash,
 		string(p.Status), p.Channel, p.PayerAccount, p.ClientIP, Now(p.CreatedAt), Now(p.CreatedAt), nullTime(p.NextQueryAt))
 	var ids []string
@@ -273,15 +314,21 @@ func (s *Store) insertPaymentWithNonce(ctx context.Context, p paygw.Payment, n N
 	if err != nil {
 		return false, fmt.Errorf("insert payment: %w", err)
 	}
+	if len(ids) == 1 && ids[0] == "" {
+		return false, fmt.Errorf("insert payment %s: agreement %q: %w", p.ID, p.AgreementID, ErrAgreementInactive)
+	}
 	return len(ids) == 1, nil
 }
 
-// createWithNonce is InsertPaymentWithNonce's statement on PostgreSQL: the nonce's insert, then
-// the payment only if the nonce's returned its row.
-var createWithNonce = `WITH n AS (` + nonceInsertPostgres + ` RETURNING 1)
-	INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method,
+// createWithNonce is InsertPaymentWithNonce's statement on PostgreSQL: whether the payment's
+// agreement, if its method needs one, is active (g); the nonce's insert if it is; then the
+// payment only if the nonce's returned its row. An inactive agreement comes back as an empty id.
+var createWithNonce = `WITH g AS (SELECT NOT ?::boolean OR ` + strings.ReplaceAll(activeAgreementSQL, "?", "?::text") + ` AS ok),
+	n AS (` + nonceInsertSQL(`?::bigint, ?::text, ?::text, ?::timestamptz`, `(SELECT ok FROM g) AND `) + ` RETURNING 1),
+	ins AS (INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method,
 	subject, notify_url, return_url, expires_at, agreement_id, metadata, request_hash, status, channel, payer_account,
 	client_ip, created_at, updated_at, next_query_at)
 	SELECT ?::text, ?::text, ?::text, ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::text, ?::text,
 		?::text, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::timestamptz, ?::timestamptz
-	WHERE EXISTS (SELECT 1 FROM n) RETURNING id`
+	WHERE EXISTS (SELECT 1 FROM n) RETURNING id)
+	SELECT id FROM ins UNION ALL SELECT '' FROM g WHERE NOT ok`
