@@ -5,18 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-
-	"github.com/jackc/pgx/v5"
 )
-
-// planEachRun, passed first among a PostgreSQL statement's arguments, has it planned at every run
-// for the arguments and table sizes of that run (pgx sends it unnamed; only its description is
-// cached). The batch statements join arrays to tables: a plan cached on a connection's fifth
-// run, when the tables were small, kept hash-joining a sequential scan of the whole nonce table
-// to every batch of creates — a cost that grew with history (BENCHMARKS.md, issue 12, sixth
-// round). Planned per run, the joins probe the indexes. The single-row statements keep their
-// cached plans: an equality on a key is an index probe at any size.
-const planEachRun = pgx.QueryExecModeCacheDescribe
 
 // batcher gathers the requests that callers make at the same moment into batches that one
 // statement writes (PostgreSQL). A caller that finds fewer than maxInFlight batches running

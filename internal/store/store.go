@@ -28,6 +28,9 @@ type Store struct {
 	outcomes *batcher[PaymentWriteSet, WriteSetResult] // PostgreSQL: concurrent payment outcomes in one statement
 	creates  *batcher[createReq, createRes]            // PostgreSQL: concurrent creates in one statement
 
+	// PostgreSQL: the batch statements' texts by plan generation (planGenerations).
+	outcomesSQL, createsSQL *planGenerations
+
 	outcomeCounts, createCounts sharedCounts // WriteSetStats, CreateStats
 }
 
