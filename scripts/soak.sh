@@ -4,7 +4,8 @@
 # usage: scripts/soak.sh DSN DURATION RATE [max in-flight clients, default 512]
 #   DSN: sqlite:/tmp/soak.db  or  postgres://postgres@127.0.0.1:5432/paygw_soak?sslmode=disable
 #   (use a fresh database: sizes are reported per payment over the whole database; to soak a
-#   file a previous run filled, export that run's PAYGW_SECRET_KEY, which sealed its merchants)
+#   database a previous run filled, export that run's PAYGW_SECRET_KEY, which sealed its
+#   merchants: the run saves it as $OUT/secret_key)
 # Starts the floor (../shared/tools/floor, answers POST /notify with 200 at once) as the merchant's
 # notify_url, the sandbox with auto-pay, serve (pprof on loopback), then
 #   paygw loadgen --rate RATE --notify-url ... --report-every ${REPORT_EVERY:-1m}
@@ -46,6 +47,8 @@ notify: {workers: 16, allow_private_addresses: true${PER_MERCHANT:+, per_merchan
 YAML
 export PAYGW_DB=$dsn PAYGW_CONFIG=$out/config.yaml PAYGW_LOG_LEVEL=${PAYGW_LOG_LEVEL:-warn}
 export PAYGW_SECRET_KEY=${PAYGW_SECRET_KEY:-$(openssl rand -hex 32)}
+# Kept so that a later soak can go on on this run's database (export it as PAYGW_SECRET_KEY).
+(umask 077; echo "$PAYGW_SECRET_KEY" > "$out/secret_key")
 case $dsn in
   sqlite:*) engine=sqlite; dbfile=${dsn#sqlite:}; dbfile=${dbfile%%\?*} ;;
   postgres*) engine=postgres ;;
