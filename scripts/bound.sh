@@ -10,12 +10,18 @@
 # e.g.   scripts/bench-gateway.sh "$DSN" withhold 60s 64 & sleep 15; scripts/bound.sh 30 "$DSN"; wait
 set -euo pipefail
 secs=${1:?SECONDS}; dsn=${2:-}
-cpu() { # prints "kind seconds" per process kind
-  ps -eo times=,args= | awk '{
-    t=$1; $1=""; a=$0; k="other"
+cpu() { # prints "kind seconds" per process kind: each process's user+system time in clock ticks
+  # (ps's TIME is whole seconds per process, which lost most of PostgreSQL's many backends)
+  local d a
+  for d in /proc/[0-9]*; do
+    { a=$(tr '\0' ' ' < "$d/cmdline"); } 2>/dev/null || continue
+    [ -n "$a" ] || continue
+    printf '%s\t%s\n' "$(sed 's/.*) //' "$d/stat" 2>/dev/null | awk '{print $12 + $13}')" "$a"
+  done | awk -F'\t' -v hz="$(getconf CLK_TCK)" '{
+    a=$2; k="other"
     if (a ~ /paygw.* serve/) k="paygw-serve"; else if (a ~ /paygw.* sandbox/) k="paygw-sandbox";
     else if (a ~ /paygw.* loadgen/) k="paygw-loadgen"; else if (a ~ /^ *postgres/) k="postgres";
-    s[k]+=t } END { for (k in s) print k, s[k] }' | sort
+    s[k]+=$1 } END { for (k in s) printf "%s %.2f\n", k, s[k] / hz }' | sort
 }
 idle() { awk '/^cpu /{print $5+$6, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 psqlq() { psql "$dsn" -Atqc "$1"; }
