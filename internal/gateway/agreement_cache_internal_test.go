@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func TestAgreementCache(t *testing.T) {
 	}
 	for i := range agreementCacheMax + 1 {
 		a := active
-		a.ID = "agr_" + time.Duration(i).String()
+		a.ID = "agr_" + strconv.Itoa(i)
 		c.put(a, now)
 	}
 	if n := len(c.m); n > agreementCacheMax {

@@ -156,6 +156,9 @@ func TestTerminatedElsewhereRefusesAtOnce(t *testing.T) {
 				if p, _, err := e.Client.CreatePayment(ctx, qr("Q-ELSE", 100)); err != nil || p.ID == "" {
 					t.Errorf("wallet payment beside it: %+v %v", p, err)
 				}
+				if p, err := s.GetPaymentByOutTradeNo(ctx, e.Merchant.ID, "W-ELSE-1"); err != nil || p.Status != paygw.PaymentSucceeded {
+					t.Errorf("an earlier payment on the agreement: %+v %v", p, err)
+				}
 			})
 		})
 	}

@@ -278,7 +278,8 @@ func (t *Tx) InsertPaymentWithNonce(ctx context.Context, p paygw.Payment, n *Non
 // atomically: fresh=false (and nothing written) when the nonce was already used. On PostgreSQL
 // it is one statement (the payment is inserted only if the nonce insert returned its row): one
 // round trip and one commit. A duplicate (merchant, out_trade_no) fails with IsUnique and
-// records no nonce.
+// records no nonce; a payment whose method needs an agreement that is not active, with
+// ErrAgreementInactive and nothing written.
 //
 // On PostgreSQL the creates that arrive together share one statement (insertPaymentsWithNonces).
 func (s *Store) InsertPaymentWithNonce(ctx context.Context, p paygw.Payment, n *NonceUse, now time.Time) (fresh bool, err error) {
