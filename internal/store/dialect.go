@@ -23,6 +23,17 @@ const (
 	SQLite   Dialect = "sqlite"
 )
 
+// preferIndex is the statement that has the rest of a PostgreSQL transaction read through an
+// index wherever one serves ("" on SQLite). For the claims of what is due, whose partial
+// indexes hold only what is waiting while their tables hold all history: without statistics,
+// or with stale ones, the planner may take the table whole for a small range.
+func (d Dialect) preferIndex() string {
+	if d == Postgres {
+		return "SET LOCAL enable_seqscan = off"
+	}
+	return ""
+}
+
 // rebind turns the ? placeholders every query is written with into the dialect's: $1, $2 … on
 // PostgreSQL; SQLite takes ? as written.
 func (d Dialect) rebind(q string) string {

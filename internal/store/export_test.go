@@ -48,7 +48,34 @@ func (s *Store) ExplainNonce(ctx context.Context, merchantID, nonce string, expi
 	return use, purge, err
 }
 
+// ExplainDuePayments returns the plan of ClaimDuePayments' statement as it runs (on PostgreSQL
+// in a transaction that prefers indexes), as ExplainClaim does.
+func (s *Store) ExplainDuePayments(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]string, error) {
+	q, args := s.claimDuePayments(now, limit, lease)
+	return s.explainAfter(ctx, s.dialect.preferIndex(), q, args)
+}
+
+// SeedFinishedPayments writes n succeeded payments of a merchant as production leaves them on
+// PostgreSQL: each was inserted with its next query scheduled and then finished, which cleared
+// it, so payments_next_query keeps a dead entry per payment until a vacuum. No statistics are
+// gathered (CI runs without autovacuum).
+func (s *Store) SeedFinishedPayments(ctx context.Context, merchantID string, n int, created time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO payments (id, merchant_id, out_trade_no, amount, currency, pay_method,
+		request_hash, status, channel, created_at, updated_at, next_query_at)
+		SELECT 'pay_seed_' || g, $1, 'seed-' || g, 100, 'CNY', 'wallet_qr', 'h', 'created', 'sandbox', $2, $2, $3
+		FROM generate_series(1, $4) g`, merchantID, Now(created), Now(created.Add(time.Minute)), n); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE payments SET status = 'succeeded', paid_at = updated_at, business_date = '2026-12-06', next_query_at = NULL WHERE id LIKE 'pay_seed_%'`)
+	return err
+}
+
 func (s *Store) explain(ctx context.Context, q string, args []any) ([]string, error) {
+	return s.explainAfter(ctx, "", q, args)
+}
+
+// explainAfter is explain with a statement run first in the same transaction (PostgreSQL).
+func (s *Store) explainAfter(ctx context.Context, prelude, q string, args []any) ([]string, error) {
 	if s.dialect == SQLite {
 		var plan []struct {
 			ID      int    `db:"id"`
@@ -70,6 +97,11 @@ func (s *Store) explain(ctx context.Context, q string, args []any) ([]string, er
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
+	if prelude != "" {
+		if _, err := tx.ExecContext(ctx, prelude); err != nil {
+			return nil, err
+		}
+	}
 	var js string
 	if err := tx.GetContext(ctx, &js, "EXPLAIN (ANALYZE, FORMAT JSON) "+s.dialect.rebind(q), args...); err != nil {
 		return nil, err

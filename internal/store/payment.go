@@ -202,26 +202,25 @@ func (s *Store) SwitchPaymentChannel(ctx context.Context, id, channel string, no
 // of several replicas running at once each query a due payment once (PostgreSQL skips rows
 // another claimer is taking; SQLite's single writer serialises claimers). The sweep then sets
 // the real next query; a payment whose claimer died is due again when the lease ends.
+//
+// On PostgreSQL the claim runs in a transaction that reads through indexes (preferIndex): every
+// payment leaves payments_next_query when it finishes, and the planner, with no statistics or
+// stale ones, chose a sequential scan of the whole payments table for it — every second, on
+// every replica, a cost that grew with history (26 ms at 24 k payments; BENCHMARKS.md, issue 12,
+// seventh round).
 func (s *Store) ClaimDuePayments(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]paygw.Payment, error) {
 	if limit <= 0 || lease <= 0 {
 		return nil, fmt.Errorf("claim due payments: limit and lease must be positive")
 	}
-	q := `UPDATE payments SET next_query_at = ? WHERE id IN (
-			SELECT id FROM payments
-			WHERE next_query_at IS NOT NULL AND next_query_at <= ? AND status IN ('created', 'processing')
-			ORDER BY next_query_at LIMIT ?` + s.dialect.skipLocked() + `
-		) RETURNING ` + paymentCols
-	args := []any{Now(now.Add(lease)), Now(now), limit}
+	q, args := s.claimDuePayments(now, limit, lease)
 	var rows []paymentRow
-	var err error
-	if s.dialect.SingleWriter() {
-		err = s.Transact(ctx, func(tx *Tx) error {
-			rows = rows[:0]
-			return sel(ctx, tx.tx, s.dialect, &rows, q, args...)
-		})
-	} else {
-		err = sel(ctx, s.db, s.dialect, &rows, q, args...)
-	}
+	err := s.Transact(ctx, func(tx *Tx) error {
+		rows = rows[:0]
+		if err := tx.preferIndex(ctx); err != nil {
+			return err
+		}
+		return sel(ctx, tx.tx, s.dialect, &rows, q, args...)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim due payments: %w", err)
 	}
@@ -231,6 +230,15 @@ func (s *Store) ClaimDuePayments(ctx context.Context, now time.Time, limit int, 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
+}
+
+// claimDuePayments is ClaimDuePayments' statement and its arguments.
+func (s *Store) claimDuePayments(now time.Time, limit int, lease time.Duration) (string, []any) {
+	return `UPDATE payments SET next_query_at = ? WHERE id IN (
+			SELECT id FROM payments
+			WHERE next_query_at IS NOT NULL AND next_query_at <= ? AND status IN ('created', 'processing')
+			ORDER BY next_query_at LIMIT ?` + s.dialect.skipLocked() + `
+		) RETURNING ` + paymentCols, []any{Now(now.Add(lease)), Now(now), limit}
 }
 
 // SchedulePaymentQuery sets the next active query of an unfinished payment (nil: none).

@@ -106,6 +106,17 @@ func retryTx(ctx context.Context, d Dialect, once func() error) (err error) {
 	return err
 }
 
+// preferIndex has the rest of the transaction read through indexes on PostgreSQL
+// (Dialect.preferIndex); nothing on SQLite.
+func (t *Tx) preferIndex(ctx context.Context) error {
+	if q := t.dialect.preferIndex(); q != "" {
+		if _, err := t.tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("prefer index: %w", err)
+		}
+	}
+	return nil
+}
+
 func (s *Store) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if s.w != nil {
 		tx := &Tx{dialect: s.dialect, keys: s.keys, accounts: &s.accounts}
