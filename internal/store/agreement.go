@@ -97,7 +97,7 @@ func (s *Store) UpdateAgreementStatus(ctx context.Context, id string, from, to p
 // DueAgreements lists pending agreements whose next active query is due.
 func (s *Store) DueAgreements(ctx context.Context, now time.Time, limit int) ([]paygw.Agreement, error) {
 	var rows []agreementRow
-	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT `+agreementCols+` FROM agreements
+	if err := selectDue(ctx, s, &rows, `SELECT `+agreementCols+` FROM agreements
 		WHERE next_query_at IS NOT NULL AND next_query_at <= ? AND status = 'pending' ORDER BY next_query_at LIMIT ?`,
 		Now(now), limit); err != nil {
 		return nil, fmt.Errorf("due agreements: %w", err)

@@ -133,7 +133,7 @@ func (s *Store) MarkRefundSent(ctx context.Context, id, channelRefundNo string, 
 // DueRefunds lists processing refunds whose next active query is due.
 func (s *Store) DueRefunds(ctx context.Context, now time.Time, limit int) ([]paygw.Refund, error) {
 	var rows []refundRow
-	if err := sel(ctx, s.db, s.dialect, &rows, `SELECT `+refundCols+` FROM refunds
+	if err := selectDue(ctx, s, &rows, `SELECT `+refundCols+` FROM refunds
 		WHERE next_query_at IS NOT NULL AND next_query_at <= ? AND status = 'processing' ORDER BY next_query_at LIMIT ?`,
 		Now(now), limit); err != nil {
 		return nil, fmt.Errorf("due refunds: %w", err)

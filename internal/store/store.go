@@ -106,6 +106,22 @@ func retryTx(ctx context.Context, d Dialect, once func() error) (err error) {
 	return err
 }
 
+// selectDue reads what a sweep finds due (q scans a partial index on next_query_at): on
+// PostgreSQL in a transaction that reads through indexes (Tx.preferIndex), as
+// ClaimDuePayments does, since the planner may otherwise read the whole table's history.
+func selectDue[T any](ctx context.Context, s *Store, rows *[]T, q string, args ...any) error {
+	if s.dialect.preferIndex() == "" {
+		return sel(ctx, s.db, s.dialect, rows, q, args...)
+	}
+	return s.Transact(ctx, func(tx *Tx) error {
+		*rows = (*rows)[:0]
+		if err := tx.preferIndex(ctx); err != nil {
+			return err
+		}
+		return sel(ctx, tx.tx, s.dialect, rows, q, args...)
+	})
+}
+
 // preferIndex has the rest of the transaction read through indexes on PostgreSQL
 // (Dialect.preferIndex); nothing on SQLite.
 func (t *Tx) preferIndex(ctx context.Context) error {
