@@ -2,7 +2,7 @@
 # Finds what bounds a load run: run it beside scripts/bench-gateway.sh (or any load) for SECONDS.
 # It reports, over the window:
 #   - CPU seconds per process kind (paygw serve / sandbox / loadgen, postgres backends, other) and
-#     the machine's idle share, from ps and /proc/stat;
+#     the machine's idle share, from each process's clock ticks in /proc/PID/stat and /proc/stat;
 #   - on PostgreSQL: the wait events of active backends, sampled every 100 ms (what they wait on:
 #     LWLock:WALWrite = commit flushes, Lock:transactionid = row contention, none = CPU);
 #   - WAL bytes written and payments created in the window, and WAL bytes per payment.
