@@ -186,7 +186,7 @@ func (s *Store) insertPaymentsPostgres(ctx context.Context, reqs []createReq) (f
 	}
 	err = s.autocommit(ctx, func(ctx context.Context) error {
 		rows = rows[:0]
-		return sel(ctx, s.db, s.dialect, &rows, s.createsSQL.sql(), slot, mid, nonce, exp, first, now,
+		return sel(ctx, s.db, s.dialect, &rows, s.createStmts.sql(), slot, mid, nonce, exp, first, now,
 			id, out, amount, currency, method, subject, notify, ret, expires, agreement,
 			metadata, hash, status, channel, payer, ip, created, nextQuery, need, earliest)
 	}, attribute.Int("db.batch_size", n))

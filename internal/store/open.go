@@ -193,7 +193,7 @@ func openPostgres(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
 	s := &Store{db: db, dialect: Postgres, dsn: dsn, closers: []func(){pool.Close},
-		outcomesSQL: newPlanGenerations(writeSetsSQL), createsSQL: newPlanGenerations(createsSQL)}
+		outcomeStmts: newPlanGenerations(writeSetsSQL), createStmts: newPlanGenerations(createsSQL)}
 	s.outcomes = newBatcher(opts.WriteBatches, maxWriteSetBatch, func(ws PaymentWriteSet) []string { return []string{ws.PaymentID} },
 		s.ApplyPaymentWriteSets, func(err error) WriteSetResult { return WriteSetResult{Err: err} })
 	s.creates = newBatcher(opts.WriteBatches, maxCreateBatch, createKeys, s.insertPaymentsWithNonces,

@@ -29,7 +29,7 @@ type Store struct {
 	creates  *batcher[createReq, createRes]            // PostgreSQL: concurrent creates in one statement
 
 	// PostgreSQL: the batch statements' texts by plan generation (planGenerations).
-	outcomesSQL, createsSQL *planGenerations
+	outcomeStmts, createStmts *planGenerations
 
 	outcomeCounts, createCounts sharedCounts // WriteSetStats, CreateStats
 }

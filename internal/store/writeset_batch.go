@@ -260,7 +260,7 @@ func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSe
 	var rows []paymentRow
 	err := s.autocommit(ctx, func(ctx context.Context) error {
 		rows = rows[:0]
-		return sel(ctx, s.db, s.dialect, &rows, s.outcomesSQL.sql(), w.args()...)
+		return sel(ctx, s.db, s.dialect, &rows, s.outcomeStmts.sql(), w.args()...)
 	}, attribute.Int("db.batch_size", len(wss)))
 	if err != nil {
 		return fmt.Errorf("apply outcomes of %d payments: %w", len(wss), err)
