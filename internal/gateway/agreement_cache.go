@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/paygw/paygw/internal/paygw"
@@ -15,50 +14,27 @@ import (
 // an agreement only while the agreement is active in the database (store.ErrAgreementInactive),
 // so a termination by any replica refuses the next payment at once, whatever is kept here.
 type agreementCache struct {
-	mu sync.Mutex
-	m  map[agreementKey]cachedAgreement
+	expiring[agreementKey, paygw.Agreement]
 }
 
 type agreementKey struct{ merchantID, id string }
 
-type cachedAgreement struct {
-	a     paygw.Agreement
-	until time.Time
-}
-
-const (
-	// agreementTTL bounds how long an agreement is kept: memory, not correctness, sets it.
-	agreementTTL = time.Minute
-	// agreementCacheMax bounds the entries; past it the cache starts over.
-	agreementCacheMax = 100000
-)
+// agreementTTL bounds how long an agreement is kept: memory, not correctness, sets it.
+const agreementTTL = time.Minute
 
 func (c *agreementCache) get(merchantID, id string, now time.Time) (paygw.Agreement, bool) {
-	c.mu.Lock()
-	e, ok := c.m[agreementKey{merchantID, id}]
-	c.mu.Unlock()
-	if !ok || !now.Before(e.until) {
-		return paygw.Agreement{}, false
-	}
-	return e.a, true
+	return c.expiring.get(agreementKey{merchantID, id}, now)
 }
 
+// put keeps a, if it is active, for agreementTTL.
 func (c *agreementCache) put(a paygw.Agreement, now time.Time) {
-	if a.Status != paygw.AgreementActive {
-		return
+	if a.Status == paygw.AgreementActive {
+		c.expiring.put(agreementKey{a.MerchantID, a.ID}, a, now.Add(agreementTTL))
 	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= agreementCacheMax {
-		c.m = make(map[agreementKey]cachedAgreement)
-	}
-	c.m[agreementKey{a.MerchantID, a.ID}] = cachedAgreement{a: a, until: now.Add(agreementTTL)}
-	c.mu.Unlock()
 }
 
 func (c *agreementCache) drop(merchantID, id string) {
-	c.mu.Lock()
-	delete(c.m, agreementKey{merchantID, id})
-	c.mu.Unlock()
+	c.expiring.drop(agreementKey{merchantID, id})
 }
 
 // paymentAgreement is the agreement a payment names: an active one this process read within

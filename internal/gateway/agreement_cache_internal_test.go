@@ -9,7 +9,7 @@ import (
 )
 
 // The agreement cache keeps only active agreements, per merchant, until agreementTTL, forgets one
-// dropped, and starts over past agreementCacheMax entries.
+// dropped, and starts over past expiringMax entries.
 func TestAgreementCache(t *testing.T) {
 	var c agreementCache
 	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
@@ -37,12 +37,12 @@ func TestAgreementCache(t *testing.T) {
 	if _, ok := c.get("mch_a", "agr_1", now); ok {
 		t.Error("a dropped agreement is still kept")
 	}
-	for i := range agreementCacheMax + 1 {
+	for i := range expiringMax + 1 {
 		a := active
 		a.ID = "agr_" + strconv.Itoa(i)
 		c.put(a, now)
 	}
-	if n := len(c.m); n > agreementCacheMax {
-		t.Errorf("%d entries kept, bound %d", n, agreementCacheMax)
+	if n := len(c.m); n > expiringMax {
+		t.Errorf("%d entries kept, bound %d", n, expiringMax)
 	}
 }

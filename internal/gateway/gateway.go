@@ -56,35 +56,19 @@ type purgeBounds struct {
 // reading and decrypting them per request is a database round trip. A rotation keeps the old
 // secret valid for its grace period, so a short cache never refuses a correctly signed request
 // for long (at most secretTTL after a rotation, for a request signed with the new secret).
-type secretCache struct {
-	mu sync.Mutex
-	m  map[string]cachedSecrets
-}
-
-type cachedSecrets struct {
-	secrets []string
-	until   time.Time
-}
+type secretCache = expiring[string, []string]
 
 const secretTTL = 2 * time.Second
 
 func (g *Service) merchantSecrets(ctx context.Context, merchantID string, now time.Time) ([]string, error) {
-	g.secrets.mu.Lock()
-	c, ok := g.secrets.m[merchantID]
-	g.secrets.mu.Unlock()
-	if ok && now.Before(c.until) {
-		return c.secrets, nil
+	if secrets, ok := g.secrets.get(merchantID, now); ok {
+		return secrets, nil
 	}
 	secrets, err := g.store.MerchantSecrets(ctx, merchantID, now)
 	if err != nil {
 		return nil, err
 	}
-	g.secrets.mu.Lock()
-	if g.secrets.m == nil || len(g.secrets.m) > 100000 {
-		g.secrets.m = map[string]cachedSecrets{}
-	}
-	g.secrets.m[merchantID] = cachedSecrets{secrets: secrets, until: now.Add(secretTTL)}
-	g.secrets.mu.Unlock()
+	g.secrets.put(merchantID, secrets, now.Add(secretTTL))
 	return secrets, nil
 }
 

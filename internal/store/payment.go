@@ -203,7 +203,7 @@ func (s *Store) SwitchPaymentChannel(ctx context.Context, id, channel string, no
 // another claimer is taking; SQLite's single writer serialises claimers). The sweep then sets
 // the real next query; a payment whose claimer died is due again when the lease ends.
 //
-// On PostgreSQL the claim runs in a transaction that reads through indexes (preferIndex): every
+// On PostgreSQL the claim runs in a transaction that reads through indexes (selectIndexed): every
 // payment leaves payments_next_query when it finishes, and the planner, with no statistics or
 // stale ones, chose a sequential scan of the whole payments table for it — every second, on
 // every replica, a cost that grew with history (26 ms at 24 k payments; BENCHMARKS.md, issue 12,
@@ -214,13 +214,7 @@ func (s *Store) ClaimDuePayments(ctx context.Context, now time.Time, limit int, 
 	}
 	q, args := s.claimDuePayments(now, limit, lease)
 	var rows []paymentRow
-	err := s.Transact(ctx, func(tx *Tx) error {
-		rows = rows[:0]
-		if err := tx.preferIndex(ctx); err != nil {
-			return err
-		}
-		return sel(ctx, tx.tx, s.dialect, &rows, q, args...)
-	})
+	err := s.Transact(ctx, func(tx *Tx) error { return selectIndexed(ctx, tx, &rows, q, args...) })
 	if err != nil {
 		return nil, fmt.Errorf("claim due payments: %w", err)
 	}

@@ -107,30 +107,25 @@ func retryTx(ctx context.Context, d Dialect, once func() error) (err error) {
 }
 
 // selectDue reads what a sweep finds due (q scans a partial index on next_query_at): on
-// PostgreSQL in a transaction that reads through indexes (Tx.preferIndex), as
+// PostgreSQL in a transaction that reads through indexes (selectIndexed), as
 // ClaimDuePayments does, since the planner may otherwise read the whole table's history.
 func selectDue[T any](ctx context.Context, s *Store, rows *[]T, q string, args ...any) error {
 	if s.dialect.preferIndex() == "" {
 		return sel(ctx, s.db, s.dialect, rows, q, args...)
 	}
-	return s.Transact(ctx, func(tx *Tx) error {
-		*rows = (*rows)[:0]
-		if err := tx.preferIndex(ctx); err != nil {
-			return err
-		}
-		return sel(ctx, tx.tx, s.dialect, rows, q, args...)
-	})
+	return s.Transact(ctx, func(tx *Tx) error { return selectIndexed(ctx, tx, rows, q, args...) })
 }
 
-// preferIndex has the rest of the transaction read through indexes on PostgreSQL
-// (Dialect.preferIndex); nothing on SQLite.
-func (t *Tx) preferIndex(ctx context.Context) error {
-	if q := t.dialect.preferIndex(); q != "" {
-		if _, err := t.tx.ExecContext(ctx, q); err != nil {
+// selectIndexed runs q into rows (emptied first: a transaction may be retried) in tx, reading
+// through indexes on PostgreSQL (Dialect.preferIndex) for the rest of the transaction.
+func selectIndexed[T any](ctx context.Context, tx *Tx, rows *[]T, q string, args ...any) error {
+	*rows = (*rows)[:0]
+	if p := tx.dialect.preferIndex(); p != "" {
+		if _, err := tx.tx.ExecContext(ctx, p); err != nil {
 			return fmt.Errorf("prefer index: %w", err)
 		}
 	}
-	return nil
+	return sel(ctx, tx.tx, tx.dialect, rows, q, args...)
 }
 
 func (s *Store) transactOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
