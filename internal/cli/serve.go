@@ -20,6 +20,7 @@ import (
 	"github.com/paygw/paygw/internal/dbmetrics"
 	"github.com/paygw/paygw/internal/gateway"
 	"github.com/paygw/paygw/internal/gauge"
+	"github.com/paygw/paygw/internal/gctune"
 	"github.com/paygw/paygw/internal/httpapi"
 	"github.com/paygw/paygw/internal/notify"
 	"github.com/paygw/paygw/internal/store"
@@ -119,6 +120,10 @@ const workerConns = 4
 
 func runServe(ctx context.Context, app *App, o serveOpts) error {
 	cfg, _ := app.Cfg()
+	gc := gctune.Apply(app.getenv, gctune.Settings{GCPercent: cfg.Server.GCPercent,
+		MemoryLimit: cfg.Server.MemoryLimitMiB << 20}, gctune.CgroupMemoryMax)
+	app.Log.Info().Int("gc_percent", gc.GCPercent).Str("gc_percent_from", gc.GCPercentFrom).
+		Int64("memory_limit_mib", gc.MemoryLimit>>20).Str("memory_limit_from", gc.MemoryLimitFrom).Msg("garbage collector")
 	s, err := app.StoreWith(ctx, store.Options{MaxConns: o.DBConns, ReadCacheKiB: 4096, WriteBatches: o.DBWriteBatches})
 	if err != nil {
 		return err

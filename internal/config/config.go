@@ -120,6 +120,11 @@ type Server struct {
 	// TrustedProxyHops is how many load balancers in front of serve append to X-Forwarded-For
 	// (0: ignore the header; the TCP peer is the client).
 	TrustedProxyHops int `yaml:"trusted_proxy_hops"`
+	// GCPercent is serve's GOGC (default 400, internal/gctune); the GOGC environment variable wins.
+	GCPercent int `yaml:"gc_percent"`
+	// MemoryLimitMiB is serve's soft Go memory limit (default: 90 % of the container's cgroup
+	// limit, none outside a container); the GOMEMLIMIT environment variable wins.
+	MemoryLimitMiB int64 `yaml:"memory_limit_mib"`
 }
 
 // Sweeper configures the active query of payments and refunds whose outcome is unknown.
@@ -281,7 +286,9 @@ func (c *Config) finish() error {
 	if err := c.Risk.finish(); err != nil {
 		return err
 	}
-	c.Server.finish()
+	if err := c.Server.finish(); err != nil {
+		return err
+	}
 	if len(c.Sweeper.Schedule) == 0 {
 		c.Sweeper.Schedule = durations("1m", "5m", "15m", "1h", "6h")
 	}
@@ -511,7 +518,13 @@ func (r *Risk) finish() error {
 	return nil
 }
 
-func (s *Server) finish() {
+func (s *Server) finish() error {
+	if s.GCPercent < 0 {
+		return keyErr("server.gc_percent", "must not be negative (0 = the default, 400; GOGC=off is for the environment)")
+	}
+	if s.MemoryLimitMiB < 0 {
+		return keyErr("server.memory_limit_mib", "must not be negative (0 = 90 %% of the container's memory limit, if any)")
+	}
 	if s.RateLimit == 0 {
 		s.RateLimit = 2000
 	}
@@ -527,6 +540,7 @@ func (s *Server) finish() {
 	if s.MaxBodyBytes == 0 {
 		s.MaxBodyBytes = 64 << 10
 	}
+	return nil
 }
 
 func (n *Notify) finish() error {

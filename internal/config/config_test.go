@@ -79,6 +79,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"notify:\n  schedule: [15s, 0s]", "notify.schedule[1]"},
 		{"notify:\n  timeout: 30s", "notify.timeout"},
 		{"notify:\n  retention: -1h", "notify.retention"},
+		{"server:\n  gc_percent: -1", "server.gc_percent"},
+		{"server:\n  memory_limit_mib: -5", "server.memory_limit_mib"},
 		{"sweeper:\n  schedule: [-1m]", "sweeper.schedule[0]"},
 		{"reconcile:\n  pending_window: -5m", "reconcile.pending_window"},
 	}

@@ -376,7 +376,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // fail answers an error with API.md's body; internal errors are logged once, here.
+// StatusClientClosedRequest is the status logged and counted for a request whose client went
+// away before the answer (nginx's 499; nothing is sent).
+const StatusClientClosedRequest = 499
+
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client hung up before the answer: nobody reads it, and it is not the server's error
+		// (it would count as one in the 5xx alert). 499, as nginx logs it; what the request had
+		// already written stands (every write is idempotent on the merchant's keys).
+		s.logger(r.Context()).Warn().Err(err).Msg("client closed the request")
+		w.WriteHeader(StatusClientClosedRequest)
+		return
+	}
 	code := paygw.ErrorCode(err)
 	msg := paygw.ErrorMessage(err)
 	status := Status(code)
