@@ -244,12 +244,14 @@ func notFound(err error, what string) error {
 }
 
 // Nonce purge bounds: a batch is one statement (store.PurgeNonces) deleting at most nonceBatch
-// nonces of wholly expired slots in key order on SQLite, so its writer is held briefly, and one
-// whole expired slot on PostgreSQL; a pass, every 10 s, stops after nonceBatches batches: up to
-// 10,000 nonces a second on SQLite, far more than requests arrive.
+// nonces of wholly expired slots in key order, so SQLite's writer is held briefly and
+// PostgreSQL writes the purge's WAL a little at a time; a pass, every noncePurgeEvery, stops
+// after nonceBatches batches: up to 10,000 nonces a second, far more than requests arrive, so a
+// pass is one statement at the request rate.
 const (
-	nonceBatch   = 1000
-	nonceBatches = 100
+	nonceBatch      = 1000
+	nonceBatches    = 10
+	noncePurgeEvery = time.Second
 )
 
 // PurgeNonces deletes the nonces of wholly expired slots in batches (called by the sweeper). It

@@ -153,13 +153,13 @@ func (g *Service) sweepRefund(ctx context.Context, r paygw.Refund) {
 // refundNotFoundAfter is how old a refund must be before a channel's not_found makes it failed.
 const refundNotFoundAfter = 10 * time.Minute
 
-// RunSweeper sweeps every interval until ctx ends, purges expired nonces every 10 s (small,
-// bounded deletes rather than a minute of requests at once), and purges delivered notifications
+// RunSweeper sweeps every interval until ctx ends, purges expired nonces every second (small,
+// bounded deletes rather than minutes of requests at once), and purges delivered notifications
 // past notify.retention: once at start, then every minute (sooner while a backlog remains).
 func (g *Service) RunSweeper(ctx context.Context) {
 	t := time.NewTicker(g.cfg.Sweeper.Interval.D())
 	defer t.Stop()
-	purge := time.NewTicker(10 * time.Second)
+	purge := time.NewTicker(noncePurgeEvery)
 	defer purge.Stop()
 	retention := time.NewTimer(0)
 	defer retention.Stop()

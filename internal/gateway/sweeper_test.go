@@ -199,9 +199,6 @@ func TestPurgeNoncesStopsAtBound(t *testing.T) {
 			got = append(got, fmt.Sprintf("%d/%v", n, more))
 		}
 		want := "[6/true 4/false 0/false]" // batches of 3, two a pass
-		if s.Dialect() == store.Postgres {
-			want = "[10/false 0/false 0/false]" // a batch is a whole slot: one, then none
-		}
 		if fmt.Sprint(got) != want {
 			t.Errorf("passes purged %v; want %s", got, want)
 		}

@@ -43,7 +43,7 @@ func (s *Store) ExplainNonce(ctx context.Context, merchantID, nonce string, expi
 	if use, err = s.explain(ctx, s.dialect.nonceInsert(), args); err != nil {
 		return nil, nil, err
 	}
-	q, pargs := s.dialect.noncePurge(now, limit)
+	q, pargs := s.dialect.noncePurge(now, nonceKey{}, limit)
 	purge, err = s.explain(ctx, q, pargs)
 	return use, purge, err
 }

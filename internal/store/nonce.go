@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -101,33 +103,93 @@ func nonceArgs(merchantID, nonce string, expires, now time.Time) ([]any, error) 
 	return append(args, merchantID, nonce, Now(now), Now(now)), nil
 }
 
-// PurgeNonces deletes one batch of nonces of slots that have wholly expired at now, oldest slot
-// first, as one statement, and returns how many it deleted. A caller purges a backlog by calling
-// again while it gets limit or more back. Nonces of the current slot that have expired wait for
-// the slot to pass (at most nonceSlotSeconds); they no longer refuse anything.
+// PurgeNonces deletes one batch of at most limit nonces of slots that have wholly expired at
+// now, in key order (oldest slot first), as one statement, and returns how many it deleted. A
+// caller purges a backlog by calling again while it gets limit back. Nonces of the current slot
+// that have expired wait for the slot to pass (at most nonceSlotSeconds); they no longer refuse
+// anything.
 //
-// On SQLite a batch is at most limit nonces in key order, so it holds the single writer briefly
-// (a b-tree delete there removes the entries at once). On PostgreSQL a batch is the oldest
-// wholly expired slot, whatever its size: a delete holds no writer there, and deleting a slot in
-// parts made every part walk the dead index entries the parts before it left (until a vacuum),
-// and the planner sort the slot's rows for each part — 92 ms a call over a 2-minute slot of a
-// soak at 435/s, 5 s a minute (BENCHMARKS.md, "Issue 12, fourth round").
+// On PostgreSQL each batch starts after the last key this Store deleted (noncePurgeCursor): a
+// delete leaves its index entries until a vacuum, and a batch that started from the smallest
+// key walked all of them — a no-op purge cost 50–70 ms that way. Purging in small batches,
+// continuously, instead of a whole 2-minute slot at once, spreads the purge's WAL: one
+// statement deleting a slot (62,000 nonces at 520 requests/s) wrote several megabytes at once,
+// and every commit queued behind them (BENCHMARKS.md, issue 12, eighth round).
 func (s *Store) PurgeNonces(ctx context.Context, now time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("purge nonces: limit must be positive")
 	}
-	q, args := s.dialect.noncePurge(now, limit)
-	n, err := exec(ctx, s.db, s.dialect, q, args...)
-	if err != nil {
+	if s.dialect != Postgres {
+		q, args := s.dialect.noncePurge(now, nonceKey{}, limit)
+		n, err := exec(ctx, s.db, s.dialect, q, args...)
+		if err != nil {
+			return 0, fmt.Errorf("purge nonces: %w", err)
+		}
+		return int(n), nil
+	}
+	c := &s.noncePurge
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.restarted.IsZero() {
+		c.restarted = now
+	}
+	q, args := s.dialect.noncePurge(now, c.after, limit)
+	var rows []struct {
+		N    int            `db:"n"`
+		Slot sql.NullInt64  `db:"slot"`
+		MID  sql.NullString `db:"merchant_id"`
+		Key  sql.NullString `db:"nonce"`
+	}
+	if err := sel(ctx, s.db, s.dialect, &rows, q, args...); err != nil {
 		return 0, fmt.Errorf("purge nonces: %w", err)
 	}
-	return int(n), nil
+	if len(rows) != 1 {
+		return 0, fmt.Errorf("purge nonces: %d result rows", len(rows))
+	}
+	r := rows[0]
+	if r.Slot.Valid {
+		c.after = nonceKey{slot: r.Slot.Int64, merchantID: r.MID.String, nonce: r.Key.String}
+	}
+	if r.N < limit && now.Sub(c.restarted) >= nonceSlotSeconds*time.Second {
+		// Caught up: start over from the smallest key at most once a slot, for nonces written
+		// behind the cursor (another replica's clock a little behind this one's). Slots only
+		// expire, so nothing else can appear there.
+		c.after, c.restarted = nonceKey{}, now
+	}
+	return r.N, nil
 }
 
-// noncePurge is PurgeNonces' statement and its arguments.
-func (d Dialect) noncePurge(now time.Time, limit int) (string, []any) {
+// noncePurgeCursor is where this Store's next PostgreSQL nonce purge starts (PurgeNonces).
+type noncePurgeCursor struct {
+	mu        sync.Mutex
+	after     nonceKey  // the last key deleted; zero: from the start
+	restarted time.Time // when after last went back to zero (or the first purge)
+}
+
+// nonceKey is an auth_nonces primary key; the zero value sorts before every real one (slots are
+// Unix times ÷ 120, all positive).
+type nonceKey struct {
+	slot       int64
+	merchantID string
+	nonce      string
+}
+
+// noncePurge is PurgeNonces' statement and its arguments. On PostgreSQL it deletes the batch
+// after the cursor and answers one row: how many it deleted and the last key, NULL when none.
+func (d Dialect) noncePurge(now time.Time, after nonceKey, limit int) (string, []any) {
 	if d == Postgres {
-		return `DELETE FROM auth_nonces WHERE slot = (SELECT min(slot) FROM auth_nonces WHERE slot < ?)`, []any{nonceSlot(now)}
+		return `WITH d AS (
+				DELETE FROM auth_nonces WHERE (slot, merchant_id, nonce) IN (
+					SELECT slot, merchant_id, nonce FROM auth_nonces
+					WHERE slot < ? AND (slot, merchant_id, nonce) > (?, ?, ?)
+					ORDER BY slot, merchant_id, nonce LIMIT ?)
+				RETURNING slot, merchant_id, nonce
+			), last AS (
+				SELECT slot, merchant_id, nonce FROM d ORDER BY slot DESC, merchant_id DESC, nonce DESC LIMIT 1
+			)
+			SELECT (SELECT COUNT(*) FROM d) AS n, last.slot, last.merchant_id, last.nonce
+			FROM (SELECT 1) AS one LEFT JOIN last ON true`,
+			[]any{nonceSlot(now), after.slot, after.merchantID, after.nonce, limit}
 	}
 	return `DELETE FROM auth_nonces WHERE (slot, merchant_id, nonce) IN (
 		SELECT slot, merchant_id, nonce FROM auth_nonces WHERE slot < ? ORDER BY slot, merchant_id, nonce LIMIT ?)`,

@@ -87,9 +87,9 @@ func TestNonceReplayRules(t *testing.T) {
 	})
 }
 
-// TestPurgeNoncesBySlot: one call deletes at most its limit (SQLite) or one whole slot
-// (PostgreSQL), oldest slot first; nonces of the current slot (expired or not) and of later slots
-// stay, and live ones still refuse replays.
+// TestPurgeNoncesBySlot: one call deletes at most its limit, in key order, oldest slot first;
+// nonces of the current slot (expired or not) and of later slots stay, and live ones still
+// refuse replays.
 func TestPurgeNoncesBySlot(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -120,44 +120,26 @@ func TestPurgeNoncesBySlot(t *testing.T) {
 			}
 			return n
 		}
-		if s.Dialect() == store.Postgres {
-			// A batch is the oldest wholly expired slot, whatever the limit.
-			var got []int
-			for range 3 {
-				n, err := s.PurgeNonces(ctx, now, 7)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, n)
-				if n == 10 && count(`nonce LIKE 'z-old%'`) != 0 {
-					t.Fatal("the first batch was not the oldest slot")
-				}
+		n, err := s.PurgeNonces(ctx, now, 10)
+		if err != nil || n != 10 {
+			t.Fatalf("first batch: %d, %v; want 10", n, err)
+		}
+		if left := count(`nonce LIKE 'z-old%'`); left != 0 {
+			t.Fatalf("the first batch left %d of the oldest slot (keys sort 'a-prev' first within a slot, so it went by slot)", left)
+		}
+		var got []int
+		for {
+			n, err := s.PurgeNonces(ctx, now, 7)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if fmt.Sprint(got) != "[10 20 0]" {
-				t.Fatalf("purged per batch %v; want [10 20 0] (a slot per batch)", got)
+			got = append(got, n)
+			if n < 7 {
+				break
 			}
-		} else {
-			n, err := s.PurgeNonces(ctx, now, 10)
-			if err != nil || n != 10 {
-				t.Fatalf("first batch: %d, %v; want 10", n, err)
-			}
-			if left := count(`nonce LIKE 'z-old%'`); left != 0 {
-				t.Fatalf("the first batch left %d of the oldest slot (keys sort 'a-prev' first within a slot, so it went by slot)", left)
-			}
-			var got []int
-			for {
-				n, err := s.PurgeNonces(ctx, now, 7)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, n)
-				if n < 7 {
-					break
-				}
-			}
-			if fmt.Sprint(got) != "[7 7 6]" {
-				t.Fatalf("purged per batch %v; want [7 7 6]", got)
-			}
+		}
+		if fmt.Sprint(got) != "[7 7 6]" {
+			t.Fatalf("purged per batch %v; want [7 7 6]", got)
 		}
 		if c, l := count(`nonce LIKE 'cur%'`), count(`nonce LIKE 'live%'`); c != 3 || l != 5 {
 			t.Fatalf("kept %d of the current slot's 3 and %d of 5 live", c, l)
@@ -269,4 +251,43 @@ func TestNonceStatementsUseTheKey(t *testing.T) {
 		check("recording a nonce", use, regexp.MustCompile(`^SEARCH auth_nonces USING PRIMARY KEY \(slot=\? AND merchant_id=\? AND nonce=\?\)$`))
 		check("the purge", purge, regexp.MustCompile(`^SEARCH auth_nonces USING PRIMARY KEY \((slot<\?|slot=\? AND merchant_id=\? AND nonce=\?)\)$`))
 	})
+}
+
+// TestPurgeNoncesCursor: on PostgreSQL a purge starts after the last key the Store deleted, so
+// it never walks the index entries its earlier deletes left (until a vacuum); a nonce written
+// behind the cursor (a replica whose clock is behind) is purged once the cursor starts over, at
+// most one slot later.
+func TestPurgeNoncesCursor(t *testing.T) {
+	s := storetest.Open(t, store.Postgres)
+	ctx := context.Background()
+	now := nonceNow
+	for i := range 6 {
+		if ok, err := s.UseNonce(ctx, "mch_1", fmt.Sprintf("n%d", i), now.Add(-6*time.Minute), now.Add(-10*time.Minute)); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	var got []int
+	for range 4 {
+		n, err := s.PurgeNonces(ctx, now, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n)
+	}
+	if fmt.Sprint(got) != "[4 2 0 0]" {
+		t.Fatalf("purged per batch %v; want [4 2 0 0]", got)
+	}
+	// Behind the cursor: the key sorts before the last one deleted ("n5") in the same slot.
+	if ok, err := s.UseNonce(ctx, "mch_1", "a-late", now.Add(-6*time.Minute), now.Add(-10*time.Minute)); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if n, err := s.PurgeNonces(ctx, now.Add(time.Minute), 4); err != nil || n != 0 {
+		t.Fatalf("a purge within the slot after catching up: %d, %v; want 0 (it starts after the cursor)", n, err)
+	}
+	if n, err := s.PurgeNonces(ctx, now.Add(2*time.Minute), 4); err != nil || n != 0 {
+		t.Fatalf("the purge that starts over: %d, %v; want 0 (it found nothing after the cursor, then went back to the start)", n, err)
+	}
+	if n, err := s.PurgeNonces(ctx, now.Add(2*time.Minute+time.Second), 4); err != nil || n != 1 {
+		t.Fatalf("the purge after starting over: %d, %v; want 1 (the nonce behind the old cursor)", n, err)
+	}
 }

@@ -32,6 +32,8 @@ type Store struct {
 	outcomeStmts, createStmts *planGenerations
 
 	outcomeCounts, createCounts sharedCounts // WriteSetStats, CreateStats
+
+	noncePurge noncePurgeCursor // PostgreSQL: where the next nonce purge starts (PurgeNonces)
 }
 
 // Dialect reports which database this is.
