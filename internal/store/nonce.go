@@ -178,11 +178,14 @@ type nonceKey struct {
 // after the cursor and answers one row: how many it deleted and the last key, NULL when none.
 func (d Dialect) noncePurge(now time.Time, after nonceKey, limit int) (string, []any) {
 	if d == Postgres {
+		// By ctid: with IN over the key PostgreSQL hash-joined a sequential scan of the whole
+		// table with the batch (123 ms for 1,000 of 220,000 rows); a TID scan reads only the
+		// batch's rows. A row another purge deleted meanwhile is skipped.
 		return `WITH d AS (
-				DELETE FROM auth_nonces WHERE (slot, merchant_id, nonce) IN (
-					SELECT slot, merchant_id, nonce FROM auth_nonces
+				DELETE FROM auth_nonces WHERE ctid = ANY (ARRAY(
+					SELECT ctid FROM auth_nonces
 					WHERE slot < ? AND (slot, merchant_id, nonce) > (?, ?, ?)
-					ORDER BY slot, merchant_id, nonce LIMIT ?)
+					ORDER BY slot, merchant_id, nonce LIMIT ?))
 				RETURNING slot, merchant_id, nonce
 			), last AS (
 				SELECT slot, merchant_id, nonce FROM d ORDER BY slot DESC, merchant_id DESC, nonce DESC LIMIT 1
