@@ -135,10 +135,11 @@ func (s *Store) PurgeNonces(ctx context.Context, now time.Time, limit int) (int,
 	}
 	q, args := s.dialect.noncePurge(now, c.after, limit)
 	var rows []struct {
-		N    int            `db:"n"`
-		Slot sql.NullInt64  `db:"slot"`
-		MID  sql.NullString `db:"merchant_id"`
-		Key  sql.NullString `db:"nonce"`
+		N     int            `db:"n"`
+		Batch int            `db:"batch"`
+		Slot  sql.NullInt64  `db:"slot"`
+		MID   sql.NullString `db:"merchant_id"`
+		Key   sql.NullString `db:"nonce"`
 	}
 	if err := sel(ctx, s.db, s.dialect, &rows, q, args...); err != nil {
 		return 0, fmt.Errorf("purge nonces: %w", err)
@@ -150,7 +151,7 @@ func (s *Store) PurgeNonces(ctx context.Context, now time.Time, limit int) (int,
 	if r.Slot.Valid {
 		c.after = nonceKey{slot: r.Slot.Int64, merchantID: r.MID.String, nonce: r.Key.String}
 	}
-	if r.N < limit && now.Sub(c.restarted) >= nonceSlotSeconds*time.Second {
+	if r.Batch < limit && now.Sub(c.restarted) >= nonceSlotSeconds*time.Second {
 		// Caught up: start over from the smallest key at most once a slot, for nonces written
 		// behind the cursor (another replica's clock a little behind this one's). Slots only
 		// expire, so nothing else can appear there.
@@ -162,7 +163,7 @@ func (s *Store) PurgeNonces(ctx context.Context, now time.Time, limit int) (int,
 // noncePurgeCursor is where this Store's next PostgreSQL nonce purge starts (PurgeNonces).
 type noncePurgeCursor struct {
 	mu        sync.Mutex
-	after     nonceKey  // the last key deleted; zero: from the start
+	after     nonceKey  // the last key of the last batch; zero: from the start
 	restarted time.Time // when after last went back to zero (or the first purge)
 }
 
@@ -175,22 +176,24 @@ type nonceKey struct {
 }
 
 // noncePurge is PurgeNonces' statement and its arguments. On PostgreSQL it deletes the batch
-// after the cursor and answers one row: how many it deleted and the last key, NULL when none.
+// after the cursor and answers one row: how many it deleted, how many the batch held and the
+// batch's last key (NULL when it was empty).
 func (d Dialect) noncePurge(now time.Time, after nonceKey, limit int) (string, []any) {
 	if d == Postgres {
 		// By ctid: with IN over the key PostgreSQL hash-joined a sequential scan of the whole
 		// table with the batch (123 ms for 1,000 of 220,000 rows); a TID scan reads only the
-		// batch's rows. A row another purge deleted meanwhile is skipped.
-		return `WITH d AS (
-				DELETE FROM auth_nonces WHERE ctid = ANY (ARRAY(
-					SELECT ctid FROM auth_nonces
-					WHERE slot < ? AND (slot, merchant_id, nonce) > (?, ?, ?)
-					ORDER BY slot, merchant_id, nonce LIMIT ?))
-				RETURNING slot, merchant_id, nonce
+		// batch's rows. A row another replica's purge deleted meanwhile is skipped, and the
+		// cursor still moves past the batch, so this one does not walk those entries again.
+		return `WITH b AS (
+				SELECT ctid AS t, slot, merchant_id, nonce FROM auth_nonces
+				WHERE slot < ? AND (slot, merchant_id, nonce) > (?, ?, ?)
+				ORDER BY slot, merchant_id, nonce LIMIT ?
+			), d AS (
+				DELETE FROM auth_nonces WHERE ctid = ANY (ARRAY(SELECT t FROM b)) RETURNING 1
 			), last AS (
-				SELECT slot, merchant_id, nonce FROM d ORDER BY slot DESC, merchant_id DESC, nonce DESC LIMIT 1
+				SELECT slot, merchant_id, nonce FROM b ORDER BY slot DESC, merchant_id DESC, nonce DESC LIMIT 1
 			)
-			SELECT (SELECT COUNT(*) FROM d) AS n, last.slot, last.merchant_id, last.nonce
+			SELECT (SELECT COUNT(*) FROM d) AS n, (SELECT COUNT(*) FROM b) AS batch, last.slot, last.merchant_id, last.nonce
 			FROM (SELECT 1) AS one LEFT JOIN last ON true`,
 			[]any{nonceSlot(now), after.slot, after.merchantID, after.nonce, limit}
 	}
