@@ -47,7 +47,7 @@ type Applied struct {
 // read for the container's memory limit (CgroupMemoryMax; "" skips it).
 func Apply(getenv func(string) string, s Settings, cgroupFile string) Applied {
 	var a Applied
-	if v := getenv("GOGC"); v != "" {
+	if getenv("GOGC") != "" {
 		a.GCPercent, a.GCPercentFrom = debug.SetGCPercent(-1), "GOGC"
 		debug.SetGCPercent(a.GCPercent) // read it back: the runtime parsed the variable at start
 	} else {
@@ -65,8 +65,8 @@ func Apply(getenv func(string) string, s Settings, cgroupFile string) Applied {
 		debug.SetMemoryLimit(s.MemoryLimit)
 	default:
 		a.MemoryLimitFrom = "none"
-		if max := cgroupLimit(cgroupFile); max > 0 {
-			a.MemoryLimit, a.MemoryLimitFrom = int64(float64(max)*CgroupShare), "cgroup"
+		if lim := cgroupLimit(cgroupFile); lim > 0 {
+			a.MemoryLimit, a.MemoryLimitFrom = int64(float64(lim)*CgroupShare), "cgroup"
 			debug.SetMemoryLimit(a.MemoryLimit)
 		}
 	}
