@@ -522,8 +522,8 @@ func (s *Server) finish() error {
 	if s.GCPercent < 0 {
 		return keyErr("server.gc_percent", "must not be negative (0 = the default, 400; GOGC=off is for the environment)")
 	}
-	if s.MemoryLimitMiB < 0 {
-		return keyErr("server.memory_limit_mib", "must not be negative (0 = 90 %% of the container's memory limit, if any)")
+	if s.MemoryLimitMiB < 0 || s.MemoryLimitMiB > 1<<30 {
+		return keyErr("server.memory_limit_mib", "must be 0 to 1073741824 MiB (0 = 90 %% of the container's memory limit, if any)")
 	}
 	if s.RateLimit == 0 {
 		s.RateLimit = 2000

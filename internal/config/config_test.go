@@ -81,6 +81,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"notify:\n  retention: -1h", "notify.retention"},
 		{"server:\n  gc_percent: -1", "server.gc_percent"},
 		{"server:\n  memory_limit_mib: -5", "server.memory_limit_mib"},
+		{"server:\n  memory_limit_mib: 9007199254740992", "server.memory_limit_mib"}, // would overflow in bytes
 		{"sweeper:\n  schedule: [-1m]", "sweeper.schedule[0]"},
 		{"reconcile:\n  pending_window: -5m", "reconcile.pending_window"},
 	}
