@@ -375,11 +375,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// fail answers an error with API.md's body; internal errors are logged once, here.
 // StatusClientClosedRequest is the status logged and counted for a request whose client went
 // away before the answer (nginx's 499; nothing is sent).
 const StatusClientClosedRequest = 499
 
+// fail answers an error with API.md's body; internal errors are logged once, here.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		// The client hung up before the answer: nobody reads it, and it is not the server's error
