@@ -152,9 +152,7 @@ func newSandboxKeygenCmd(app *App) *cobra.Command {
 func runSandbox(ctx context.Context, app *App, o sandboxOpts, feeSet bool) error {
 	// A server of the same kind as serve (HTTP, JSON, signatures per request, a small live heap):
 	// the same collector defaults; GOGC and GOMEMLIMIT in the environment win.
-	gc := gctune.Apply(app.getenv, gctune.Settings{}, gctune.CgroupMemoryMax)
-	app.Log.Debug().Int("gc_percent", gc.GCPercent).Str("gc_percent_from", gc.GCPercentFrom).
-		Int64("memory_limit_mib", gc.MemoryLimit>>20).Str("memory_limit_from", gc.MemoryLimitFrom).Msg("garbage collector")
+	logGC(app.Log.Debug(), gctune.Apply(app.getenv, gctune.Settings{}, gctune.CgroupMemoryMax))
 	core := sandbox.Options{
 		Secret: o.Secret, GatewayURL: o.GatewayURL, ChannelName: o.Channel, PublicURL: o.PublicURL,
 		FeeRateBps: o.FeeRateBps, AutoPay: o.AutoPay, RefundDelay: o.RefundDel, StateFile: o.StateFile,

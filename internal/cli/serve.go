@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/paygw/paygw/internal/dbmetrics"
@@ -113,6 +114,12 @@ notification delivery workers. --role api serves HTTP only;
 	return cmd
 }
 
+// logGC writes the collector's settings and where each came from (gctune.Apply) as ev.
+func logGC(ev *zerolog.Event, gc gctune.Applied) {
+	ev.Int("gc_percent", gc.GCPercent).Str("gc_percent_from", gc.GCPercentFrom).
+		Int64("memory_limit_mib", gc.MemoryLimit>>20).Str("memory_limit_from", gc.MemoryLimitFrom).Msg("garbage collector")
+}
+
 // workerConns is the size of notification delivery's own PostgreSQL pool in `serve --role all`:
 // a claim, a batch record and secret reads at a time; deliveries hold no connection while they
 // wait for the merchant's endpoint.
@@ -120,10 +127,8 @@ const workerConns = 4
 
 func runServe(ctx context.Context, app *App, o serveOpts) error {
 	cfg, _ := app.Cfg()
-	gc := gctune.Apply(app.getenv, gctune.Settings{GCPercent: cfg.Server.GCPercent,
-		MemoryLimit: cfg.Server.MemoryLimitMiB << 20}, gctune.CgroupMemoryMax)
-	app.Log.Info().Int("gc_percent", gc.GCPercent).Str("gc_percent_from", gc.GCPercentFrom).
-		Int64("memory_limit_mib", gc.MemoryLimit>>20).Str("memory_limit_from", gc.MemoryLimitFrom).Msg("garbage collector")
+	logGC(app.Log.Info(), gctune.Apply(app.getenv, gctune.Settings{GCPercent: cfg.Server.GCPercent,
+		MemoryLimit: cfg.Server.MemoryLimitMiB << 20}, gctune.CgroupMemoryMax))
 	s, err := app.StoreWith(ctx, store.Options{MaxConns: o.DBConns, ReadCacheKiB: 4096, WriteBatches: o.DBWriteBatches})
 	if err != nil {
 		return err

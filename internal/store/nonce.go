@@ -134,20 +134,16 @@ func (s *Store) PurgeNonces(ctx context.Context, now time.Time, limit int) (int,
 		c.restarted = now
 	}
 	q, args := s.dialect.noncePurge(now, c.after, limit)
-	var rows []struct {
+	var r struct {
 		N     int            `db:"n"`
 		Batch int            `db:"batch"`
 		Slot  sql.NullInt64  `db:"slot"`
 		MID   sql.NullString `db:"merchant_id"`
 		Key   sql.NullString `db:"nonce"`
 	}
-	if err := sel(ctx, s.db, s.dialect, &rows, q, args...); err != nil {
+	if err := get(ctx, s.db, s.dialect, &r, q, args...); err != nil {
 		return 0, fmt.Errorf("purge nonces: %w", err)
 	}
-	if len(rows) != 1 {
-		return 0, fmt.Errorf("purge nonces: %d result rows", len(rows))
-	}
-	r := rows[0]
 	if r.Slot.Valid {
 		c.after = nonceKey{slot: r.Slot.Int64, merchantID: r.MID.String, nonce: r.Key.String}
 	}
