@@ -128,6 +128,18 @@ func checkText(field, s string, max int) error {
 // stores faithfully (see rawTextOK) and names the field that holds it (payer.name, metadata).
 // A body that is not an object is left to the decoder's own error.
 func checkBodyText(body []byte) error {
+	// The common case: the whole body is good text, and so is every string in it (rawTextOK's
+	// checks are local to a character or an escape, and every field starts at a token
+	// boundary). Only a body that fails is taken apart to name the field.
+	if rawTextOK(body) {
+		return nil
+	}
+	return badTextField(body)
+}
+
+// badTextField names the first field of body (in key order) whose text rawTextOK refuses, the
+// body itself when no value is to blame (a key, or a body that is not an object), or nil.
+func badTextField(body []byte) error {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(body, &top) != nil {
 		if !rawTextOK(body) {

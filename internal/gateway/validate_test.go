@@ -133,6 +133,10 @@ func FuzzDecodeAndValidate(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// checkBodyText's shortcut (the whole body at once) agrees with the walk field by field.
+		if ok, walked := rawTextOK(body), badTextField(body); ok != (walked == nil) {
+			t.Fatalf("rawTextOK(body) = %v, but the walk by field says %v", ok, walked)
+		}
 		var p CreatePayment
 		if err := Decode(body, &p); err == nil {
 			for _, txt := range []string{p.Subject, string(p.Metadata)} {

@@ -11,6 +11,7 @@ package trace
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel"
@@ -38,9 +39,24 @@ const (
 // Tracer returns paygw's tracer from the global provider.
 func Tracer() oteltrace.Tracer { return otel.Tracer(Name) }
 
+// defaultProvider is OpenTelemetry's global provider as it is before anything is installed: a
+// delegate whose spans record nothing.
+var defaultProvider = otel.GetTracerProvider()
+
 // Start starts a span named name as a child of the span in ctx (a root without one).
+//
+// With no provider installed (tracing off, the default) it makes no span at all: it returns ctx
+// and the span ctx already carries. Every span then is a non-recording one (a remote parent or
+// OpenTelemetry's no-op), which the default provider's child would have copied, so callers see
+// the same span context; what is saved is the child's allocations, the attributes' included, on
+// the hot path of every request, database statement and channel call.
 func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, oteltrace.Span) {
-	return Tracer().Start(ctx, name, oteltrace.WithAttributes(attrs...))
+	tp := otel.GetTracerProvider()
+	if tp == defaultProvider {
+		return ctx, oteltrace.SpanFromContext(ctx)
+	}
+	// A copy, so that the callers' attribute lists do not escape to the heap when tracing is off.
+	return tp.Tracer(Name).Start(ctx, name, oteltrace.WithAttributes(slices.Clone(attrs)...))
 }
 
 // End records err on span (when not nil) and ends it.
