@@ -64,7 +64,7 @@ var checkHelp = map[string]string{
 	store.CheckBatchTotals:       "each batch's counts and sums equal its items' and its net follows from them",
 	store.CheckSettlementJournal: "a batch that moves money has its settlement journal",
 	store.CheckPayoutJournal:     "a paid batch has exactly its payout journal",
-	store.CheckReferences:        "postings, balances and payments point at accounts and merchants that exist",
+	store.CheckReferences:        "postings, balances and payments point at journals, accounts, merchants and agreements that exist",
 	store.CheckPending:           "every succeeded payment and refund is settled or waiting in the pending-settlement list",
 	store.CheckAdjustment:        "each accepted amount or fee mismatch has its adjustment journal for the difference",
 }

@@ -414,9 +414,13 @@ func (s *Store) LedgerCheck(ctx context.Context, limit int) ([]LedgerProblem, er
 			SELECT sp.object_id AS ref, 'pending settlement but already settled in batch ' || i.batch_id AS detail
 			FROM settle_pending sp JOIN settle_items i ON i.object_id = sp.object_id
 			ORDER BY ref`},
-		// PostgreSQL drops the foreign keys to hot parent rows (migration 0007): check them here.
+		// PostgreSQL drops the foreign keys to hot parent rows (migration 0007) and from postings
+		// to their journals (0022): check them here.
 		{CheckReferences, `SELECT p.account || ' ' || p.currency AS ref, 'posting of journal ' || p.journal_id || ' to an account that does not exist' AS detail
 			FROM ledger_postings p LEFT JOIN ledger_accounts a ON a.name = p.account AND a.currency = p.currency WHERE a.name IS NULL
+			UNION ALL
+			SELECT p.journal_id AS ref, 'posting ' || CAST(p.id AS TEXT) || ' of a journal that does not exist' AS detail
+			FROM ledger_postings p LEFT JOIN ledger_journals j ON j.id = p.journal_id WHERE j.id IS NULL
 			UNION ALL
 			SELECT b.account || ' ' || b.currency AS ref, 'balance shard of an account that does not exist' AS detail
 			FROM ledger_balances b LEFT JOIN ledger_accounts a ON a.name = b.account AND a.currency = b.currency WHERE a.name IS NULL

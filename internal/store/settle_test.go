@@ -128,6 +128,38 @@ func TestLedgerCheck(t *testing.T) {
 	})
 }
 
+// TestLedgerCheckReferences: PostgreSQL has no foreign key from a posting to its journal
+// (migration 0022), so verify checks it; SQLite keeps the key and refuses such a posting.
+func TestLedgerCheckReferences(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		settleFixture(t, s)
+		_, err := s.DB().ExecContext(ctx, s.Rebind(`INSERT INTO ledger_postings (journal_id, account, currency, amount)
+			SELECT 'jnl_missing', account, currency, 1 FROM ledger_postings LIMIT 1`))
+		if s.Dialect() != store.Postgres {
+			if err == nil {
+				t.Fatal("SQLite took a posting of a journal that does not exist")
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := s.LedgerCheck(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, p := range ps {
+			t.Logf("%s %s: %s", p.Check, p.Ref, p.Detail)
+			found = found || (p.Check == store.CheckReferences && p.Ref == "jnl_missing")
+		}
+		if !found {
+			t.Error("verify did not name the posting of a missing journal")
+		}
+	})
+}
+
 func TestDailyActivities(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
