@@ -111,6 +111,10 @@ func batchable(ws PaymentWriteSet) bool {
 // the same for any batch size, so it is prepared once) and writes only the rows of payments the
 // compare-and-set moved (JOIN u). The balance changes of all journals are summed per balance row
 // and applied in key order, so two batches never wait on each other's rows in opposite orders.
+// The settlement markers are plain inserts: a payment moves to success once, so its marker is
+// new, and a plain insert skips the speculative insertion ON CONFLICT makes (an extra index
+// probe and a WAL record a row). Should one exist after all, the database refuses the batch and
+// each set is written alone by the single statement, whose insert does have ON CONFLICT DO NOTHING.
 const writeSetsSQL = `WITH v AS (
 	SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::boolean[], ?::timestamptz[], ?::text[],
 		?::text[], ?::timestamptz[]) AS v(v_id, v_version, v_from, v_to, v_ctn, v_paid, v_paid_at, v_bdate, v_fail, v_at)
@@ -152,7 +156,6 @@ const writeSetsSQL = `WITH v AS (
 	SELECT x.merchant_id, x.kind, x.business_date, x.object_id, x.out_no, x.currency, x.amount, x.done_at
 	FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::timestamptz[])
 		AS x(merchant_id, kind, business_date, object_id, out_no, currency, amount, done_at) JOIN u ON u.id = x.object_id
-	ON CONFLICT DO NOTHING
 ), n AS (
 	INSERT INTO notifications (id, merchant_id, object_id, payment_id, refund_id, type, url, body, status,
 		attempts, next_attempt_at, created_at, updated_at)
