@@ -110,7 +110,7 @@ notification delivery workers. --role api serves HTTP only;
 	cmd.Flags().StringVar(&o.Pprof, "pprof-addr", "", "serve net/http/pprof on this address (loopback only, e.g. 127.0.0.1:6060; for profiling)")
 	cmd.Flags().BoolVar(&o.PprofAllowRemote, "pprof-allow-remote", false, "allow a --pprof-addr that is not loopback (profiles expose memory contents)")
 	cmd.Flags().IntVar(&o.DBConns, "db-conns", 0, "database pool size (default: 16 on PostgreSQL, 8 on SQLite)")
-	cmd.Flags().IntVar(&o.DBWriteBatches, "db-write-batches", 0, "PostgreSQL: statements of batched payment creates, and as many of outcomes, that may run at once (default 2)")
+	cmd.Flags().IntVar(&o.DBWriteBatches, "db-write-batches", 0, "PostgreSQL: statements of batched payment creates, and as many of outcomes, that may run at once (default 1)")
 	return cmd
 }
 

@@ -44,7 +44,7 @@ type batchReq[Q, R any] struct {
 
 func newBatcher[Q, R any](inFlight, maxBatch int, keys func(Q) []string, run func(context.Context, []Q) []R, failed func(error) R) *batcher[Q, R] {
 	if inFlight <= 0 {
-		inFlight = 2
+		inFlight = 1
 	}
 	return &batcher[Q, R]{maxInFlight: inFlight, maxBatch: maxBatch, keys: keys, run: run, failed: failed, running: map[string]bool{}}
 }

@@ -36,7 +36,7 @@ type Options struct {
 	// commit's dirty pages stay in memory).
 	ReadCacheKiB int
 	// WriteBatches is how many statements of batched payment outcomes, and as many of batched
-	// creates, may run at once on PostgreSQL (default 2): concurrent requests queue behind them
+	// creates, may run at once on PostgreSQL (default 1): concurrent requests queue behind them
 	// and go together into the next statement of their kind. Fewer, larger statements cost the
 	// database less per payment; more keep the queue short on a host with many cores.
 	WriteBatches int
