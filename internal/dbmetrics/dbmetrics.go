@@ -52,8 +52,8 @@ func Register(reg prometheus.Registerer, s *store.Store, pool string) error {
 // scrape time, labelled with its pool (db_name, as go_sql_*): serve opens one store for requests
 // and one for delivery, and registers both.
 type batches struct {
-	stats                                                    func() store.BatchStats
-	batches, requests, statements, shared, fallbacks, queued *prometheus.Desc
+	stats                                                            func() store.BatchStats
+	batches, requests, statements, shared, fallbacks, stalls, queued *prometheus.Desc
 }
 
 func newBatches(s *store.Store, pool string) []batches {
@@ -70,6 +70,8 @@ func newBatches(s *store.Store, pool string) []batches {
 			"Payment outcomes written in statements shared with others.", nil, l),
 		fallbacks: prometheus.NewDesc("paygw_pg_outcome_fallbacks_total",
 			"Shared statements the database refused (a constraint of one outcome), whose outcomes were then written one by one.", nil, l),
+		stalls: prometheus.NewDesc("paygw_pg_outcome_stall_batches_total",
+			"Batches of outcomes led beside the running statement because it had kept an outcome waiting 10 ms (a stalled statement).", nil, l),
 		queued: prometheus.NewDesc("paygw_pg_outcome_queued",
 			"Payment outcomes waiting for the next statement.", nil, l),
 	}, {
@@ -84,6 +86,8 @@ func newBatches(s *store.Store, pool string) []batches {
 			"Creates written in statements shared with others.", nil, l),
 		fallbacks: prometheus.NewDesc("paygw_pg_create_fallbacks_total",
 			"Shared statements the database refused (one create broke a constraint, or raced a create of its out_trade_no), whose creates were then written one by one.", nil, l),
+		stalls: prometheus.NewDesc("paygw_pg_create_stall_batches_total",
+			"Batches of creates led beside the running statement because it had kept a create waiting 10 ms (a stalled statement).", nil, l),
 		queued: prometheus.NewDesc("paygw_pg_create_queued",
 			"Creates waiting for the next statement.", nil, l),
 	}}
@@ -91,7 +95,7 @@ func newBatches(s *store.Store, pool string) []batches {
 
 // Describe implements prometheus.Collector.
 func (b batches) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{b.batches, b.requests, b.statements, b.shared, b.fallbacks, b.queued} {
+	for _, d := range []*prometheus.Desc{b.batches, b.requests, b.statements, b.shared, b.fallbacks, b.stalls, b.queued} {
 		ch <- d
 	}
 }
@@ -104,6 +108,7 @@ func (b batches) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(b.statements, prometheus.CounterValue, float64(st.Statements))
 	ch <- prometheus.MustNewConstMetric(b.shared, prometheus.CounterValue, float64(st.Batched))
 	ch <- prometheus.MustNewConstMetric(b.fallbacks, prometheus.CounterValue, float64(st.Fallbacks))
+	ch <- prometheus.MustNewConstMetric(b.stalls, prometheus.CounterValue, float64(st.Stalls))
 	ch <- prometheus.MustNewConstMetric(b.queued, prometheus.GaugeValue, float64(st.Queued))
 }
 

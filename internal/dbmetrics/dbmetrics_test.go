@@ -64,9 +64,9 @@ func TestRegister(t *testing.T) {
 				}
 			}
 			for _, k := range []string{"paygw_pg_outcome_batches_total", "paygw_pg_outcome_sets_total", "paygw_pg_outcome_shared_statements_total",
-				"paygw_pg_outcome_shared_sets_total", "paygw_pg_outcome_fallbacks_total", "paygw_pg_outcome_queued",
+				"paygw_pg_outcome_shared_sets_total", "paygw_pg_outcome_fallbacks_total", "paygw_pg_outcome_stall_batches_total", "paygw_pg_outcome_queued",
 				"paygw_pg_create_batches_total", "paygw_pg_create_requests_total", "paygw_pg_create_shared_statements_total",
-				"paygw_pg_create_shared_requests_total", "paygw_pg_create_fallbacks_total", "paygw_pg_create_queued"} {
+				"paygw_pg_create_shared_requests_total", "paygw_pg_create_fallbacks_total", "paygw_pg_create_stall_batches_total", "paygw_pg_create_queued"} {
 				for _, pool := range []string{"serve", "delivery"} {
 					if _, ok := got[k+`{db_name="`+pool+`"}`]; !ok {
 						t.Errorf("no %s of the %s pool on PostgreSQL", k, pool)

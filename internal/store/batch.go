@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // batcher gathers the requests that callers make at the same moment into batches that one
@@ -19,8 +20,15 @@ import (
 // Requests that share a key (a payment, a nonce, an out_trade_no) never share a batch nor run in
 // two batches at once: the second waits for the first's batch to end, so two batch statements
 // never wait on each other's rows.
+//
+// A statement that stalls (behind a checkpoint's writes, an autovacuum pass, a lock) would hold
+// every request of its kind behind it when one runs at a time. So a request that has waited
+// stallAfter (when set) in the queue may lead one batch beyond maxInFlight; that place closes
+// when its batch ends. Under load, when statements take less than stallAfter, the batches stay
+// as few and as large as maxInFlight makes them.
 type batcher[Q, R any] struct {
 	maxInFlight, maxBatch int
+	stallAfter            time.Duration                         // 0: no place beyond maxInFlight
 	keys                  func(Q) []string                      // a request's keys
 	run                   func(ctx context.Context, qs []Q) []R // writes a batch, a result per request
 	failed                func(error) R                         // the result of a request that could not be written
@@ -30,7 +38,7 @@ type batcher[Q, R any] struct {
 	running  map[string]bool // keys of the requests in running batches
 	inFlight int
 
-	batches, items atomic.Int64
+	batches, items, stalls atomic.Int64
 }
 
 type batchReq[Q, R any] struct {
@@ -62,12 +70,29 @@ func (b *batcher[Q, R]) do(ctx context.Context, q Q) R {
 		b.inFlight++
 	}
 	b.mu.Unlock()
+	var stalled <-chan time.Time
+	if !lead && b.stallAfter > 0 {
+		t := time.NewTimer(b.stallAfter)
+		defer t.Stop()
+		stalled = t.C
+	}
 	for {
 		if lead {
 			b.lead(ctx)
 			lead = false
 		}
 		select {
+		case <-stalled:
+			stalled = nil
+			b.mu.Lock()
+			// Still queued, nothing of its own running, and the running statements all began
+			// before it came (none has a place to spare): take the one place beyond maxInFlight.
+			if b.inFlight == b.maxInFlight && b.queued(r) && !b.anyRunning(r.keys) {
+				b.inFlight++
+				lead = true
+				b.stalls.Add(1)
+			}
+			b.mu.Unlock()
 		case <-r.done:
 			// Handed a place just as another leader's batch took r: lead once, for the place.
 			select {
@@ -149,8 +174,13 @@ func (b *batcher[Q, R]) lead(ctx context.Context) {
 
 // handOn gives the place of a leader that is done to the first queued request that a batch
 // could take now and that holds no place yet, or frees it. A request waiting for a running key
-// is handed none: the batch that runs its key hands a place on when it ends. Called with mu held.
+// is handed none: the batch that runs its key hands a place on when it ends. A place beyond
+// maxInFlight (a stall's) is freed, not handed on. Called with mu held.
 func (b *batcher[Q, R]) handOn() {
+	if b.inFlight > b.maxInFlight {
+		b.inFlight--
+		return
+	}
 	for _, r := range b.queue {
 		if !r.promoted && !b.anyRunning(r.keys) {
 			// Promoted while queued, r stays queued: another leader may still take it.
@@ -180,6 +210,16 @@ func (b *batcher[Q, R]) take() []*batchReq[Q, R] {
 	return batch
 }
 
+// queued reports whether r is still in the queue (no batch has taken it). Called with mu held.
+func (b *batcher[Q, R]) queued(r *batchReq[Q, R]) bool {
+	for _, x := range b.queue {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *batcher[Q, R]) anyRunning(keys []string) bool {
 	for _, k := range keys {
 		if b.running[k] {
@@ -189,10 +229,11 @@ func (b *batcher[Q, R]) anyRunning(keys []string) bool {
 	return false
 }
 
-// stats returns the batches led, the requests in them and the requests queued now.
-func (b *batcher[Q, R]) stats() (batches, items int64, queued int) {
+// stats returns the batches led, the requests in them, the batches led on a stall's place and
+// the requests queued now.
+func (b *batcher[Q, R]) stats() (batches, items, stalls int64, queued int) {
 	b.mu.Lock()
 	queued = len(b.queue)
 	b.mu.Unlock()
-	return b.batches.Load(), b.items.Load(), queued
+	return b.batches.Load(), b.items.Load(), b.stalls.Load(), queued
 }

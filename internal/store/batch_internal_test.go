@@ -95,7 +95,7 @@ func TestBatcher(t *testing.T) {
 			t.Errorf("request %d led %d batches, want at most 2", caller, n)
 		}
 	}
-	batches, items, queued := b.stats()
+	batches, items, _, queued := b.stats()
 	if items != callers*each-withdrawn.Load() || queued != 0 || b.inFlight != 0 || len(b.running) != 0 {
 		t.Errorf("stats: %d batches, %d requests (%d withdrawn), %d queued, %d places held, %d keys running; want all the others written, none left",
 			batches, items, withdrawn.Load(), queued, b.inFlight, len(b.running))
@@ -127,5 +127,82 @@ func TestBatcherPanic(t *testing.T) {
 	}
 	if b.inFlight != 0 || len(b.running) != 0 {
 		t.Errorf("%d places held, %d keys running after the panic", b.inFlight, len(b.running))
+	}
+}
+
+// A statement that stalls does not hold every request behind it: a request that has waited
+// stallAfter leads one batch beside it, and that extra place closes when its batch ends, so
+// without stalls no more than maxInFlight batches run.
+func TestBatcherStall(t *testing.T) {
+	release := make(chan struct{})
+	var running, maxRunning atomic.Int32
+	b := newBatcher(1, 8, func(q int) []string { return []string{fmt.Sprint(q)} }, func(_ context.Context, qs []int) []int {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for {
+			m := maxRunning.Load()
+			if n <= m || maxRunning.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		if qs[0] == 0 {
+			<-release // the stalled statement
+		}
+		return qs
+	}, func(error) int { return -1 })
+	b.stallAfter = 20 * time.Millisecond
+	stuck := make(chan int)
+	go func() { stuck <- b.do(context.Background(), 0) }()
+	for running.Load() != 1 { // wait until the stalled batch runs
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	for q := 1; q <= 3; q++ { // written beside the stalled one, not after it
+		if r := b.do(context.Background(), q); r != q {
+			t.Fatalf("request %d answered %d", q, r)
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("requests behind a stalled statement took %s", d)
+	}
+	if _, _, stalls, _ := b.stats(); stalls == 0 {
+		t.Fatal("no batch was led on a stall's place")
+	}
+	b.mu.Lock()
+	held := b.inFlight
+	b.mu.Unlock()
+	if held != 1 {
+		t.Fatalf("%d places held while the stalled batch runs alone, want 1: a stall's place closes with its batch", held)
+	}
+	close(release)
+	if r := <-stuck; r != 0 {
+		t.Fatalf("the stalled request answered %d", r)
+	}
+	b.mu.Lock()
+	held = b.inFlight
+	b.mu.Unlock()
+	if held != 0 {
+		t.Fatalf("%d places held after the stall, want 0", held)
+	}
+	// Under a stream, at most one place beyond maxInFlight (a slow scheduler may open one).
+	maxRunning.Store(0)
+	var wg sync.WaitGroup
+	for c := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 20 {
+				if q := 100 + c*20 + k; b.do(context.Background(), q) != q {
+					t.Errorf("request %d", q)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if m := maxRunning.Load(); m > 2 {
+		t.Errorf("%d batches ran at once, want at most 2", m)
+	}
+	if _, _, _, queued := b.stats(); queued != 0 || b.inFlight != 0 {
+		t.Errorf("%d queued, %d places held after the stream", queued, b.inFlight)
 	}
 }

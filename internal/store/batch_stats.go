@@ -10,6 +10,7 @@ type BatchStats struct {
 	Statements int64 // statements that carried more than one request
 	Batched    int64 // requests in those statements
 	Fallbacks  int64 // statements of several that the database refused, their requests then written one by one
+	Stalls     int64 // batches led beside the running ones because those had kept a request waiting batchStallAfter
 	Queued     int   // requests waiting for a statement now
 }
 
@@ -25,7 +26,7 @@ func (c *sharedCounts) wrote(n int) {
 func batchStats[Q, R any](c *sharedCounts, b *batcher[Q, R]) BatchStats {
 	st := BatchStats{Statements: c.statements.Load(), Batched: c.batched.Load(), Fallbacks: c.fallbacks.Load()}
 	if b != nil {
-		st.Batches, st.Requests, st.Queued = b.stats()
+		st.Batches, st.Requests, st.Stalls, st.Queued = b.stats()
 	}
 	return st
 }

@@ -198,8 +198,15 @@ func openPostgres(ctx context.Context, dsn DSN, opts Options) (*Store, error) {
 		s.ApplyPaymentWriteSets, func(err error) WriteSetResult { return WriteSetResult{Err: err} })
 	s.creates = newBatcher(opts.WriteBatches, maxCreateBatch, createKeys, s.insertPaymentsWithNonces,
 		func(err error) createRes { return createRes{err: err} })
+	s.outcomes.stallAfter, s.creates.stallAfter = batchStallAfter, batchStallAfter
 	return s, nil
 }
+
+// batchStallAfter is how long a queued create or outcome waits for the running statements of its
+// kind before it may lead one more beside them (batcher.stallAfter). Under load a statement and
+// its commit take a few milliseconds on the development VM; a statement held up by a checkpoint or
+// an autovacuum pass took 30–40 ms, and with one statement in flight every payment waited for it.
+const batchStallAfter = 10 * time.Millisecond
 
 func cloneValues(v url.Values) url.Values {
 	out := make(url.Values, len(v))
