@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -206,13 +208,22 @@ func (w *writeSetArgs) args() []any {
 	}
 }
 
-// applyWriteSetsPostgres writes wss (each batchable, distinct payments) in one statement and
-// fills res; on an error res is untouched (refused(err): nothing was written).
-func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSet, res []WriteSetResult) error {
+// writeSetsArgs builds writeSetsSQL's arrays for wss, the sets in payment id order, and each
+// set's journal plan (by its index in wss).
+func (s *Store) writeSetsArgs(wss []PaymentWriteSet) (writeSetArgs, []journalPlan, error) {
 	var w writeSetArgs
 	plans := make([]journalPlan, len(wss))
 	shard := -1 // every journal of the batch on one balance shard: one balance row per account, not one per journal
-	for i, ws := range wss {
+	// The statement locks the payments' rows in the order of its arrays, then the balance rows
+	// in key order. In payment id order, two statements (two replicas', whose batches may share a
+	// payment: one's outcome, the other's callback) cannot each hold a row the other waits for.
+	order := make([]int, len(wss))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(wss[a].PaymentID, wss[b].PaymentID) })
+	for _, i := range order {
+		ws := wss[i]
 		tr := ws.Transition
 		from := ","
 		for _, st := range tr.From {
@@ -233,7 +244,7 @@ func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSe
 		if j := ws.Journal; j != nil {
 			jp, err := planJournal(&s.accounts, s.dialect, *j)
 			if err != nil {
-				return notSent{err}
+				return w, nil, notSent{err}
 			}
 			if shard < 0 {
 				shard = jp.shard
@@ -260,8 +271,18 @@ func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSe
 			w.nURL, w.nBody, w.nAt = append(w.nURL, n.URL), append(w.nBody, string(n.Body)), append(w.nAt, Now(n.CreatedAt))
 		}
 	}
+	return w, plans, nil
+}
+
+// applyWriteSetsPostgres writes wss (each batchable, distinct payments) in one statement and
+// fills res; on an error res is untouched (refused(err): nothing was written).
+func (s *Store) applyWriteSetsPostgres(ctx context.Context, wss []PaymentWriteSet, res []WriteSetResult) error {
+	w, plans, err := s.writeSetsArgs(wss)
+	if err != nil {
+		return err
+	}
 	var rows []paymentRow
-	err := s.autocommit(ctx, func(ctx context.Context) error {
+	err = s.autocommit(ctx, func(ctx context.Context) error {
 		rows = rows[:0]
 		return sel(ctx, s.db, s.dialect, &rows, s.outcomeStmts.sql(), w.args()...)
 	}, attribute.Int("db.batch_size", len(wss)))
