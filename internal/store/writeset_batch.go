@@ -214,9 +214,12 @@ func (s *Store) writeSetsArgs(wss []PaymentWriteSet) (writeSetArgs, []journalPla
 	var w writeSetArgs
 	plans := make([]journalPlan, len(wss))
 	shard := -1 // every journal of the batch on one balance shard: one balance row per account, not one per journal
-	// The statement locks the payments' rows in the order of its arrays, then the balance rows
-	// in key order. In payment id order, two statements (two replicas', whose batches may share a
-	// payment: one's outcome, the other's callback) cannot each hold a row the other waits for.
+	// The statement locks the payments' rows in the order of its arrays (its plan drives the
+	// update from them), then the balance rows in key order. In payment id order, two statements
+	// (two replicas', whose batches may share a payment: one's outcome, the other's callback)
+	// cannot each hold a row the other waits for. Were a plan ever to lock in another order,
+	// PostgreSQL's deadlock detection would refuse one statement and its sets would be written
+	// one by one: slower, not wrong.
 	order := make([]int, len(wss))
 	for i := range order {
 		order[i] = i
