@@ -4,9 +4,10 @@
 //
 // Why: serve's live heap is small (tens of MiB) and it allocates per request, so at the Go
 // default of GOGC=100 it collects several times a second; the collector's background marking took
-// 11 % of its CPU at 2,500 payments/s, 3 % at 400 (BENCHMARKS.md, issue 12, eighth round). A higher GOGC trades memory for
-// CPU; the memory limit, from the config or the container's cgroup limit, makes the collector
-// work harder as the heap nears it instead of letting the process be killed.
+// 11 % of its CPU at 2,500 payments/s, 3 % at GOGC=400 (BENCHMARKS.md, issue 12, eighth round).
+// A higher GOGC trades memory for CPU; the memory limit, from the config or the container's
+// cgroup limit, makes the collector work harder as the heap nears it instead of letting the
+// process be killed.
 package gctune
 
 import (

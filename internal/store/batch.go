@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,7 +88,7 @@ func (b *batcher[Q, R]) do(ctx context.Context, q Q) R {
 			b.mu.Lock()
 			// Still queued, nothing of its own running, and the running statements all began
 			// before it came (none has a place to spare): take the one place beyond maxInFlight.
-			if b.inFlight == b.maxInFlight && b.queued(r) && !b.anyRunning(r.keys) {
+			if b.inFlight == b.maxInFlight && slices.Contains(b.queue, r) && !b.anyRunning(r.keys) {
 				b.inFlight++
 				lead = true
 				b.stalls.Add(1)
@@ -119,16 +120,15 @@ func (b *batcher[Q, R]) do(ctx context.Context, q Q) R {
 func (b *batcher[Q, R]) withdraw(r *batchReq[Q, R]) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for i, x := range b.queue {
-		if x == r {
-			b.queue = append(b.queue[:i:i], b.queue[i+1:]...)
-			if r.promoted {
-				b.handOn()
-			}
-			return true
-		}
+	i := slices.Index(b.queue, r)
+	if i < 0 {
+		return false
 	}
-	return false
+	b.queue = append(b.queue[:i:i], b.queue[i+1:]...)
+	if r.promoted {
+		b.handOn()
+	}
+	return true
 }
 
 // lead writes one batch, then hands its place to the first request still queued, or gives it up.
@@ -208,16 +208,6 @@ func (b *batcher[Q, R]) take() []*batchReq[Q, R] {
 	}
 	b.queue = rest
 	return batch
-}
-
-// queued reports whether r is still in the queue (no batch has taken it). Called with mu held.
-func (b *batcher[Q, R]) queued(r *batchReq[Q, R]) bool {
-	for _, x := range b.queue {
-		if x == r {
-			return true
-		}
-	}
-	return false
 }
 
 func (b *batcher[Q, R]) anyRunning(keys []string) bool {

@@ -24,14 +24,7 @@ func TestBatcher(t *testing.T) {
 	sizes := map[int]int{}
 	written := map[int]bool{}
 	b := newBatcher(3, 8, func(q int) []string { return []string{fmt.Sprint(q % 50)} }, func(ctx context.Context, qs []int) []int {
-		n := running.Add(1)
-		defer running.Add(-1)
-		for {
-			m := maxRunning.Load()
-			if n <= m || maxRunning.CompareAndSwap(m, n) {
-				break
-			}
-		}
+		defer enter(&running, &maxRunning)()
 		mu.Lock()
 		for _, q := range qs {
 			if busy[q%50] {
@@ -132,19 +125,12 @@ func TestBatcherPanic(t *testing.T) {
 
 // A statement that stalls does not hold every request behind it: a request that has waited
 // stallAfter leads one batch beside it, and that extra place closes when its batch ends, so
-// without stalls no more than maxInFlight batches run.
+// no more than maxInFlight+1 batches ever run.
 func TestBatcherStall(t *testing.T) {
 	release := make(chan struct{})
 	var running, maxRunning atomic.Int32
 	b := newBatcher(1, 8, func(q int) []string { return []string{fmt.Sprint(q)} }, func(_ context.Context, qs []int) []int {
-		n := running.Add(1)
-		defer running.Add(-1)
-		for {
-			m := maxRunning.Load()
-			if n <= m || maxRunning.CompareAndSwap(m, n) {
-				break
-			}
-		}
+		defer enter(&running, &maxRunning)()
 		if qs[0] == 0 {
 			<-release // the stalled statement
 		}
@@ -205,4 +191,17 @@ func TestBatcherStall(t *testing.T) {
 	if _, _, _, queued := b.stats(); queued != 0 || b.inFlight != 0 {
 		t.Errorf("%d queued, %d places held after the stream", queued, b.inFlight)
 	}
+}
+
+// enter counts a batch into running, raises maxRunning to the count if it is higher, and returns
+// the batch's exit.
+func enter(running, maxRunning *atomic.Int32) (exit func()) {
+	n := running.Add(1)
+	for {
+		m := maxRunning.Load()
+		if n <= m || maxRunning.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	return func() { running.Add(-1) }
 }
