@@ -16,6 +16,7 @@ import (
 
 	"github.com/paygw/paygw/internal/api"
 	"github.com/paygw/paygw/internal/channel/wechatpay"
+	"github.com/paygw/paygw/internal/config"
 	"github.com/paygw/paygw/internal/gwtest"
 	"github.com/paygw/paygw/internal/sandbox"
 	"github.com/paygw/paygw/internal/storetest"
@@ -256,7 +257,12 @@ func TestWeChatPayEndToEnd(t *testing.T) {
 			ok.sim.Core().Inject(sandbox.Injection{Kind: sandbox.InjectAmount, OutTradeNo: js.ID, Delta: 1})
 			ok.sim.Core().Inject(sandbox.Injection{Kind: sandbox.InjectDrop, OutTradeNo: h5.ID})
 			ok.sim.Core().Inject(sandbox.Injection{Kind: sandbox.InjectExtra, Amount: 777})
-			cfgPath := writeConfig(t, e.Config.String())
+			// Today's bill, so a payment collected within reconcile.pending_window of midnight
+			// (Shanghai) would be pending, not missing: in the last half hour of the day the H5
+			// payment the bill drops was. A window of a millisecond keeps the test off the clock.
+			rcfg := *e.Config
+			rcfg.Reconcile.PendingWindow = config.Duration(time.Millisecond)
+			cfgPath := writeConfig(t, rcfg.String())
 			date := time.Now().In(time.FixedZone("CST", 8*3600)).Format(time.DateOnly)
 			exit, out, stderr := reconCLI(t, dsn, cfgPath, "reconcile", "--channel", "wxpay", "--date", date, "--json", "--out", t.TempDir())
 			if exit != 0 {
